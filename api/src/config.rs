@@ -1,0 +1,279 @@
+//! Typed settings, layered: built-in defaults < `curtain.toml` (optional) < `CURTAIN_*`
+//! environment variables < command-line flags.
+//!
+//! Environment variables name a setting by its section and field joined with `_`
+//! (`CURTAIN_SERVER_PORT`, `CURTAIN_DATABASE_URL`, `CURTAIN_GRAPHQL_DEPTH_LIMIT`); the common
+//! ones also have short forms (`CURTAIN_PORT`, `CURTAIN_BIND`, `CURTAIN_DATA_DIR`) and the
+//! conventional `DATABASE_URL` is accepted too. Secrets are [`SecretString`]s: they never show
+//! up in `Debug` output or logs.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Toml};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+/// Everything the service can be configured with.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// Directory for the embedded SQLite database and local object storage.
+    pub data_dir: PathBuf,
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub graphql: GraphqlSettings,
+    pub demo: DemoSettings,
+    pub admin: AdminSettings,
+    pub log: LogSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerSettings {
+    /// Address to listen on; `0.0.0.0` to accept connections from other machines.
+    pub bind: IpAddr,
+    /// Port to listen on; `0` picks a free one (the start-up log line says which).
+    pub port: u16,
+    /// Origins allowed to call the API from a browser. Empty allows none cross-origin;
+    /// `["*"]` allows any (for local development only).
+    pub cors_allowed_origins: Vec<String>,
+    /// Largest request body accepted, in bytes.
+    pub body_limit_bytes: usize,
+    /// Base URL the service is reached at, used to build links to stored files.
+    /// Defaults to `http://{bind}:{port}`.
+    pub public_url: Option<String>,
+    /// How long in-flight requests may take to finish after a shutdown signal.
+    pub shutdown_grace_seconds: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseSettings {
+    /// `sqlite://…` or `postgres://…`. Defaults to `{data_dir}/curtain.db`.
+    pub url: Option<SecretString>,
+    /// Upper bound of the connection pool.
+    pub max_connections: u32,
+    /// Apply pending migrations when the service starts.
+    pub migrate_on_start: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GraphqlSettings {
+    /// Deepest selection nesting a query may have.
+    pub depth_limit: usize,
+    /// Highest complexity (roughly: fields selected, multiplied through lists) a query may have.
+    pub complexity_limit: usize,
+    /// Largest `first` a connection accepts.
+    pub max_page_size: u32,
+    /// Page size when `first` is not given.
+    pub default_page_size: u32,
+    /// Serve GraphiQL at `/graphiql`.
+    pub graphiql: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DemoSettings {
+    /// Load the demo catalog when the database has no venues at start-up.
+    pub seed_when_empty: bool,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AdminSettings {
+    /// Bearer token that grants the ADMIN role to a request. Interim until user accounts
+    /// exist; with none set, admin mutations are refused.
+    pub api_key: Option<SecretString>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogSettings {
+    /// `tracing` filter directives, e.g. `info,curtain=debug`. `RUST_LOG` wins when set.
+    pub filter: String,
+    /// `pretty` for people, `json` for log collectors.
+    pub format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("./data"),
+            server: ServerSettings::default(),
+            database: DatabaseSettings::default(),
+            graphql: GraphqlSettings::default(),
+            demo: DemoSettings::default(),
+            admin: AdminSettings::default(),
+            log: LogSettings::default(),
+        }
+    }
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self {
+            bind: IpAddr::from([127, 0, 0, 1]),
+            port: 8080,
+            cors_allowed_origins: Vec::new(),
+            body_limit_bytes: 2 * 1024 * 1024,
+            public_url: None,
+            shutdown_grace_seconds: 20,
+        }
+    }
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        Self {
+            url: None,
+            max_connections: 16,
+            migrate_on_start: true,
+        }
+    }
+}
+
+impl Default for GraphqlSettings {
+    fn default() -> Self {
+        Self {
+            depth_limit: 12,
+            complexity_limit: 5_000,
+            max_page_size: 100,
+            default_page_size: 20,
+            graphiql: true,
+        }
+    }
+}
+
+impl Default for DemoSettings {
+    fn default() -> Self {
+        Self { seed_when_empty: true }
+    }
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        Self {
+            filter: "info".into(),
+            format: LogFormat::Pretty,
+        }
+    }
+}
+
+/// Sections whose fields may be named `CURTAIN_{SECTION}_{FIELD}`.
+const SECTIONS: &[&str] = &["server", "database", "graphql", "demo", "admin", "log"];
+
+/// Short environment names for the settings people change most.
+const ALIASES: &[(&str, &str)] = &[
+    ("port", "server.port"),
+    ("bind", "server.bind"),
+    ("public_url", "server.public_url"),
+];
+
+/// Where the settings file is looked for when no path is given.
+pub const DEFAULT_CONFIG_FILE: &str = "curtain.toml";
+
+impl Settings {
+    /// Reads defaults, then the TOML file (if it exists), then the environment.
+    pub fn load(config_file: Option<&Path>) -> Result<Self, Box<figment::Error>> {
+        let file = config_file.unwrap_or(Path::new(DEFAULT_CONFIG_FILE));
+        if config_file.is_some() && !file.exists() {
+            return Err(Box::new(figment::Error::from(format!(
+                "configuration file {} does not exist",
+                file.display()
+            ))));
+        }
+        Self::figment(file).extract().map_err(Box::new)
+    }
+
+    fn figment(file: &Path) -> Figment {
+        Figment::new()
+            .merge(Toml::file(file))
+            .merge(Env::raw().only(&["DATABASE_URL"]).map(|_| "database.url".into()))
+            .merge(Env::prefixed("CURTAIN_").map(|key| env_key_to_path(key.as_str()).into()))
+    }
+
+    /// The database URL in force: the configured one, or the SQLite file in the data directory.
+    pub fn database_url(&self) -> SecretString {
+        match &self.database.url {
+            Some(url) => url.clone(),
+            None => {
+                let path = self.data_dir.join("curtain.db");
+                SecretString::from(format!("sqlite://{}?mode=rwc", path.display()))
+            }
+        }
+    }
+
+    /// True when the database in force is the embedded SQLite file.
+    pub fn uses_sqlite(&self) -> bool {
+        self.database_url().expose_secret().starts_with("sqlite:")
+    }
+
+    /// Where locally stored files (posters) live.
+    pub fn files_dir(&self) -> PathBuf {
+        self.data_dir.join("files")
+    }
+}
+
+/// Turns `SERVER_PORT` into `server.port`, `DATA_DIR` into `data_dir`, `PORT` into `server.port`.
+fn env_key_to_path(key: &str) -> String {
+    let key = key.to_ascii_lowercase();
+    if let Some((_, path)) = ALIASES.iter().find(|(alias, _)| *alias == key) {
+        return (*path).to_string();
+    }
+    for section in SECTIONS {
+        if let Some(field) = key.strip_prefix(section).and_then(|rest| rest.strip_prefix('_')) {
+            return format!("{section}.{field}");
+        }
+    }
+    key
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn environment_keys_map_to_sections_and_aliases() {
+        assert_eq!(env_key_to_path("SERVER_PORT"), "server.port");
+        assert_eq!(env_key_to_path("PORT"), "server.port");
+        assert_eq!(env_key_to_path("DATABASE_MAX_CONNECTIONS"), "database.max_connections");
+        assert_eq!(env_key_to_path("GRAPHQL_DEPTH_LIMIT"), "graphql.depth_limit");
+        assert_eq!(env_key_to_path("DATA_DIR"), "data_dir");
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail API returns its own error type.
+    fn the_file_is_overridden_by_the_environment() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("curtain.toml", "[server]\nport = 9000\nbind = \"0.0.0.0\"\n")?;
+            jail.set_env("CURTAIN_PORT", "9100");
+            jail.set_env("DATABASE_URL", "postgres://localhost/curtain");
+            let settings = Settings::load(None).map_err(|e| *e)?;
+            assert_eq!(settings.server.port, 9100);
+            assert_eq!(settings.server.bind.to_string(), "0.0.0.0");
+            assert_eq!(settings.database_url().expose_secret(), "postgres://localhost/curtain");
+            assert!(
+                !format!("{settings:?}").contains("postgres://localhost"),
+                "secrets must not print"
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn the_default_database_is_sqlite_in_the_data_dir() {
+        let settings = Settings::default();
+        assert!(settings.uses_sqlite());
+        assert!(settings.database_url().expose_secret().contains("data/curtain.db"));
+    }
+}

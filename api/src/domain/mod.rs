@@ -1,0 +1,17 @@
+//! Business rules, one module per part of the domain, as functions over
+//! `&impl ConnectionTrait` so that callers can compose them inside one transaction.
+//! Nothing here knows about GraphQL or HTTP.
+
+pub mod cast;
+pub mod paging;
+pub mod performances;
+pub mod seat_map;
+pub mod sessions;
+pub mod venues;
+
+mod validate;
+
+/// Time zone of the box office calendar: run dates are calendar days in Korea (no DST).
+pub fn box_office_offset() -> chrono::FixedOffset {
+    chrono::FixedOffset::east_opt(9 * 3600).expect("+09:00 is a valid offset")
+}

@@ -1,0 +1,161 @@
+//! One error type for everything a resolver can answer with, mapped to GraphQL errors that
+//! carry `extensions.code`.
+//!
+//! Internal failures (database, I/O) are logged with their cause here, inside the request's
+//! tracing span (which carries the request id), and reach the client only as a generic
+//! message: a database error's text never becomes a client message.
+//!
+//! `ApiError` deliberately does not implement `Display`: async-graphql converts any
+//! `Display` type into an error without a code, and that conversion must never be the one
+//! `?` picks. Resolvers return `async_graphql::Result` and `?` goes through
+//! `From<ApiError>` below.
+
+use async_graphql::ErrorExtensions;
+use sea_orm::{DbErr, SqlErr};
+
+/// Machine-readable error codes, stable API for clients.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    Unauthenticated,
+    Forbidden,
+    NotFound,
+    BadUserInput,
+    Conflict,
+    InternalServerError,
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Unauthenticated => "UNAUTHENTICATED",
+            Self::Forbidden => "FORBIDDEN",
+            Self::NotFound => "NOT_FOUND",
+            Self::BadUserInput => "BAD_USER_INPUT",
+            Self::Conflict => "CONFLICT",
+            Self::InternalServerError => "INTERNAL_SERVER_ERROR",
+        }
+    }
+}
+
+#[derive(Debug)]
+pub enum ApiError {
+    Unauthenticated,
+    Forbidden,
+    /// Names what was not found, e.g. "performance".
+    NotFound(&'static str),
+    /// Invalid input; `field` names the offending argument field when there is one.
+    BadUserInput {
+        field: Option<String>,
+        message: String,
+    },
+    Conflict(String),
+    /// Anything the client cannot fix. The cause is logged, never sent.
+    Internal(anyhow::Error),
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+impl ApiError {
+    pub fn bad_input(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::BadUserInput {
+            field: Some(field.into()),
+            message: message.into(),
+        }
+    }
+
+    pub fn internal(err: impl Into<anyhow::Error>) -> Self {
+        Self::Internal(err.into())
+    }
+
+    /// The message a client sees.
+    pub fn message(&self) -> String {
+        match self {
+            Self::Unauthenticated => "authentication required".into(),
+            Self::Forbidden => "you are not allowed to do this".into(),
+            Self::NotFound(what) => format!("{what} not found"),
+            Self::BadUserInput { message, .. } => message.clone(),
+            Self::Conflict(message) => message.clone(),
+            Self::Internal(_) => "internal server error".into(),
+        }
+    }
+
+    /// For command-line use: the cause of an internal error, or the client message.
+    pub fn into_anyhow(self) -> anyhow::Error {
+        match self {
+            Self::Internal(cause) => cause,
+            other => anyhow::anyhow!(other.message()),
+        }
+    }
+
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Self::Unauthenticated => ErrorCode::Unauthenticated,
+            Self::Forbidden => ErrorCode::Forbidden,
+            Self::NotFound(_) => ErrorCode::NotFound,
+            Self::BadUserInput { .. } => ErrorCode::BadUserInput,
+            Self::Conflict(_) => ErrorCode::Conflict,
+            Self::Internal(_) => ErrorCode::InternalServerError,
+        }
+    }
+
+    /// Maps a database error, turning constraint violations into CONFLICT with `what` as the
+    /// explanation a client can act on (e.g. "the venue still has performances").
+    pub fn from_db_conflict(err: DbErr, what: &str) -> Self {
+        match err.sql_err() {
+            Some(SqlErr::ForeignKeyConstraintViolation(_) | SqlErr::UniqueConstraintViolation(_)) => {
+                Self::Conflict(what.to_string())
+            }
+            _ => Self::internal(err),
+        }
+    }
+}
+
+/// Bare `?` on a database error is an internal error: logged, not shown.
+impl From<DbErr> for ApiError {
+    fn from(err: DbErr) -> Self {
+        Self::internal(err)
+    }
+}
+
+impl From<ApiError> for async_graphql::Error {
+    fn from(err: ApiError) -> Self {
+        if let ApiError::Internal(cause) = &err {
+            tracing::error!(error = ?cause, "internal error while resolving a GraphQL request");
+        }
+        let code = err.code().as_str();
+        let field = match &err {
+            ApiError::BadUserInput { field, .. } => field.clone(),
+            _ => None,
+        };
+        async_graphql::Error::new(err.message()).extend_with(|_, ext| {
+            ext.set("code", code);
+            if let Some(field) = &field {
+                ext.set("field", field.as_str());
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn internal_errors_hide_their_cause() {
+        let err: async_graphql::Error = ApiError::internal(anyhow::anyhow!("password=hunter2 at db:5432")).into();
+        assert_eq!(err.message, "internal server error");
+        let ext = err.extensions.expect("extensions");
+        assert_eq!(
+            ext.get("code"),
+            Some(&async_graphql::Value::from("INTERNAL_SERVER_ERROR"))
+        );
+    }
+
+    #[test]
+    fn bad_input_names_the_field() {
+        let err: async_graphql::Error = ApiError::bad_input("title", "title must not be empty").into();
+        let ext = err.extensions.expect("extensions");
+        assert_eq!(ext.get("code"), Some(&async_graphql::Value::from("BAD_USER_INPUT")));
+        assert_eq!(ext.get("field"), Some(&async_graphql::Value::from("title")));
+    }
+}

@@ -1,0 +1,167 @@
+//! Admin mutations over the catalog. Each checks the ADMIN role with [`RoleGuard`], runs one
+//! domain function inside a transaction, and returns the changed object.
+
+use async_graphql::{Context, ID, Object};
+use sea_orm::TransactionTrait;
+
+use super::inputs::{
+    AddPerformanceCastInput, CreateCastMemberInput, CreatePerformanceInput, CreateSessionInput, CreateVenueInput,
+    UpdateCastMemberInput, UpdatePerformanceCastInput, UpdatePerformanceInput, UpdateSessionInput, UpdateVenueInput,
+};
+use super::types::{CastMember, CastRole, Performance, Session, Venue};
+use crate::domain::{cast, performances, sessions, venues};
+use crate::graphql::GqlResult;
+use crate::graphql::app;
+use crate::graphql::guard::{Role, RoleGuard};
+use crate::graphql::ids::{NodeKind, expect};
+
+#[derive(Default)]
+pub struct CatalogMutation;
+
+#[Object]
+impl CatalogMutation {
+    /// Registers a venue with its seat layout.
+    #[graphql(guard = "RoleGuard(Role::Admin)")]
+    async fn create_venue(&self, ctx: &Context<'_>, input: CreateVenueInput) -> GqlResult<Venue> {
+        let txn = app(ctx)?.db.begin().await?;
+        let venue = venues::create_venue(&txn, input.into()).await?;
+        txn.commit().await?;
+        Ok(Venue(venue))
+    }
+
+    #[graphql(guard = "RoleGuard(Role::Admin)")]
+    async fn update_venue(&self, ctx: &Context<'_>, id: ID, input: UpdateVenueInput) -> GqlResult<Venue> {
+        let id = expect(NodeKind::Venue, &id, "id")?;
+        let txn = app(ctx)?.db.begin().await?;
+        let venue = venues::update_venue(&txn, id, input.into()).await?;
+        txn.commit().await?;
+        Ok(Venue(venue))
+    }
+
+    /// Deletes a venue that no performance uses; returns its ID.
+    #[graphql(guard = "RoleGuard(Role::Admin)")]
+    async fn delete_venue(&self, ctx: &Context<'_>, id: ID) -> GqlResult<ID> {
+        let raw = expect(NodeKind::Venue, &id, "id")?;
+        let txn = app(ctx)?.db.begin().await?;
+        venues::delete_venue(&txn, raw).await?;
+        txn.commit().await?;
+        Ok(id)
+    }
+
+    #[graphql(guard = "RoleGuard(Role::Admin)")]
+    async fn create_cast_member(&self, ctx: &Context<'_>, input: CreateCastMemberInput) -> GqlResult<CastMember> {
+        Ok(CastMember(cast::create_cast_member(&app(ctx)?.db, input.into()).await?))
+    }
+
+    #[graphql(guard = "RoleGuard(Role::Admin)")]
+    async fn update_cast_member(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        input: UpdateCastMemberInput,
+    ) -> GqlResult<CastMember> {
+        let id = expect(NodeKind::CastMember, &id, "id")?;
+        Ok(CastMember(
+            cast::update_cast_member(&app(ctx)?.db, id, input.into()).await?,
+        ))
+    }
+
+    /// Deletes a cast member who has no roles; returns its ID.
+    #[graphql(guard = "RoleGuard(Role::Admin)")]
+    async fn delete_cast_member(&self, ctx: &Context<'_>, id: ID) -> GqlResult<ID> {
+        let raw = expect(NodeKind::CastMember, &id, "id")?;
+        cast::delete_cast_member(&app(ctx)?.db, raw).await?;
+        Ok(id)
+    }
+
+    #[graphql(guard = "RoleGuard(Role::Admin)")]
+    async fn create_performance(&self, ctx: &Context<'_>, input: CreatePerformanceInput) -> GqlResult<Performance> {
+        let fields = input.into_domain()?;
+        Ok(Performance(
+            performances::create_performance(&app(ctx)?.db, fields).await?,
+        ))
+    }
+
+    #[graphql(guard = "RoleGuard(Role::Admin)")]
+    async fn update_performance(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        input: UpdatePerformanceInput,
+    ) -> GqlResult<Performance> {
+        let id = expect(NodeKind::Performance, &id, "id")?;
+        let fields = input.into_domain()?;
+        let txn = app(ctx)?.db.begin().await?;
+        let performance = performances::update_performance(&txn, id, fields).await?;
+        txn.commit().await?;
+        Ok(Performance(performance))
+    }
+
+    /// Deletes a performance without sessions, with its cast entries; returns its ID.
+    #[graphql(guard = "RoleGuard(Role::Admin)")]
+    async fn delete_performance(&self, ctx: &Context<'_>, id: ID) -> GqlResult<ID> {
+        let raw = expect(NodeKind::Performance, &id, "id")?;
+        let txn = app(ctx)?.db.begin().await?;
+        performances::delete_performance(&txn, raw).await?;
+        txn.commit().await?;
+        Ok(id)
+    }
+
+    /// Adds a cast member to a performance in a role.
+    #[graphql(guard = "RoleGuard(Role::Admin)")]
+    async fn add_performance_cast(&self, ctx: &Context<'_>, input: AddPerformanceCastInput) -> GqlResult<CastRole> {
+        let role = input.into_domain()?;
+        Ok(CastRole(cast::add_role(&app(ctx)?.db, role).await?))
+    }
+
+    #[graphql(guard = "RoleGuard(Role::Admin)")]
+    async fn update_performance_cast(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        input: UpdatePerformanceCastInput,
+    ) -> GqlResult<CastRole> {
+        let id = expect(NodeKind::CastRole, &id, "id")?;
+        let billing_order = input.billing_order.map(i64::from);
+        Ok(CastRole(
+            cast::update_role(&app(ctx)?.db, id, input.role, billing_order).await?,
+        ))
+    }
+
+    /// Removes a cast entry; returns its ID.
+    #[graphql(guard = "RoleGuard(Role::Admin)")]
+    async fn remove_performance_cast(&self, ctx: &Context<'_>, id: ID) -> GqlResult<ID> {
+        let raw = expect(NodeKind::CastRole, &id, "id")?;
+        cast::remove_role(&app(ctx)?.db, raw).await?;
+        Ok(id)
+    }
+
+    /// Schedules a session: creates its prices and one inventory row per seat of the venue.
+    #[graphql(guard = "RoleGuard(Role::Admin)")]
+    async fn create_session(&self, ctx: &Context<'_>, input: CreateSessionInput) -> GqlResult<Session> {
+        let new = input.into_domain()?;
+        let txn = app(ctx)?.db.begin().await?;
+        let session = sessions::create_session(&txn, new).await?;
+        txn.commit().await?;
+        Ok(Session(session))
+    }
+
+    #[graphql(guard = "RoleGuard(Role::Admin)")]
+    async fn update_session(&self, ctx: &Context<'_>, id: ID, input: UpdateSessionInput) -> GqlResult<Session> {
+        let id = expect(NodeKind::Session, &id, "id")?;
+        let txn = app(ctx)?.db.begin().await?;
+        let session = sessions::update_session(&txn, id, input.into()).await?;
+        txn.commit().await?;
+        Ok(Session(session))
+    }
+
+    /// Deletes a session in which no seat is held or sold; returns its ID.
+    #[graphql(guard = "RoleGuard(Role::Admin)")]
+    async fn delete_session(&self, ctx: &Context<'_>, id: ID) -> GqlResult<ID> {
+        let raw = expect(NodeKind::Session, &id, "id")?;
+        let txn = app(ctx)?.db.begin().await?;
+        sessions::delete_session(&txn, raw).await?;
+        txn.commit().await?;
+        Ok(id)
+    }
+}

@@ -1,0 +1,11 @@
+//! The public catalog (performances, venues, cast, sessions, seat maps) and its admin
+//! mutations.
+
+mod admin;
+mod inputs;
+mod query;
+mod types;
+
+pub use admin::CatalogMutation;
+pub use query::CatalogQuery;
+pub use types::{CastMember, CastRole, Performance, Session, Venue};

@@ -1,0 +1,154 @@
+//! Public catalog queries.
+
+use async_graphql::connection::Connection;
+use async_graphql::{Context, ID, InputObject, Object};
+use chrono::NaiveDate;
+use entity::{cast_member, performance, venue};
+
+use super::types::{CastMember, Genre, Performance, SeatMap, Session, Venue};
+use crate::domain::performances::PerformanceFilter;
+use crate::domain::{cast, performances, seat_map, sessions, venues};
+use crate::graphql::GqlResult;
+use crate::graphql::app;
+use crate::graphql::ids::{NodeKind, expect};
+use crate::graphql::relay::{Cursor, Keyset, connection, page_request};
+
+/// Narrows `performances`. `from`/`to` select runs overlapping those days.
+#[derive(InputObject, Debug, Default)]
+pub struct PerformanceFilterInput {
+    pub genre: Option<Genre>,
+    pub venue_id: Option<ID>,
+    pub cast_member_id: Option<ID>,
+    pub from: Option<NaiveDate>,
+    pub to: Option<NaiveDate>,
+}
+
+struct PerformancesByStart;
+impl Keyset for PerformancesByStart {
+    const LIST: &'static str = "performances";
+    type Key = NaiveDate;
+    type Row = performance::Model;
+    fn position(row: &Self::Row) -> (String, i64) {
+        (row.start_date.to_string(), row.id)
+    }
+    fn parse_key(key: &str) -> Option<NaiveDate> {
+        key.parse().ok()
+    }
+}
+
+struct VenuesByName;
+impl Keyset for VenuesByName {
+    const LIST: &'static str = "venues";
+    type Key = String;
+    type Row = venue::Model;
+    fn position(row: &Self::Row) -> (String, i64) {
+        (row.name.clone(), row.id)
+    }
+    fn parse_key(key: &str) -> Option<String> {
+        Some(key.to_string())
+    }
+}
+
+struct CastByName;
+impl Keyset for CastByName {
+    const LIST: &'static str = "castMembers";
+    type Key = String;
+    type Row = cast_member::Model;
+    fn position(row: &Self::Row) -> (String, i64) {
+        (row.name.clone(), row.id)
+    }
+    fn parse_key(key: &str) -> Option<String> {
+        Some(key.to_string())
+    }
+}
+
+#[derive(Default)]
+pub struct CatalogQuery;
+
+#[Object]
+impl CatalogQuery {
+    /// Performances ordered by the first day of their run.
+    async fn performances(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        filter: Option<PerformanceFilterInput>,
+    ) -> GqlResult<Connection<Cursor, Performance>> {
+        let app = app(ctx)?;
+        let page = page_request::<PerformancesByStart>(&app.settings.graphql, first, after)?;
+        let filter = filter.unwrap_or_default();
+        let filter = PerformanceFilter {
+            genre: filter.genre.map(Into::into),
+            venue_id: filter
+                .venue_id
+                .as_ref()
+                .map(|id| expect(NodeKind::Venue, id, "filter.venueId"))
+                .transpose()?,
+            cast_member_id: filter
+                .cast_member_id
+                .as_ref()
+                .map(|id| expect(NodeKind::CastMember, id, "filter.castMemberId"))
+                .transpose()?,
+            from: filter.from,
+            to: filter.to,
+        };
+        let rows = performances::list_performances(&app.db, &filter, page).await?;
+        Ok(connection::<PerformancesByStart, _>(rows, Performance))
+    }
+
+    /// The performance with this ID; NOT_FOUND when there is none.
+    async fn performance(&self, ctx: &Context<'_>, id: ID) -> GqlResult<Option<Performance>> {
+        let id = expect(NodeKind::Performance, &id, "id")?;
+        Ok(Some(Performance(
+            performances::find_performance(&app(ctx)?.db, id).await?,
+        )))
+    }
+
+    /// Venues ordered by name.
+    async fn venues(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> GqlResult<Connection<Cursor, Venue>> {
+        let app = app(ctx)?;
+        let page = page_request::<VenuesByName>(&app.settings.graphql, first, after)?;
+        let rows = venues::list_venues(&app.db, page).await?;
+        Ok(connection::<VenuesByName, _>(rows, Venue))
+    }
+
+    async fn venue(&self, ctx: &Context<'_>, id: ID) -> GqlResult<Option<Venue>> {
+        let id = expect(NodeKind::Venue, &id, "id")?;
+        Ok(Some(Venue(venues::find_venue(&app(ctx)?.db, id).await?)))
+    }
+
+    /// Cast members ordered by name.
+    async fn cast_members(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> GqlResult<Connection<Cursor, CastMember>> {
+        let app = app(ctx)?;
+        let page = page_request::<CastByName>(&app.settings.graphql, first, after)?;
+        let rows = cast::list_cast_members(&app.db, page).await?;
+        Ok(connection::<CastByName, _>(rows, CastMember))
+    }
+
+    async fn cast_member(&self, ctx: &Context<'_>, id: ID) -> GqlResult<Option<CastMember>> {
+        let id = expect(NodeKind::CastMember, &id, "id")?;
+        Ok(Some(CastMember(cast::find_cast_member(&app(ctx)?.db, id).await?)))
+    }
+
+    async fn session(&self, ctx: &Context<'_>, id: ID) -> GqlResult<Option<Session>> {
+        let id = expect(NodeKind::Session, &id, "id")?;
+        Ok(Some(Session(sessions::find_session(&app(ctx)?.db, id).await?)))
+    }
+
+    /// Every seat of a session with its status, and the seat-map version it reflects.
+    async fn seat_map(&self, ctx: &Context<'_>, session_id: ID) -> GqlResult<Option<SeatMap>> {
+        let id = expect(NodeKind::Session, &session_id, "sessionId")?;
+        Ok(Some(SeatMap(seat_map::load_seat_map(&app(ctx)?.db, id).await?)))
+    }
+}

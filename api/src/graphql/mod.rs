@@ -1,0 +1,71 @@
+//! The GraphQL schema: roots merged from one module per domain, limits, and error codes.
+//!
+//! Building the schema needs no database, so `curtain schema` can print the SDL anywhere.
+//! Request-scoped data (the caller, dataloaders) is attached per request by the HTTP layer.
+
+mod catalog;
+pub mod errors;
+pub mod guard;
+pub mod ids;
+pub mod loaders;
+mod node;
+mod observe;
+pub mod relay;
+
+use async_graphql::{Context, EmptySubscription, MergedObject, Schema, SchemaBuilder};
+
+use crate::config::GraphqlSettings;
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+
+#[derive(MergedObject, Default)]
+pub struct QueryRoot(catalog::CatalogQuery, node::NodeQuery);
+
+#[derive(MergedObject, Default)]
+pub struct MutationRoot(catalog::CatalogMutation);
+
+/// What resolvers return; `?` on an [`ApiError`] keeps its code.
+pub type GqlResult<T> = async_graphql::Result<T>;
+
+pub type CurtainSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
+
+/// The schema with its limits, without any data attached.
+pub fn schema_builder(settings: &GraphqlSettings) -> SchemaBuilder<QueryRoot, MutationRoot, EmptySubscription> {
+    Schema::build(QueryRoot::default(), MutationRoot::default(), EmptySubscription)
+        .limit_depth(settings.depth_limit)
+        .limit_complexity(settings.complexity_limit)
+        .extension(errors::ErrorCodes)
+}
+
+/// The schema served by a running application.
+pub fn build_schema(state: AppState) -> CurtainSchema {
+    schema_builder(&state.settings.graphql)
+        .extension(observe::OperationMetrics(state.metrics.clone()))
+        .data(state)
+        .finish()
+}
+
+/// The SDL clients see; `schema.graphql` at the repository root must equal it.
+pub fn sdl() -> String {
+    schema_builder(&GraphqlSettings::default()).finish().sdl()
+}
+
+/// Executes one request with fresh per-request dataloaders (see [`loaders::per_request`]).
+pub async fn execute(
+    schema: &CurtainSchema,
+    request: async_graphql::Request,
+    db: &sea_orm::DatabaseConnection,
+) -> async_graphql::Response {
+    let (loaders, batches) = loaders::per_request(db.clone());
+    loaders::drive(schema.execute(request.data(loaders)), batches).await
+}
+
+pub(crate) fn app<'a>(ctx: &Context<'a>) -> ApiResult<&'a AppState> {
+    ctx.data::<AppState>()
+        .map_err(|_| ApiError::internal(anyhow::anyhow!("application state missing from the schema")))
+}
+
+pub(crate) fn loaders<'a>(ctx: &Context<'a>) -> ApiResult<&'a loaders::Loaders> {
+    ctx.data::<loaders::Loaders>()
+        .map_err(|_| ApiError::internal(anyhow::anyhow!("dataloaders missing from the request")))
+}

@@ -1,0 +1,67 @@
+//! Relay global object identification: `node(id)` fetches any object by its global ID.
+
+use async_graphql::{Context, ID, Interface, Object};
+
+use super::catalog::{CastMember, CastRole, Performance, Session, Venue};
+use super::ids::{NodeKind, decode};
+use super::loaders::{CastMemberKey, PerformanceKey, VenueKey, load_error};
+use super::{GqlResult, app, loaders};
+use crate::domain::{cast, sessions};
+use crate::error::{ApiError, ApiResult};
+
+/// An object with a global ID.
+#[derive(Interface)]
+#[graphql(field(name = "id", ty = "ID"))]
+pub enum Node {
+    Performance(Performance),
+    Venue(Venue),
+    CastMember(CastMember),
+    CastRole(CastRole),
+    Session(Session),
+}
+
+#[derive(Default)]
+pub struct NodeQuery;
+
+#[Object]
+impl NodeQuery {
+    /// The object with this global ID, or null when there is none.
+    async fn node(&self, ctx: &Context<'_>, id: ID) -> GqlResult<Option<Node>> {
+        let Some((kind, raw)) = decode(&id) else {
+            return Err(ApiError::bad_input("id", "id is not a valid global ID").into());
+        };
+        let loaders = loaders(ctx)?;
+        let db = &app(ctx)?.db;
+        let node = match kind {
+            NodeKind::Performance => loaders
+                .load_one(PerformanceKey(raw))
+                .await
+                .map_err(load_error)?
+                .map(|p| Node::Performance(Performance(p))),
+            NodeKind::Venue => loaders
+                .load_one(VenueKey(raw))
+                .await
+                .map_err(load_error)?
+                .map(|v| Node::Venue(Venue(v))),
+            NodeKind::CastMember => loaders
+                .load_one(CastMemberKey(raw))
+                .await
+                .map_err(load_error)?
+                .map(|c| Node::CastMember(CastMember(c))),
+            NodeKind::CastRole => found(cast::find_role(db, raw).await)?.map(|r| Node::CastRole(CastRole(r))),
+            NodeKind::Session => found(sessions::find_session(db, raw).await)?.map(|s| Node::Session(Session(s))),
+            // Seats are identified within seat maps; they are not fetched on their own.
+            NodeKind::Seat => None,
+        };
+        Ok(node)
+    }
+}
+
+/// NOT_FOUND becomes null, as `node` promises.
+fn found<T>(result: ApiResult<T>) -> ApiResult<Option<T>> {
+    match result {
+        Ok(value) => Ok(Some(value)),
+        Err(ApiError::NotFound(_)) => Ok(None),
+        Err(err) => Err(err),
+    }
+}

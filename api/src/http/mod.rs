@@ -1,0 +1,85 @@
+//! The HTTP surface: GraphQL, GraphiQL, health, metrics and stored files, behind request ids,
+//! tracing, metrics, compression, CORS and a body limit.
+
+mod graphql;
+mod health;
+mod observe;
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, HeaderValue, Method, header};
+use axum::routing::get;
+use tower::ServiceBuilder;
+use tower_http::compression::CompressionLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::services::ServeDir;
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::graphql::CurtainSchema;
+use crate::state::AppState;
+
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// What the handlers need: the shared state and the schema built from it.
+#[derive(Clone)]
+pub struct HttpState {
+    pub app: AppState,
+    pub schema: CurtainSchema,
+}
+
+pub fn router(state: HttpState) -> Router {
+    let settings = &state.app.settings;
+    let files = Router::new()
+        .fallback_service(ServeDir::new(&state.app.files.dir))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CACHE_CONTROL,
+            // Stored objects get a fresh key when replaced, so they never change in place.
+            HeaderValue::from_static("public, max-age=31536000, immutable"),
+        ));
+    let mut router = Router::new()
+        .route("/graphql", get(graphql::get_graphql).post(graphql::post_graphql))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(observe::metrics));
+    if settings.graphql.graphiql {
+        router = router.route("/graphiql", get(graphql::graphiql));
+    }
+    let body_limit = settings.server.body_limit_bytes;
+    let cors = cors(&settings.server.cors_allowed_origins);
+    router
+        .nest("/files", files)
+        // Bodies are read only through extractors, which this limit bounds (413 beyond it).
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            observe::record_http,
+        ))
+        .with_state(state)
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+                .layer(TraceLayer::new_for_http().make_span_with(observe::span_for_request))
+                .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+                .layer(cors)
+                .layer(CompressionLayer::new()),
+        )
+}
+
+/// Browsers may call from the configured origins only; `*` allows any (development).
+fn cors(origins: &[String]) -> CorsLayer {
+    let allow = if origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()))
+    };
+    CorsLayer::new()
+        .allow_origin(allow)
+        .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
+        .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION, header::ACCEPT, REQUEST_ID])
+        .expose_headers([REQUEST_ID])
+        .max_age(Duration::from_secs(3600))
+}

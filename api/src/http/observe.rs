@@ -1,0 +1,76 @@
+//! Request spans (with the request id every log line carries), HTTP metrics, and the
+//! Prometheus endpoint.
+
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::header;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use tracing::Span;
+
+use super::{HttpState, REQUEST_ID};
+use crate::metrics::{HttpLabels, PoolLabels, RouteLabels};
+
+pub fn span_for_request(request: &Request<Body>) -> Span {
+    let request_id = request
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-");
+    tracing::info_span!("request", request_id, method = %request.method(), path = request.uri().path())
+}
+
+/// Counts and times requests by route template (not raw path, which would explode the
+/// number of series).
+pub async fn record_http(State(state): State<HttpState>, request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| {
+            if request.uri().path().starts_with("/files") {
+                "/files".into()
+            } else {
+                "unmatched".into()
+            }
+        });
+    let method = request.method().to_string();
+    let started = Instant::now();
+    let response = next.run(request).await;
+    let metrics = &state.app.metrics;
+    metrics
+        .http_requests
+        .get_or_create(&HttpLabels {
+            method,
+            route: route.clone(),
+            status: response.status().as_u16(),
+        })
+        .inc();
+    metrics
+        .http_duration
+        .get_or_create(&RouteLabels { route })
+        .observe(started.elapsed().as_secs_f64());
+    response
+}
+
+pub async fn metrics(State(state): State<HttpState>) -> impl IntoResponse {
+    let (idle, in_use) = crate::db::pool_usage(&state.app.db);
+    let metrics = &state.app.metrics;
+    metrics
+        .db_pool_connections
+        .get_or_create(&PoolLabels { state: "idle" })
+        .set(i64::from(idle));
+    metrics
+        .db_pool_connections
+        .get_or_create(&PoolLabels { state: "in_use" })
+        .set(i64::from(in_use));
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        metrics.render(),
+    )
+}

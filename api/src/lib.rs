@@ -1,0 +1,18 @@
+//! Curtain: ticketing for live performances, spoken to in GraphQL.
+//!
+//! The binary in `main.rs` only parses the command line and calls into this library;
+//! [`startup::Application`] builds and runs the server, which tests spawn on port 0.
+
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod demo;
+pub mod domain;
+pub mod error;
+pub mod graphql;
+pub mod http;
+pub mod metrics;
+pub mod startup;
+pub mod state;
+pub mod storage;
+pub mod telemetry;

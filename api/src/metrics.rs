@@ -1,0 +1,141 @@
+//! Prometheus metrics, one registry per running application (so that tests running several
+//! servers in one process each see their own figures), rendered at `/metrics`.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct HttpLabels {
+    pub method: String,
+    pub route: String,
+    pub status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RouteLabels {
+    pub route: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OperationLabels {
+    pub operation: String,
+    pub outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OperationNameLabels {
+    pub operation: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabels {
+    pub outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PoolLabels {
+    pub state: &'static str,
+}
+
+type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
+
+fn latency_histogram() -> Histogram {
+    // 0.5 ms .. ~4 s
+    Histogram::new(exponential_buckets(0.0005, 2.0, 14))
+}
+
+/// Every metric the service records.
+pub struct Metrics {
+    registry: Registry,
+    pub http_requests: Family<HttpLabels, Counter>,
+    pub http_duration: HistogramFamily<RouteLabels>,
+    pub graphql_operations: Family<OperationLabels, Counter>,
+    pub graphql_duration: HistogramFamily<OperationNameLabels>,
+    pub db_statements: Family<OutcomeLabels, Counter>,
+    pub db_statement_duration: Histogram,
+    pub db_pool_connections: Family<PoolLabels, Gauge>,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics")
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("curtain");
+        let http_requests = Family::<HttpLabels, Counter>::default();
+        registry.register(
+            "http_requests",
+            "HTTP requests by route, method and status",
+            http_requests.clone(),
+        );
+        let http_duration = HistogramFamily::<RouteLabels>::new_with_constructor(latency_histogram);
+        registry.register(
+            "http_request_duration_seconds",
+            "HTTP request latency by route",
+            http_duration.clone(),
+        );
+        let graphql_operations = Family::<OperationLabels, Counter>::default();
+        registry.register(
+            "graphql_operations",
+            "GraphQL operations by operation name and outcome (ok or error)",
+            graphql_operations.clone(),
+        );
+        let graphql_duration = HistogramFamily::<OperationNameLabels>::new_with_constructor(latency_histogram);
+        registry.register(
+            "graphql_operation_duration_seconds",
+            "GraphQL operation latency by operation name",
+            graphql_duration.clone(),
+        );
+        let db_statements = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "db_statements",
+            "SQL statements executed, by outcome",
+            db_statements.clone(),
+        );
+        let db_statement_duration = latency_histogram();
+        registry.register(
+            "db_statement_duration_seconds",
+            "SQL statement latency",
+            db_statement_duration.clone(),
+        );
+        let db_pool_connections = Family::<PoolLabels, Gauge>::default();
+        registry.register(
+            "db_pool_connections",
+            "Database pool connections by state (idle or in_use), read at scrape time",
+            db_pool_connections.clone(),
+        );
+        Self {
+            registry,
+            http_requests,
+            http_duration,
+            graphql_operations,
+            graphql_duration,
+            db_statements,
+            db_statement_duration,
+            db_pool_connections,
+        }
+    }
+}
+
+impl Metrics {
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+
+    pub fn record_statement(&self, elapsed: std::time::Duration, failed: bool) {
+        let outcome = if failed { "error" } else { "ok" };
+        self.db_statements.get_or_create(&OutcomeLabels { outcome }).inc();
+        self.db_statement_duration.observe(elapsed.as_secs_f64());
+    }
+}

@@ -1,0 +1,158 @@
+//! Building and running the application: connect, migrate, seed the demo if asked, bind,
+//! serve until a shutdown signal, then drain in-flight requests within a grace period.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+
+use crate::config::Settings;
+use crate::http::{HttpState, router};
+use crate::metrics::Metrics;
+use crate::state::AppState;
+use crate::storage::LocalFiles;
+use crate::{db, demo, graphql};
+
+/// A bound, ready-to-run server.
+pub struct Application {
+    listener: TcpListener,
+    address: SocketAddr,
+    state: AppState,
+    started: Instant,
+}
+
+impl Application {
+    /// Connects to the database, migrates it, loads the demo catalog into an empty one (when
+    /// enabled) and binds the listening socket. Port 0 picks a free port: see [`Self::port`].
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let started = Instant::now();
+        let metrics = Arc::new(Metrics::default());
+        let db = db::connect(
+            &settings.database_url(),
+            settings.database.max_connections,
+            Some(metrics.clone()),
+        )
+        .await?;
+        if settings.database.migrate_on_start {
+            db::migrate(&db).await?;
+        }
+        if settings.demo.seed_when_empty && demo::catalog_is_empty(&db).await? {
+            let seeded = demo::seed(&db).await.context("loading the demo catalog failed")?;
+            tracing::info!(
+                venues = seeded.venues,
+                cast_members = seeded.cast_members,
+                performances = seeded.performances,
+                sessions = seeded.sessions,
+                "the database was empty: loaded the demo catalog"
+            );
+        }
+
+        let listener = TcpListener::bind((settings.server.bind, settings.server.port))
+            .await
+            .with_context(|| {
+                format!(
+                    "cannot listen on {}:{}; is another server using the port? Pick another with --port",
+                    settings.server.bind, settings.server.port
+                )
+            })?;
+        let address = listener.local_addr()?;
+        let public_url = settings
+            .server
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{address}"));
+        let files = LocalFiles::new(settings.files_dir(), &public_url);
+        std::fs::create_dir_all(&files.dir)
+            .with_context(|| format!("cannot create the file storage directory {}", files.dir.display()))?;
+        let state = AppState {
+            db,
+            settings: Arc::new(settings),
+            metrics,
+            files: Arc::new(files),
+        };
+        Ok(Self {
+            listener,
+            address,
+            state,
+            started,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.address.port()
+    }
+
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until Ctrl-C or SIGTERM.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        self.run_until(shutdown_signal()).await
+    }
+
+    /// Serves until `signal` completes, then stops accepting connections and gives in-flight
+    /// requests the configured grace period to finish.
+    pub async fn run_until(self, signal: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let grace = Duration::from_secs(self.state.settings.server.shutdown_grace_seconds);
+        let schema = graphql::build_schema(self.state.clone());
+        let app = router(HttpState {
+            app: self.state.clone(),
+            schema,
+        });
+        let url = format!("http://{}", self.address);
+        tracing::info!(
+            address = %self.address,
+            graphiql = %format!("{url}/graphiql"),
+            startup_ms = self.started.elapsed().as_millis() as u64,
+            "Curtain is ready: GraphQL at {url}/graphql, GraphiQL at {url}/graphiql"
+        );
+
+        let stopping = Arc::new(Notify::new());
+        let notify = stopping.clone();
+        let server = axum::serve(self.listener, app).with_graceful_shutdown(async move {
+            signal.await;
+            tracing::info!("shutting down: no new connections, finishing requests in flight");
+            notify.notify_one();
+        });
+        tokio::select! {
+            result = server.into_future() => result.context("the HTTP server failed")?,
+            () = async { stopping.notified().await; tokio::time::sleep(grace).await } => {
+                tracing::warn!(grace_seconds = grace.as_secs(), "requests still running after the grace period were cut off");
+            }
+        }
+        self.state.db.close_by_ref().await.ok();
+        Ok(())
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}

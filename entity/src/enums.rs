@@ -1,0 +1,48 @@
+use sea_orm::entity::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// Kind of performance, stored as text so that adding a genre needs no enum migration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Genre {
+    #[sea_orm(string_value = "MUSICAL")]
+    Musical,
+    #[sea_orm(string_value = "CONCERT")]
+    Concert,
+    #[sea_orm(string_value = "THEATRE")]
+    Theatre,
+    #[sea_orm(string_value = "OPERA")]
+    Opera,
+    #[sea_orm(string_value = "CLASSICAL")]
+    Classical,
+    #[sea_orm(string_value = "DANCE")]
+    Dance,
+}
+
+/// What the box office decided about a session; whether it is on sale is derived from this
+/// and the sales window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum SessionStatus {
+    #[sea_orm(string_value = "SCHEDULED")]
+    Scheduled,
+    #[sea_orm(string_value = "CANCELLED")]
+    Cancelled,
+}
+
+/// State of one seat in one session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum SeatStatus {
+    #[sea_orm(string_value = "AVAILABLE")]
+    Available,
+    #[sea_orm(string_value = "HELD")]
+    Held,
+    #[sea_orm(string_value = "SOLD")]
+    Sold,
+    #[sea_orm(string_value = "BLOCKED")]
+    Blocked,
+}

@@ -1,0 +1,18 @@
+//! SeaORM entities for Curtain.
+//!
+//! Data only: each module mirrors one table created by the `migration` crate. Business rules
+//! live in the api crate's `domain` modules, and the GraphQL types there are separate from
+//! these models so that a table column never becomes public API by accident.
+
+pub mod cast_member;
+pub mod performance;
+pub mod performance_cast;
+pub mod seat;
+pub mod section;
+pub mod session;
+pub mod session_price;
+pub mod session_seat;
+pub mod venue;
+
+mod enums;
+pub use enums::{Genre, SeatStatus, SessionStatus};

@@ -1,0 +1,21 @@
+//! Curtain's database migrations, run on SQLite and PostgreSQL alike.
+//!
+//! Each migration is named by its timestamp and has both `up` and `down`. The `curtain`
+//! binary runs them at start-up (unless disabled) and through `curtain migrate`.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261122_000001_catalog;
+mod m20261122_000002_inventory;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261122_000001_catalog::Migration),
+            Box::new(m20261122_000002_inventory::Migration),
+        ]
+    }
+}

@@ -1,0 +1,374 @@
+//! Test harness: spawns the real Curtain server on port 0 with a fresh database per test and
+//! talks to it over HTTP like any client.
+//!
+//! Every test runs on SQLite. It also runs on PostgreSQL when `CURTAIN_TEST_DATABASE_URL`
+//! names a server (a fresh database is created per test and dropped after); without it the
+//! PostgreSQL variant says so loudly and, under `CI=true`, fails.
+
+use std::time::Duration;
+
+use curtain::config::Settings;
+use curtain::startup::Application;
+use sea_orm::{ConnectionTrait, Database};
+use secrecy::SecretString;
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub use serde_json;
+
+/// The admin key every test server accepts.
+pub const ADMIN_KEY: &str = "test-admin-key-0123456789";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Options for spawning; the defaults suit most tests (no demo catalog).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    pub demo: bool,
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub backend: Backend,
+    postgres: Option<PostgresDatabase>,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<anyhow::Result<()>>>,
+    _dir: tempfile::TempDir,
+}
+
+struct PostgresDatabase {
+    admin_url: String,
+    name: String,
+}
+
+/// Runs `$name(&TestApp)` once per backend as `sqlite::$name` and `postgres::$name`.
+#[macro_export]
+macro_rules! backend_tests {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let app = $crate::TestApp::spawn($crate::Backend::Sqlite).await.expect("SQLite is always available");
+                    super::$name(&app).await;
+                    app.stop().await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    if let Some(app) = $crate::TestApp::spawn($crate::Backend::Postgres).await {
+                        super::$name(&app).await;
+                        app.stop().await;
+                    }
+                }
+            )*
+        }
+    };
+}
+
+impl TestApp {
+    /// Spawns a server on `backend`; `None` only for PostgreSQL when none is configured
+    /// outside CI.
+    pub async fn spawn(backend: Backend) -> Option<TestApp> {
+        Self::spawn_with(backend, Options::default()).await
+    }
+
+    pub async fn spawn_with(backend: Backend, options: Options) -> Option<TestApp> {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let mut settings = Settings {
+            data_dir: dir.path().to_path_buf(),
+            ..Settings::default()
+        };
+        settings.server.port = 0;
+        settings.server.shutdown_grace_seconds = 2;
+        settings.demo.seed_when_empty = options.demo;
+        settings.database.max_connections = 8;
+        settings.admin.api_key = Some(SecretString::from(ADMIN_KEY));
+        settings.server.cors_allowed_origins = vec!["https://shop.example".into()];
+        let postgres = match backend {
+            Backend::Sqlite => None,
+            Backend::Postgres => {
+                let database = PostgresDatabase::create().await?;
+                settings.database.url = Some(SecretString::from(database.url()));
+                Some(database)
+            }
+        };
+        if std::env::var_os("TEST_LOG").is_some() {
+            curtain::telemetry::init(&settings.log);
+        }
+        let app = Application::build(settings).await.expect("the application builds");
+        let address = format!("http://127.0.0.1:{}", app.port());
+        let (shutdown, stopped) = oneshot::channel::<()>();
+        let server = tokio::spawn(app.run_until(async move {
+            let _ = stopped.await;
+        }));
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .expect("HTTP client");
+        Some(TestApp {
+            address,
+            client,
+            backend,
+            postgres,
+            shutdown: Some(shutdown),
+            server: Some(server),
+            _dir: dir,
+        })
+    }
+
+    /// Stops the server and drops its PostgreSQL database.
+    pub async fn stop(mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(server) = self.server.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(10), server).await;
+        }
+        if let Some(database) = self.postgres.take() {
+            database.drop_database().await;
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    /// POSTs an anonymous GraphQL request and returns the response body.
+    pub async fn gql(&self, query: &str, variables: Value) -> Value {
+        self.post(query, variables, None).await
+    }
+
+    /// POSTs a GraphQL request as an admin.
+    pub async fn admin(&self, query: &str, variables: Value) -> Value {
+        self.post(query, variables, Some(ADMIN_KEY)).await
+    }
+
+    /// POSTs a GraphQL request with an optional bearer token.
+    pub async fn post(&self, query: &str, variables: Value, token: Option<&str>) -> Value {
+        let mut request = self
+            .client
+            .post(self.url("/graphql"))
+            .json(&json!({ "query": query, "variables": variables }));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.expect("request sent");
+        response.json().await.expect("a JSON body")
+    }
+
+    /// The value of a counter or gauge in `/metrics`, summed over the label sets that
+    /// contain `labels` (e.g. `outcome="ok"`).
+    pub async fn metric(&self, name: &str, labels: &str) -> f64 {
+        let text = self
+            .client
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text");
+        text.lines()
+            .filter(|line| {
+                line.starts_with(name) && line[name.len()..].starts_with(['{', ' ']) && line.contains(labels)
+            })
+            .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    }
+}
+
+/// Asserts the response has no errors and returns its `data`.
+pub fn data(response: &Value) -> &Value {
+    assert!(response.get("errors").is_none(), "unexpected errors: {response:#}");
+    &response["data"]
+}
+
+/// The `extensions.code` of the first error, panicking when there is none.
+pub fn error_code(response: &Value) -> &str {
+    response["errors"][0]["extensions"]["code"]
+        .as_str()
+        .unwrap_or_else(|| panic!("expected an error with a code, got {response:#}"))
+}
+
+impl PostgresDatabase {
+    async fn create() -> Option<Self> {
+        let Ok(admin_url) = std::env::var("CURTAIN_TEST_DATABASE_URL") else {
+            let message = "CURTAIN_TEST_DATABASE_URL is not set: the PostgreSQL variant of this test did NOT run";
+            if std::env::var("CI").is_ok_and(|v| v == "true") {
+                panic!("{message} (CI=true requires it)");
+            }
+            eprintln!("\n!!! {message} !!!\n");
+            return None;
+        };
+        let name = format!("curtain_test_{}", uuid::Uuid::new_v4().simple());
+        let admin = Database::connect(&admin_url)
+            .await
+            .unwrap_or_else(|e| panic!("cannot reach PostgreSQL at CURTAIN_TEST_DATABASE_URL: {e}"));
+        admin
+            .execute_unprepared(&format!("CREATE DATABASE {name}"))
+            .await
+            .expect("CREATE DATABASE");
+        admin.close().await.ok();
+        Some(Self { admin_url, name })
+    }
+
+    fn url(&self) -> String {
+        with_database(&self.admin_url, &self.name)
+    }
+
+    async fn drop_database(self) {
+        if let Ok(admin) = Database::connect(&self.admin_url).await {
+            let _ = admin
+                .execute_unprepared(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name))
+                .await;
+            admin.close().await.ok();
+        }
+    }
+}
+
+/// Replaces the database name in a PostgreSQL URL.
+fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
+    };
+    let authority_start = base.find("://").map_or(0, |i| i + 3);
+    let base = match base[authority_start..].find('/') {
+        Some(slash) => &base[..authority_start + slash],
+        None => base,
+    };
+    match query {
+        Some(query) => format!("{base}/{name}?{query}"),
+        None => format!("{base}/{name}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_names_are_swapped_in_urls() {
+        assert_eq!(
+            with_database("postgres://postgres@127.0.0.1:5432/postgres", "t1"),
+            "postgres://postgres@127.0.0.1:5432/t1"
+        );
+        assert_eq!(
+            with_database("postgres://u:p@h/db?sslmode=disable", "t2"),
+            "postgres://u:p@h/t2?sslmode=disable"
+        );
+        assert_eq!(with_database("postgres://h:5432", "t3"), "postgres://h:5432/t3");
+    }
+}
+
+/// Catalog fixtures created through the admin API.
+pub mod fixtures {
+    use serde_json::{Value, json};
+
+    use super::{TestApp, data};
+
+    /// A small hall: section "1층" with rows A (VIP) and B, C (R) of `seats_per_row` seats.
+    pub fn small_layout(seats_per_row: i32) -> Value {
+        json!({ "sections": [{ "name": "1층", "rows": [
+            { "label": "A", "seatCount": seats_per_row, "grade": "VIP" },
+            { "label": "B", "seatCount": seats_per_row, "grade": "R" },
+            { "label": "C", "seatCount": seats_per_row, "grade": "R", "accessibleSeats": [1] },
+        ]}]})
+    }
+
+    pub async fn create_venue(app: &TestApp, name: &str, layout: Value) -> String {
+        let response = app
+            .admin(
+                "mutation($input: CreateVenueInput!) { createVenue(input: $input) { id } }",
+                json!({ "input": { "name": name, "address": "서울특별시 중구 세종대로 1", "region": "서울", "layout": layout } }),
+            )
+            .await;
+        data(&response)["createVenue"]["id"]
+            .as_str()
+            .expect("venue id")
+            .to_string()
+    }
+
+    pub async fn create_performance(
+        app: &TestApp,
+        venue_id: &str,
+        title: &str,
+        start_date: &str,
+        end_date: &str,
+    ) -> String {
+        let response = app
+            .admin(
+                "mutation($input: CreatePerformanceInput!) { createPerformance(input: $input) { id } }",
+                json!({ "input": {
+                    "title": title, "genre": "MUSICAL", "runningMinutes": 150,
+                    "startDate": start_date, "endDate": end_date, "venueId": venue_id,
+                }}),
+            )
+            .await;
+        data(&response)["createPerformance"]["id"]
+            .as_str()
+            .expect("performance id")
+            .to_string()
+    }
+
+    pub async fn create_cast_member(app: &TestApp, name: &str) -> String {
+        let response = app
+            .admin(
+                "mutation($input: CreateCastMemberInput!) { createCastMember(input: $input) { id } }",
+                json!({ "input": { "name": name } }),
+            )
+            .await;
+        data(&response)["createCastMember"]["id"]
+            .as_str()
+            .expect("cast member id")
+            .to_string()
+    }
+
+    pub async fn add_cast(app: &TestApp, performance_id: &str, cast_member_id: &str, role: &str) -> String {
+        let response = app
+            .admin(
+                "mutation($input: AddPerformanceCastInput!) { addPerformanceCast(input: $input) { id } }",
+                json!({ "input": { "performanceId": performance_id, "castMemberId": cast_member_id, "role": role } }),
+            )
+            .await;
+        data(&response)["addPerformanceCast"]["id"]
+            .as_str()
+            .expect("cast role id")
+            .to_string()
+    }
+
+    /// A session of the small layout's grades (VIP 150,000 and R 100,000 KRW).
+    pub async fn create_session(app: &TestApp, performance_id: &str, starts_at: &str) -> String {
+        let response = app
+            .admin(
+                "mutation($input: CreateSessionInput!) { createSession(input: $input) { id } }",
+                json!({ "input": {
+                    "performanceId": performance_id, "startsAt": starts_at,
+                    "prices": [{ "grade": "VIP", "price": 150000 }, { "grade": "R", "price": 100000 }],
+                }}),
+            )
+            .await;
+        data(&response)["createSession"]["id"]
+            .as_str()
+            .expect("session id")
+            .to_string()
+    }
+
+    /// A day `days` from today (Korean calendar) as `YYYY-MM-DD`, and 19:30 that evening
+    /// (Korean time) as an RFC 3339 instant.
+    pub fn day(days: i64) -> (String, String) {
+        let korea = chrono::FixedOffset::east_opt(9 * 3600).expect("valid offset");
+        let date = chrono::Utc::now().with_timezone(&korea).date_naive() + chrono::Duration::days(days);
+        (date.to_string(), format!("{date}T19:30:00+09:00"))
+    }
+}
