@@ -46,6 +46,26 @@ pub enum Command {
     SeedDemo,
     /// Print the GraphQL schema (SDL) the server serves.
     Schema(SchemaArgs),
+    /// Manage admin accounts.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Create an admin account (the way to get the first one). The password is read from
+    /// standard input when it is piped, else prompted for.
+    Create(AdminCreateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AdminCreateArgs {
+    /// Email address to log in with.
+    #[arg(long)]
+    pub email: String,
+    /// Name shown in the audit log.
+    #[arg(long)]
+    pub name: String,
 }
 
 #[derive(Debug, Args, Default)]

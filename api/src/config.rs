@@ -25,7 +25,9 @@ pub struct Settings {
     pub database: DatabaseSettings,
     pub graphql: GraphqlSettings,
     pub demo: DemoSettings,
-    pub admin: AdminSettings,
+    pub auth: AuthSettings,
+    pub kakao: KakaoSettings,
+    pub redis: RedisSettings,
     pub log: LogSettings,
 }
 
@@ -41,6 +43,8 @@ pub struct ServerSettings {
     pub cors_allowed_origins: Vec<String>,
     /// Largest request body accepted, in bytes.
     pub body_limit_bytes: usize,
+    /// Take the client address from `X-Forwarded-For` (only behind a proxy that sets it).
+    pub trust_forwarded_for: bool,
     /// Base URL the service is reached at, used to build links to stored files.
     /// Defaults to `http://{bind}:{port}`.
     pub public_url: Option<String>,
@@ -81,12 +85,59 @@ pub struct DemoSettings {
     pub seed_when_empty: bool,
 }
 
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthSettings {
+    /// Lifetime of an access token.
+    pub access_token_minutes: i64,
+    /// Lifetime of a refresh token (each use replaces it with a new one).
+    pub refresh_token_days: i64,
+    /// Signing keys; the first signs, all verify. Rotate by adding a new key first and
+    /// removing the old one after `access_token_minutes`. With none, a key is generated and
+    /// kept in the data directory.
+    pub jwt_keys: Vec<JwtKeySetting>,
+    pub password_min_length: usize,
+    /// Argon2id memory cost in KiB (19,456 is OWASP's recommendation).
+    pub argon2_memory_kib: u32,
+    pub argon2_iterations: u32,
+    /// Failed log-ins for one account from one address within the window that lock it.
+    pub lockout_threshold: u32,
+    pub lockout_window_minutes: u64,
+    pub lockout_minutes: u64,
+    /// Calls per minute per client address to logIn, signUp and refreshToken (each).
+    pub rate_limit_per_minute: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JwtKeySetting {
+    pub kid: String,
+    /// At least 32 bytes of randomness.
+    pub secret: SecretString,
+}
+
+/// Kakao log-in (OAuth 2.0 authorization code with PKCE). Off until `client_id` is set.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct KakaoSettings {
+    /// The app's REST API key.
+    pub client_id: Option<String>,
+    pub client_secret: Option<SecretString>,
+    pub authorize_url: String,
+    pub token_url: String,
+    pub profile_url: String,
+    /// Redirect URIs clients may ask for; empty allows any (Kakao still checks its own list).
+    pub allowed_redirect_uris: Vec<String>,
+    /// Timeout of each call to Kakao.
+    pub timeout_seconds: u64,
+}
+
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-pub struct AdminSettings {
-    /// Bearer token that grants the ADMIN role to a request. Interim until user accounts
-    /// exist; with none set, admin mutations are refused.
-    pub api_key: Option<SecretString>,
+pub struct RedisSettings {
+    /// `redis://host:6379`; when set, rate limits, lock-outs, the token deny-list and OAuth
+    /// states are shared by every instance. Also read from `REDIS_URL`.
+    pub url: Option<SecretString>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -113,7 +164,9 @@ impl Default for Settings {
             database: DatabaseSettings::default(),
             graphql: GraphqlSettings::default(),
             demo: DemoSettings::default(),
-            admin: AdminSettings::default(),
+            auth: AuthSettings::default(),
+            kakao: KakaoSettings::default(),
+            redis: RedisSettings::default(),
             log: LogSettings::default(),
         }
     }
@@ -126,6 +179,7 @@ impl Default for ServerSettings {
             port: 8080,
             cors_allowed_origins: Vec::new(),
             body_limit_bytes: 2 * 1024 * 1024,
+            trust_forwarded_for: false,
             public_url: None,
             shutdown_grace_seconds: 20,
         }
@@ -160,6 +214,37 @@ impl Default for DemoSettings {
     }
 }
 
+impl Default for AuthSettings {
+    fn default() -> Self {
+        Self {
+            access_token_minutes: 15,
+            refresh_token_days: 14,
+            jwt_keys: Vec::new(),
+            password_min_length: 10,
+            argon2_memory_kib: 19_456,
+            argon2_iterations: 2,
+            lockout_threshold: 5,
+            lockout_window_minutes: 15,
+            lockout_minutes: 15,
+            rate_limit_per_minute: 30,
+        }
+    }
+}
+
+impl Default for KakaoSettings {
+    fn default() -> Self {
+        Self {
+            client_id: None,
+            client_secret: None,
+            authorize_url: "https://kauth.kakao.com/oauth/authorize".into(),
+            token_url: "https://kauth.kakao.com/oauth/token".into(),
+            profile_url: "https://kapi.kakao.com/v2/user/me".into(),
+            allowed_redirect_uris: Vec::new(),
+            timeout_seconds: 10,
+        }
+    }
+}
+
 impl Default for LogSettings {
     fn default() -> Self {
         Self {
@@ -170,7 +255,7 @@ impl Default for LogSettings {
 }
 
 /// Sections whose fields may be named `CURTAIN_{SECTION}_{FIELD}`.
-const SECTIONS: &[&str] = &["server", "database", "graphql", "demo", "admin", "log"];
+const SECTIONS: &[&str] = &["server", "database", "graphql", "demo", "auth", "kakao", "redis", "log"];
 
 /// Short environment names for the settings people change most.
 const ALIASES: &[(&str, &str)] = &[
@@ -199,7 +284,13 @@ impl Settings {
         Figment::new()
             .merge(Toml::file(file))
             .merge(Env::raw().only(&["DATABASE_URL"]).map(|_| "database.url".into()))
-            .merge(Env::prefixed("CURTAIN_").map(|key| env_key_to_path(key.as_str()).into()))
+            .merge(Env::raw().only(&["REDIS_URL"]).map(|_| "redis.url".into()))
+            // `CURTAIN_TEST_*` belongs to the test suite, not to the service.
+            .merge(
+                Env::prefixed("CURTAIN_")
+                    .filter(|key| !key.as_str().to_ascii_lowercase().starts_with("test_"))
+                    .map(|key| env_key_to_path(key.as_str()).into()),
+            )
     }
 
     /// The database URL in force: the configured one, or the SQLite file in the data directory.
@@ -258,6 +349,7 @@ mod tests {
             jail.create_file("curtain.toml", "[server]\nport = 9000\nbind = \"0.0.0.0\"\n")?;
             jail.set_env("CURTAIN_PORT", "9100");
             jail.set_env("DATABASE_URL", "postgres://localhost/curtain");
+            jail.set_env("CURTAIN_TEST_DATABASE_URL", "postgres://ignored");
             let settings = Settings::load(None).map_err(|e| *e)?;
             assert_eq!(settings.server.port, 9100);
             assert_eq!(settings.server.bind.to_string(), "0.0.0.0");

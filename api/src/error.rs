@@ -21,6 +21,7 @@ pub enum ErrorCode {
     NotFound,
     BadUserInput,
     Conflict,
+    RateLimited,
     InternalServerError,
 }
 
@@ -32,6 +33,7 @@ impl ErrorCode {
             Self::NotFound => "NOT_FOUND",
             Self::BadUserInput => "BAD_USER_INPUT",
             Self::Conflict => "CONFLICT",
+            Self::RateLimited => "RATE_LIMITED",
             Self::InternalServerError => "INTERNAL_SERVER_ERROR",
         }
     }
@@ -39,7 +41,8 @@ impl ErrorCode {
 
 #[derive(Debug)]
 pub enum ApiError {
-    Unauthenticated,
+    /// Says why: no log-in, an expired or refused token, wrong credentials.
+    Unauthenticated(String),
     Forbidden,
     /// Names what was not found, e.g. "performance".
     NotFound(&'static str),
@@ -49,6 +52,11 @@ pub enum ApiError {
         message: String,
     },
     Conflict(String),
+    /// Too many attempts; the client may retry after `retry_after`.
+    RateLimited {
+        message: String,
+        retry_after: std::time::Duration,
+    },
     /// Anything the client cannot fix. The cause is logged, never sent.
     Internal(anyhow::Error),
 }
@@ -70,11 +78,12 @@ impl ApiError {
     /// The message a client sees.
     pub fn message(&self) -> String {
         match self {
-            Self::Unauthenticated => "authentication required".into(),
+            Self::Unauthenticated(message) => message.clone(),
             Self::Forbidden => "you are not allowed to do this".into(),
             Self::NotFound(what) => format!("{what} not found"),
             Self::BadUserInput { message, .. } => message.clone(),
             Self::Conflict(message) => message.clone(),
+            Self::RateLimited { message, .. } => message.clone(),
             Self::Internal(_) => "internal server error".into(),
         }
     }
@@ -89,11 +98,12 @@ impl ApiError {
 
     pub fn code(&self) -> ErrorCode {
         match self {
-            Self::Unauthenticated => ErrorCode::Unauthenticated,
+            Self::Unauthenticated(_) => ErrorCode::Unauthenticated,
             Self::Forbidden => ErrorCode::Forbidden,
             Self::NotFound(_) => ErrorCode::NotFound,
             Self::BadUserInput { .. } => ErrorCode::BadUserInput,
             Self::Conflict(_) => ErrorCode::Conflict,
+            Self::RateLimited { .. } => ErrorCode::RateLimited,
             Self::Internal(_) => ErrorCode::InternalServerError,
         }
     }
@@ -127,10 +137,17 @@ impl From<ApiError> for async_graphql::Error {
             ApiError::BadUserInput { field, .. } => field.clone(),
             _ => None,
         };
+        let retry_after = match &err {
+            ApiError::RateLimited { retry_after, .. } => Some(retry_after.as_secs().max(1)),
+            _ => None,
+        };
         async_graphql::Error::new(err.message()).extend_with(|_, ext| {
             ext.set("code", code);
             if let Some(field) = &field {
                 ext.set("field", field.as_str());
+            }
+            if let Some(seconds) = retry_after {
+                ext.set("retryAfter", seconds);
             }
         })
     }

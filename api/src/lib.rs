@@ -3,6 +3,7 @@
 //! The binary in `main.rs` only parses the command line and calls into this library;
 //! [`startup::Application`] builds and runs the server, which tests spawn on port 0.
 
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod db;
@@ -11,6 +12,7 @@ pub mod domain;
 pub mod error;
 pub mod graphql;
 pub mod http;
+pub mod infra;
 pub mod metrics;
 pub mod startup;
 pub mod state;

@@ -3,7 +3,11 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use curtain::cli::{Cli, Command, ServeArgs};
+use std::io::{BufRead, IsTerminal};
+
+use curtain::auth::passwords;
+use curtain::cli::{AdminCommand, AdminCreateArgs, Cli, Command, ServeArgs};
+use curtain::domain::accounts::{self, NewAccount};
 use curtain::startup::Application;
 use curtain::{db, demo, graphql, telemetry};
 
@@ -25,6 +29,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         return schema(args);
     }
     let mut settings = cli.global.settings()?;
+    if !matches!(command, Command::Serve(_)) {
+        // One-shot commands print their own result; routine progress would only be noise.
+        settings.log.filter = "warn".into();
+    }
     telemetry::init(&settings.log);
     match command {
         Command::Serve(args) => {
@@ -51,6 +59,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 seeded.venues, seeded.cast_members, seeded.performances, seeded.sessions
             );
         }
+        Command::Admin(AdminCommand::Create(args)) => create_admin(&settings, args).await?,
         Command::Schema(_) => unreachable!("handled above"),
     }
     Ok(ExitCode::SUCCESS)
@@ -75,4 +84,57 @@ fn schema(args: &curtain::cli::SchemaArgs) -> anyhow::Result<ExitCode> {
         );
         Ok(ExitCode::FAILURE)
     }
+}
+
+async fn create_admin(settings: &curtain::config::Settings, args: AdminCreateArgs) -> anyhow::Result<()> {
+    let email = accounts::normalize_email(&args.email).map_err(|e| e.into_anyhow())?;
+    let password = read_password()?;
+    passwords::check_policy(&password, Some(&email), &settings.auth).map_err(|e| e.into_anyhow())?;
+    let db = db::connect(&settings.database_url(), 2, None).await?;
+    db::migrate(&db).await?;
+    if accounts::find_by_email(&db, &email)
+        .await
+        .map_err(|e| e.into_anyhow())?
+        .is_some()
+    {
+        anyhow::bail!("an account with {email} already exists; an admin can give it the ADMIN role with grantRole");
+    }
+    let hash = passwords::hash(&password, &settings.auth)
+        .await
+        .map_err(|e| e.into_anyhow())?;
+    let account = NewAccount {
+        email: Some(email.clone()),
+        email_verified: true,
+        password_hash: Some(hash),
+        name: args.name,
+        phone: None,
+        role: entity::Role::Admin,
+        kakao_id: None,
+    };
+    accounts::create_account(&db, account)
+        .await
+        .map_err(|e| e.into_anyhow())?;
+    println!("Created the admin account {email}.");
+    Ok(())
+}
+
+/// The password from piped standard input (first line), or typed twice at a prompt.
+fn read_password() -> anyhow::Result<String> {
+    if !std::io::stdin().is_terminal() {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line)?;
+        let password = line.trim_end_matches(['\r', '\n']).to_string();
+        if password.is_empty() {
+            anyhow::bail!(
+                "no password on standard input; pipe one in, e.g. `printf '%s' \"$PASSWORD\" | curtain admin create …`"
+            );
+        }
+        return Ok(password);
+    }
+    let password = rpassword::prompt_password("Password for the new admin: ")?;
+    let again = rpassword::prompt_password("Type it again: ")?;
+    if password != again {
+        anyhow::bail!("the two passwords differ; nothing was created");
+    }
+    Ok(password)
 }

@@ -10,8 +10,13 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
+use secrecy::ExposeSecret;
+
+use crate::auth::jwt::JwtKeys;
 use crate::config::Settings;
 use crate::http::{HttpState, router};
+use crate::infra::kakao::KakaoClient;
+use crate::infra::kv;
 use crate::metrics::Metrics;
 use crate::state::AppState;
 use crate::storage::LocalFiles;
@@ -68,11 +73,25 @@ impl Application {
         let files = LocalFiles::new(settings.files_dir(), &public_url);
         std::fs::create_dir_all(&files.dir)
             .with_context(|| format!("cannot create the file storage directory {}", files.dir.display()))?;
+        let redis_url = settings.redis.url.as_ref().map(|url| url.expose_secret().to_string());
+        let kv = kv::connect(redis_url.as_deref()).await?;
+        let jwt = JwtKeys::load(&settings.auth, &settings.data_dir).context("loading the JWT signing keys")?;
+        let kakao = KakaoClient::from_settings(&settings.kakao)
+            .context("configuring Kakao log-in")?
+            .map(Arc::new);
+        tracing::info!(
+            shared_state = kv.backend(),
+            kakao_login = kakao.is_some(),
+            "authentication ready"
+        );
         let state = AppState {
             db,
             settings: Arc::new(settings),
             metrics,
             files: Arc::new(files),
+            kv,
+            jwt: Arc::new(jwt),
+            kakao,
         };
         Ok(Self {
             listener,
@@ -118,7 +137,8 @@ impl Application {
 
         let stopping = Arc::new(Notify::new());
         let notify = stopping.clone();
-        let server = axum::serve(self.listener, app).with_graceful_shutdown(async move {
+        let service = app.into_make_service_with_connect_info::<SocketAddr>();
+        let server = axum::serve(self.listener, service).with_graceful_shutdown(async move {
             signal.await;
             tracing::info!("shutting down: no new connections, finishing requests in flight");
             notify.notify_one();

@@ -5,7 +5,10 @@ use std::sync::Arc;
 
 use sea_orm::DatabaseConnection;
 
+use crate::auth::jwt::JwtKeys;
 use crate::config::Settings;
+use crate::infra::kakao::KakaoClient;
+use crate::infra::kv::SharedStore;
 use crate::metrics::Metrics;
 use crate::storage::LocalFiles;
 
@@ -15,6 +18,11 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     pub metrics: Arc<Metrics>,
     pub files: Arc<LocalFiles>,
+    /// Deny-list, rate limits, lock-outs, OAuth states: in-process or Redis.
+    pub kv: SharedStore,
+    pub jwt: Arc<JwtKeys>,
+    /// `None` when Kakao log-in is not configured.
+    pub kakao: Option<Arc<KakaoClient>>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -23,4 +31,13 @@ impl std::fmt::Debug for AppState {
             .field("settings", &self.settings)
             .finish_non_exhaustive()
     }
+}
+
+/// Per-request facts the resolvers need besides the caller.
+#[derive(Debug, Clone)]
+pub struct RequestInfo {
+    /// The `x-request-id` of the request, recorded with admin actions.
+    pub request_id: Option<String>,
+    /// The client's address, for rate limits and lock-outs.
+    pub client_ip: std::net::IpAddr,
 }

@@ -4,15 +4,18 @@
 //! live in the api crate's `domain` modules, and the GraphQL types there are separate from
 //! these models so that a table column never becomes public API by accident.
 
+pub mod audit_log;
 pub mod cast_member;
 pub mod performance;
 pub mod performance_cast;
+pub mod refresh_token;
 pub mod seat;
 pub mod section;
 pub mod session;
 pub mod session_price;
 pub mod session_seat;
+pub mod user;
 pub mod venue;
 
 mod enums;
-pub use enums::{Genre, SeatStatus, SessionStatus};
+pub use enums::{Genre, Role, SeatStatus, SessionStatus};

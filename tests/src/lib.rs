@@ -17,8 +17,11 @@ use tokio::task::JoinHandle;
 
 pub use serde_json;
 
-/// The admin key every test server accepts.
-pub const ADMIN_KEY: &str = "test-admin-key-0123456789";
+pub mod kakao;
+
+/// The admin account every test server has.
+pub const ADMIN_EMAIL: &str = "admin@curtain.test";
+pub const ADMIN_PASSWORD: &str = "admin password for tests";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -26,16 +29,25 @@ pub enum Backend {
     Postgres,
 }
 
-/// Options for spawning; the defaults suit most tests (no demo catalog).
-#[derive(Debug, Clone, Copy, Default)]
+/// Options for spawning; the defaults suit most tests (no demo catalog, generous limits).
+#[derive(Debug, Clone, Default)]
 pub struct Options {
     pub demo: bool,
+    /// Calls per minute per address to logIn/signUp/refreshToken; default 10,000.
+    pub rate_limit_per_minute: Option<u32>,
+    /// Base URL of a Kakao stand-in; Kakao log-in is off without it.
+    pub kakao_base_url: Option<String>,
+    /// Use Redis at `CURTAIN_TEST_REDIS_URL` for shared state (skipped loudly when unset).
+    pub redis: bool,
 }
 
 pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
     pub backend: Backend,
+    /// The application's own database, for checks and set-up no API offers.
+    pub db: sea_orm::DatabaseConnection,
+    admin_token: String,
     postgres: Option<PostgresDatabase>,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<anyhow::Result<()>>>,
@@ -92,8 +104,21 @@ impl TestApp {
         settings.server.shutdown_grace_seconds = 2;
         settings.demo.seed_when_empty = options.demo;
         settings.database.max_connections = 8;
-        settings.admin.api_key = Some(SecretString::from(ADMIN_KEY));
         settings.server.cors_allowed_origins = vec!["https://shop.example".into()];
+        // Cheap hashing keeps tests fast; the parameters are stored in each hash anyway.
+        settings.auth.argon2_memory_kib = 1024;
+        settings.auth.argon2_iterations = 1;
+        settings.auth.rate_limit_per_minute = options.rate_limit_per_minute.unwrap_or(10_000);
+        if let Some(base) = &options.kakao_base_url {
+            settings.kakao.client_id = Some("test-client-id".into());
+            settings.kakao.client_secret = Some(SecretString::from("test-client-secret"));
+            settings.kakao.authorize_url = format!("{base}/oauth/authorize");
+            settings.kakao.token_url = format!("{base}/oauth/token");
+            settings.kakao.profile_url = format!("{base}/v2/user/me");
+        }
+        if options.redis {
+            settings.redis.url = Some(SecretString::from(redis_url()?));
+        }
         let postgres = match backend {
             Backend::Sqlite => None,
             Backend::Postgres => {
@@ -105,8 +130,11 @@ impl TestApp {
         if std::env::var_os("TEST_LOG").is_some() {
             curtain::telemetry::init(&settings.log);
         }
+        let auth = settings.auth.clone();
         let app = Application::build(settings).await.expect("the application builds");
         let address = format!("http://127.0.0.1:{}", app.port());
+        let db = app.state().db.clone();
+        create_admin(&db, &auth).await;
         let (shutdown, stopped) = oneshot::channel::<()>();
         let server = tokio::spawn(app.run_until(async move {
             let _ = stopped.await;
@@ -115,15 +143,19 @@ impl TestApp {
             .timeout(Duration::from_secs(30))
             .build()
             .expect("HTTP client");
-        Some(TestApp {
+        let mut app = TestApp {
             address,
             client,
             backend,
+            db,
+            admin_token: String::new(),
             postgres,
             shutdown: Some(shutdown),
             server: Some(server),
             _dir: dir,
-        })
+        };
+        app.admin_token = app.log_in(ADMIN_EMAIL, ADMIN_PASSWORD).await.access_token;
+        Some(app)
     }
 
     /// Stops the server and drops its PostgreSQL database.
@@ -148,9 +180,31 @@ impl TestApp {
         self.post(query, variables, None).await
     }
 
-    /// POSTs a GraphQL request as an admin.
+    /// POSTs a GraphQL request as the admin.
     pub async fn admin(&self, query: &str, variables: Value) -> Value {
-        self.post(query, variables, Some(ADMIN_KEY)).await
+        self.post(query, variables, Some(&self.admin_token)).await
+    }
+
+    /// Signs up a buyer and returns its session.
+    pub async fn sign_up(&self, email: &str) -> Session {
+        let response = self
+            .gql(
+                "mutation($input: SignUpInput!) { signUp(input: $input) { accessToken refreshToken user { id } } }",
+                json!({ "input": { "email": email, "password": BUYER_PASSWORD, "name": "구매자", "phone": "010-1234-5678" } }),
+            )
+            .await;
+        Session::from_payload(&data(&response)["signUp"])
+    }
+
+    /// Logs in by password, panicking on failure.
+    pub async fn log_in(&self, email: &str, password: &str) -> Session {
+        let response = self
+            .gql(
+                "mutation($e: String!, $p: String!) { logIn(email: $e, password: $p) { accessToken refreshToken user { id } } }",
+                json!({ "e": email, "p": password }),
+            )
+            .await;
+        Session::from_payload(&data(&response)["logIn"])
     }
 
     /// POSTs a GraphQL request with an optional bearer token.
@@ -184,6 +238,60 @@ impl TestApp {
             })
             .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
             .sum()
+    }
+}
+
+/// The password every test buyer signs up with.
+pub const BUYER_PASSWORD: &str = "buyer password 1234";
+
+/// Tokens of a logged-in test user.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub access_token: String,
+    pub refresh_token: String,
+    pub user_id: String,
+}
+
+impl Session {
+    pub fn from_payload(payload: &Value) -> Self {
+        Session {
+            access_token: payload["accessToken"].as_str().expect("accessToken").to_string(),
+            refresh_token: payload["refreshToken"].as_str().expect("refreshToken").to_string(),
+            user_id: payload["user"]["id"].as_str().expect("user id").to_string(),
+        }
+    }
+}
+
+async fn create_admin(db: &sea_orm::DatabaseConnection, auth: &curtain::config::AuthSettings) {
+    let hash = curtain::auth::passwords::hash(ADMIN_PASSWORD, auth)
+        .await
+        .expect("hash");
+    let account = curtain::domain::accounts::NewAccount {
+        email: Some(ADMIN_EMAIL.into()),
+        email_verified: true,
+        password_hash: Some(hash),
+        name: "Box office".into(),
+        phone: Some("010-9999-0000".into()),
+        role: curtain::graphql::guard::Role::Admin,
+        kakao_id: None,
+    };
+    curtain::domain::accounts::create_account(db, account)
+        .await
+        .expect("admin account");
+}
+
+/// The Redis URL for tests; `None` (after a loud notice) when unset outside CI.
+pub fn redis_url() -> Option<String> {
+    match std::env::var("CURTAIN_TEST_REDIS_URL") {
+        Ok(url) => Some(url),
+        Err(_) => {
+            let message = "CURTAIN_TEST_REDIS_URL is not set: the Redis variant of this test did NOT run";
+            if std::env::var("CI").is_ok_and(|v| v == "true") {
+                panic!("{message} (CI=true requires it)");
+            }
+            eprintln!("\n!!! {message} !!!\n");
+            None
+        }
     }
 }
 

@@ -2,9 +2,12 @@
 //! `&impl ConnectionTrait` so that callers can compose them inside one transaction.
 //! Nothing here knows about GraphQL or HTTP.
 
+pub mod accounts;
+pub mod audit;
 pub mod cast;
 pub mod paging;
 pub mod performances;
+pub mod refresh_tokens;
 pub mod seat_map;
 pub mod sessions;
 pub mod venues;

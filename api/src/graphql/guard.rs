@@ -1,49 +1,42 @@
-//! Who is asking, and the one place where roles are checked.
+//! The one place where roles are checked. Who the caller is was decided by the HTTP layer
+//! (see `auth::flows::authenticate`) and sits in the request data as a [`Viewer`].
 
 use async_graphql::{Context, Guard, Result};
+pub use entity::Role;
 
-use crate::error::ApiError;
+use crate::auth::jwt::TokenError;
+pub use crate::auth::viewer::{Principal, Viewer};
+use crate::error::{ApiError, ApiResult};
 
-/// Roles a caller can have.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
-    Admin,
-}
-
-/// The authenticated caller of a request, decided once per request by the HTTP layer.
-#[derive(Debug, Clone, Default)]
-pub enum Viewer {
-    #[default]
-    Anonymous,
-    /// Authenticated with the configured admin API key.
-    AdminKey,
-}
-
-impl Viewer {
-    pub fn has_role(&self, role: Role) -> bool {
-        match (self, role) {
-            (Viewer::AdminKey, Role::Admin) => true,
-            (Viewer::Anonymous, _) => false,
-        }
-    }
-
-    pub fn is_authenticated(&self) -> bool {
-        !matches!(self, Viewer::Anonymous)
-    }
-}
-
-/// Field guard: anonymous callers get UNAUTHENTICATED, callers without the role FORBIDDEN.
+/// Field guard: `RoleGuard(Role::User)` needs any log-in, `RoleGuard(Role::Admin)` an admin.
+/// Anonymous callers get UNAUTHENTICATED, callers without the role FORBIDDEN.
 pub struct RoleGuard(pub Role);
 
 impl Guard for RoleGuard {
     async fn check(&self, ctx: &Context<'_>) -> Result<()> {
-        let viewer = ctx.data_opt::<Viewer>().cloned().unwrap_or_default();
-        if viewer.has_role(self.0) {
-            Ok(())
-        } else if viewer.is_authenticated() {
-            Err(ApiError::Forbidden.into())
-        } else {
-            Err(ApiError::Unauthenticated.into())
+        let principal = principal(ctx)?;
+        match (self.0, principal.role) {
+            (Role::User, _) | (Role::Admin, Role::Admin) => Ok(()),
+            (Role::Admin, Role::User) => Err(ApiError::Forbidden.into()),
         }
+    }
+}
+
+pub fn viewer<'a>(ctx: &Context<'a>) -> &'a Viewer {
+    static ANONYMOUS: Viewer = Viewer::Anonymous;
+    ctx.data_opt::<Viewer>().unwrap_or(&ANONYMOUS)
+}
+
+/// The logged-in caller, or UNAUTHENTICATED saying what to do.
+pub fn principal<'a>(ctx: &Context<'a>) -> ApiResult<&'a Principal> {
+    match viewer(ctx) {
+        Viewer::User(principal) => Ok(principal),
+        Viewer::Anonymous => Err(ApiError::Unauthenticated("log in to do this".into())),
+        Viewer::Rejected(TokenError::Expired) => Err(ApiError::Unauthenticated(
+            "the access token has expired; renew it with refreshToken".into(),
+        )),
+        Viewer::Rejected(_) => Err(ApiError::Unauthenticated(
+            "the access token is not valid; log in again".into(),
+        )),
     }
 }

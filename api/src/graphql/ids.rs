@@ -15,16 +15,20 @@ pub enum NodeKind {
     CastRole,
     Session,
     Seat,
+    User,
+    AuditEntry,
 }
 
 impl NodeKind {
-    const ALL: [NodeKind; 6] = [
+    const ALL: [NodeKind; 8] = [
         NodeKind::Performance,
         NodeKind::Venue,
         NodeKind::CastMember,
         NodeKind::CastRole,
         NodeKind::Session,
         NodeKind::Seat,
+        NodeKind::User,
+        NodeKind::AuditEntry,
     ];
 
     pub fn name(self) -> &'static str {
@@ -35,6 +39,8 @@ impl NodeKind {
             Self::CastRole => "CastRole",
             Self::Session => "Session",
             Self::Seat => "Seat",
+            Self::User => "User",
+            Self::AuditEntry => "AuditEntry",
         }
     }
 }

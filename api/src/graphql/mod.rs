@@ -3,6 +3,8 @@
 //! Building the schema needs no database, so `curtain schema` can print the SDL anywhere.
 //! Request-scoped data (the caller, dataloaders) is attached per request by the HTTP layer.
 
+mod accounts;
+pub mod audit;
 mod catalog;
 pub mod errors;
 pub mod guard;
@@ -19,10 +21,15 @@ use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
 #[derive(MergedObject, Default)]
-pub struct QueryRoot(catalog::CatalogQuery, node::NodeQuery);
+pub struct QueryRoot(
+    catalog::CatalogQuery,
+    accounts::AccountQuery,
+    audit::AuditQuery,
+    node::NodeQuery,
+);
 
 #[derive(MergedObject, Default)]
-pub struct MutationRoot(catalog::CatalogMutation);
+pub struct MutationRoot(accounts::AccountMutation, catalog::CatalogMutation);
 
 /// What resolvers return; `?` on an [`ApiError`] keeps its code.
 pub type GqlResult<T> = async_graphql::Result<T>;
@@ -63,6 +70,11 @@ pub async fn execute(
 pub(crate) fn app<'a>(ctx: &Context<'a>) -> ApiResult<&'a AppState> {
     ctx.data::<AppState>()
         .map_err(|_| ApiError::internal(anyhow::anyhow!("application state missing from the schema")))
+}
+
+pub(crate) fn request_info<'a>(ctx: &Context<'a>) -> ApiResult<&'a crate::state::RequestInfo> {
+    ctx.data::<crate::state::RequestInfo>()
+        .map_err(|_| ApiError::internal(anyhow::anyhow!("request info missing from the request")))
 }
 
 pub(crate) fn loaders<'a>(ctx: &Context<'a>) -> ApiResult<&'a loaders::Loaders> {

@@ -50,8 +50,9 @@ impl NodeQuery {
                 .map(|c| Node::CastMember(CastMember(c))),
             NodeKind::CastRole => found(cast::find_role(db, raw).await)?.map(|r| Node::CastRole(CastRole(r))),
             NodeKind::Session => found(sessions::find_session(db, raw).await)?.map(|s| Node::Session(Session(s))),
-            // Seats are identified within seat maps; they are not fetched on their own.
-            NodeKind::Seat => None,
+            // Seats are identified within seat maps, accounts through `me` (or by admins), and
+            // audit entries through `auditLog`; none is fetched on its own.
+            NodeKind::Seat | NodeKind::User | NodeKind::AuditEntry => None,
         };
         Ok(node)
     }

@@ -7,17 +7,19 @@ use async_graphql::http::GraphiQLSource;
 use async_graphql::parser::parse_query;
 use async_graphql::parser::types::{DocumentOperations, OperationType};
 use axum::body::Bytes;
-use axum::extract::{RawQuery, State};
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::{ConnectInfo, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
-use secrecy::ExposeSecret;
 
 use super::{HttpState, REQUEST_ID};
+use crate::auth::flows;
 use crate::graphql;
 use crate::graphql::errors::{
     self, GRAPHQL_PARSE_FAILED, GRAPHQL_VALIDATION_FAILED, QUERY_TOO_COMPLEX, QUERY_TOO_DEEP,
 };
-use crate::graphql::guard::Viewer;
+use crate::state::RequestInfo;
 
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
 const JSON: &str = "application/json";
@@ -49,7 +51,12 @@ pub async fn graphiql() -> Html<String> {
     )
 }
 
-pub async fn post_graphql(State(state): State<HttpState>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn post_graphql(
+    State(state): State<HttpState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let Some(media) = negotiate(&headers) else {
         return not_acceptable();
     };
@@ -77,10 +84,15 @@ pub async fn post_graphql(State(state): State<HttpState>, headers: HeaderMap, bo
             );
         }
     };
-    execute(state, &headers, request, media).await
+    execute(state, peer, &headers, request, media).await
 }
 
-pub async fn get_graphql(State(state): State<HttpState>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
+pub async fn get_graphql(
+    State(state): State<HttpState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
     let Some(media) = negotiate(&headers) else {
         return not_acceptable();
     };
@@ -107,13 +119,23 @@ pub async fn get_graphql(State(state): State<HttpState>, headers: HeaderMap, Raw
             .insert(header::ALLOW, HeaderValue::from_static("POST"));
         return response;
     }
-    execute(state, &headers, request, media).await
+    execute(state, peer, &headers, request, media).await
 }
 
-async fn execute(state: HttpState, headers: &HeaderMap, request: async_graphql::Request, media: MediaType) -> Response {
+async fn execute(
+    state: HttpState,
+    peer: SocketAddr,
+    headers: &HeaderMap,
+    request: async_graphql::Request,
+    media: MediaType,
+) -> Response {
     let request_id = headers.get(REQUEST_ID).and_then(|v| v.to_str().ok()).map(str::to_owned);
-    let viewer = viewer(headers, &state);
-    let response = graphql::execute(&state.schema, request.data(viewer), &state.app.db).await;
+    let viewer = flows::authenticate(&state.app, bearer(headers)).await;
+    let info = RequestInfo {
+        request_id: request_id.clone(),
+        client_ip: client_ip(peer, headers, state.app.settings.server.trust_forwarded_for),
+    };
+    let response = graphql::execute(&state.schema, request.data(viewer).data(info), &state.app.db).await;
     let response = errors::finalize(response, request_id.as_deref());
 
     let status = if media == MediaType::GraphqlResponse && is_request_error(&response) {
@@ -191,24 +213,29 @@ fn is_mutation(request: &async_graphql::Request) -> bool {
     }
 }
 
-/// Decides who is calling from the `Authorization` header.
-fn viewer(headers: &HeaderMap, state: &HttpState) -> Viewer {
-    let token = headers
+/// The token of an `Authorization: Bearer …` header.
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
-    match (token, &state.app.settings.admin.api_key) {
-        (Some(token), Some(key)) if constant_time_eq(token.as_bytes(), key.expose_secret().as_bytes()) => {
-            Viewer::AdminKey
-        }
-        _ => Viewer::Anonymous,
-    }
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
 }
 
-/// Compares secrets without leaking where they differ through timing.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+/// The client's address: the peer, or the first `X-Forwarded-For` hop when configured to
+/// trust the proxy in front.
+fn client_ip(peer: SocketAddr, headers: &HeaderMap, trust_forwarded_for: bool) -> IpAddr {
+    if trust_forwarded_for
+        && let Some(ip) = headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .and_then(|v| v.trim().parse().ok())
+    {
+        return ip;
+    }
+    peer.ip()
 }
 
 fn request_error(media: MediaType, status: StatusCode, code: &str, message: &str) -> Response {
@@ -259,9 +286,11 @@ mod tests {
     }
 
     #[test]
-    fn secrets_compare_exactly() {
-        assert!(constant_time_eq(b"abc", b"abc"));
-        assert!(!constant_time_eq(b"abc", b"abd"));
-        assert!(!constant_time_eq(b"abc", b"abcd"));
+    fn forwarded_addresses_are_trusted_only_when_configured() {
+        let peer: SocketAddr = ([10, 0, 0, 9], 5000).into();
+        let mut headers = HeaderMap::new();
+        headers.insert("x-forwarded-for", HeaderValue::from_static("203.0.113.7, 10.0.0.1"));
+        assert_eq!(client_ip(peer, &headers, false).to_string(), "10.0.0.9");
+        assert_eq!(client_ip(peer, &headers, true).to_string(), "203.0.113.7");
     }
 }

@@ -57,16 +57,30 @@ async fn the_demo_catalog_is_loaded_into_an_empty_database(app: &TestApp) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_the_demo_catalog_is_loaded_into_an_empty_database() {
-    let app = TestApp::spawn_with(Backend::Sqlite, Options { demo: true })
-        .await
-        .expect("SQLite");
+    let app = TestApp::spawn_with(
+        Backend::Sqlite,
+        Options {
+            demo: true,
+            ..Options::default()
+        },
+    )
+    .await
+    .expect("SQLite");
     the_demo_catalog_is_loaded_into_an_empty_database(&app).await;
     app.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_the_demo_catalog_is_loaded_into_an_empty_database() {
-    if let Some(app) = TestApp::spawn_with(Backend::Postgres, Options { demo: true }).await {
+    if let Some(app) = TestApp::spawn_with(
+        Backend::Postgres,
+        Options {
+            demo: true,
+            ..Options::default()
+        },
+    )
+    .await
+    {
         the_demo_catalog_is_loaded_into_an_empty_database(&app).await;
         app.stop().await;
     }

@@ -1,10 +1,12 @@
 //! End-to-end tests over HTTP against a spawned server. One binary with a module per area
 //! keeps link time down.
 
+mod accounts;
 mod bad_input;
 mod catalog;
 mod dataloaders;
 mod demo;
 mod http;
+mod kakao;
 mod pagination;
 mod schema;

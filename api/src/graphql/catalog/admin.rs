@@ -1,5 +1,6 @@
 //! Admin mutations over the catalog. Each checks the ADMIN role with [`RoleGuard`], runs one
-//! domain function inside a transaction, and returns the changed object.
+//! domain function and records the action in the audit log inside one transaction, and
+//! returns the changed object.
 
 use async_graphql::{Context, ID, Object};
 use sea_orm::TransactionTrait;
@@ -12,6 +13,7 @@ use super::types::{CastMember, CastRole, Performance, Session, Venue};
 use crate::domain::{cast, performances, sessions, venues};
 use crate::graphql::GqlResult;
 use crate::graphql::app;
+use crate::graphql::audit::record_admin_action;
 use crate::graphql::guard::{Role, RoleGuard};
 use crate::graphql::ids::{NodeKind, expect};
 
@@ -25,6 +27,7 @@ impl CatalogMutation {
     async fn create_venue(&self, ctx: &Context<'_>, input: CreateVenueInput) -> GqlResult<Venue> {
         let txn = app(ctx)?.db.begin().await?;
         let venue = venues::create_venue(&txn, input.into()).await?;
+        record_admin_action(ctx, &txn, "createVenue", NodeKind::Venue, Some(venue.id)).await?;
         txn.commit().await?;
         Ok(Venue(venue))
     }
@@ -34,6 +37,7 @@ impl CatalogMutation {
         let id = expect(NodeKind::Venue, &id, "id")?;
         let txn = app(ctx)?.db.begin().await?;
         let venue = venues::update_venue(&txn, id, input.into()).await?;
+        record_admin_action(ctx, &txn, "updateVenue", NodeKind::Venue, Some(id)).await?;
         txn.commit().await?;
         Ok(Venue(venue))
     }
@@ -44,13 +48,18 @@ impl CatalogMutation {
         let raw = expect(NodeKind::Venue, &id, "id")?;
         let txn = app(ctx)?.db.begin().await?;
         venues::delete_venue(&txn, raw).await?;
+        record_admin_action(ctx, &txn, "deleteVenue", NodeKind::Venue, Some(raw)).await?;
         txn.commit().await?;
         Ok(id)
     }
 
     #[graphql(guard = "RoleGuard(Role::Admin)")]
     async fn create_cast_member(&self, ctx: &Context<'_>, input: CreateCastMemberInput) -> GqlResult<CastMember> {
-        Ok(CastMember(cast::create_cast_member(&app(ctx)?.db, input.into()).await?))
+        let txn = app(ctx)?.db.begin().await?;
+        let member = cast::create_cast_member(&txn, input.into()).await?;
+        record_admin_action(ctx, &txn, "createCastMember", NodeKind::CastMember, Some(member.id)).await?;
+        txn.commit().await?;
+        Ok(CastMember(member))
     }
 
     #[graphql(guard = "RoleGuard(Role::Admin)")]
@@ -61,25 +70,39 @@ impl CatalogMutation {
         input: UpdateCastMemberInput,
     ) -> GqlResult<CastMember> {
         let id = expect(NodeKind::CastMember, &id, "id")?;
-        Ok(CastMember(
-            cast::update_cast_member(&app(ctx)?.db, id, input.into()).await?,
-        ))
+        let txn = app(ctx)?.db.begin().await?;
+        let member = cast::update_cast_member(&txn, id, input.into()).await?;
+        record_admin_action(ctx, &txn, "updateCastMember", NodeKind::CastMember, Some(id)).await?;
+        txn.commit().await?;
+        Ok(CastMember(member))
     }
 
     /// Deletes a cast member who has no roles; returns its ID.
     #[graphql(guard = "RoleGuard(Role::Admin)")]
     async fn delete_cast_member(&self, ctx: &Context<'_>, id: ID) -> GqlResult<ID> {
         let raw = expect(NodeKind::CastMember, &id, "id")?;
-        cast::delete_cast_member(&app(ctx)?.db, raw).await?;
+        let txn = app(ctx)?.db.begin().await?;
+        cast::delete_cast_member(&txn, raw).await?;
+        record_admin_action(ctx, &txn, "deleteCastMember", NodeKind::CastMember, Some(raw)).await?;
+        txn.commit().await?;
         Ok(id)
     }
 
     #[graphql(guard = "RoleGuard(Role::Admin)")]
     async fn create_performance(&self, ctx: &Context<'_>, input: CreatePerformanceInput) -> GqlResult<Performance> {
         let fields = input.into_domain()?;
-        Ok(Performance(
-            performances::create_performance(&app(ctx)?.db, fields).await?,
-        ))
+        let txn = app(ctx)?.db.begin().await?;
+        let performance = performances::create_performance(&txn, fields).await?;
+        record_admin_action(
+            ctx,
+            &txn,
+            "createPerformance",
+            NodeKind::Performance,
+            Some(performance.id),
+        )
+        .await?;
+        txn.commit().await?;
+        Ok(Performance(performance))
     }
 
     #[graphql(guard = "RoleGuard(Role::Admin)")]
@@ -93,6 +116,7 @@ impl CatalogMutation {
         let fields = input.into_domain()?;
         let txn = app(ctx)?.db.begin().await?;
         let performance = performances::update_performance(&txn, id, fields).await?;
+        record_admin_action(ctx, &txn, "updatePerformance", NodeKind::Performance, Some(id)).await?;
         txn.commit().await?;
         Ok(Performance(performance))
     }
@@ -103,6 +127,7 @@ impl CatalogMutation {
         let raw = expect(NodeKind::Performance, &id, "id")?;
         let txn = app(ctx)?.db.begin().await?;
         performances::delete_performance(&txn, raw).await?;
+        record_admin_action(ctx, &txn, "deletePerformance", NodeKind::Performance, Some(raw)).await?;
         txn.commit().await?;
         Ok(id)
     }
@@ -111,7 +136,11 @@ impl CatalogMutation {
     #[graphql(guard = "RoleGuard(Role::Admin)")]
     async fn add_performance_cast(&self, ctx: &Context<'_>, input: AddPerformanceCastInput) -> GqlResult<CastRole> {
         let role = input.into_domain()?;
-        Ok(CastRole(cast::add_role(&app(ctx)?.db, role).await?))
+        let txn = app(ctx)?.db.begin().await?;
+        let role = cast::add_role(&txn, role).await?;
+        record_admin_action(ctx, &txn, "addPerformanceCast", NodeKind::CastRole, Some(role.id)).await?;
+        txn.commit().await?;
+        Ok(CastRole(role))
     }
 
     #[graphql(guard = "RoleGuard(Role::Admin)")]
@@ -123,16 +152,21 @@ impl CatalogMutation {
     ) -> GqlResult<CastRole> {
         let id = expect(NodeKind::CastRole, &id, "id")?;
         let billing_order = input.billing_order.map(i64::from);
-        Ok(CastRole(
-            cast::update_role(&app(ctx)?.db, id, input.role, billing_order).await?,
-        ))
+        let txn = app(ctx)?.db.begin().await?;
+        let role = cast::update_role(&txn, id, input.role, billing_order).await?;
+        record_admin_action(ctx, &txn, "updatePerformanceCast", NodeKind::CastRole, Some(id)).await?;
+        txn.commit().await?;
+        Ok(CastRole(role))
     }
 
     /// Removes a cast entry; returns its ID.
     #[graphql(guard = "RoleGuard(Role::Admin)")]
     async fn remove_performance_cast(&self, ctx: &Context<'_>, id: ID) -> GqlResult<ID> {
         let raw = expect(NodeKind::CastRole, &id, "id")?;
-        cast::remove_role(&app(ctx)?.db, raw).await?;
+        let txn = app(ctx)?.db.begin().await?;
+        cast::remove_role(&txn, raw).await?;
+        record_admin_action(ctx, &txn, "removePerformanceCast", NodeKind::CastRole, Some(raw)).await?;
+        txn.commit().await?;
         Ok(id)
     }
 
@@ -142,6 +176,7 @@ impl CatalogMutation {
         let new = input.into_domain()?;
         let txn = app(ctx)?.db.begin().await?;
         let session = sessions::create_session(&txn, new).await?;
+        record_admin_action(ctx, &txn, "createSession", NodeKind::Session, Some(session.id)).await?;
         txn.commit().await?;
         Ok(Session(session))
     }
@@ -151,6 +186,7 @@ impl CatalogMutation {
         let id = expect(NodeKind::Session, &id, "id")?;
         let txn = app(ctx)?.db.begin().await?;
         let session = sessions::update_session(&txn, id, input.into()).await?;
+        record_admin_action(ctx, &txn, "updateSession", NodeKind::Session, Some(id)).await?;
         txn.commit().await?;
         Ok(Session(session))
     }
@@ -161,6 +197,7 @@ impl CatalogMutation {
         let raw = expect(NodeKind::Session, &id, "id")?;
         let txn = app(ctx)?.db.begin().await?;
         sessions::delete_session(&txn, raw).await?;
+        record_admin_action(ctx, &txn, "deleteSession", NodeKind::Session, Some(raw)).await?;
         txn.commit().await?;
         Ok(id)
     }

@@ -1,0 +1,161 @@
+//! Rate limits on the endpoints attackers hammer (log-in, sign-up, token refresh) and the
+//! lock-out after repeated failed log-ins. Counters live in the shared key-value store, so
+//! every instance counts together when Redis is configured.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use crate::config::AuthSettings;
+use crate::error::{ApiError, ApiResult};
+use crate::infra::kv::KeyValueStore;
+
+/// An operation that is rate-limited per client address.
+#[derive(Debug, Clone, Copy)]
+pub enum Limited {
+    LogIn,
+    SignUp,
+    RefreshToken,
+}
+
+impl Limited {
+    fn name(self) -> &'static str {
+        match self {
+            Self::LogIn => "login",
+            Self::SignUp => "signup",
+            Self::RefreshToken => "refresh",
+        }
+    }
+}
+
+const WINDOW: Duration = Duration::from_secs(60);
+
+/// Counts one call of `op` from `ip`; RATE_LIMITED once the per-minute budget is spent.
+pub async fn check_rate(kv: &dyn KeyValueStore, settings: &AuthSettings, op: Limited, ip: IpAddr) -> ApiResult<()> {
+    let (count, remaining) = kv
+        .increment(&format!("rate:{}:{ip}", op.name()), WINDOW)
+        .await
+        .map_err(ApiError::internal)?;
+    if count > u64::from(settings.rate_limit_per_minute) {
+        return Err(ApiError::RateLimited {
+            message: "too many requests from your address; try again shortly".into(),
+            retry_after: remaining.max(Duration::from_secs(1)),
+        });
+    }
+    Ok(())
+}
+
+fn account_key(email: &str, ip: IpAddr) -> String {
+    format!("lockout:account:{}:{ip}", email.to_lowercase())
+}
+
+fn address_key(ip: IpAddr) -> String {
+    format!("lockout:address:{ip}")
+}
+
+fn locked_error(remaining: Duration) -> ApiError {
+    let minutes = remaining.as_secs().div_ceil(60).max(1);
+    ApiError::RateLimited {
+        message: format!("too many failed log-ins; try again in {minutes} minute(s)"),
+        retry_after: remaining.max(Duration::from_secs(1)),
+    }
+}
+
+/// Refuses a log-in while the account is locked for this address, or the address is locked
+/// for having failed on many accounts. Says nothing about whether the account exists: an
+/// unknown email locks the same way.
+pub async fn check_lock(kv: &dyn KeyValueStore, email: &str, ip: IpAddr) -> ApiResult<()> {
+    for key in [
+        format!("{}:locked", account_key(email, ip)),
+        format!("{}:locked", address_key(ip)),
+    ] {
+        if let Some(until) = kv.get(&key).await.map_err(ApiError::internal)? {
+            let until = until.parse::<i64>().unwrap_or(0);
+            let remaining = (until - chrono::Utc::now().timestamp()).max(1) as u64;
+            return Err(locked_error(Duration::from_secs(remaining)));
+        }
+    }
+    Ok(())
+}
+
+/// Counts a failed log-in for the account (from this address) and for the address; locks
+/// whichever reached its threshold within the window.
+pub async fn record_failure(kv: &dyn KeyValueStore, settings: &AuthSettings, email: &str, ip: IpAddr) -> ApiResult<()> {
+    let window = Duration::from_secs(settings.lockout_window_minutes * 60);
+    let lock = Duration::from_secs(settings.lockout_minutes * 60);
+    let thresholds = [
+        (account_key(email, ip), u64::from(settings.lockout_threshold)),
+        // One address failing on many accounts is credential stuffing; allow more before
+        // locking so that a shared address (an office, a mobile carrier) is not locked easily.
+        (address_key(ip), u64::from(settings.lockout_threshold) * 4),
+    ];
+    for (key, threshold) in thresholds {
+        let (failures, _) = kv
+            .increment(&format!("{key}:failures"), window)
+            .await
+            .map_err(ApiError::internal)?;
+        if failures >= threshold {
+            let until = chrono::Utc::now().timestamp() + lock.as_secs() as i64;
+            kv.set(&format!("{key}:locked"), &until.to_string(), lock)
+                .await
+                .map_err(ApiError::internal)?;
+        }
+    }
+    Ok(())
+}
+
+/// A successful log-in clears the account's failures from this address.
+pub async fn clear_failures(kv: &dyn KeyValueStore, email: &str, ip: IpAddr) -> ApiResult<()> {
+    kv.delete(&format!("{}:failures", account_key(email, ip)))
+        .await
+        .map_err(ApiError::internal)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::infra::kv::MemoryStore;
+
+    #[tokio::test]
+    async fn five_failures_lock_the_account_for_that_address() -> ApiResult<()> {
+        let kv = MemoryStore::new(100);
+        let settings = AuthSettings::default();
+        let ip: IpAddr = [10, 0, 0, 1].into();
+        for _ in 0..4 {
+            record_failure(&kv, &settings, "A@x.kr", ip).await?;
+            check_lock(&kv, "a@x.kr", ip).await?;
+        }
+        record_failure(&kv, &settings, "a@x.kr", ip).await?;
+        assert!(matches!(
+            check_lock(&kv, "a@x.kr", ip).await,
+            Err(ApiError::RateLimited { .. })
+        ));
+        assert!(
+            check_lock(&kv, "a@x.kr", [10, 0, 0, 2].into()).await.is_ok(),
+            "another address is not locked out"
+        );
+        assert!(
+            check_lock(&kv, "b@x.kr", ip).await.is_ok(),
+            "another account is not locked"
+        );
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn rates_are_limited_per_address() -> ApiResult<()> {
+        let kv = MemoryStore::new(100);
+        let settings = AuthSettings {
+            rate_limit_per_minute: 3,
+            ..AuthSettings::default()
+        };
+        let ip: IpAddr = [10, 0, 0, 1].into();
+        for _ in 0..3 {
+            check_rate(&kv, &settings, Limited::LogIn, ip).await?;
+        }
+        assert!(matches!(
+            check_rate(&kv, &settings, Limited::LogIn, ip).await,
+            Err(ApiError::RateLimited { .. })
+        ));
+        check_rate(&kv, &settings, Limited::SignUp, ip).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,33 @@
+//! Who is calling: decided once per request from the bearer token.
+
+use entity::Role;
+
+use super::jwt::TokenError;
+
+/// An authenticated caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    pub user_id: i64,
+    pub role: Role,
+    /// The log-in session (refresh-token family) of the access token.
+    pub session_id: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Viewer {
+    #[default]
+    Anonymous,
+    /// A token was presented and refused (expired, forged, revoked); the caller is treated
+    /// as anonymous, and anything needing a log-in says why.
+    Rejected(TokenError),
+    User(Principal),
+}
+
+impl Viewer {
+    pub fn principal(&self) -> Option<&Principal> {
+        match self {
+            Viewer::User(principal) => Some(principal),
+            _ => None,
+        }
+    }
+}

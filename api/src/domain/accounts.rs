@@ -1,0 +1,198 @@
+//! User accounts: sign-up, profile, password and role changes, Kakao linking.
+//! Passwords arrive here already hashed; this module never sees a plain password.
+
+use chrono::Utc;
+use entity::{Role, user};
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter, Set};
+
+use super::validate::required_text;
+use crate::error::{ApiError, ApiResult};
+
+/// Lower-cases and checks the shape of an email address.
+pub fn normalize_email(email: &str) -> ApiResult<String> {
+    let email = email.trim().to_lowercase();
+    let valid = email.len() <= 320
+        && email.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+                && !email.chars().any(char::is_whitespace)
+        });
+    if !valid {
+        return Err(ApiError::bad_input(
+            "email",
+            "enter an email address like name@example.com",
+        ));
+    }
+    Ok(email)
+}
+
+/// Keeps digits and the usual separators; 9 to 15 digits (Korean mobile numbers have 10-11).
+pub fn normalize_phone(phone: &str) -> ApiResult<Option<String>> {
+    let phone = phone.trim();
+    if phone.is_empty() {
+        return Ok(None);
+    }
+    let digits = phone.chars().filter(char::is_ascii_digit).count();
+    if !(9..=15).contains(&digits)
+        || !phone
+            .chars()
+            .all(|c| c.is_ascii_digit() || matches!(c, '-' | ' ' | '+'))
+    {
+        return Err(ApiError::bad_input("phone", "enter a phone number like 010-1234-5678"));
+    }
+    Ok(Some(phone.to_string()))
+}
+
+#[derive(Debug, Clone)]
+pub struct NewAccount {
+    pub email: Option<String>,
+    pub email_verified: bool,
+    pub password_hash: Option<String>,
+    pub name: String,
+    pub phone: Option<String>,
+    pub role: Role,
+    pub kakao_id: Option<i64>,
+}
+
+pub async fn create_account(db: &impl ConnectionTrait, account: NewAccount) -> ApiResult<user::Model> {
+    let now = Utc::now();
+    user::ActiveModel {
+        email: Set(account.email),
+        email_verified: Set(account.email_verified),
+        password_hash: Set(account.password_hash),
+        name: Set(required_text("name", &account.name, 100)?),
+        phone: Set(account.phone),
+        role: Set(account.role),
+        kakao_id: Set(account.kakao_id),
+        last_login_at: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    }
+    .insert(db)
+    .await
+    .map_err(|e| ApiError::from_db_conflict(e, "an account with this email already exists"))
+}
+
+pub async fn find_user(db: &impl ConnectionTrait, id: i64) -> ApiResult<user::Model> {
+    user::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .ok_or(ApiError::NotFound("user"))
+}
+
+pub async fn find_by_email(db: &impl ConnectionTrait, email: &str) -> ApiResult<Option<user::Model>> {
+    Ok(user::Entity::find()
+        .filter(user::Column::Email.eq(email))
+        .one(db)
+        .await?)
+}
+
+pub async fn find_by_kakao_id(db: &impl ConnectionTrait, kakao_id: i64) -> ApiResult<Option<user::Model>> {
+    Ok(user::Entity::find()
+        .filter(user::Column::KakaoId.eq(kakao_id))
+        .one(db)
+        .await?)
+}
+
+pub async fn record_login(db: &impl ConnectionTrait, user: user::Model) -> ApiResult<user::Model> {
+    let mut model = user.into_active_model();
+    model.last_login_at = Set(Some(Utc::now()));
+    Ok(model.update(db).await?)
+}
+
+/// Changes the name and phone given; an empty phone clears it.
+pub async fn update_profile(
+    db: &impl ConnectionTrait,
+    id: i64,
+    name: Option<String>,
+    phone: Option<String>,
+) -> ApiResult<user::Model> {
+    let mut model = find_user(db, id).await?.into_active_model();
+    if let Some(name) = name {
+        model.name = Set(required_text("name", &name, 100)?);
+    }
+    if let Some(phone) = phone {
+        model.phone = Set(normalize_phone(&phone)?);
+    }
+    model.updated_at = Set(Utc::now());
+    Ok(model.update(db).await?)
+}
+
+pub async fn set_password_hash(db: &impl ConnectionTrait, id: i64, hash: String) -> ApiResult<user::Model> {
+    let mut model = find_user(db, id).await?.into_active_model();
+    model.password_hash = Set(Some(hash));
+    model.updated_at = Set(Utc::now());
+    Ok(model.update(db).await?)
+}
+
+pub async fn set_role(db: &impl ConnectionTrait, id: i64, role: Role) -> ApiResult<user::Model> {
+    let mut model = find_user(db, id).await?.into_active_model();
+    model.role = Set(role);
+    model.updated_at = Set(Utc::now());
+    Ok(model.update(db).await?)
+}
+
+pub async fn link_kakao(db: &impl ConnectionTrait, user: user::Model, kakao_id: i64) -> ApiResult<user::Model> {
+    let mut model = user.into_active_model();
+    model.kakao_id = Set(Some(kakao_id));
+    model.updated_at = Set(Utc::now());
+    model
+        .update(db)
+        .await
+        .map_err(|e| ApiError::from_db_conflict(e, "this Kakao account is linked to another user"))
+}
+
+/// `010-1234-5678` → `010-****-5678`: enough for the box office to recognise a buyer.
+pub fn mask_phone(phone: &str) -> String {
+    let digits: Vec<char> = phone.chars().filter(char::is_ascii_digit).collect();
+    if digits.len() < 7 {
+        return "*".repeat(digits.len());
+    }
+    let head: String = digits[..3].iter().collect();
+    let tail: String = digits[digits.len() - 4..].iter().collect();
+    format!("{head}-****-{tail}")
+}
+
+/// `hong.gildong@example.com` → `ho***@example.com`.
+pub fn mask_email(email: &str) -> String {
+    match email.split_once('@') {
+        Some((local, domain)) => {
+            let shown: String = local
+                .chars()
+                .take(if local.chars().count() > 4 { 2 } else { 1 })
+                .collect();
+            format!("{shown}***@{domain}")
+        }
+        None => "***".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn personal_data_is_masked() {
+        assert_eq!(mask_phone("010-1234-5678"), "010-****-5678");
+        assert_eq!(mask_phone("01012345678"), "010-****-5678");
+        assert_eq!(mask_email("hong.gildong@example.com"), "ho***@example.com");
+        assert_eq!(mask_email("kim@x.kr"), "k***@x.kr");
+    }
+
+    #[test]
+    fn emails_and_phones_are_checked() {
+        assert_eq!(normalize_email(" Me@Example.COM ").ok(), Some("me@example.com".into()));
+        for bad in ["", "me", "me@", "@x.kr", "me@localhost", "m e@x.kr"] {
+            assert!(normalize_email(bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            normalize_phone("010-1234-5678").ok(),
+            Some(Some("010-1234-5678".into()))
+        );
+        assert_eq!(normalize_phone("").ok(), Some(None));
+        assert!(normalize_phone("call me").is_err());
+    }
+}

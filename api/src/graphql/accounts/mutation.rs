@@ -1,0 +1,122 @@
+use async_graphql::{Context, ID, InputObject, Object};
+use sea_orm::TransactionTrait;
+
+use super::types::{Account, AuthPayload, KakaoAuthorization, Role as RoleInput, User};
+use crate::auth::flows::{self, SignUp};
+use crate::domain::accounts;
+use crate::error::ApiError;
+use crate::graphql::audit::record_admin_action;
+use crate::graphql::guard::{Role, RoleGuard, principal, viewer};
+use crate::graphql::ids::{NodeKind, expect};
+use crate::graphql::{GqlResult, app, request_info};
+
+#[derive(InputObject, Debug)]
+pub struct SignUpInput {
+    pub email: String,
+    /// At least 10 characters, not a well-known password.
+    pub password: String,
+    pub name: String,
+    pub phone: Option<String>,
+}
+
+/// Fields left out keep their value; an empty phone clears it.
+#[derive(InputObject, Debug)]
+pub struct UpdateMeInput {
+    pub name: Option<String>,
+    pub phone: Option<String>,
+}
+
+#[derive(Default)]
+pub struct AccountMutation;
+
+#[Object]
+impl AccountMutation {
+    /// Creates a buyer account and logs it in.
+    async fn sign_up(&self, ctx: &Context<'_>, input: SignUpInput) -> GqlResult<AuthPayload> {
+        let ip = request_info(ctx)?.client_ip;
+        let input = SignUp {
+            email: input.email,
+            password: input.password,
+            name: input.name,
+            phone: input.phone,
+        };
+        Ok(AuthPayload(flows::sign_up(app(ctx)?, ip, input).await?))
+    }
+
+    /// Logs in with email and password. Five failures within 15 minutes lock the account
+    /// for 15 minutes (RATE_LIMITED with `retryAfter`).
+    async fn log_in(&self, ctx: &Context<'_>, email: String, password: String) -> GqlResult<AuthPayload> {
+        let ip = request_info(ctx)?.client_ip;
+        Ok(AuthPayload(flows::log_in(app(ctx)?, ip, &email, &password).await?))
+    }
+
+    /// Trades a refresh token for a new pair; the old one is spent. Presenting a spent
+    /// token ends the whole session.
+    async fn refresh_token(&self, ctx: &Context<'_>, refresh_token: String) -> GqlResult<AuthPayload> {
+        let ip = request_info(ctx)?.client_ip;
+        Ok(AuthPayload(flows::refresh(app(ctx)?, ip, &refresh_token).await?))
+    }
+
+    /// Ends the session of this refresh token; its access tokens stop working at once.
+    async fn log_out(&self, ctx: &Context<'_>, refresh_token: String) -> GqlResult<bool> {
+        flows::log_out(app(ctx)?, viewer(ctx), &refresh_token).await?;
+        Ok(true)
+    }
+
+    /// Starts a Kakao log-in: send the browser to `url`; Kakao redirects back to
+    /// `redirectUri` with `code` and `state` for `logInWithKakao`.
+    async fn kakao_authorize_url(&self, ctx: &Context<'_>, redirect_uri: String) -> GqlResult<KakaoAuthorization> {
+        let authorization = flows::kakao_authorize(app(ctx)?, &redirect_uri).await?;
+        Ok(KakaoAuthorization {
+            url: authorization.url,
+            state: authorization.state,
+        })
+    }
+
+    /// Finishes a Kakao log-in, linking or creating the account.
+    async fn log_in_with_kakao(&self, ctx: &Context<'_>, code: String, state: String) -> GqlResult<AuthPayload> {
+        let ip = request_info(ctx)?.client_ip;
+        Ok(AuthPayload(flows::kakao_log_in(app(ctx)?, ip, &code, &state).await?))
+    }
+
+    #[graphql(guard = "RoleGuard(Role::User)")]
+    async fn update_me(&self, ctx: &Context<'_>, input: UpdateMeInput) -> GqlResult<User> {
+        let user_id = principal(ctx)?.user_id;
+        Ok(User(
+            accounts::update_profile(&app(ctx)?.db, user_id, input.name, input.phone).await?,
+        ))
+    }
+
+    /// Changes the password and ends every other session.
+    #[graphql(guard = "RoleGuard(Role::User)")]
+    async fn change_password(
+        &self,
+        ctx: &Context<'_>,
+        current_password: String,
+        new_password: String,
+    ) -> GqlResult<bool> {
+        flows::change_password(app(ctx)?, principal(ctx)?, &current_password, &new_password).await?;
+        Ok(true)
+    }
+
+    /// Gives an account a role. Taking ADMIN away ends the account's sessions at once.
+    #[graphql(guard = "RoleGuard(Role::Admin)")]
+    async fn grant_role(&self, ctx: &Context<'_>, user_id: ID, role: RoleInput) -> GqlResult<Account> {
+        let id = expect(NodeKind::User, &user_id, "userId")?;
+        let role: Role = role.into();
+        let me = principal(ctx)?;
+        if me.user_id == id && role != Role::Admin {
+            return Err(ApiError::Conflict("you cannot take the ADMIN role from yourself".into()).into());
+        }
+        let app = app(ctx)?;
+        let txn = app.db.begin().await?;
+        let before = accounts::find_user(&txn, id).await?;
+        let user = accounts::set_role(&txn, id, role).await?;
+        record_admin_action(ctx, &txn, "grantRole", NodeKind::User, Some(id)).await?;
+        txn.commit().await?;
+        if before.role == Role::Admin && role != Role::Admin {
+            flows::end_all_sessions(app, id).await?;
+        }
+        Ok(Account(user))
+    }
+}

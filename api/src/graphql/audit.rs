@@ -1,0 +1,107 @@
+//! The audit log: every admin mutation records who did what to which object, and when, in
+//! the same transaction as the change; admins read it newest first.
+
+use async_graphql::connection::Connection;
+use async_graphql::{Context, ID, Object};
+use chrono::{DateTime, Utc};
+use entity::audit_log;
+use sea_orm::ConnectionTrait;
+
+use super::accounts::Account;
+use super::guard::{Role, RoleGuard, principal};
+use super::ids::{NodeKind, encode};
+use super::relay::{Cursor, Keyset, connection, page_request};
+use super::{GqlResult, app, request_info};
+use crate::domain::{accounts, audit};
+use crate::error::ApiResult;
+
+/// Records an admin action by the caller on `target`.
+pub async fn record_admin_action(
+    ctx: &Context<'_>,
+    db: &impl ConnectionTrait,
+    action: &str,
+    target_type: NodeKind,
+    target: Option<i64>,
+) -> ApiResult<()> {
+    let actor = principal(ctx)?.user_id;
+    let request_id = request_info(ctx).ok().and_then(|info| info.request_id.clone());
+    audit::record(
+        db,
+        audit::AuditEntry {
+            actor_id: Some(actor),
+            action,
+            target_type: target_type.name(),
+            target_id: target.map(|id| encode(target_type, id).to_string()),
+            request_id,
+        },
+    )
+    .await
+}
+
+pub struct AuditEntry(audit_log::Model);
+
+/// One admin action.
+#[Object]
+impl AuditEntry {
+    async fn id(&self) -> ID {
+        encode(NodeKind::AuditEntry, self.0.id)
+    }
+    /// The mutation, e.g. `createVenue`.
+    async fn action(&self) -> &str {
+        &self.0.action
+    }
+    async fn target_type(&self) -> &str {
+        &self.0.target_type
+    }
+    /// Global ID of the object acted on.
+    async fn target_id(&self) -> Option<ID> {
+        self.0.target_id.clone().map(ID)
+    }
+    /// Quote it to find the request in the logs.
+    async fn request_id(&self) -> Option<&str> {
+        self.0.request_id.as_deref()
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+    /// Who did it (null once the account is gone).
+    async fn actor(&self, ctx: &Context<'_>) -> GqlResult<Option<Account>> {
+        let Some(actor) = self.0.actor_id else {
+            return Ok(None);
+        };
+        Ok(accounts::find_user(&app(ctx)?.db, actor).await.ok().map(Account))
+    }
+}
+
+struct AuditById;
+impl Keyset for AuditById {
+    const LIST: &'static str = "auditLog";
+    type Key = ();
+    type Row = audit_log::Model;
+    fn position(row: &Self::Row) -> (String, i64) {
+        (String::new(), row.id)
+    }
+    fn parse_key(_: &str) -> Option<()> {
+        Some(())
+    }
+}
+
+#[derive(Default)]
+pub struct AuditQuery;
+
+#[Object]
+impl AuditQuery {
+    /// Admin actions, newest first.
+    #[graphql(guard = "RoleGuard(Role::Admin)")]
+    async fn audit_log(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> GqlResult<Connection<Cursor, AuditEntry>> {
+        let app = app(ctx)?;
+        let page = page_request::<AuditById>(&app.settings.graphql, first, after)?;
+        let rows = audit::list(&app.db, page).await?;
+        Ok(connection::<AuditById, _>(rows, AuditEntry))
+    }
+}
