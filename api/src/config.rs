@@ -76,6 +76,8 @@ pub struct GraphqlSettings {
     pub default_page_size: u32,
     /// Serve GraphiQL at `/graphiql`.
     pub graphiql: bool,
+    /// How long a WebSocket client has to send `connection_init` before it is closed (4408).
+    pub ws_init_timeout_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -132,12 +134,23 @@ pub struct KakaoSettings {
     pub timeout_seconds: u64,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RedisSettings {
     /// `redis://host:6379`; when set, rate limits, lock-outs, the token deny-list and OAuth
     /// states are shared by every instance. Also read from `REDIS_URL`.
     pub url: Option<SecretString>,
+    /// Prefix of every key, so that several deployments can share one Redis.
+    pub key_prefix: String,
+}
+
+impl Default for RedisSettings {
+    fn default() -> Self {
+        Self {
+            url: None,
+            key_prefix: "curtain:".into(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -204,6 +217,7 @@ impl Default for GraphqlSettings {
             max_page_size: 100,
             default_page_size: 20,
             graphiql: true,
+            ws_init_timeout_ms: 3_000,
         }
     }
 }

@@ -74,7 +74,7 @@ impl Application {
         std::fs::create_dir_all(&files.dir)
             .with_context(|| format!("cannot create the file storage directory {}", files.dir.display()))?;
         let redis_url = settings.redis.url.as_ref().map(|url| url.expose_secret().to_string());
-        let kv = kv::connect(redis_url.as_deref()).await?;
+        let kv = kv::connect(redis_url.as_deref(), &settings.redis.key_prefix).await?;
         let jwt = JwtKeys::load(&settings.auth, &settings.data_dir).context("loading the JWT signing keys")?;
         let kakao = KakaoClient::from_settings(&settings.kakao)
             .context("configuring Kakao log-in")?

@@ -14,7 +14,12 @@ fn curtain(args: &[&str], stdin: Option<&str>) -> Output {
         .spawn()
         .expect("curtain runs");
     if let Some(input) = stdin {
-        child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write stdin");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(input.as_bytes())
+            .expect("write stdin");
     }
     drop(child.stdin.take());
     child.wait_with_output().expect("curtain finishes")
@@ -41,7 +46,10 @@ fn schema_check_passes_on_the_committed_schema() {
     assert!(output.status.success(), "{}", text(&output.stderr));
     let stale = std::env::temp_dir().join(format!("stale-{}.graphql", std::process::id()));
     std::fs::write(&stale, "type Query { old: Int }").expect("write");
-    let output = curtain(&["schema", "--check", "--file", stale.to_str().unwrap_or_default()], None);
+    let output = curtain(
+        &["schema", "--check", "--file", stale.to_str().unwrap_or_default()],
+        None,
+    );
     assert_eq!(output.status.code(), Some(1));
     assert!(text(&output.stderr).contains("regenerate"));
     std::fs::remove_file(stale).ok();
@@ -51,7 +59,16 @@ fn schema_check_passes_on_the_committed_schema() {
 fn admin_create_makes_one_admin_from_a_piped_password() {
     let dir = std::env::temp_dir().join(format!("curtain-cli-{}", std::process::id()));
     let dir_arg = dir.to_str().unwrap_or_default();
-    let create = ["--data-dir", dir_arg, "admin", "create", "--email", "Boss@Curtain.test", "--name", "매표소"];
+    let create = [
+        "--data-dir",
+        dir_arg,
+        "admin",
+        "create",
+        "--email",
+        "Boss@Curtain.test",
+        "--name",
+        "매표소",
+    ];
 
     let weak = curtain(&create, Some("short\n"));
     assert_eq!(weak.status.code(), Some(1));

@@ -39,6 +39,8 @@ pub struct Options {
     pub kakao_base_url: Option<String>,
     /// Use Redis at `CURTAIN_TEST_REDIS_URL` for shared state (skipped loudly when unset).
     pub redis: bool,
+    /// How long a WebSocket client may take to send `connection_init`; default 3 s.
+    pub ws_init_timeout_ms: Option<u64>,
 }
 
 pub struct TestApp {
@@ -116,8 +118,13 @@ impl TestApp {
             settings.kakao.token_url = format!("{base}/oauth/token");
             settings.kakao.profile_url = format!("{base}/v2/user/me");
         }
+        if let Some(timeout) = options.ws_init_timeout_ms {
+            settings.graphql.ws_init_timeout_ms = timeout;
+        }
         if options.redis {
             settings.redis.url = Some(SecretString::from(redis_url()?));
+            // Every test server keeps its own keys (keys expire on their own).
+            settings.redis.key_prefix = format!("curtain-test-{}:", uuid::Uuid::new_v4().simple());
         }
         let postgres = match backend {
             Backend::Sqlite => None,

@@ -90,3 +90,18 @@ pub fn finalize(mut response: Response, request_id: Option<&str>) -> Response {
     }
     response
 }
+
+/// A request error stopped the request before execution (parse, validation, limits).
+pub fn is_request_error(response: &Response) -> bool {
+    response.errors.iter().any(|err| {
+        let code = err.extensions.as_ref().and_then(|ext| ext.get("code"));
+        [
+            GRAPHQL_PARSE_FAILED,
+            GRAPHQL_VALIDATION_FAILED,
+            QUERY_TOO_DEEP,
+            QUERY_TOO_COMPLEX,
+        ]
+        .iter()
+        .any(|c| code == Some(&Value::from(*c)))
+    })
+}

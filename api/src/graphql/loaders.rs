@@ -53,6 +53,26 @@ pub fn per_request(db: DatabaseConnection) -> (Loaders, BatchTasks) {
     )
 }
 
+/// The same for a stream of responses (a subscription or an operation over WebSocket).
+pub fn drive_stream<S>(work: S, tasks: BatchTasks) -> impl futures::Stream<Item = S::Item>
+where
+    S: futures::Stream + Unpin,
+{
+    futures::stream::unfold(
+        (work, tasks, FuturesUnordered::new()),
+        |(mut work, mut tasks, mut running)| async move {
+            loop {
+                tokio::select! {
+                    biased;
+                    item = work.next() => return item.map(|item| (item, (work, tasks, running))),
+                    Some(task) = tasks.recv() => running.push(task),
+                    Some(()) = running.next(), if !running.is_empty() => {}
+                }
+            }
+        },
+    )
+}
+
 /// Runs `work` (a GraphQL execution) together with the batch tasks its loaders queue; the
 /// work is always polled first, so a batch starts only when the work is waiting.
 pub async fn drive<T>(work: impl Future<Output = T>, mut tasks: BatchTasks) -> T {

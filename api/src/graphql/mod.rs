@@ -67,6 +67,17 @@ pub async fn execute(
     loaders::drive(schema.execute(request.data(loaders)), batches).await
 }
 
+/// Executes one operation as a stream of responses (one for a query or mutation, one per
+/// event for a subscription), with its own dataloaders.
+pub fn execute_stream(
+    schema: &CurtainSchema,
+    request: async_graphql::Request,
+    db: &sea_orm::DatabaseConnection,
+) -> impl futures::Stream<Item = async_graphql::Response> + Send + 'static {
+    let (loaders, batches) = loaders::per_request(db.clone());
+    loaders::drive_stream(Box::pin(schema.execute_stream(request.data(loaders))), batches)
+}
+
 pub(crate) fn app<'a>(ctx: &Context<'a>) -> ApiResult<&'a AppState> {
     ctx.data::<AppState>()
         .map_err(|_| ApiError::internal(anyhow::anyhow!("application state missing from the schema")))

@@ -9,16 +9,14 @@ use async_graphql::parser::types::{DocumentOperations, OperationType};
 use axum::body::Bytes;
 use std::net::{IpAddr, SocketAddr};
 
-use axum::extract::{ConnectInfo, RawQuery, State};
+use axum::extract::{ConnectInfo, FromRequestParts, Request, State, WebSocketUpgrade};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 
 use super::{HttpState, REQUEST_ID};
 use crate::auth::flows;
 use crate::graphql;
-use crate::graphql::errors::{
-    self, GRAPHQL_PARSE_FAILED, GRAPHQL_VALIDATION_FAILED, QUERY_TOO_COMPLEX, QUERY_TOO_DEEP,
-};
+use crate::graphql::errors;
 use crate::state::RequestInfo;
 
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
@@ -87,12 +85,28 @@ pub async fn post_graphql(
     execute(state, peer, &headers, request, media).await
 }
 
+/// `GET /graphql`: a WebSocket upgrade (subscriptions), or a query in the query string.
 pub async fn get_graphql(
     State(state): State<HttpState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    RawQuery(query): RawQuery,
+    request: Request,
 ) -> Response {
+    let (mut parts, _) = request.into_parts();
+    let headers = parts.headers.clone();
+    if headers
+        .get(header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
+    {
+        return match WebSocketUpgrade::from_request_parts(&mut parts, &state).await {
+            Ok(ws) => {
+                let request_id = headers.get(REQUEST_ID).and_then(|v| v.to_str().ok()).map(str::to_owned);
+                super::ws::upgrade(state, peer, request_id, ws)
+            }
+            Err(rejection) => rejection.into_response(),
+        };
+    }
+    let query = parts.uri.query().map(str::to_owned);
     let Some(media) = negotiate(&headers) else {
         return not_acceptable();
     };
@@ -138,7 +152,7 @@ async fn execute(
     let response = graphql::execute(&state.schema, request.data(viewer).data(info), &state.app.db).await;
     let response = errors::finalize(response, request_id.as_deref());
 
-    let status = if media == MediaType::GraphqlResponse && is_request_error(&response) {
+    let status = if media == MediaType::GraphqlResponse && errors::is_request_error(&response) {
         StatusCode::BAD_REQUEST
     } else {
         StatusCode::OK
@@ -150,21 +164,6 @@ async fn execute(
             StatusCode::INTERNAL_SERVER_ERROR.into_response()
         }
     }
-}
-
-/// A request error is one that stopped the request before execution: nothing was resolved.
-fn is_request_error(response: &async_graphql::Response) -> bool {
-    response.errors.iter().any(|err| {
-        let code = err.extensions.as_ref().and_then(|ext| ext.get("code"));
-        [
-            GRAPHQL_PARSE_FAILED,
-            GRAPHQL_VALIDATION_FAILED,
-            QUERY_TOO_DEEP,
-            QUERY_TOO_COMPLEX,
-        ]
-        .iter()
-        .any(|c| code == Some(&async_graphql::Value::from(*c)))
-    })
 }
 
 /// Picks the first acceptable media type in the client's order; `None` when we speak none.

@@ -4,6 +4,7 @@
 mod graphql;
 mod health;
 mod observe;
+mod ws;
 
 use std::time::Duration;
 

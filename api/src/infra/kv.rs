@@ -32,9 +32,9 @@ pub trait KeyValueStore: Send + Sync {
 pub type SharedStore = Arc<dyn KeyValueStore>;
 
 /// Connects to Redis when a URL is given, else keeps state in this process.
-pub async fn connect(redis_url: Option<&str>) -> anyhow::Result<SharedStore> {
+pub async fn connect(redis_url: Option<&str>, key_prefix: &str) -> anyhow::Result<SharedStore> {
     match redis_url {
-        Some(url) => Ok(Arc::new(RedisStore::connect(url).await?)),
+        Some(url) => Ok(Arc::new(RedisStore::connect(url, key_prefix).await?)),
         None => Ok(Arc::new(MemoryStore::new(100_000))),
     }
 }
@@ -143,14 +143,15 @@ impl KeyValueStore for MemoryStore {
     }
 }
 
-/// State in Redis, shared by every instance. Keys are namespaced under `curtain:`.
+/// State in Redis, shared by every instance. Keys are namespaced under a prefix.
 pub struct RedisStore {
     connection: ConnectionManager,
     increment: redis::Script,
+    prefix: String,
 }
 
 impl RedisStore {
-    pub async fn connect(url: &str) -> anyhow::Result<Self> {
+    pub async fn connect(url: &str, prefix: &str) -> anyhow::Result<Self> {
         let client = redis::Client::open(url).context("the Redis URL is malformed")?;
         let connection = ConnectionManager::new(client)
             .await
@@ -162,11 +163,15 @@ impl RedisStore {
               if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
               return {n, redis.call('PTTL', KEYS[1])}",
         );
-        Ok(Self { connection, increment })
+        Ok(Self {
+            connection,
+            increment,
+            prefix: prefix.to_string(),
+        })
     }
 
-    fn key(key: &str) -> String {
-        format!("curtain:{key}")
+    fn key(&self, key: &str) -> String {
+        format!("{}{key}", self.prefix)
     }
 }
 
@@ -176,7 +181,7 @@ impl KeyValueStore for RedisStore {
         let mut conn = self.connection.clone();
         let millis = ttl.as_millis().max(1) as u64;
         redis::cmd("SET")
-            .arg(Self::key(key))
+            .arg(self.key(key))
             .arg(value)
             .arg("PX")
             .arg(millis)
@@ -187,18 +192,18 @@ impl KeyValueStore for RedisStore {
 
     async fn get(&self, key: &str) -> anyhow::Result<Option<String>> {
         let mut conn = self.connection.clone();
-        Ok(redis::cmd("GET").arg(Self::key(key)).query_async(&mut conn).await?)
+        Ok(redis::cmd("GET").arg(self.key(key)).query_async(&mut conn).await?)
     }
 
     async fn take(&self, key: &str) -> anyhow::Result<Option<String>> {
         let mut conn = self.connection.clone();
-        Ok(redis::cmd("GETDEL").arg(Self::key(key)).query_async(&mut conn).await?)
+        Ok(redis::cmd("GETDEL").arg(self.key(key)).query_async(&mut conn).await?)
     }
 
     async fn delete(&self, key: &str) -> anyhow::Result<()> {
         let mut conn = self.connection.clone();
         redis::cmd("DEL")
-            .arg(Self::key(key))
+            .arg(self.key(key))
             .query_async::<()>(&mut conn)
             .await?;
         Ok(())
@@ -209,7 +214,7 @@ impl KeyValueStore for RedisStore {
         let millis = window.as_millis().max(1) as u64;
         let (count, ttl): (u64, i64) = self
             .increment
-            .key(Self::key(key))
+            .key(self.key(key))
             .arg(millis)
             .invoke_async(&mut conn)
             .await?;
@@ -285,6 +290,7 @@ mod tests {
             eprintln!("\n!!! {message} !!!\n");
             return Ok(());
         };
-        behaves_like_a_store(&RedisStore::connect(&url).await?).await
+        let prefix = format!("curtain-test-{}:", uuid::Uuid::new_v4().simple());
+        behaves_like_a_store(&RedisStore::connect(&url, &prefix).await?).await
     }
 }

@@ -10,3 +10,4 @@ mod http;
 mod kakao;
 mod pagination;
 mod schema;
+mod ws;
