@@ -104,8 +104,9 @@ pub struct AuthSettings {
     pub argon2_iterations: u32,
     /// Failed log-ins for one account from one address within the window that lock it.
     pub lockout_threshold: u32,
-    pub lockout_window_minutes: u64,
-    pub lockout_minutes: u64,
+    pub lockout_window_seconds: u64,
+    /// How long a lock lasts.
+    pub lockout_seconds: u64,
     /// Calls per minute per client address to logIn, signUp and refreshToken (each).
     pub rate_limit_per_minute: u32,
 }
@@ -238,8 +239,8 @@ impl Default for AuthSettings {
             argon2_memory_kib: 19_456,
             argon2_iterations: 2,
             lockout_threshold: 5,
-            lockout_window_minutes: 15,
-            lockout_minutes: 15,
+            lockout_window_seconds: 15 * 60,
+            lockout_seconds: 15 * 60,
             rate_limit_per_minute: 30,
         }
     }

@@ -41,6 +41,8 @@ pub struct Options {
     pub redis: bool,
     /// How long a WebSocket client may take to send `connection_init`; default 3 s.
     pub ws_init_timeout_ms: Option<u64>,
+    /// How long a log-in lock-out lasts; default 15 minutes.
+    pub lockout_seconds: Option<u64>,
 }
 
 pub struct TestApp {
@@ -117,6 +119,9 @@ impl TestApp {
             settings.kakao.authorize_url = format!("{base}/oauth/authorize");
             settings.kakao.token_url = format!("{base}/oauth/token");
             settings.kakao.profile_url = format!("{base}/v2/user/me");
+        }
+        if let Some(seconds) = options.lockout_seconds {
+            settings.auth.lockout_seconds = seconds;
         }
         if let Some(timeout) = options.ws_init_timeout_ms {
             settings.graphql.ws_init_timeout_ms = timeout;

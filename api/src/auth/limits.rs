@@ -80,8 +80,8 @@ pub async fn check_lock(kv: &dyn KeyValueStore, email: &str, ip: IpAddr) -> ApiR
 /// Counts a failed log-in for the account (from this address) and for the address; locks
 /// whichever reached its threshold within the window.
 pub async fn record_failure(kv: &dyn KeyValueStore, settings: &AuthSettings, email: &str, ip: IpAddr) -> ApiResult<()> {
-    let window = Duration::from_secs(settings.lockout_window_minutes * 60);
-    let lock = Duration::from_secs(settings.lockout_minutes * 60);
+    let window = Duration::from_secs(settings.lockout_window_seconds);
+    let lock = Duration::from_secs(settings.lockout_seconds);
     let thresholds = [
         (account_key(email, ip), u64::from(settings.lockout_threshold)),
         // One address failing on many accounts is credential stuffing; allow more before
