@@ -26,6 +26,7 @@ pub struct Settings {
     pub graphql: GraphqlSettings,
     pub demo: DemoSettings,
     pub auth: AuthSettings,
+    pub booking: BookingSettings,
     pub kakao: KakaoSettings,
     pub redis: RedisSettings,
     pub log: LogSettings,
@@ -112,6 +113,27 @@ pub struct AuthSettings {
 }
 
 #[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BookingSettings {
+    /// How long seats stay held for an unpaid reservation.
+    pub hold_seconds: i64,
+    /// Seats one buyer may hold or own in one session.
+    pub max_seats_per_buyer: usize,
+    /// How often lapsed holds are swept back to AVAILABLE (0 turns the sweeper off).
+    pub sweep_interval_seconds: u64,
+}
+
+impl Default for BookingSettings {
+    fn default() -> Self {
+        Self {
+            hold_seconds: 600,
+            max_seats_per_buyer: 4,
+            sweep_interval_seconds: 5,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct JwtKeySetting {
     pub kid: String,
@@ -179,6 +201,7 @@ impl Default for Settings {
             graphql: GraphqlSettings::default(),
             demo: DemoSettings::default(),
             auth: AuthSettings::default(),
+            booking: BookingSettings::default(),
             kakao: KakaoSettings::default(),
             redis: RedisSettings::default(),
             log: LogSettings::default(),
@@ -270,7 +293,9 @@ impl Default for LogSettings {
 }
 
 /// Sections whose fields may be named `CURTAIN_{SECTION}_{FIELD}`.
-const SECTIONS: &[&str] = &["server", "database", "graphql", "demo", "auth", "kakao", "redis", "log"];
+const SECTIONS: &[&str] = &[
+    "server", "database", "graphql", "demo", "auth", "booking", "kakao", "redis", "log",
+];
 
 /// Short environment names for the settings people change most.
 const ALIASES: &[(&str, &str)] = &[

@@ -21,6 +21,7 @@ pub enum ErrorCode {
     NotFound,
     BadUserInput,
     Conflict,
+    SeatUnavailable,
     RateLimited,
     InternalServerError,
 }
@@ -33,6 +34,7 @@ impl ErrorCode {
             Self::NotFound => "NOT_FOUND",
             Self::BadUserInput => "BAD_USER_INPUT",
             Self::Conflict => "CONFLICT",
+            Self::SeatUnavailable => "SEAT_UNAVAILABLE",
             Self::RateLimited => "RATE_LIMITED",
             Self::InternalServerError => "INTERNAL_SERVER_ERROR",
         }
@@ -52,6 +54,8 @@ pub enum ApiError {
         message: String,
     },
     Conflict(String),
+    /// These seats (ids) were taken by someone else; nothing was held.
+    SeatUnavailable(Vec<i64>),
     /// Too many attempts; the client may retry after `retry_after`.
     RateLimited {
         message: String,
@@ -83,6 +87,7 @@ impl ApiError {
             Self::NotFound(what) => format!("{what} not found"),
             Self::BadUserInput { message, .. } => message.clone(),
             Self::Conflict(message) => message.clone(),
+            Self::SeatUnavailable(seats) => format!("{} of the chosen seats are no longer available", seats.len()),
             Self::RateLimited { message, .. } => message.clone(),
             Self::Internal(_) => "internal server error".into(),
         }
@@ -103,6 +108,7 @@ impl ApiError {
             Self::NotFound(_) => ErrorCode::NotFound,
             Self::BadUserInput { .. } => ErrorCode::BadUserInput,
             Self::Conflict(_) => ErrorCode::Conflict,
+            Self::SeatUnavailable(_) => ErrorCode::SeatUnavailable,
             Self::RateLimited { .. } => ErrorCode::RateLimited,
             Self::Internal(_) => ErrorCode::InternalServerError,
         }
@@ -141,7 +147,19 @@ impl From<ApiError> for async_graphql::Error {
             ApiError::RateLimited { retry_after, .. } => Some(retry_after.as_secs().max(1)),
             _ => None,
         };
+        let seat_ids: Option<Vec<String>> = match &err {
+            ApiError::SeatUnavailable(seats) => Some(
+                seats
+                    .iter()
+                    .map(|id| crate::graphql::ids::encode(crate::graphql::ids::NodeKind::Seat, *id).to_string())
+                    .collect(),
+            ),
+            _ => None,
+        };
         async_graphql::Error::new(err.message()).extend_with(|_, ext| {
+            if let Some(seat_ids) = &seat_ids {
+                ext.set("seatIds", seat_ids.clone());
+            }
             ext.set("code", code);
             if let Some(field) = &field {
                 ext.set("field", field.as_str());

@@ -135,6 +135,7 @@ impl Application {
             "Curtain is ready: GraphQL at {url}/graphql, GraphiQL at {url}/graphiql"
         );
 
+        let sweeper = spawn_hold_sweeper(&self.state);
         let stopping = Arc::new(Notify::new());
         let notify = stopping.clone();
         let service = app.into_make_service_with_connect_info::<SocketAddr>();
@@ -149,9 +150,34 @@ impl Application {
                 tracing::warn!(grace_seconds = grace.as_secs(), "requests still running after the grace period were cut off");
             }
         }
+        if let Some(sweeper) = sweeper {
+            sweeper.abort();
+        }
         self.state.db.close_by_ref().await.ok();
         Ok(())
     }
+}
+
+/// Frees lapsed holds every few seconds. Several instances may sweep at once: the domain
+/// function frees each seat exactly once.
+fn spawn_hold_sweeper(state: &AppState) -> Option<tokio::task::JoinHandle<()>> {
+    let every = state.settings.booking.sweep_interval_seconds;
+    if every == 0 {
+        return None;
+    }
+    let db = state.db.clone();
+    Some(tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(Duration::from_secs(every));
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            match crate::domain::holds::expire_holds(&db).await {
+                Ok(0) => {}
+                Ok(freed) => tracing::info!(freed, "lapsed holds released"),
+                Err(err) => tracing::warn!(error = ?err, "sweeping lapsed holds failed; will retry"),
+            }
+        }
+    }))
 }
 
 async fn shutdown_signal() {

@@ -57,3 +57,23 @@ pub enum Role {
     #[sea_orm(string_value = "ADMIN")]
     Admin,
 }
+
+/// Where a reservation stands: HELD → PAYING → CONFIRMED → CANCELLED, HELD → EXPIRED,
+/// HELD → RELEASED.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ReservationStatus {
+    #[sea_orm(string_value = "HELD")]
+    Held,
+    #[sea_orm(string_value = "PAYING")]
+    Paying,
+    #[sea_orm(string_value = "CONFIRMED")]
+    Confirmed,
+    #[sea_orm(string_value = "CANCELLED")]
+    Cancelled,
+    #[sea_orm(string_value = "EXPIRED")]
+    Expired,
+    #[sea_orm(string_value = "RELEASED")]
+    Released,
+}

@@ -9,6 +9,8 @@ pub mod cast_member;
 pub mod performance;
 pub mod performance_cast;
 pub mod refresh_token;
+pub mod reservation;
+pub mod reservation_seat;
 pub mod seat;
 pub mod section;
 pub mod session;
@@ -18,4 +20,4 @@ pub mod user;
 pub mod venue;
 
 mod enums;
-pub use enums::{Genre, Role, SeatStatus, SessionStatus};
+pub use enums::{Genre, ReservationStatus, Role, SeatStatus, SessionStatus};

@@ -8,6 +8,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261122_000001_catalog;
 mod m20261122_000002_inventory;
 mod m20261122_000003_accounts;
+mod m20261122_000004_reservations;
 
 pub struct Migrator;
 
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000001_catalog::Migration),
             Box::new(m20261122_000002_inventory::Migration),
             Box::new(m20261122_000003_accounts::Migration),
+            Box::new(m20261122_000004_reservations::Migration),
         ]
     }
 }

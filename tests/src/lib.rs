@@ -43,6 +43,10 @@ pub struct Options {
     pub ws_init_timeout_ms: Option<u64>,
     /// How long a log-in lock-out lasts; default 15 minutes.
     pub lockout_seconds: Option<u64>,
+    /// How long seats stay held; default 10 minutes.
+    pub hold_seconds: Option<i64>,
+    /// Run the lapsed-hold sweeper every N seconds; default off, so tests sweep explicitly.
+    pub sweep_interval_seconds: Option<u64>,
 }
 
 pub struct TestApp {
@@ -51,6 +55,8 @@ pub struct TestApp {
     pub backend: Backend,
     /// The application's own database, for checks and set-up no API offers.
     pub db: sea_orm::DatabaseConnection,
+    /// Its URL, to open a second pool as another instance would.
+    pub database_url: String,
     admin_token: String,
     postgres: Option<PostgresDatabase>,
     shutdown: Option<oneshot::Sender<()>>,
@@ -120,6 +126,10 @@ impl TestApp {
             settings.kakao.token_url = format!("{base}/oauth/token");
             settings.kakao.profile_url = format!("{base}/v2/user/me");
         }
+        settings.booking.sweep_interval_seconds = options.sweep_interval_seconds.unwrap_or(0);
+        if let Some(seconds) = options.hold_seconds {
+            settings.booking.hold_seconds = seconds;
+        }
         if let Some(seconds) = options.lockout_seconds {
             settings.auth.lockout_seconds = seconds;
         }
@@ -143,6 +153,7 @@ impl TestApp {
             curtain::telemetry::init(&settings.log);
         }
         let auth = settings.auth.clone();
+        let database_url = secrecy::ExposeSecret::expose_secret(&settings.database_url()).to_string();
         let app = Application::build(settings).await.expect("the application builds");
         let address = format!("http://127.0.0.1:{}", app.port());
         let db = app.state().db.clone();
@@ -160,6 +171,7 @@ impl TestApp {
             client,
             backend,
             db,
+            database_url,
             admin_token: String::new(),
             postgres,
             shutdown: Some(shutdown),

@@ -5,6 +5,7 @@
 pub mod accounts;
 pub mod audit;
 pub mod cast;
+pub mod holds;
 pub mod paging;
 pub mod performances;
 pub mod refresh_tokens;

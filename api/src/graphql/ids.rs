@@ -17,10 +17,11 @@ pub enum NodeKind {
     Seat,
     User,
     AuditEntry,
+    Reservation,
 }
 
 impl NodeKind {
-    const ALL: [NodeKind; 8] = [
+    const ALL: [NodeKind; 9] = [
         NodeKind::Performance,
         NodeKind::Venue,
         NodeKind::CastMember,
@@ -29,6 +30,7 @@ impl NodeKind {
         NodeKind::Seat,
         NodeKind::User,
         NodeKind::AuditEntry,
+        NodeKind::Reservation,
     ];
 
     pub fn name(self) -> &'static str {
@@ -41,6 +43,7 @@ impl NodeKind {
             Self::Seat => "Seat",
             Self::User => "User",
             Self::AuditEntry => "AuditEntry",
+            Self::Reservation => "Reservation",
         }
     }
 }

@@ -98,6 +98,8 @@ pub struct VenueKey(pub i64);
 pub struct PerformanceKey(pub i64);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct CastMemberKey(pub i64);
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SessionKey(pub i64);
 /// Cast entries of a performance, in billing order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct CastOfPerformance(pub i64);
@@ -169,6 +171,19 @@ impl Loader<CastMemberKey> for CatalogLoader {
             .all(&self.db)
             .await?;
         Ok(rows.into_iter().map(|c| (CastMemberKey(c.id), c)).collect())
+    }
+}
+
+impl Loader<SessionKey> for CatalogLoader {
+    type Value = session::Model;
+    type Error = LoadError;
+
+    async fn load(&self, keys: &[SessionKey]) -> Result<HashMap<SessionKey, Self::Value>, Self::Error> {
+        let rows = session::Entity::find()
+            .filter(session::Column::Id.is_in(ids(keys, |k| k.0)))
+            .all(&self.db)
+            .await?;
+        Ok(rows.into_iter().map(|s| (SessionKey(s.id), s)).collect())
     }
 }
 

@@ -5,6 +5,7 @@
 
 mod accounts;
 pub mod audit;
+mod booking;
 mod catalog;
 pub mod errors;
 pub mod guard;
@@ -24,12 +25,17 @@ use crate::state::AppState;
 pub struct QueryRoot(
     catalog::CatalogQuery,
     accounts::AccountQuery,
+    booking::BookingQuery,
     audit::AuditQuery,
     node::NodeQuery,
 );
 
 #[derive(MergedObject, Default)]
-pub struct MutationRoot(accounts::AccountMutation, catalog::CatalogMutation);
+pub struct MutationRoot(
+    accounts::AccountMutation,
+    booking::BookingMutation,
+    catalog::CatalogMutation,
+);
 
 /// What resolvers return; `?` on an [`ApiError`] keeps its code.
 pub type GqlResult<T> = async_graphql::Result<T>;

@@ -52,7 +52,7 @@ impl NodeQuery {
             NodeKind::Session => found(sessions::find_session(db, raw).await)?.map(|s| Node::Session(Session(s))),
             // Seats are identified within seat maps, accounts through `me` (or by admins), and
             // audit entries through `auditLog`; none is fetched on its own.
-            NodeKind::Seat | NodeKind::User | NodeKind::AuditEntry => None,
+            NodeKind::Seat | NodeKind::User | NodeKind::AuditEntry | NodeKind::Reservation => None,
         };
         Ok(node)
     }

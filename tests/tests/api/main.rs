@@ -6,6 +6,7 @@ mod bad_input;
 mod catalog;
 mod dataloaders;
 mod demo;
+mod holds;
 mod http;
 mod kakao;
 mod pagination;

@@ -4,7 +4,7 @@
 mod admin;
 mod inputs;
 mod query;
-mod types;
+pub(crate) mod types;
 
 pub use admin::CatalogMutation;
 pub use query::CatalogQuery;

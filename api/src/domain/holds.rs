@@ -1,0 +1,438 @@
+//! Holding seats, releasing them, and expiring unpaid holds: where "no seat is sold twice"
+//! is enforced, by the database.
+//!
+//! Every change to a session's seats happens in one transaction that first bumps the
+//! session's seat-map version. That update takes the session row's write lock, so the changes
+//! of one session are serialised (and get consecutive versions) without any lock of our own.
+//! The seats themselves move with conditional updates (`… WHERE status = 'AVAILABLE'`): fewer
+//! rows changed than asked for means someone else got there first, and the transaction is
+//! rolled back whole. A partial unique index keeps a seat in one live reservation at most.
+
+use std::collections::{BTreeSet, HashMap};
+
+use chrono::{DateTime, Duration, Utc};
+use entity::{
+    ReservationStatus, SeatStatus, reservation, reservation_seat, seat, session, session_price, session_seat,
+};
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, IntoActiveModel, PaginatorTrait,
+    QueryFilter, QuerySelect, Set, TransactionTrait,
+};
+
+use super::sessions::{SaleState, sale_state};
+use crate::error::{ApiError, ApiResult};
+
+#[derive(Debug, Clone)]
+pub struct HoldRequest {
+    pub user_id: i64,
+    pub session_id: i64,
+    pub seat_ids: Vec<i64>,
+    pub idempotency_key: String,
+}
+
+/// Rules a hold follows, from the booking settings.
+#[derive(Debug, Clone, Copy)]
+pub struct HoldPolicy {
+    pub hold_for: Duration,
+    pub max_seats_per_buyer: usize,
+}
+
+/// Holds every requested seat or none. Returns the same reservation again for a repeated
+/// idempotency key.
+pub async fn hold_seats(
+    db: &DatabaseConnection,
+    policy: HoldPolicy,
+    request: HoldRequest,
+) -> ApiResult<reservation::Model> {
+    let key = request.idempotency_key.trim();
+    if key.is_empty() || key.len() > 100 {
+        return Err(ApiError::bad_input(
+            "idempotencyKey",
+            "the idempotency key must have 1 to 100 characters",
+        ));
+    }
+    if let Some(existing) = find_by_key(db, request.user_id, key).await? {
+        return replay(existing, &request);
+    }
+    let seat_ids: BTreeSet<i64> = request.seat_ids.iter().copied().collect();
+    if seat_ids.is_empty() {
+        return Err(ApiError::bad_input("seatIds", "choose at least one seat"));
+    }
+    if seat_ids.len() != request.seat_ids.len() {
+        return Err(ApiError::bad_input("seatIds", "a seat is listed twice"));
+    }
+    let session = session::Entity::find_by_id(request.session_id)
+        .one(db)
+        .await?
+        .ok_or(ApiError::NotFound("session"))?;
+    if !matches!(sale_state(&session, Utc::now()), SaleState::OnSale | SaleState::SoldOut) {
+        return Err(ApiError::Conflict("this session is not on sale".into()));
+    }
+    let already = seats_held_by(db, request.user_id, session.id).await?;
+    if already + seat_ids.len() > policy.max_seats_per_buyer {
+        return Err(ApiError::bad_input(
+            "seatIds",
+            format!(
+                "a buyer may hold at most {} seats of a session; you already have {already}",
+                policy.max_seats_per_buyer
+            ),
+        ));
+    }
+
+    let txn = db.begin().await?;
+    let now = Utc::now();
+    let version = bump_version(&txn, session.id).await?;
+    let expires_at = now + policy.hold_for;
+    let reservation = reservation::ActiveModel {
+        user_id: Set(request.user_id),
+        session_id: Set(session.id),
+        status: Set(ReservationStatus::Held),
+        seat_count: Set(seat_ids.len() as i32),
+        amount: Set(0),
+        idempotency_key: Set(key.to_string()),
+        expires_at: Set(expires_at),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    }
+    .insert(&txn)
+    .await
+    .map_err(|e| ApiError::from_db_conflict(e, "this idempotency key is being used by another request"))?;
+
+    let ids: Vec<i64> = seat_ids.iter().copied().collect();
+    let take = |condition: sea_orm::Condition| {
+        session_seat::Entity::update_many()
+            .col_expr(session_seat::Column::Status, Expr::value(SeatStatus::Held))
+            .col_expr(session_seat::Column::ReservationId, Expr::value(reservation.id))
+            .col_expr(session_seat::Column::HoldExpiresAt, Expr::value(expires_at))
+            .col_expr(session_seat::Column::Version, Expr::value(version))
+            .filter(session_seat::Column::SessionId.eq(session.id))
+            .filter(session_seat::Column::SeatId.is_in(ids.clone()))
+            .filter(condition)
+    };
+    let available = take(sea_orm::Condition::all().add(session_seat::Column::Status.eq(SeatStatus::Available)))
+        .exec(&txn)
+        .await?
+        .rows_affected;
+    // A hold that has lapsed is up for grabs at once, sweeper or not.
+    let reclaimed = take(
+        sea_orm::Condition::all()
+            .add(session_seat::Column::Status.eq(SeatStatus::Held))
+            .add(session_seat::Column::HoldExpiresAt.lt(now))
+            .add(session_seat::Column::ReservationId.ne(reservation.id)),
+    )
+    .exec(&txn)
+    .await?
+    .rows_affected;
+
+    if (available + reclaimed) as usize != ids.len() {
+        let taken = unavailable_seats(&txn, session.id, &ids, reservation.id).await?;
+        txn.rollback().await?;
+        return Err(taken);
+    }
+    if reclaimed > 0 {
+        retire_lapsed_holds(&txn, session.id, &ids, now).await?;
+    }
+    let priced = price_seats(&txn, session.id, &ids).await?;
+    let amount: i64 = priced.iter().map(|(_, _, price)| i64::from(*price)).sum();
+    reservation_seat::Entity::insert_many(priced.into_iter().map(|(seat_id, grade, price)| {
+        reservation_seat::ActiveModel {
+            reservation_id: Set(reservation.id),
+            session_id: Set(session.id),
+            seat_id: Set(seat_id),
+            grade: Set(grade),
+            price: Set(price),
+            active: Set(true),
+            ..Default::default()
+        }
+    }))
+    .exec_without_returning(&txn)
+    .await
+    .map_err(|e| ApiError::from_db_conflict(e, "a seat is already in another reservation"))?;
+    change_available(&txn, session.id, -(available as i64)).await?;
+    let mut model = reservation.into_active_model();
+    model.amount = Set(amount);
+    let reservation = model.update(&txn).await?;
+    txn.commit().await?;
+    Ok(reservation)
+}
+
+/// Gives a held reservation's seats back.
+pub async fn release_hold(db: &DatabaseConnection, reservation_id: i64, user_id: i64) -> ApiResult<reservation::Model> {
+    let reservation = find_owned(db, reservation_id, user_id).await?;
+    if reservation.status != ReservationStatus::Held {
+        return Err(ApiError::Conflict("only a held reservation can be released".into()));
+    }
+    let txn = db.begin().await?;
+    let version = bump_version(&txn, reservation.session_id).await?;
+    // Conditional on the status, so that a concurrent expiry or payment wins cleanly.
+    let changed = reservation::Entity::update_many()
+        .col_expr(reservation::Column::Status, Expr::value(ReservationStatus::Released))
+        .col_expr(reservation::Column::UpdatedAt, Expr::value(Utc::now()))
+        .filter(reservation::Column::Id.eq(reservation.id))
+        .filter(reservation::Column::Status.eq(ReservationStatus::Held))
+        .exec(&txn)
+        .await?
+        .rows_affected;
+    if changed == 0 {
+        txn.rollback().await?;
+        return Err(ApiError::Conflict("only a held reservation can be released".into()));
+    }
+    free_seats(&txn, reservation.session_id, Some(reservation.id), None, version).await?;
+    txn.commit().await?;
+    find_owned(db, reservation_id, user_id).await
+}
+
+/// Frees every lapsed hold: seats back to AVAILABLE, their reservations EXPIRED, counters
+/// and versions moved once per session. Safe to run on several instances at once: each seat
+/// is freed by exactly one of them. Returns how many seats were freed.
+pub async fn expire_holds(db: &DatabaseConnection) -> ApiResult<u64> {
+    let now = Utc::now();
+    let sessions: Vec<i64> = session_seat::Entity::find()
+        .select_only()
+        .column(session_seat::Column::SessionId)
+        .distinct()
+        .filter(session_seat::Column::Status.eq(SeatStatus::Held))
+        .filter(session_seat::Column::HoldExpiresAt.lt(now))
+        .limit(500)
+        .into_tuple()
+        .all(db)
+        .await?;
+    let mut freed = 0;
+    for session_id in sessions {
+        let txn = db.begin().await?;
+        let version = bump_version(&txn, session_id).await?;
+        let count = free_seats(&txn, session_id, None, Some(now), version).await?;
+        if count == 0 {
+            // Another instance got here first; leave the version alone.
+            txn.rollback().await?;
+            continue;
+        }
+        txn.commit().await?;
+        freed += count;
+    }
+    // Every unpaid hold past its time is expired, including those whose seats were already
+    // taken over by new holds (and so had nothing left to free).
+    reservation::Entity::update_many()
+        .col_expr(reservation::Column::Status, Expr::value(ReservationStatus::Expired))
+        .col_expr(reservation::Column::UpdatedAt, Expr::value(now))
+        .filter(reservation::Column::Status.eq(ReservationStatus::Held))
+        .filter(reservation::Column::ExpiresAt.lt(now))
+        .exec(db)
+        .await?;
+    Ok(freed)
+}
+
+/// The buyer's own reservation; anyone else's is NOT_FOUND.
+pub async fn find_owned(db: &impl ConnectionTrait, id: i64, user_id: i64) -> ApiResult<reservation::Model> {
+    reservation::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .filter(|r| r.user_id == user_id)
+        .ok_or(ApiError::NotFound("reservation"))
+}
+
+pub async fn seats_of(db: &impl ConnectionTrait, reservation_id: i64) -> ApiResult<Vec<reservation_seat::Model>> {
+    Ok(reservation_seat::Entity::find()
+        .filter(reservation_seat::Column::ReservationId.eq(reservation_id))
+        .all(db)
+        .await?)
+}
+
+async fn find_by_key(db: &impl ConnectionTrait, user_id: i64, key: &str) -> ApiResult<Option<reservation::Model>> {
+    Ok(reservation::Entity::find()
+        .filter(reservation::Column::UserId.eq(user_id))
+        .filter(reservation::Column::IdempotencyKey.eq(key))
+        .one(db)
+        .await?)
+}
+
+fn replay(existing: reservation::Model, request: &HoldRequest) -> ApiResult<reservation::Model> {
+    if existing.session_id != request.session_id || existing.seat_count as usize != request.seat_ids.len() {
+        return Err(ApiError::Conflict(
+            "this idempotency key was already used for a different hold".into(),
+        ));
+    }
+    Ok(existing)
+}
+
+/// Seats the buyer holds or owns in the session.
+async fn seats_held_by(db: &impl ConnectionTrait, user_id: i64, session_id: i64) -> ApiResult<usize> {
+    let live = [
+        ReservationStatus::Held,
+        ReservationStatus::Paying,
+        ReservationStatus::Confirmed,
+    ];
+    Ok(reservation_seat::Entity::find()
+        .inner_join(reservation::Entity)
+        .filter(reservation::Column::UserId.eq(user_id))
+        .filter(reservation::Column::SessionId.eq(session_id))
+        .filter(reservation::Column::Status.is_in(live))
+        .filter(reservation_seat::Column::Active.eq(true))
+        .count(db)
+        .await? as usize)
+}
+
+/// Bumps the session's seat-map version, taking the session row's write lock; returns the
+/// new version.
+async fn bump_version(db: &impl ConnectionTrait, session_id: i64) -> ApiResult<i64> {
+    session::Entity::update_many()
+        .col_expr(
+            session::Column::SeatMapVersion,
+            Expr::col(session::Column::SeatMapVersion).add(1),
+        )
+        .filter(session::Column::Id.eq(session_id))
+        .exec(db)
+        .await?;
+    let version: Option<i64> = session::Entity::find_by_id(session_id)
+        .select_only()
+        .column(session::Column::SeatMapVersion)
+        .into_tuple()
+        .one(db)
+        .await?;
+    version.ok_or(ApiError::NotFound("session"))
+}
+
+async fn change_available(db: &impl ConnectionTrait, session_id: i64, delta: i64) -> ApiResult<()> {
+    if delta != 0 {
+        session::Entity::update_many()
+            .col_expr(
+                session::Column::AvailableSeats,
+                Expr::col(session::Column::AvailableSeats).add(delta),
+            )
+            .col_expr(session::Column::UpdatedAt, Expr::value(Utc::now()))
+            .filter(session::Column::Id.eq(session_id))
+            .exec(db)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Which of `ids` cannot be held: unknown seats are a bad request, taken seats SEAT_UNAVAILABLE.
+async fn unavailable_seats(db: &impl ConnectionTrait, session_id: i64, ids: &[i64], mine: i64) -> ApiResult<ApiError> {
+    let rows = session_seat::Entity::find()
+        .filter(session_seat::Column::SessionId.eq(session_id))
+        .filter(session_seat::Column::SeatId.is_in(ids.iter().copied()))
+        .all(db)
+        .await?;
+    if rows.len() != ids.len() {
+        return Ok(ApiError::bad_input("seatIds", "a seat does not belong to this session"));
+    }
+    let taken: Vec<i64> = rows
+        .into_iter()
+        .filter(|r| r.reservation_id != Some(mine))
+        .map(|r| r.seat_id)
+        .collect();
+    Ok(ApiError::SeatUnavailable(taken))
+}
+
+/// Deactivates the seat rows of lapsed holds that `ids` were just taken from.
+async fn retire_lapsed_holds(
+    db: &impl ConnectionTrait,
+    session_id: i64,
+    ids: &[i64],
+    now: DateTime<Utc>,
+) -> ApiResult<()> {
+    let lapsed: Vec<i64> = reservation::Entity::find()
+        .select_only()
+        .column(reservation::Column::Id)
+        .filter(reservation::Column::SessionId.eq(session_id))
+        .filter(reservation::Column::Status.eq(ReservationStatus::Held))
+        .filter(reservation::Column::ExpiresAt.lt(now))
+        .into_tuple()
+        .all(db)
+        .await?;
+    if lapsed.is_empty() {
+        return Ok(());
+    }
+    reservation_seat::Entity::update_many()
+        .col_expr(reservation_seat::Column::Active, Expr::value(false))
+        .filter(reservation_seat::Column::SessionId.eq(session_id))
+        .filter(reservation_seat::Column::SeatId.is_in(ids.iter().copied()))
+        .filter(reservation_seat::Column::ReservationId.is_in(lapsed))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Frees the HELD seats of one reservation, or every hold lapsed before `lapsed_before`,
+/// with their reservation rows; moves the counter; returns how many seats were freed.
+async fn free_seats(
+    db: &impl ConnectionTrait,
+    session_id: i64,
+    reservation_id: Option<i64>,
+    lapsed_before: Option<DateTime<Utc>>,
+    version: i64,
+) -> ApiResult<u64> {
+    let mut held = session_seat::Entity::find()
+        .select_only()
+        .column(session_seat::Column::SeatId)
+        .column(session_seat::Column::ReservationId)
+        .filter(session_seat::Column::SessionId.eq(session_id))
+        .filter(session_seat::Column::Status.eq(SeatStatus::Held));
+    if let Some(id) = reservation_id {
+        held = held.filter(session_seat::Column::ReservationId.eq(id));
+    }
+    if let Some(before) = lapsed_before {
+        held = held.filter(session_seat::Column::HoldExpiresAt.lt(before));
+    }
+    let seats: Vec<(i64, Option<i64>)> = held.into_tuple().all(db).await?;
+    if seats.is_empty() {
+        return Ok(0);
+    }
+    let seat_ids: Vec<i64> = seats.iter().map(|(seat, _)| *seat).collect();
+    let mut update = session_seat::Entity::update_many()
+        .col_expr(session_seat::Column::Status, Expr::value(SeatStatus::Available))
+        .col_expr(session_seat::Column::ReservationId, Expr::value(Option::<i64>::None))
+        .col_expr(
+            session_seat::Column::HoldExpiresAt,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        )
+        .col_expr(session_seat::Column::Version, Expr::value(version))
+        .filter(session_seat::Column::SessionId.eq(session_id))
+        .filter(session_seat::Column::SeatId.is_in(seat_ids.clone()))
+        .filter(session_seat::Column::Status.eq(SeatStatus::Held));
+    if let Some(before) = lapsed_before {
+        update = update.filter(session_seat::Column::HoldExpiresAt.lt(before));
+    }
+    let freed = update.exec(db).await?.rows_affected;
+    let holders: BTreeSet<i64> = seats.iter().filter_map(|(_, r)| *r).collect();
+    reservation_seat::Entity::update_many()
+        .col_expr(reservation_seat::Column::Active, Expr::value(false))
+        .filter(reservation_seat::Column::SessionId.eq(session_id))
+        .filter(reservation_seat::Column::SeatId.is_in(seat_ids))
+        .filter(reservation_seat::Column::ReservationId.is_in(holders))
+        .exec(db)
+        .await?;
+    change_available(db, session_id, freed as i64).await?;
+    Ok(freed)
+}
+
+/// Each seat's grade and this session's price for it.
+async fn price_seats(db: &impl ConnectionTrait, session_id: i64, ids: &[i64]) -> ApiResult<Vec<(i64, String, i32)>> {
+    let grades: Vec<(i64, String)> = seat::Entity::find()
+        .select_only()
+        .column(seat::Column::Id)
+        .column(seat::Column::Grade)
+        .filter(seat::Column::Id.is_in(ids.iter().copied()))
+        .into_tuple()
+        .all(db)
+        .await?;
+    let prices: HashMap<String, i32> = session_price::Entity::find()
+        .filter(session_price::Column::SessionId.eq(session_id))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|p| (p.grade, p.price))
+        .collect();
+    grades
+        .into_iter()
+        .map(|(id, grade)| {
+            let price = prices.get(&grade).copied().ok_or_else(|| {
+                ApiError::internal(anyhow::anyhow!("session {session_id} has no price for grade {grade}"))
+            })?;
+            Ok((id, grade, price))
+        })
+        .collect()
+}

@@ -1,0 +1,80 @@
+use async_graphql::{Context, Enum, ID, Object, SimpleObject};
+use chrono::{DateTime, Utc};
+use entity::reservation;
+
+use crate::domain::holds;
+use crate::error::ApiError;
+use crate::graphql::catalog::Session;
+use crate::graphql::ids::{NodeKind, encode};
+use crate::graphql::loaders::{SessionKey, load_error};
+use crate::graphql::{GqlResult, app, loaders};
+
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "entity::ReservationStatus")]
+pub enum ReservationStatus {
+    /// Seats are held until `expiresAt`, waiting for payment.
+    Held,
+    /// Payment is being confirmed.
+    Paying,
+    Confirmed,
+    Cancelled,
+    /// The hold lapsed unpaid.
+    Expired,
+    /// The buyer let the seats go.
+    Released,
+}
+
+pub struct Reservation(pub reservation::Model);
+
+/// A buyer's seats in one session.
+#[Object]
+impl Reservation {
+    async fn id(&self) -> ID {
+        encode(NodeKind::Reservation, self.0.id)
+    }
+    async fn status(&self) -> ReservationStatus {
+        self.0.status.into()
+    }
+    /// Total in whole KRW.
+    async fn amount(&self) -> i64 {
+        self.0.amount
+    }
+    async fn seat_count(&self) -> i32 {
+        self.0.seat_count
+    }
+    /// When a held reservation lapses if unpaid.
+    async fn expires_at(&self) -> DateTime<Utc> {
+        self.0.expires_at
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+    async fn session(&self, ctx: &Context<'_>) -> GqlResult<Session> {
+        Ok(loaders(ctx)?
+            .load_one(SessionKey(self.0.session_id))
+            .await
+            .map_err(load_error)?
+            .map(Session)
+            .ok_or_else(|| ApiError::internal(anyhow::anyhow!("reservation {} has no session", self.0.id)))?)
+    }
+    async fn seats(&self, ctx: &Context<'_>) -> GqlResult<Vec<ReservedSeat>> {
+        let seats = holds::seats_of(&app(ctx)?.db, self.0.id).await?;
+        Ok(seats
+            .into_iter()
+            .map(|s| ReservedSeat {
+                id: encode(NodeKind::Seat, s.seat_id),
+                grade: s.grade,
+                price: s.price,
+            })
+            .collect())
+    }
+}
+
+/// A seat of a reservation, priced when it was held.
+#[derive(SimpleObject, Debug)]
+pub struct ReservedSeat {
+    /// The seat's ID, as on the seat map.
+    pub id: ID,
+    pub grade: String,
+    pub price: i32,
+}

@@ -1,0 +1,37 @@
+use sea_orm::entity::prelude::*;
+
+use crate::ReservationStatus;
+
+/// A buyer's hold on seats of one session, and what becomes of it.
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+#[sea_orm(table_name = "reservations")]
+pub struct Model {
+    #[sea_orm(primary_key)]
+    pub id: i64,
+    pub user_id: i64,
+    pub session_id: i64,
+    pub status: ReservationStatus,
+    pub seat_count: i32,
+    /// Total in whole KRW, from the session's prices when the seats were held.
+    pub amount: i64,
+    /// The client's key: the same key from the same buyer never makes a second hold.
+    pub idempotency_key: String,
+    /// When an unpaid hold lapses.
+    pub expires_at: DateTimeUtc,
+    pub created_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {
+    #[sea_orm(has_many = "super::reservation_seat::Entity")]
+    ReservationSeat,
+}
+
+impl Related<super::reservation_seat::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::ReservationSeat.def()
+    }
+}
+
+impl ActiveModelBehavior for ActiveModel {}
