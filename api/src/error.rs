@@ -87,6 +87,7 @@ impl ApiError {
             Self::NotFound(what) => format!("{what} not found"),
             Self::BadUserInput { message, .. } => message.clone(),
             Self::Conflict(message) => message.clone(),
+            Self::SeatUnavailable(seats) if seats.is_empty() => "not enough adjacent seats are available".into(),
             Self::SeatUnavailable(seats) => format!("{} of the chosen seats are no longer available", seats.len()),
             Self::RateLimited { message, .. } => message.clone(),
             Self::Internal(_) => "internal server error".into(),

@@ -14,12 +14,13 @@ use chrono::{DateTime, Duration, Utc};
 use entity::{
     ReservationStatus, SeatStatus, reservation, reservation_seat, seat, session, session_price, session_seat,
 };
-use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, IntoActiveModel, PaginatorTrait,
     QueryFilter, QuerySelect, Set, TransactionTrait,
 };
 
+use super::inventory::{bump_version, change_available};
 use super::sessions::{SaleState, sale_state};
 use crate::error::{ApiError, ApiResult};
 
@@ -272,41 +273,6 @@ async fn seats_held_by(db: &impl ConnectionTrait, user_id: i64, session_id: i64)
         .filter(reservation_seat::Column::Active.eq(true))
         .count(db)
         .await? as usize)
-}
-
-/// Bumps the session's seat-map version, taking the session row's write lock; returns the
-/// new version.
-async fn bump_version(db: &impl ConnectionTrait, session_id: i64) -> ApiResult<i64> {
-    session::Entity::update_many()
-        .col_expr(
-            session::Column::SeatMapVersion,
-            Expr::col(session::Column::SeatMapVersion).add(1),
-        )
-        .filter(session::Column::Id.eq(session_id))
-        .exec(db)
-        .await?;
-    let version: Option<i64> = session::Entity::find_by_id(session_id)
-        .select_only()
-        .column(session::Column::SeatMapVersion)
-        .into_tuple()
-        .one(db)
-        .await?;
-    version.ok_or(ApiError::NotFound("session"))
-}
-
-async fn change_available(db: &impl ConnectionTrait, session_id: i64, delta: i64) -> ApiResult<()> {
-    if delta != 0 {
-        session::Entity::update_many()
-            .col_expr(
-                session::Column::AvailableSeats,
-                Expr::col(session::Column::AvailableSeats).add(delta),
-            )
-            .col_expr(session::Column::UpdatedAt, Expr::value(Utc::now()))
-            .filter(session::Column::Id.eq(session_id))
-            .exec(db)
-            .await?;
-    }
-    Ok(())
 }
 
 /// Which of `ids` cannot be held: unknown seats are a bad request, taken seats SEAT_UNAVAILABLE.

@@ -4,11 +4,15 @@
 
 pub mod accounts;
 pub mod audit;
+pub mod best_available;
+pub mod blocks;
 pub mod cast;
 pub mod holds;
+mod inventory;
 pub mod paging;
 pub mod performances;
 pub mod refresh_tokens;
+pub mod reservations;
 pub mod seat_map;
 pub mod sessions;
 pub mod venues;

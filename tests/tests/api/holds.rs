@@ -14,6 +14,8 @@ backend_tests!(
     a_hold_is_all_or_nothing_and_idempotent,
     holds_are_limited_per_buyer_and_to_sessions_on_sale,
     a_released_hold_frees_its_seats_once,
+    best_available_seats_are_central_and_strand_nobody,
+    the_box_office_blocks_seats_and_finds_reservations,
 );
 
 const HOLD: &str = "mutation($s: ID!, $seats: [ID!]!, $k: String!) {
@@ -313,4 +315,142 @@ async fn sqlite_lapsed_holds_are_reclaimed_and_swept_exactly_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_lapsed_holds_are_reclaimed_and_swept_exactly_once() {
     lapsed_holds_are_reclaimed_and_swept_exactly_once(Backend::Postgres).await;
+}
+
+async fn best_available_seats_are_central_and_strand_nobody(app: &TestApp) {
+    let (session, seats) = one_row_session(app, 10).await;
+    let best = "mutation($s: ID!, $n: Int!, $k: String!) {
+        holdBestAvailable(sessionId: $s, count: $n, grade: \"R\", idempotencyKey: $k) { seats { id } } }";
+    let first = app.sign_up("best1@example.com").await;
+    let response = app
+        .post(
+            best,
+            json!({ "s": session, "n": 2, "k": "b1" }),
+            Some(&first.access_token),
+        )
+        .await;
+    let chosen: Vec<Value> = data(&response)["holdBestAvailable"]["seats"]
+        .as_array()
+        .expect("seats")
+        .iter()
+        .map(|s| s["id"].clone())
+        .collect();
+    assert_eq!(chosen, vec![json!(seats[4]), json!(seats[5])], "the middle of the row");
+
+    let second = app.sign_up("best2@example.com").await;
+    let response = app
+        .post(
+            best,
+            json!({ "s": session, "n": 3, "k": "b2" }),
+            Some(&second.access_token),
+        )
+        .await;
+    let chosen: Vec<usize> = data(&response)["holdBestAvailable"]["seats"]
+        .as_array()
+        .expect("seats")
+        .iter()
+        .filter_map(|s| seats.iter().position(|id| s["id"] == json!(id)))
+        .collect();
+    assert_eq!(chosen.len(), 3);
+    // Seats 0-3 and 6-9 are free; 3 seats on either side must not leave a lone seat.
+    assert!(chosen == vec![1, 2, 3] || chosen == vec![6, 7, 8], "{chosen:?}");
+
+    // Four adjacent seats are left on one side, and one seat on the other.
+    let third = app.sign_up("best3@example.com").await;
+    let response = app
+        .post(
+            best,
+            json!({ "s": session, "n": 4, "k": "b3" }),
+            Some(&third.access_token),
+        )
+        .await;
+    assert_eq!(
+        data(&response)["holdBestAvailable"]["seats"].as_array().map(Vec::len),
+        Some(4)
+    );
+    let fourth = app.sign_up("best4@example.com").await;
+    let response = app
+        .post(
+            best,
+            json!({ "s": session, "n": 2, "k": "b4" }),
+            Some(&fourth.access_token),
+        )
+        .await;
+    assert_eq!(error_code(&response), "SEAT_UNAVAILABLE", "only a single seat is left");
+    let response = app
+        .post(
+            "mutation($s: ID!) { holdBestAvailable(sessionId: $s, count: 1, grade: \"VIP\", idempotencyKey: \"x\") { id } }",
+            json!({ "s": session }),
+            Some(&fourth.access_token),
+        )
+        .await;
+    assert_eq!(error_code(&response), "BAD_USER_INPUT", "no such grade");
+    let (_, held) = assert_consistent(app, &session, 10).await;
+    assert_eq!(held, 9);
+}
+
+async fn the_box_office_blocks_seats_and_finds_reservations(app: &TestApp) {
+    let (session, seats) = one_row_session(app, 4).await;
+    let block =
+        "mutation($s: ID!, $seats: [ID!]!) { blockSeats(sessionId: $s, seatIds: $seats) { availableSeatCount } }";
+    let unblock =
+        "mutation($s: ID!, $seats: [ID!]!) { unblockSeats(sessionId: $s, seatIds: $seats) { availableSeatCount } }";
+    let buyer = app.sign_up("blocked@example.com").await;
+    assert_eq!(
+        error_code(
+            &app.post(
+                block,
+                json!({ "s": session, "seats": [seats[0]] }),
+                Some(&buyer.access_token)
+            )
+            .await
+        ),
+        "FORBIDDEN"
+    );
+    let response = app.admin(block, json!({ "s": session, "seats": [seats[0]] })).await;
+    assert_eq!(data(&response)["blockSeats"]["availableSeatCount"], 3);
+    assert_eq!(
+        error_code(&hold(app, &buyer, &session, &[&seats[0]], "k1").await),
+        "SEAT_UNAVAILABLE"
+    );
+    data(&hold(app, &buyer, &session, &[&seats[1]], "k2").await);
+    // A held seat cannot be blocked; nothing changes.
+    assert_eq!(
+        error_code(
+            &app.admin(block, json!({ "s": session, "seats": [seats[1], seats[2]] }))
+                .await
+        ),
+        "SEAT_UNAVAILABLE"
+    );
+    let response = app.admin(unblock, json!({ "s": session, "seats": [seats[0]] })).await;
+    assert_eq!(data(&response)["unblockSeats"]["availableSeatCount"], 3);
+    assert_consistent(app, &session, 4).await;
+
+    // The buyer lists their own reservations; the box office finds them, masked.
+    let mine = app
+        .post(
+            "{ myReservations { edges { node { status seatCount } } } }",
+            Value::Null,
+            Some(&buyer.access_token),
+        )
+        .await;
+    assert_eq!(
+        data(&mine)["myReservations"]["edges"],
+        json!([{ "node": { "status": "HELD", "seatCount": 1 } }])
+    );
+    let search = "query($f: AdminReservationFilter) { adminReservations(filter: $f) { edges { node { status buyer { email phone } } } } }";
+    let response = app
+        .admin(
+            search,
+            json!({ "f": { "buyerEmail": "BLOCKED@example.com", "sessionId": session } }),
+        )
+        .await;
+    assert_eq!(
+        data(&response)["adminReservations"]["edges"],
+        json!([{ "node": { "status": "HELD", "buyer": { "email": "bl***@example.com", "phone": "010-****-5678" } } }])
+    );
+    let response = app.admin(search, json!({ "f": { "status": "CONFIRMED" } })).await;
+    assert_eq!(data(&response)["adminReservations"]["edges"], json!([]));
+    let response = app.post(search, json!({ "f": {} }), Some(&buyer.access_token)).await;
+    assert_eq!(error_code(&response), "FORBIDDEN");
 }

@@ -2,9 +2,14 @@ use async_graphql::{Context, ID, Object};
 
 use super::types::Reservation;
 use crate::domain::holds::{self, HoldPolicy, HoldRequest};
+use crate::domain::{best_available, blocks, sessions};
+use crate::error::ApiError;
+use crate::graphql::audit::record_admin_action;
+use crate::graphql::catalog::Session;
 use crate::graphql::guard::{Role, RoleGuard, principal};
 use crate::graphql::ids::{NodeKind, expect};
 use crate::graphql::{GqlResult, app};
+use crate::state::AppState;
 
 #[derive(Default)]
 pub struct BookingMutation;
@@ -32,12 +37,55 @@ impl BookingMutation {
                 .collect::<Result<_, _>>()?,
             idempotency_key,
         };
-        let booking = &app.settings.booking;
-        let policy = HoldPolicy {
-            hold_for: chrono::Duration::seconds(booking.hold_seconds),
-            max_seats_per_buyer: booking.max_seats_per_buyer,
-        };
-        Ok(Reservation(holds::hold_seats(&app.db, policy, request).await?))
+        Ok(Reservation(holds::hold_seats(&app.db, policy(app), request).await?))
+    }
+
+    /// Holds the best `count` adjacent seats of `grade`: the frontmost section and row,
+    /// closest to the middle, never stranding a single seat when another choice exists.
+    #[graphql(guard = "RoleGuard(Role::User)")]
+    async fn hold_best_available(
+        &self,
+        ctx: &Context<'_>,
+        session_id: ID,
+        count: i32,
+        grade: String,
+        idempotency_key: String,
+    ) -> GqlResult<Reservation> {
+        let app = app(ctx)?;
+        let session_id = expect(NodeKind::Session, &session_id, "sessionId")?;
+        let count = best_available::check_count(count.into(), app.settings.booking.max_seats_per_buyer)?;
+        let user_id = principal(ctx)?.user_id;
+        Ok(Reservation(
+            hold_best(app, user_id, session_id, count, grade.trim(), &idempotency_key).await?,
+        ))
+    }
+
+    /// Keeps seats back from sale (all or none; only available seats).
+    #[graphql(guard = "RoleGuard(Role::Admin)")]
+    async fn block_seats(&self, ctx: &Context<'_>, session_id: ID, seat_ids: Vec<ID>) -> GqlResult<Session> {
+        let app = app(ctx)?;
+        let session_id = expect(NodeKind::Session, &session_id, "sessionId")?;
+        let seats = seat_ids
+            .iter()
+            .map(|id| expect(NodeKind::Seat, id, "seatIds"))
+            .collect::<Result<Vec<_>, _>>()?;
+        blocks::block_seats(&app.db, session_id, &seats).await?;
+        record_admin_action(ctx, &app.db, "blockSeats", NodeKind::Session, Some(session_id)).await?;
+        Ok(Session(sessions::find_session(&app.db, session_id).await?))
+    }
+
+    /// Puts blocked seats back on sale.
+    #[graphql(guard = "RoleGuard(Role::Admin)")]
+    async fn unblock_seats(&self, ctx: &Context<'_>, session_id: ID, seat_ids: Vec<ID>) -> GqlResult<Session> {
+        let app = app(ctx)?;
+        let session_id = expect(NodeKind::Session, &session_id, "sessionId")?;
+        let seats = seat_ids
+            .iter()
+            .map(|id| expect(NodeKind::Seat, id, "seatIds"))
+            .collect::<Result<Vec<_>, _>>()?;
+        blocks::unblock_seats(&app.db, session_id, &seats).await?;
+        record_admin_action(ctx, &app.db, "unblockSeats", NodeKind::Session, Some(session_id)).await?;
+        Ok(Session(sessions::find_session(&app.db, session_id).await?))
     }
 
     /// Lets the seats of a held reservation go.
@@ -47,5 +95,47 @@ impl BookingMutation {
         Ok(Reservation(
             holds::release_hold(&app(ctx)?.db, id, principal(ctx)?.user_id).await?,
         ))
+    }
+}
+
+fn policy(app: &AppState) -> HoldPolicy {
+    let booking = &app.settings.booking;
+    HoldPolicy {
+        hold_for: chrono::Duration::seconds(booking.hold_seconds),
+        max_seats_per_buyer: booking.max_seats_per_buyer,
+    }
+}
+
+/// Chooses and holds; another buyer may take the chosen seats in between, so choose again a
+/// few times before giving up.
+async fn hold_best(
+    app: &AppState,
+    user_id: i64,
+    session_id: i64,
+    count: usize,
+    grade: &str,
+    idempotency_key: &str,
+) -> Result<entity::reservation::Model, ApiError> {
+    let mut attempts = 0;
+    loop {
+        let candidates = best_available::candidates(&app.db, session_id, grade, chrono::Utc::now()).await?;
+        if candidates.is_empty() {
+            sessions::find_session(&app.db, session_id).await?;
+            return Err(ApiError::bad_input(
+                "grade",
+                format!("the session has no {grade} seats"),
+            ));
+        }
+        let seat_ids = best_available::choose(&candidates, count).ok_or(ApiError::SeatUnavailable(Vec::new()))?;
+        let request = HoldRequest {
+            user_id,
+            session_id,
+            seat_ids,
+            idempotency_key: idempotency_key.to_string(),
+        };
+        match holds::hold_seats(&app.db, policy(app), request).await {
+            Err(ApiError::SeatUnavailable(_)) if attempts < 3 => attempts += 1,
+            result => return result,
+        }
     }
 }

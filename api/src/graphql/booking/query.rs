@@ -1,10 +1,42 @@
-use async_graphql::{Context, ID, Object};
+use async_graphql::connection::Connection;
+use async_graphql::{Context, ID, InputObject, Object};
+use chrono::{DateTime, Utc};
+use entity::reservation;
 
-use super::types::Reservation;
-use crate::domain::holds;
+use super::types::{Reservation, ReservationStatus};
+use crate::domain::reservations::AdminFilter;
+use crate::domain::{accounts, holds, reservations};
 use crate::graphql::guard::{Role, RoleGuard, principal};
 use crate::graphql::ids::{NodeKind, expect};
+use crate::graphql::relay::{Cursor, Keyset, connection, page_request};
 use crate::graphql::{GqlResult, app};
+
+/// What the box office searches reservations by; every field narrows the search.
+#[derive(InputObject, Debug, Default)]
+pub struct AdminReservationFilter {
+    pub performance_id: Option<ID>,
+    pub session_id: Option<ID>,
+    /// The buyer's email, exactly (case-insensitive).
+    pub buyer_email: Option<String>,
+    /// The buyer's name, exactly.
+    pub buyer_name: Option<String>,
+    pub status: Option<ReservationStatus>,
+    pub created_from: Option<DateTime<Utc>>,
+    pub created_to: Option<DateTime<Utc>>,
+}
+
+struct NewestFirst;
+impl Keyset for NewestFirst {
+    const LIST: &'static str = "reservations";
+    type Key = ();
+    type Row = reservation::Model;
+    fn position(row: &Self::Row) -> (String, i64) {
+        (String::new(), row.id)
+    }
+    fn parse_key(_: &str) -> Option<()> {
+        Some(())
+    }
+}
 
 #[derive(Default)]
 pub struct BookingQuery;
@@ -18,5 +50,53 @@ impl BookingQuery {
         Ok(Some(Reservation(
             holds::find_owned(&app(ctx)?.db, id, principal(ctx)?.user_id).await?,
         )))
+    }
+
+    /// The caller's reservations, newest first.
+    #[graphql(guard = "RoleGuard(Role::User)")]
+    async fn my_reservations(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        status: Option<ReservationStatus>,
+    ) -> GqlResult<Connection<Cursor, Reservation>> {
+        let app = app(ctx)?;
+        let page = page_request::<NewestFirst>(&app.settings.graphql, first, after)?;
+        let rows = reservations::list_mine(&app.db, principal(ctx)?.user_id, status.map(Into::into), page).await?;
+        Ok(connection::<NewestFirst, _>(rows, Reservation))
+    }
+
+    /// Every reservation, newest first, for the box office; buyers' contact details masked.
+    #[graphql(guard = "RoleGuard(Role::Admin)")]
+    async fn admin_reservations(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<AdminReservationFilter>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> GqlResult<Connection<Cursor, Reservation>> {
+        let app = app(ctx)?;
+        let page = page_request::<NewestFirst>(&app.settings.graphql, first, after)?;
+        let filter = filter.unwrap_or_default();
+        let filter = AdminFilter {
+            performance_id: filter
+                .performance_id
+                .as_ref()
+                .map(|id| expect(NodeKind::Performance, id, "filter.performanceId"))
+                .transpose()?,
+            session_id: filter
+                .session_id
+                .as_ref()
+                .map(|id| expect(NodeKind::Session, id, "filter.sessionId"))
+                .transpose()?,
+            buyer_email: filter.buyer_email.map(|e| accounts::normalize_email(&e).unwrap_or(e)),
+            buyer_name: filter.buyer_name,
+            status: filter.status.map(Into::into),
+            created_from: filter.created_from,
+            created_to: filter.created_to,
+        };
+        let rows = reservations::search(&app.db, &filter, page).await?;
+        Ok(connection::<NewestFirst, _>(rows, Reservation))
     }
 }

@@ -2,9 +2,11 @@ use async_graphql::{Context, Enum, ID, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use entity::reservation;
 
-use crate::domain::holds;
+use crate::domain::{accounts, holds};
 use crate::error::ApiError;
+use crate::graphql::accounts::Account;
 use crate::graphql::catalog::Session;
+use crate::graphql::guard::{Role, RoleGuard};
 use crate::graphql::ids::{NodeKind, encode};
 use crate::graphql::loaders::{SessionKey, load_error};
 use crate::graphql::{GqlResult, app, loaders};
@@ -56,6 +58,11 @@ impl Reservation {
             .map_err(load_error)?
             .map(Session)
             .ok_or_else(|| ApiError::internal(anyhow::anyhow!("reservation {} has no session", self.0.id)))?)
+    }
+    /// Who holds it; for the box office, with contact details masked.
+    #[graphql(guard = "RoleGuard(Role::Admin)")]
+    async fn buyer(&self, ctx: &Context<'_>) -> GqlResult<Account> {
+        Ok(Account(accounts::find_user(&app(ctx)?.db, self.0.user_id).await?))
     }
     async fn seats(&self, ctx: &Context<'_>) -> GqlResult<Vec<ReservedSeat>> {
         let seats = holds::seats_of(&app(ctx)?.db, self.0.id).await?;
