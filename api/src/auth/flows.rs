@@ -312,6 +312,7 @@ pub async fn kakao_log_in(app: &AppState, ip: IpAddr, code: &str, state: &str) -
     })?;
 
     let txn = app.db.begin().await?;
+    let mut ended_sessions = Vec::new();
     let user = match accounts::find_by_kakao_id(&txn, profile.id).await? {
         Some(user) => user,
         None => {
@@ -320,7 +321,14 @@ pub async fn kakao_log_in(app: &AppState, ip: IpAddr, code: &str, state: &str) -
                 None => None,
             };
             match linked {
-                Some(user) => accounts::link_kakao(&txn, user, profile.id).await?,
+                Some(user) => {
+                    if !user.email_verified {
+                        // See `accounts::link_kakao`: whoever holds sessions on an account
+                        // with an unproven email is shut out now.
+                        ended_sessions = refresh_tokens::revoke_other_families(&txn, user.id, None).await?;
+                    }
+                    accounts::link_kakao(&txn, user, profile.id).await?
+                }
                 None => {
                     accounts::create_account(
                         &txn,
@@ -342,5 +350,6 @@ pub async fn kakao_log_in(app: &AppState, ip: IpAddr, code: &str, state: &str) -
     let user = accounts::record_login(&txn, user).await?;
     let family = refresh_tokens::start_family(&txn, user.id, refresh_ttl(app)).await?;
     txn.commit().await?;
+    deny_sessions(app, &ended_sessions).await?;
     issue(app, user, Some(family)).await
 }

@@ -135,8 +135,19 @@ pub async fn set_role(db: &impl ConnectionTrait, id: i64, role: Role) -> ApiResu
     Ok(model.update(db).await?)
 }
 
+/// Links a Kakao identity whose verified email matches this account.
+///
+/// If the account's own email was never verified, whoever signed up with it may not own it
+/// (someone can register another person's email first and wait). Kakao has just proven who
+/// owns the address, so the unverified account's password is removed and its email marked
+/// verified; the caller ends its sessions. The owner can set a password again.
 pub async fn link_kakao(db: &impl ConnectionTrait, user: user::Model, kakao_id: i64) -> ApiResult<user::Model> {
+    let claimed_unverified = !user.email_verified;
     let mut model = user.into_active_model();
+    if claimed_unverified {
+        model.password_hash = Set(None);
+        model.email_verified = Set(true);
+    }
     model.kakao_id = Set(Some(kakao_id));
     model.updated_at = Set(Utc::now());
     model

@@ -78,7 +78,9 @@ async fn kakao_log_in_creates_links_and_recognises_accounts(backend: Backend) {
     let response = app.gql(LOG_IN, json!({ "c": "code-2", "s": state })).await;
     assert_eq!(data(&response)["logInWithKakao"]["user"]["id"], first["id"]);
 
-    // A Kakao user whose verified email matches a password account is linked to it.
+    // A Kakao user whose verified email matches an account is linked to it. That account's
+    // email was never verified, so whoever signed up with it may not own it: its password
+    // and sessions go, and the Kakao owner can set a new password.
     let existing = app.sign_up("linked@example.com").await;
     let (url, state) = authorize(&app).await;
     kakao.consent(&url, "code-3", kakao_user(2002, Some("linked@example.com")));
@@ -86,7 +88,42 @@ async fn kakao_log_in_creates_links_and_recognises_accounts(backend: Backend) {
     let linked = &data(&response)["logInWithKakao"]["user"];
     assert_eq!(linked["id"], existing.user_id.as_str());
     assert_eq!(linked["kakaoLinked"], true);
-    assert_eq!(linked["hasPassword"], true);
+    assert_eq!(linked["hasPassword"], false);
+    let me = app
+        .post("{ me { id } }", Value::Null, Some(&existing.access_token))
+        .await;
+    assert_eq!(error_code(&me), "UNAUTHENTICATED", "the pre-existing session is ended");
+    let refreshed = app
+        .gql(
+            "mutation($t: String!) { refreshToken(refreshToken: $t) { accessToken } }",
+            json!({ "t": existing.refresh_token }),
+        )
+        .await;
+    assert_eq!(error_code(&refreshed), "UNAUTHENTICATED");
+    let password_log_in = app
+        .gql(
+            "mutation { logIn(email: \"linked@example.com\", password: \"buyer password 1234\") { accessToken } }",
+            Value::Null,
+        )
+        .await;
+    assert_eq!(
+        error_code(&password_log_in),
+        "UNAUTHENTICATED",
+        "the old password no longer works"
+    );
+    let kakao_token = data(&response)["logInWithKakao"]["accessToken"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let set_password = app
+        .post(
+            "mutation { changePassword(currentPassword: \"\", newPassword: \"the owner's new secret\") }",
+            Value::Null,
+            Some(&kakao_token),
+        )
+        .await;
+    assert_eq!(data(&set_password)["changePassword"], true);
+    app.log_in("linked@example.com", "the owner's new secret").await;
 
     // A code issued for another PKCE challenge (someone else's authorization) is refused.
     let (other_url, _) = authorize(&app).await;
