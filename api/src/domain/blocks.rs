@@ -2,28 +2,23 @@
 
 use entity::{SeatStatus, session_seat};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, TransactionTrait};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, TransactionSession, TransactionTrait};
 
 use super::inventory::{bump_version, change_available};
 use crate::error::{ApiError, ApiResult};
 
-/// Blocks every listed seat or none; only AVAILABLE seats can be blocked.
-pub async fn block_seats(db: &DatabaseConnection, session_id: i64, seat_ids: &[i64]) -> ApiResult<u64> {
-    set_blocked(db, session_id, seat_ids, SeatStatus::Available, SeatStatus::Blocked).await
-}
-
-/// Unblocks every listed seat or none; only BLOCKED seats can be unblocked.
-pub async fn unblock_seats(db: &DatabaseConnection, session_id: i64, seat_ids: &[i64]) -> ApiResult<u64> {
-    set_blocked(db, session_id, seat_ids, SeatStatus::Blocked, SeatStatus::Available).await
-}
-
-async fn set_blocked(
-    db: &DatabaseConnection,
-    session_id: i64,
-    seat_ids: &[i64],
-    from: SeatStatus,
-    to: SeatStatus,
-) -> ApiResult<u64> {
+/// Blocks (`block = true`) or unblocks every listed seat, or none: only AVAILABLE seats can
+/// be blocked and only BLOCKED ones unblocked. Runs in its own transaction, or as a
+/// savepoint inside the caller's (so that the caller can audit in the same transaction).
+pub async fn set_blocked<C>(db: &C, session_id: i64, seat_ids: &[i64], block: bool) -> ApiResult<u64>
+where
+    C: ConnectionTrait + TransactionTrait,
+{
+    let (from, to) = if block {
+        (SeatStatus::Available, SeatStatus::Blocked)
+    } else {
+        (SeatStatus::Blocked, SeatStatus::Available)
+    };
     if seat_ids.is_empty() {
         return Err(ApiError::bad_input("seatIds", "choose at least one seat"));
     }

@@ -8,12 +8,10 @@
 //! rows changed than asked for means someone else got there first, and the transaction is
 //! rolled back whole. A partial unique index keeps a seat in one live reservation at most.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
 use chrono::{DateTime, Duration, Utc};
-use entity::{
-    ReservationStatus, SeatStatus, reservation, reservation_seat, seat, session, session_price, session_seat,
-};
+use entity::{ReservationStatus, SeatStatus, reservation, reservation_seat, seat, session, session_seat};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, IntoActiveModel, PaginatorTrait,
@@ -385,13 +383,7 @@ async fn price_seats(db: &impl ConnectionTrait, session_id: i64, ids: &[i64]) ->
         .into_tuple()
         .all(db)
         .await?;
-    let prices: HashMap<String, i32> = session_price::Entity::find()
-        .filter(session_price::Column::SessionId.eq(session_id))
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|p| (p.grade, p.price))
-        .collect();
+    let prices = super::sessions::prices_by_grade(db, session_id).await?;
     grades
         .into_iter()
         .map(|(id, grade)| {

@@ -1,10 +1,8 @@
 //! The seat map of a session: every seat with its place, grade, price and status, and the
 //! version it is consistent with.
 
-use std::collections::HashMap;
-
 use chrono::{DateTime, Utc};
-use entity::{SeatStatus, seat, section, session, session_price, session_seat};
+use entity::{SeatStatus, seat, section, session, session_seat};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, JoinType, QueryFilter, QueryOrder, QuerySelect,
     RelationTrait,
@@ -76,13 +74,7 @@ pub async fn load_seat_map(db: &impl ConnectionTrait, session_id: i64) -> ApiRes
         return Err(ApiError::NotFound("session"));
     };
     let (version, available_count) = (first.seat_map_version, first.available_seats);
-    let prices: HashMap<String, i32> = session_price::Entity::find()
-        .filter(session_price::Column::SessionId.eq(session_id))
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|p| (p.grade, p.price))
-        .collect();
+    let prices = super::sessions::prices_by_grade(db, session_id).await?;
     let seats = rows
         .into_iter()
         .map(|row| {

@@ -200,6 +200,17 @@ async fn ensure_no_tickets(db: &impl ConnectionTrait, session_id: i64, action: &
     Ok(())
 }
 
+/// The session's price of each grade, in whole KRW.
+pub async fn prices_by_grade(db: &impl ConnectionTrait, session_id: i64) -> ApiResult<HashMap<String, i32>> {
+    Ok(session_price::Entity::find()
+        .filter(session_price::Column::SessionId.eq(session_id))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|p| (p.grade, p.price))
+        .collect())
+}
+
 /// The distinct seat grades of a venue's layout.
 pub async fn venue_grades(db: &impl ConnectionTrait, venue_id: i64) -> ApiResult<BTreeSet<String>> {
     let grades: Vec<String> = seat::Entity::find()

@@ -1,4 +1,5 @@
 use async_graphql::{Context, ID, Object};
+use sea_orm::TransactionTrait;
 
 use super::types::Reservation;
 use crate::domain::holds::{self, HoldPolicy, HoldRequest};
@@ -63,29 +64,13 @@ impl BookingMutation {
     /// Keeps seats back from sale (all or none; only available seats).
     #[graphql(guard = "RoleGuard(Role::Admin)")]
     async fn block_seats(&self, ctx: &Context<'_>, session_id: ID, seat_ids: Vec<ID>) -> GqlResult<Session> {
-        let app = app(ctx)?;
-        let session_id = expect(NodeKind::Session, &session_id, "sessionId")?;
-        let seats = seat_ids
-            .iter()
-            .map(|id| expect(NodeKind::Seat, id, "seatIds"))
-            .collect::<Result<Vec<_>, _>>()?;
-        blocks::block_seats(&app.db, session_id, &seats).await?;
-        record_admin_action(ctx, &app.db, "blockSeats", NodeKind::Session, Some(session_id)).await?;
-        Ok(Session(sessions::find_session(&app.db, session_id).await?))
+        Ok(set_blocked(ctx, &session_id, &seat_ids, true).await?)
     }
 
     /// Puts blocked seats back on sale.
     #[graphql(guard = "RoleGuard(Role::Admin)")]
     async fn unblock_seats(&self, ctx: &Context<'_>, session_id: ID, seat_ids: Vec<ID>) -> GqlResult<Session> {
-        let app = app(ctx)?;
-        let session_id = expect(NodeKind::Session, &session_id, "sessionId")?;
-        let seats = seat_ids
-            .iter()
-            .map(|id| expect(NodeKind::Seat, id, "seatIds"))
-            .collect::<Result<Vec<_>, _>>()?;
-        blocks::unblock_seats(&app.db, session_id, &seats).await?;
-        record_admin_action(ctx, &app.db, "unblockSeats", NodeKind::Session, Some(session_id)).await?;
-        Ok(Session(sessions::find_session(&app.db, session_id).await?))
+        Ok(set_blocked(ctx, &session_id, &seat_ids, false).await?)
     }
 
     /// Lets the seats of a held reservation go.
@@ -138,4 +123,20 @@ async fn hold_best(
             result => return result,
         }
     }
+}
+
+/// Blocks or unblocks seats and records the admin action in the same transaction.
+async fn set_blocked(ctx: &Context<'_>, session_id: &ID, seat_ids: &[ID], block: bool) -> Result<Session, ApiError> {
+    let app = app(ctx)?;
+    let session_id = expect(NodeKind::Session, session_id, "sessionId")?;
+    let seats = seat_ids
+        .iter()
+        .map(|id| expect(NodeKind::Seat, id, "seatIds"))
+        .collect::<Result<Vec<_>, _>>()?;
+    let txn = app.db.begin().await?;
+    blocks::set_blocked(&txn, session_id, &seats, block).await?;
+    let action = if block { "blockSeats" } else { "unblockSeats" };
+    record_admin_action(ctx, &txn, action, NodeKind::Session, Some(session_id)).await?;
+    txn.commit().await?;
+    Ok(Session(sessions::find_session(&app.db, session_id).await?))
 }
