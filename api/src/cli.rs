@@ -1,4 +1,5 @@
-//! The command line: `curtain [serve]`, `migrate`, `seed-demo`, `schema [--check]`.
+//! The command line: `curtain [serve]`, `migrate`, `seed-demo`, `schema [--check]`,
+//! `admin create`, `job list|run`.
 //! Flags override `curtain.toml` and `CURTAIN_*` variables.
 
 use std::net::IpAddr;
@@ -49,6 +50,24 @@ pub enum Command {
     /// Manage admin accounts.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Scheduled jobs: list them, or run one now.
+    #[command(subcommand)]
+    Job(JobCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum JobCommand {
+    /// List every job with what it does and when it runs.
+    List,
+    /// Run a job now, with a progress bar; the run is recorded like a scheduled one. If
+    /// another instance is running the same job, says so and exits with status 2.
+    Run(JobRunArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct JobRunArgs {
+    /// The job's name, as `curtain job list` shows it (e.g. remind-upcoming).
+    pub name: String,
 }
 
 #[derive(Debug, Subcommand)]

@@ -10,6 +10,12 @@
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
+mod jobs;
+mod notify;
+
+pub use jobs::JobSettings;
+pub use notify::{NotificationSettings, SmtpTls};
+
 use figment::Figment;
 use figment::providers::{Env, Format, Toml};
 use secrecy::{ExposeSecret, SecretString};
@@ -27,6 +33,9 @@ pub struct Settings {
     pub demo: DemoSettings,
     pub auth: AuthSettings,
     pub booking: BookingSettings,
+    pub events: EventSettings,
+    pub notifications: NotificationSettings,
+    pub jobs: JobSettings,
     pub kakao: KakaoSettings,
     pub redis: RedisSettings,
     pub log: LogSettings,
@@ -123,6 +132,35 @@ pub struct BookingSettings {
     pub sweep_interval_seconds: u64,
 }
 
+/// The outbox relay and the live seat map.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EventSettings {
+    /// How often the outbox relay looks for events written by other instances. Events
+    /// written by this instance are relayed at once.
+    pub relay_poll_ms: u64,
+    /// How long published events are kept; seat-map subscribers can resume from
+    /// `afterVersion` within this window.
+    pub outbox_retention_hours: i64,
+    /// Seat-map events buffered per subscriber; one that falls further behind gets a fresh
+    /// snapshot instead.
+    pub seat_map_buffer: usize,
+    /// How often each watched session's version is compared with the database, so that a
+    /// seat map converges even when a bus message was lost.
+    pub seat_map_check_ms: u64,
+}
+
+impl Default for EventSettings {
+    fn default() -> Self {
+        Self {
+            relay_poll_ms: 100,
+            outbox_retention_hours: 24,
+            seat_map_buffer: 256,
+            seat_map_check_ms: 2_000,
+        }
+    }
+}
+
 impl Default for BookingSettings {
     fn default() -> Self {
         Self {
@@ -202,6 +240,9 @@ impl Default for Settings {
             demo: DemoSettings::default(),
             auth: AuthSettings::default(),
             booking: BookingSettings::default(),
+            events: EventSettings::default(),
+            notifications: NotificationSettings::default(),
+            jobs: JobSettings::default(),
             kakao: KakaoSettings::default(),
             redis: RedisSettings::default(),
             log: LogSettings::default(),
@@ -294,7 +335,18 @@ impl Default for LogSettings {
 
 /// Sections whose fields may be named `CURTAIN_{SECTION}_{FIELD}`.
 const SECTIONS: &[&str] = &[
-    "server", "database", "graphql", "demo", "auth", "booking", "kakao", "redis", "log",
+    "server",
+    "database",
+    "graphql",
+    "demo",
+    "auth",
+    "booking",
+    "events",
+    "notifications",
+    "jobs",
+    "kakao",
+    "redis",
+    "log",
 ];
 
 /// Short environment names for the settings people change most.

@@ -4,6 +4,7 @@
 //! [`startup::Application`] builds and runs the server, which tests spawn on port 0.
 
 pub mod auth;
+pub mod background;
 pub mod cli;
 pub mod config;
 pub mod db;
@@ -13,7 +14,11 @@ pub mod error;
 pub mod graphql;
 pub mod http;
 pub mod infra;
+pub mod jobs;
+pub mod live;
 pub mod metrics;
+pub mod notify;
+pub mod outbox;
 pub mod startup;
 pub mod state;
 pub mod storage;

@@ -6,10 +6,10 @@ use clap::Parser;
 use std::io::{BufRead, IsTerminal};
 
 use curtain::auth::passwords;
-use curtain::cli::{AdminCommand, AdminCreateArgs, Cli, Command, ServeArgs};
+use curtain::cli::{AdminCommand, AdminCreateArgs, Cli, Command, JobCommand, ServeArgs};
 use curtain::domain::accounts::{self, NewAccount};
 use curtain::startup::Application;
-use curtain::{db, demo, graphql, telemetry};
+use curtain::{db, demo, graphql, jobs, telemetry};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -60,6 +60,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             );
         }
         Command::Admin(AdminCommand::Create(args)) => create_admin(&settings, args).await?,
+        Command::Job(JobCommand::List) => jobs::manual::list(&settings)?,
+        Command::Job(JobCommand::Run(args)) => return jobs::manual::run(settings, &args.name).await,
         Command::Schema(_) => unreachable!("handled above"),
     }
     Ok(ExitCode::SUCCESS)

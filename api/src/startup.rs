@@ -13,11 +13,14 @@ use tokio::sync::Notify;
 use secrecy::ExposeSecret;
 
 use crate::auth::jwt::JwtKeys;
+use crate::background::Background;
 use crate::config::Settings;
 use crate::http::{HttpState, router};
 use crate::infra::kakao::KakaoClient;
-use crate::infra::kv;
+use crate::infra::{bus, kv};
+use crate::live::seat_maps::SeatMapHub;
 use crate::metrics::Metrics;
+use crate::outbox::relay::RelayWaker;
 use crate::state::AppState;
 use crate::storage::LocalFiles;
 use crate::{db, demo, graphql};
@@ -75,16 +78,26 @@ impl Application {
             .with_context(|| format!("cannot create the file storage directory {}", files.dir.display()))?;
         let redis_url = settings.redis.url.as_ref().map(|url| url.expose_secret().to_string());
         let kv = kv::connect(redis_url.as_deref(), &settings.redis.key_prefix).await?;
+        let bus = bus::connect(redis_url.as_deref(), &settings.redis.key_prefix).await?;
         let jwt = JwtKeys::load(&settings.auth, &settings.data_dir).context("loading the JWT signing keys")?;
         let kakao = KakaoClient::from_settings(&settings.kakao)
             .context("configuring Kakao log-in")?
             .map(Arc::new);
         tracing::info!(
             shared_state = kv.backend(),
+            event_bus = bus.backend(),
             kakao_login = kakao.is_some(),
             "authentication ready"
         );
+        let seat_maps = Arc::new(SeatMapHub::new(db.clone(), settings.events.seat_map_buffer));
+        let channels = crate::notify::Channels {
+            email: settings.notifications.smtp_host.is_some(),
+            slack: settings.notifications.slack_webhook_url.is_some(),
+        };
         let state = AppState {
+            seat_maps,
+            channels,
+            job_locks: Default::default(),
             db,
             settings: Arc::new(settings),
             metrics,
@@ -92,6 +105,8 @@ impl Application {
             kv,
             jwt: Arc::new(jwt),
             kakao,
+            bus,
+            relay: RelayWaker::default(),
         };
         Ok(Self {
             listener,
@@ -135,7 +150,7 @@ impl Application {
             "Curtain is ready: GraphQL at {url}/graphql, GraphiQL at {url}/graphiql"
         );
 
-        let sweeper = spawn_hold_sweeper(&self.state);
+        let background = Background::start(&self.state)?;
         let stopping = Arc::new(Notify::new());
         let notify = stopping.clone();
         let service = app.into_make_service_with_connect_info::<SocketAddr>();
@@ -150,34 +165,10 @@ impl Application {
                 tracing::warn!(grace_seconds = grace.as_secs(), "requests still running after the grace period were cut off");
             }
         }
-        if let Some(sweeper) = sweeper {
-            sweeper.abort();
-        }
+        background.stop();
         self.state.db.close_by_ref().await.ok();
         Ok(())
     }
-}
-
-/// Frees lapsed holds every few seconds. Several instances may sweep at once: the domain
-/// function frees each seat exactly once.
-fn spawn_hold_sweeper(state: &AppState) -> Option<tokio::task::JoinHandle<()>> {
-    let every = state.settings.booking.sweep_interval_seconds;
-    if every == 0 {
-        return None;
-    }
-    let db = state.db.clone();
-    Some(tokio::spawn(async move {
-        let mut ticks = tokio::time::interval(Duration::from_secs(every));
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            ticks.tick().await;
-            match crate::domain::holds::expire_holds(&db).await {
-                Ok(0) => {}
-                Ok(freed) => tracing::info!(freed, "lapsed holds released"),
-                Err(err) => tracing::warn!(error = ?err, "sweeping lapsed holds failed; will retry"),
-            }
-        }
-    }))
 }
 
 async fn shutdown_signal() {

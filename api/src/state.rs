@@ -7,9 +7,12 @@ use sea_orm::DatabaseConnection;
 
 use crate::auth::jwt::JwtKeys;
 use crate::config::Settings;
+use crate::infra::bus::SharedBus;
 use crate::infra::kakao::KakaoClient;
 use crate::infra::kv::SharedStore;
+use crate::live::seat_maps::SeatMapHub;
 use crate::metrics::Metrics;
+use crate::outbox::relay::RelayWaker;
 use crate::storage::LocalFiles;
 
 #[derive(Clone)]
@@ -21,6 +24,16 @@ pub struct AppState {
     /// Deny-list, rate limits, lock-outs, OAuth states: in-process or Redis.
     pub kv: SharedStore,
     pub jwt: Arc<JwtKeys>,
+    /// Carries outbox events to every instance: in-process or Redis pub/sub.
+    pub bus: SharedBus,
+    /// Call [`RelayWaker::wake`] after committing outbox rows to publish them at once.
+    pub relay: RelayWaker,
+    /// This instance's live seat maps, shared by every subscription.
+    pub seat_maps: Arc<SeatMapHub>,
+    /// Which notification channels (email, Slack) are configured.
+    pub channels: crate::notify::Channels,
+    /// The jobs running in this process (the leader lock on SQLite).
+    pub job_locks: Arc<crate::jobs::lock::LocalLocks>,
     /// `None` when Kakao log-in is not configured.
     pub kakao: Option<Arc<KakaoClient>>,
 }
@@ -30,6 +43,19 @@ impl std::fmt::Debug for AppState {
         f.debug_struct("AppState")
             .field("settings", &self.settings)
             .finish_non_exhaustive()
+    }
+}
+
+impl AppState {
+    /// What scheduled jobs run with.
+    pub fn job_env(&self) -> crate::jobs::JobEnv {
+        crate::jobs::JobEnv {
+            db: self.db.clone(),
+            settings: self.settings.clone(),
+            channels: self.channels,
+            locks: self.job_locks.clone(),
+            files_dir: self.files.dir.clone(),
+        }
     }
 }
 

@@ -6,6 +6,11 @@
 
 pub mod audit_log;
 pub mod cast_member;
+pub mod delivery;
+pub mod dormant_account;
+pub mod job_run;
+pub mod notification;
+pub mod outbox;
 pub mod performance;
 pub mod performance_cast;
 pub mod refresh_token;

@@ -20,6 +20,8 @@ pub struct Model {
     /// Object-storage key of the poster, if one was uploaded.
     pub poster_key: Option<String>,
     pub venue_id: i64,
+    /// Set when the run was long over and its seat inventory and poster were purged.
+    pub purged_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

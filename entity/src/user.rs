@@ -17,6 +17,10 @@ pub struct Model {
     pub role: Role,
     pub kakao_id: Option<i64>,
     pub last_login_at: Option<DateTimeUtc>,
+    /// `ko` or `en`: the language of emails.
+    pub language: String,
+    /// Set when the account went dormant; its personal data then lives in `dormant_accounts`.
+    pub dormant_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -9,6 +9,8 @@ mod m20261122_000001_catalog;
 mod m20261122_000002_inventory;
 mod m20261122_000003_accounts;
 mod m20261122_000004_reservations;
+mod m20261124_000005_outbox;
+mod m20261124_000006_notifications_jobs;
 
 pub struct Migrator;
 
@@ -20,6 +22,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000002_inventory::Migration),
             Box::new(m20261122_000003_accounts::Migration),
             Box::new(m20261122_000004_reservations::Migration),
+            Box::new(m20261124_000005_outbox::Migration),
+            Box::new(m20261124_000006_notifications_jobs::Migration),
         ]
     }
 }

@@ -47,6 +47,18 @@ pub struct Options {
     pub hold_seconds: Option<i64>,
     /// Run the lapsed-hold sweeper every N seconds; default off, so tests sweep explicitly.
     pub sweep_interval_seconds: Option<u64>,
+    /// Join another test server's database and Redis key space, as a second instance behind
+    /// the same load balancer would (see [`TestApp::spawn_sibling`]).
+    pub sibling_of: Option<Sibling>,
+    /// Seat-map events buffered per subscriber before it is resynced; default 256.
+    pub seat_map_buffer: Option<usize>,
+}
+
+/// What a second instance shares with the first.
+#[derive(Debug, Clone)]
+pub struct Sibling {
+    database_url: String,
+    redis_prefix: Option<String>,
 }
 
 pub struct TestApp {
@@ -55,8 +67,13 @@ pub struct TestApp {
     pub backend: Backend,
     /// The application's own database, for checks and set-up no API offers.
     pub db: sea_orm::DatabaseConnection,
+    /// The running application's state, to drive the schema in-process where a test must
+    /// control exactly when a subscription is read.
+    pub state: curtain::state::AppState,
     /// Its URL, to open a second pool as another instance would.
     pub database_url: String,
+    /// The Redis key prefix, when the server uses Redis.
+    pub redis_prefix: Option<String>,
     admin_token: String,
     postgres: Option<PostgresDatabase>,
     shutdown: Option<oneshot::Sender<()>>,
@@ -130,6 +147,9 @@ impl TestApp {
         if let Some(seconds) = options.hold_seconds {
             settings.booking.hold_seconds = seconds;
         }
+        if let Some(buffer) = options.seat_map_buffer {
+            settings.events.seat_map_buffer = buffer;
+        }
         if let Some(seconds) = options.lockout_seconds {
             settings.auth.lockout_seconds = seconds;
         }
@@ -138,12 +158,21 @@ impl TestApp {
         }
         if options.redis {
             settings.redis.url = Some(SecretString::from(redis_url()?));
-            // Every test server keeps its own keys (keys expire on their own).
-            settings.redis.key_prefix = format!("curtain-test-{}:", uuid::Uuid::new_v4().simple());
+            // Every test server keeps its own keys (keys expire on their own), unless it is
+            // a sibling of another.
+            settings.redis.key_prefix = match options.sibling_of.as_ref().and_then(|s| s.redis_prefix.clone()) {
+                Some(prefix) => prefix,
+                None => format!("curtain-test-{}:", uuid::Uuid::new_v4().simple()),
+            };
         }
-        let postgres = match backend {
-            Backend::Sqlite => None,
-            Backend::Postgres => {
+        let redis_prefix = options.redis.then(|| settings.redis.key_prefix.clone());
+        let postgres = match (&options.sibling_of, backend) {
+            (Some(sibling), _) => {
+                settings.database.url = Some(SecretString::from(sibling.database_url.clone()));
+                None
+            }
+            (None, Backend::Sqlite) => None,
+            (None, Backend::Postgres) => {
                 let database = PostgresDatabase::create().await?;
                 settings.database.url = Some(SecretString::from(database.url()));
                 Some(database)
@@ -157,7 +186,10 @@ impl TestApp {
         let app = Application::build(settings).await.expect("the application builds");
         let address = format!("http://127.0.0.1:{}", app.port());
         let db = app.state().db.clone();
-        create_admin(&db, &auth).await;
+        let state = app.state().clone();
+        if options.sibling_of.is_none() {
+            create_admin(&db, &auth).await;
+        }
         let (shutdown, stopped) = oneshot::channel::<()>();
         let server = tokio::spawn(app.run_until(async move {
             let _ = stopped.await;
@@ -171,7 +203,9 @@ impl TestApp {
             client,
             backend,
             db,
+            state,
             database_url,
+            redis_prefix,
             admin_token: String::new(),
             postgres,
             shutdown: Some(shutdown),
@@ -180,6 +214,23 @@ impl TestApp {
         };
         app.admin_token = app.log_in(ADMIN_EMAIL, ADMIN_PASSWORD).await.access_token;
         Some(app)
+    }
+
+    /// A second server on this one's database (and Redis key space, with `redis`), as
+    /// another instance behind the same load balancer. Stop it before this one.
+    pub async fn spawn_sibling(&self, options: Options) -> Option<TestApp> {
+        let sibling = Sibling {
+            database_url: self.database_url.clone(),
+            redis_prefix: self.redis_prefix.clone(),
+        };
+        Self::spawn_with(
+            self.backend,
+            Options {
+                sibling_of: Some(sibling),
+                ..options
+            },
+        )
+        .await
     }
 
     /// Stops the server and drops its PostgreSQL database.

@@ -66,6 +66,9 @@ pub async fn create_account(db: &impl ConnectionTrait, account: NewAccount) -> A
         phone: Set(account.phone),
         role: Set(account.role),
         kakao_id: Set(account.kakao_id),
+        // Set here rather than left to the column default, so the insert never depends on
+        // how the database fills in a column added by a later migration.
+        language: Set(DEFAULT_LANGUAGE.to_owned()),
         last_login_at: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
@@ -104,13 +107,24 @@ pub async fn record_login(db: &impl ConnectionTrait, user: user::Model) -> ApiRe
 }
 
 /// Changes the name and phone given; an empty phone clears it.
-pub async fn update_profile(
-    db: &impl ConnectionTrait,
-    id: i64,
-    name: Option<String>,
-    phone: Option<String>,
-) -> ApiResult<user::Model> {
+/// The language of emails to an account that has not chosen one: Korean.
+pub const DEFAULT_LANGUAGE: &str = "ko";
+
+/// What a user may change about their own account; `None` keeps the current value.
+#[derive(Debug, Default)]
+pub struct ProfileChanges {
+    pub name: Option<String>,
+    pub phone: Option<String>,
+    /// `ko` or `en`.
+    pub language: Option<&'static str>,
+}
+
+pub async fn update_profile(db: &impl ConnectionTrait, id: i64, changes: ProfileChanges) -> ApiResult<user::Model> {
+    let ProfileChanges { name, phone, language } = changes;
     let mut model = find_user(db, id).await?.into_active_model();
+    if let Some(language) = language {
+        model.language = Set(language.to_owned());
+    }
     if let Some(name) = name {
         model.name = Set(required_text("name", &name, 100)?);
     }

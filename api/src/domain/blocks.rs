@@ -4,7 +4,7 @@ use entity::{SeatStatus, session_seat};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, TransactionSession, TransactionTrait};
 
-use super::inventory::{bump_version, change_available};
+use super::inventory::{bump_version, change_available, record_seat_changes};
 use crate::error::{ApiError, ApiResult};
 
 /// Blocks (`block = true`) or unblocks every listed seat, or none: only AVAILABLE seats can
@@ -55,7 +55,8 @@ where
     } else {
         moved as i64
     };
-    change_available(&txn, session_id, delta).await?;
+    let available = change_available(&txn, session_id, delta).await?;
+    record_seat_changes(&txn, session_id, version, seat_ids, to, available).await?;
     txn.commit().await?;
     Ok(moved)
 }

@@ -14,11 +14,12 @@ use chrono::{DateTime, Duration, Utc};
 use entity::{ReservationStatus, SeatStatus, reservation, reservation_seat, seat, session, session_seat};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, IntoActiveModel, PaginatorTrait,
-    QueryFilter, QuerySelect, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
+    QuerySelect, Set, TransactionTrait,
 };
 
-use super::inventory::{bump_version, change_available};
+use super::inventory::{bump_version, change_available, current_version, lock_session, record_seat_changes};
+use super::reservation_flow::record_status_change;
 use super::sessions::{SaleState, sale_state};
 use crate::error::{ApiError, ApiResult};
 
@@ -68,27 +69,34 @@ pub async fn hold_seats(
     if !matches!(sale_state(&session, Utc::now()), SaleState::OnSale | SaleState::SoldOut) {
         return Err(ApiError::Conflict("this session is not on sale".into()));
     }
-    let already = seats_held_by(db, request.user_id, session.id).await?;
-    if already + seat_ids.len() > policy.max_seats_per_buyer {
-        return Err(ApiError::bad_input(
-            "seatIds",
-            format!(
-                "a buyer may hold at most {} seats of a session; you already have {already}",
-                policy.max_seats_per_buyer
-            ),
-        ));
+    if seat_ids.len() > policy.max_seats_per_buyer {
+        return Err(over_limit(policy, 0));
     }
+    let ids: Vec<i64> = seat_ids.iter().copied().collect();
+    let now = Utc::now();
+    // On sale day most attempts find a seat taken. Saying so before taking the session lock
+    // keeps the lock for the attempts that can succeed; the conditional update below still
+    // decides.
+    check_still_free(db, session.id, &ids, now).await?;
+    let priced = price_seats(db, session.id, &ids).await?;
+    let amount: i64 = priced.iter().map(|(_, _, price)| i64::from(*price)).sum();
 
     let txn = db.begin().await?;
-    let now = Utc::now();
     let version = bump_version(&txn, session.id).await?;
+    // Counted under the session lock, so that parallel requests of one buyer cannot each
+    // see room for their seats.
+    let already = seats_held_by(&txn, request.user_id, session.id).await?;
+    if already + ids.len() > policy.max_seats_per_buyer {
+        txn.rollback().await?;
+        return Err(over_limit(policy, already));
+    }
     let expires_at = now + policy.hold_for;
     let reservation = reservation::ActiveModel {
         user_id: Set(request.user_id),
         session_id: Set(session.id),
         status: Set(ReservationStatus::Held),
-        seat_count: Set(seat_ids.len() as i32),
-        amount: Set(0),
+        seat_count: Set(ids.len() as i32),
+        amount: Set(amount),
         idempotency_key: Set(key.to_string()),
         expires_at: Set(expires_at),
         created_at: Set(now),
@@ -99,7 +107,6 @@ pub async fn hold_seats(
     .await
     .map_err(|e| ApiError::from_db_conflict(e, "this idempotency key is being used by another request"))?;
 
-    let ids: Vec<i64> = seat_ids.iter().copied().collect();
     let take = |condition: sea_orm::Condition| {
         session_seat::Entity::update_many()
             .col_expr(session_seat::Column::Status, Expr::value(SeatStatus::Held))
@@ -115,15 +122,19 @@ pub async fn hold_seats(
         .await?
         .rows_affected;
     // A hold that has lapsed is up for grabs at once, sweeper or not.
-    let reclaimed = take(
-        sea_orm::Condition::all()
-            .add(session_seat::Column::Status.eq(SeatStatus::Held))
-            .add(session_seat::Column::HoldExpiresAt.lt(now))
-            .add(session_seat::Column::ReservationId.ne(reservation.id)),
-    )
-    .exec(&txn)
-    .await?
-    .rows_affected;
+    let reclaimed = if (available as usize) < ids.len() {
+        take(
+            sea_orm::Condition::all()
+                .add(session_seat::Column::Status.eq(SeatStatus::Held))
+                .add(session_seat::Column::HoldExpiresAt.lt(now))
+                .add(session_seat::Column::ReservationId.ne(reservation.id)),
+        )
+        .exec(&txn)
+        .await?
+        .rows_affected
+    } else {
+        0
+    };
 
     if (available + reclaimed) as usize != ids.len() {
         let taken = unavailable_seats(&txn, session.id, &ids, reservation.id).await?;
@@ -133,8 +144,6 @@ pub async fn hold_seats(
     if reclaimed > 0 {
         retire_lapsed_holds(&txn, session.id, &ids, now).await?;
     }
-    let priced = price_seats(&txn, session.id, &ids).await?;
-    let amount: i64 = priced.iter().map(|(_, _, price)| i64::from(*price)).sum();
     reservation_seat::Entity::insert_many(priced.into_iter().map(|(seat_id, grade, price)| {
         reservation_seat::ActiveModel {
             reservation_id: Set(reservation.id),
@@ -149,12 +158,56 @@ pub async fn hold_seats(
     .exec_without_returning(&txn)
     .await
     .map_err(|e| ApiError::from_db_conflict(e, "a seat is already in another reservation"))?;
-    change_available(&txn, session.id, -(available as i64)).await?;
-    let mut model = reservation.into_active_model();
-    model.amount = Set(amount);
-    let reservation = model.update(&txn).await?;
+    let left = change_available(&txn, session.id, -(available as i64)).await?;
+    record_seat_changes(&txn, session.id, version, &ids, SeatStatus::Held, left).await?;
+    record_status_change(&txn, &reservation).await?;
     txn.commit().await?;
     Ok(reservation)
+}
+
+/// Refuses at once when a requested seat is neither available nor a lapsed hold.
+async fn check_still_free(
+    db: &impl ConnectionTrait,
+    session_id: i64,
+    ids: &[i64],
+    now: DateTime<Utc>,
+) -> ApiResult<()> {
+    let rows = session_seat::Entity::find()
+        .filter(session_seat::Column::SessionId.eq(session_id))
+        .filter(session_seat::Column::SeatId.is_in(ids.iter().copied()))
+        .all(db)
+        .await?;
+    if rows.len() != ids.len() {
+        return Err(ApiError::bad_input("seatIds", "a seat does not belong to this session"));
+    }
+    let taken: Vec<i64> = rows
+        .iter()
+        .filter(|seat| !is_free(seat, now))
+        .map(|seat| seat.seat_id)
+        .collect();
+    if taken.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::SeatUnavailable(taken))
+    }
+}
+
+fn is_free(seat: &session_seat::Model, now: DateTime<Utc>) -> bool {
+    match seat.status {
+        SeatStatus::Available => true,
+        SeatStatus::Held => seat.hold_expires_at.is_some_and(|at| at < now),
+        SeatStatus::Sold | SeatStatus::Blocked => false,
+    }
+}
+
+fn over_limit(policy: HoldPolicy, already: usize) -> ApiError {
+    ApiError::bad_input(
+        "seatIds",
+        format!(
+            "a buyer may hold at most {} seats of a session; you already have {already}",
+            policy.max_seats_per_buyer
+        ),
+    )
 }
 
 /// Gives a held reservation's seats back.
@@ -178,49 +231,85 @@ pub async fn release_hold(db: &DatabaseConnection, reservation_id: i64, user_id:
         txn.rollback().await?;
         return Err(ApiError::Conflict("only a held reservation can be released".into()));
     }
-    free_seats(&txn, reservation.session_id, Some(reservation.id), None, version).await?;
+    let (freed, available) = free_seats(&txn, reservation.session_id, Some(reservation.id), None).await?;
+    record_seat_changes(
+        &txn,
+        reservation.session_id,
+        version,
+        &freed,
+        SeatStatus::Available,
+        available,
+    )
+    .await?;
+    let released = find_owned(&txn, reservation_id, user_id).await?;
+    record_status_change(&txn, &released).await?;
     txn.commit().await?;
-    find_owned(db, reservation_id, user_id).await
+    Ok(released)
 }
 
-/// Frees every lapsed hold: seats back to AVAILABLE, their reservations EXPIRED, counters
-/// and versions moved once per session. Safe to run on several instances at once: each seat
-/// is freed by exactly one of them. Returns how many seats were freed.
+/// Expires every unpaid hold past its time: reservations EXPIRED, their seats (those not
+/// already taken over by a newer hold) back to AVAILABLE, counters, versions and outbox rows
+/// moved in one transaction per session. Safe to run on several instances at once: each
+/// reservation is expired and each seat freed by exactly one of them. Returns how many seats
+/// were freed.
 pub async fn expire_holds(db: &DatabaseConnection) -> ApiResult<u64> {
     let now = Utc::now();
-    let sessions: Vec<i64> = session_seat::Entity::find()
+    let sessions: Vec<i64> = reservation::Entity::find()
         .select_only()
-        .column(session_seat::Column::SessionId)
+        .column(reservation::Column::SessionId)
         .distinct()
-        .filter(session_seat::Column::Status.eq(SeatStatus::Held))
-        .filter(session_seat::Column::HoldExpiresAt.lt(now))
+        .filter(reservation::Column::Status.eq(ReservationStatus::Held))
+        .filter(reservation::Column::ExpiresAt.lt(now))
         .limit(500)
         .into_tuple()
         .all(db)
         .await?;
     let mut freed = 0;
     for session_id in sessions {
-        let txn = db.begin().await?;
-        let version = bump_version(&txn, session_id).await?;
-        let count = free_seats(&txn, session_id, None, Some(now), version).await?;
-        if count == 0 {
-            // Another instance got here first; leave the version alone.
-            txn.rollback().await?;
-            continue;
-        }
-        txn.commit().await?;
-        freed += count;
+        freed += expire_session_holds(db, session_id, now).await?;
     }
-    // Every unpaid hold past its time is expired, including those whose seats were already
-    // taken over by new holds (and so had nothing left to free).
+    Ok(freed)
+}
+
+async fn expire_session_holds(db: &DatabaseConnection, session_id: i64, now: DateTime<Utc>) -> ApiResult<u64> {
+    let txn = db.begin().await?;
+    lock_session(&txn, session_id).await?;
+    let lapsed = reservation::Entity::find()
+        .filter(reservation::Column::SessionId.eq(session_id))
+        .filter(reservation::Column::Status.eq(ReservationStatus::Held))
+        .filter(reservation::Column::ExpiresAt.lt(now))
+        .all(&txn)
+        .await?;
+    if lapsed.is_empty() {
+        // Another instance got here first.
+        txn.rollback().await?;
+        return Ok(0);
+    }
     reservation::Entity::update_many()
         .col_expr(reservation::Column::Status, Expr::value(ReservationStatus::Expired))
         .col_expr(reservation::Column::UpdatedAt, Expr::value(now))
-        .filter(reservation::Column::Status.eq(ReservationStatus::Held))
-        .filter(reservation::Column::ExpiresAt.lt(now))
-        .exec(db)
+        .filter(reservation::Column::Id.is_in(lapsed.iter().map(|r| r.id)))
+        .exec(&txn)
         .await?;
-    Ok(freed)
+    let lapsed_seats = session_seat::Entity::find()
+        .filter(session_seat::Column::SessionId.eq(session_id))
+        .filter(session_seat::Column::Status.eq(SeatStatus::Held))
+        .filter(session_seat::Column::HoldExpiresAt.lt(now))
+        .count(&txn)
+        .await?;
+    let mut freed = Vec::new();
+    if lapsed_seats > 0 {
+        let version = bump_version(&txn, session_id).await?;
+        let available;
+        (freed, available) = free_seats(&txn, session_id, None, Some(now)).await?;
+        record_seat_changes(&txn, session_id, version, &freed, SeatStatus::Available, available).await?;
+    }
+    for mut reservation in lapsed {
+        reservation.status = ReservationStatus::Expired;
+        record_status_change(&txn, &reservation).await?;
+    }
+    txn.commit().await?;
+    Ok(freed.len() as u64)
 }
 
 /// The buyer's own reservation; anyone else's is NOT_FOUND.
@@ -321,14 +410,15 @@ async fn retire_lapsed_holds(
 }
 
 /// Frees the HELD seats of one reservation, or every hold lapsed before `lapsed_before`,
-/// with their reservation rows; moves the counter; returns how many seats were freed.
+/// with their reservation rows; moves the counter; returns the freed seats and the new
+/// counter. The caller holds
+/// the session lock and has bumped the version.
 async fn free_seats(
     db: &impl ConnectionTrait,
     session_id: i64,
     reservation_id: Option<i64>,
     lapsed_before: Option<DateTime<Utc>>,
-    version: i64,
-) -> ApiResult<u64> {
+) -> ApiResult<(Vec<i64>, i32)> {
     let mut held = session_seat::Entity::find()
         .select_only()
         .column(session_seat::Column::SeatId)
@@ -343,9 +433,10 @@ async fn free_seats(
     }
     let seats: Vec<(i64, Option<i64>)> = held.into_tuple().all(db).await?;
     if seats.is_empty() {
-        return Ok(0);
+        return Ok((Vec::new(), change_available(db, session_id, 0).await?));
     }
     let seat_ids: Vec<i64> = seats.iter().map(|(seat, _)| *seat).collect();
+    let version = current_version(db, session_id).await?;
     let mut update = session_seat::Entity::update_many()
         .col_expr(session_seat::Column::Status, Expr::value(SeatStatus::Available))
         .col_expr(session_seat::Column::ReservationId, Expr::value(Option::<i64>::None))
@@ -365,12 +456,14 @@ async fn free_seats(
     reservation_seat::Entity::update_many()
         .col_expr(reservation_seat::Column::Active, Expr::value(false))
         .filter(reservation_seat::Column::SessionId.eq(session_id))
-        .filter(reservation_seat::Column::SeatId.is_in(seat_ids))
+        .filter(reservation_seat::Column::SeatId.is_in(seat_ids.clone()))
         .filter(reservation_seat::Column::ReservationId.is_in(holders))
         .exec(db)
         .await?;
-    change_available(db, session_id, freed as i64).await?;
-    Ok(freed)
+    // Under the session lock nothing else moved these seats since they were read.
+    debug_assert_eq!(freed as usize, seat_ids.len());
+    let available = change_available(db, session_id, freed as i64).await?;
+    Ok((seat_ids, available))
 }
 
 /// Each seat's grade and this session's price for it.

@@ -2,13 +2,15 @@
 //! version it is consistent with.
 
 use chrono::{DateTime, Utc};
-use entity::{SeatStatus, seat, section, session, session_seat};
+use entity::{SeatStatus, outbox, seat, section, session, session_seat};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, JoinType, QueryFilter, QueryOrder, QuerySelect,
     RelationTrait,
 };
 
+pub use super::inventory::{SeatChange, SeatChanges};
 use crate::error::{ApiError, ApiResult};
+use crate::outbox::{Event, topic};
 
 #[derive(Debug, Clone)]
 pub struct SeatMap {
@@ -89,4 +91,90 @@ pub async fn load_seat_map(db: &impl ConnectionTrait, session_id: i64) -> ApiRes
         available_count,
         seats,
     })
+}
+
+/// A change to a session's seat map, as subscribers receive it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeatMapDelta {
+    pub session_id: i64,
+    /// The version this delta brings the seat map to: one more than the one before it.
+    pub version: i64,
+    pub changes: Vec<SeatChange>,
+    pub available_count: i32,
+}
+
+impl SeatMapDelta {
+    /// Reads a seat-map outbox event; `None` for any other topic or a damaged payload.
+    pub fn from_event(event: &Event) -> Option<Self> {
+        if event.topic != topic::SEAT_MAP {
+            return None;
+        }
+        let changes: SeatChanges = serde_json::from_value(event.payload.clone()).ok()?;
+        Some(Self {
+            session_id: event.aggregate_id,
+            version: event.version?,
+            changes: changes.changes,
+            available_count: changes.available_count,
+        })
+    }
+}
+
+/// Most deltas worth replaying; further behind, a snapshot is cheaper.
+pub const MAX_REPLAY: i64 = 1_000;
+
+/// The deltas that take a session from version `after` to `upto`, read from the outbox;
+/// `None` when any of them is no longer kept (or the gap is too wide to be worth replaying),
+/// so the caller should send a snapshot instead.
+pub async fn load_deltas(
+    db: &impl ConnectionTrait,
+    session_id: i64,
+    after: i64,
+    upto: i64,
+) -> ApiResult<Option<Vec<SeatMapDelta>>> {
+    if upto <= after {
+        return Ok(Some(Vec::new()));
+    }
+    if after < 0 || upto - after > MAX_REPLAY {
+        return Ok(None);
+    }
+    let rows = outbox::Entity::find()
+        .filter(outbox::Column::Topic.eq(topic::SEAT_MAP))
+        .filter(outbox::Column::AggregateId.eq(session_id))
+        .filter(outbox::Column::Version.gt(after))
+        .filter(outbox::Column::Version.lte(upto))
+        .order_by_asc(outbox::Column::Version)
+        .all(db)
+        .await?;
+    let deltas: Vec<SeatMapDelta> = rows
+        .into_iter()
+        .filter_map(|row| SeatMapDelta::from_event(&Event::from_row(row)))
+        .collect();
+    let consecutive = deltas
+        .iter()
+        .enumerate()
+        .all(|(i, delta)| delta.version == after + 1 + i as i64);
+    Ok((consecutive && deltas.len() as i64 == upto - after).then_some(deltas))
+}
+
+/// The session's current seat-map version; NOT_FOUND when there is no such session.
+pub async fn current_version(db: &impl ConnectionTrait, session_id: i64) -> ApiResult<i64> {
+    super::inventory::current_version(db, session_id).await
+}
+
+impl SeatMap {
+    /// This map with `delta` applied: what a client holding it will show.
+    pub fn apply(&self, delta: &SeatMapDelta) -> SeatMap {
+        let mut next = self.clone();
+        for change in &delta.changes {
+            if let Some(seat) = next.seats.iter_mut().find(|s| s.seat_id == change.seat_id) {
+                seat.status = change.status;
+                if change.status != SeatStatus::Held {
+                    seat.hold_expires_at = None;
+                }
+            }
+        }
+        next.version = delta.version;
+        next.available_count = delta.available_count;
+        next
+    }
 }

@@ -18,10 +18,12 @@ pub enum NodeKind {
     User,
     AuditEntry,
     Reservation,
+    Notification,
+    JobRun,
 }
 
 impl NodeKind {
-    const ALL: [NodeKind; 9] = [
+    const ALL: [NodeKind; 11] = [
         NodeKind::Performance,
         NodeKind::Venue,
         NodeKind::CastMember,
@@ -31,6 +33,8 @@ impl NodeKind {
         NodeKind::User,
         NodeKind::AuditEntry,
         NodeKind::Reservation,
+        NodeKind::Notification,
+        NodeKind::JobRun,
     ];
 
     pub fn name(self) -> &'static str {
@@ -44,6 +48,8 @@ impl NodeKind {
             Self::User => "User",
             Self::AuditEntry => "AuditEntry",
             Self::Reservation => "Reservation",
+            Self::Notification => "Notification",
+            Self::JobRun => "JobRun",
         }
     }
 }

@@ -10,12 +10,15 @@ mod catalog;
 pub mod errors;
 pub mod guard;
 pub mod ids;
+mod jobs;
 pub mod loaders;
 mod node;
+mod notifications;
 mod observe;
 pub mod relay;
+mod wake_relay;
 
-use async_graphql::{Context, EmptySubscription, MergedObject, Schema, SchemaBuilder};
+use async_graphql::{Context, MergedObject, MergedSubscription, Schema, SchemaBuilder};
 
 use crate::config::GraphqlSettings;
 use crate::error::{ApiError, ApiResult};
@@ -27,6 +30,8 @@ pub struct QueryRoot(
     accounts::AccountQuery,
     booking::BookingQuery,
     audit::AuditQuery,
+    notifications::NotificationQuery,
+    jobs::JobQuery,
     node::NodeQuery,
 );
 
@@ -35,25 +40,34 @@ pub struct MutationRoot(
     accounts::AccountMutation,
     booking::BookingMutation,
     catalog::CatalogMutation,
+    notifications::NotificationMutation,
 );
+
+#[derive(MergedSubscription, Default)]
+pub struct SubscriptionRoot(booking::BookingSubscription, notifications::NotificationSubscription);
 
 /// What resolvers return; `?` on an [`ApiError`] keeps its code.
 pub type GqlResult<T> = async_graphql::Result<T>;
 
-pub type CurtainSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
+pub type CurtainSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 
 /// The schema with its limits, without any data attached.
-pub fn schema_builder(settings: &GraphqlSettings) -> SchemaBuilder<QueryRoot, MutationRoot, EmptySubscription> {
-    Schema::build(QueryRoot::default(), MutationRoot::default(), EmptySubscription)
-        .limit_depth(settings.depth_limit)
-        .limit_complexity(settings.complexity_limit)
-        .extension(errors::ErrorCodes)
+pub fn schema_builder(settings: &GraphqlSettings) -> SchemaBuilder<QueryRoot, MutationRoot, SubscriptionRoot> {
+    Schema::build(
+        QueryRoot::default(),
+        MutationRoot::default(),
+        SubscriptionRoot::default(),
+    )
+    .limit_depth(settings.depth_limit)
+    .limit_complexity(settings.complexity_limit)
+    .extension(errors::ErrorCodes)
 }
 
 /// The schema served by a running application.
 pub fn build_schema(state: AppState) -> CurtainSchema {
     schema_builder(&state.settings.graphql)
         .extension(observe::OperationMetrics(state.metrics.clone()))
+        .extension(wake_relay::WakeRelay(state.relay.clone()))
         .data(state)
         .finish()
 }

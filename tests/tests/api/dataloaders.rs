@@ -15,9 +15,9 @@ const NESTED: &str = "query($first: Int) { performances(first: $first) { edges {
 } } } }";
 
 async fn statements_for(app: &TestApp, first: i64) -> (f64, usize) {
-    let before = app.metric("curtain_db_statements_total", "").await;
+    let before = app.metric("curtain_db_statements_total", "origin=\"request\"").await;
     let response = app.gql(NESTED, json!({ "first": first })).await;
-    let after = app.metric("curtain_db_statements_total", "").await;
+    let after = app.metric("curtain_db_statements_total", "origin=\"request\"").await;
     let edges = data(&response)["performances"]["edges"]
         .as_array()
         .map(Vec::len)

@@ -16,6 +16,7 @@ backend_tests!(
     a_released_hold_frees_its_seats_once,
     best_available_seats_are_central_and_strand_nobody,
     the_box_office_blocks_seats_and_finds_reservations,
+    one_buyer_racing_itself_stays_within_the_limit,
 );
 
 const HOLD: &str = "mutation($s: ID!, $seats: [ID!]!, $k: String!) {
@@ -453,4 +454,22 @@ async fn the_box_office_blocks_seats_and_finds_reservations(app: &TestApp) {
     assert_eq!(data(&response)["adminReservations"]["edges"], json!([]));
     let response = app.post(search, json!({ "f": {} }), Some(&buyer.access_token)).await;
     assert_eq!(error_code(&response), "FORBIDDEN");
+}
+
+async fn one_buyer_racing_itself_stays_within_the_limit(app: &TestApp) {
+    let (session, seats) = one_row_session(app, 10).await;
+    let buyer = app.sign_up("greedy@example.com").await;
+    // Eight single-seat holds at once, each with its own key: the limit is four seats, and
+    // parallel requests must not each see room for theirs.
+    let attempts = (0..8).map(|i| {
+        let (buyer, session, seat, key) = (&buyer, &session, &seats[i], format!("greedy-{i}"));
+        async move { hold(app, buyer, session, &[seat], &key).await }
+    });
+    let results = futures::future::join_all(attempts).await;
+    let granted = results.iter().filter(|r| r.get("errors").is_none()).count();
+    assert_eq!(granted, 4, "{results:#?}");
+    for refused in results.iter().filter(|r| r.get("errors").is_some()) {
+        assert_eq!(error_code(refused), "BAD_USER_INPUT", "{refused:#}");
+    }
+    assert_consistent(app, &session, 10).await;
 }

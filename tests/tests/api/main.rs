@@ -11,4 +11,5 @@ mod http;
 mod kakao;
 mod pagination;
 mod schema;
+mod seat_map_live;
 mod ws;

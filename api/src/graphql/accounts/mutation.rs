@@ -1,7 +1,7 @@
 use async_graphql::{Context, ID, InputObject, Object};
 use sea_orm::TransactionTrait;
 
-use super::types::{Account, AuthPayload, KakaoAuthorization, Role as RoleInput, User};
+use super::types::{Account, AuthPayload, KakaoAuthorization, Language, Role as RoleInput, User};
 use crate::auth::flows::{self, SignUp};
 use crate::domain::accounts;
 use crate::error::ApiError;
@@ -24,6 +24,8 @@ pub struct SignUpInput {
 pub struct UpdateMeInput {
     pub name: Option<String>,
     pub phone: Option<String>,
+    /// The language of the emails this account receives.
+    pub language: Option<Language>,
 }
 
 #[derive(Default)]
@@ -83,7 +85,16 @@ impl AccountMutation {
     async fn update_me(&self, ctx: &Context<'_>, input: UpdateMeInput) -> GqlResult<User> {
         let user_id = principal(ctx)?.user_id;
         Ok(User(
-            accounts::update_profile(&app(ctx)?.db, user_id, input.name, input.phone).await?,
+            accounts::update_profile(
+                &app(ctx)?.db,
+                user_id,
+                accounts::ProfileChanges {
+                    name: input.name,
+                    phone: input.phone,
+                    language: input.language.map(Language::code),
+                },
+            )
+            .await?,
         ))
     }
 

@@ -18,6 +18,27 @@ pub enum Role {
     Admin,
 }
 
+/// A language the service writes emails in.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Language {
+    /// 한국어 (the default).
+    Ko,
+    En,
+}
+
+impl Language {
+    pub fn code(self) -> &'static str {
+        match self {
+            Language::Ko => "ko",
+            Language::En => "en",
+        }
+    }
+
+    fn from_code(code: &str) -> Self {
+        if code == "en" { Language::En } else { Language::Ko }
+    }
+}
+
 pub struct User(pub user::Model);
 
 /// The logged-in user's own account.
@@ -38,6 +59,11 @@ impl User {
     async fn phone(&self) -> Option<&str> {
         self.0.phone.as_deref()
     }
+    /// The language of the emails this account receives.
+    async fn language(&self) -> Language {
+        Language::from_code(&self.0.language)
+    }
+
     async fn role(&self) -> Role {
         self.0.role.into()
     }

@@ -1,8 +1,10 @@
 //! Holding seats and the buyer's reservations.
 
+mod live;
 mod mutation;
 mod query;
 mod types;
 
+pub use live::BookingSubscription;
 pub use mutation::BookingMutation;
 pub use query::BookingQuery;

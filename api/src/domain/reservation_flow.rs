@@ -1,0 +1,234 @@
+//! The reservation state machine after a hold: HELD → PAYING → CONFIRMED → CANCELLED, and
+//! PAYING → HELD when a payment definitely failed. Holding, releasing and expiring live in
+//! `holds`; the payment flow drives these functions.
+//!
+//! Every transition is a conditional update on the current status inside a transaction that
+//! holds the session lock, so that a concurrent expiry, release or second payment attempt
+//! loses cleanly. Each writes a `reservation` outbox event, and each that changes seats a
+//! seat-map delta.
+
+use chrono::Utc;
+use entity::{ReservationStatus, SeatStatus, reservation, reservation_seat, session_seat};
+use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, TransactionTrait};
+use serde::{Deserialize, Serialize};
+
+use super::inventory::{bump_version, change_available, lock_session, record_seat_changes};
+use crate::error::{ApiError, ApiResult};
+use crate::outbox::{self, topic};
+
+/// The payload of a `reservation` outbox event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReservationChanged {
+    pub reservation_id: i64,
+    pub user_id: i64,
+    pub session_id: i64,
+    pub status: ReservationStatus,
+    pub seat_count: i32,
+    pub amount: i64,
+}
+
+/// Writes the event that `reservation` is now in its status, in the caller's transaction.
+pub(crate) async fn record_status_change(db: &impl ConnectionTrait, reservation: &reservation::Model) -> ApiResult<()> {
+    let event = ReservationChanged {
+        reservation_id: reservation.id,
+        user_id: reservation.user_id,
+        session_id: reservation.session_id,
+        status: reservation.status,
+        seat_count: reservation.seat_count,
+        amount: reservation.amount,
+    };
+    outbox::record(db, topic::RESERVATION, reservation.id, None, &event).await
+}
+
+/// HELD → PAYING: the buyer is paying now. From here the hold no longer lapses (a payment
+/// in flight must not lose its seats), so the sweeper and other buyers leave the seats alone
+/// until the payment is confirmed or abandoned.
+pub async fn start_payment(db: &DatabaseConnection, reservation_id: i64) -> ApiResult<reservation::Model> {
+    let current = load(db, reservation_id).await?;
+    let txn = db.begin().await?;
+    lock_session(&txn, current.session_id).await?;
+    let now = Utc::now();
+    let moved = reservation::Entity::update_many()
+        .col_expr(reservation::Column::Status, Expr::value(ReservationStatus::Paying))
+        .col_expr(reservation::Column::UpdatedAt, Expr::value(now))
+        .filter(reservation::Column::Id.eq(reservation_id))
+        .filter(reservation::Column::Status.eq(ReservationStatus::Held))
+        .filter(reservation::Column::ExpiresAt.gt(now))
+        .exec(&txn)
+        .await?
+        .rows_affected;
+    if moved == 0 {
+        txn.rollback().await?;
+        return Err(not_in_state(&load(db, reservation_id).await?, "held and unexpired"));
+    }
+    // The seats must still be this reservation's: a lapsed hold's seats can be taken over.
+    let kept = session_seat::Entity::update_many()
+        .col_expr(
+            session_seat::Column::HoldExpiresAt,
+            Expr::value(Option::<chrono::DateTime<Utc>>::None),
+        )
+        .filter(session_seat::Column::ReservationId.eq(reservation_id))
+        .filter(session_seat::Column::Status.eq(SeatStatus::Held))
+        .exec(&txn)
+        .await?
+        .rows_affected;
+    if kept != current.seat_count as u64 {
+        txn.rollback().await?;
+        return Err(ApiError::Conflict(
+            "the hold has lapsed and its seats were taken".into(),
+        ));
+    }
+    let paying = load(&txn, reservation_id).await?;
+    txn.commit().await?;
+    Ok(paying)
+}
+
+/// PAYING → HELD: the payment definitely failed. The hold runs on until its original expiry
+/// (the sweeper expires it if that has passed).
+pub async fn abandon_payment(db: &DatabaseConnection, reservation_id: i64) -> ApiResult<reservation::Model> {
+    let current = load(db, reservation_id).await?;
+    let txn = db.begin().await?;
+    lock_session(&txn, current.session_id).await?;
+    let moved = transition(&txn, reservation_id, ReservationStatus::Paying, ReservationStatus::Held).await?;
+    if moved == 0 {
+        txn.rollback().await?;
+        return Err(not_in_state(&load(db, reservation_id).await?, "paying"));
+    }
+    session_seat::Entity::update_many()
+        .col_expr(session_seat::Column::HoldExpiresAt, Expr::value(current.expires_at))
+        .filter(session_seat::Column::ReservationId.eq(reservation_id))
+        .filter(session_seat::Column::Status.eq(SeatStatus::Held))
+        .exec(&txn)
+        .await?;
+    let held = load(&txn, reservation_id).await?;
+    txn.commit().await?;
+    Ok(held)
+}
+
+/// PAYING → CONFIRMED: the payment went through. The seats become SOLD.
+pub async fn confirm_reservation(db: &DatabaseConnection, reservation_id: i64) -> ApiResult<reservation::Model> {
+    let current = load(db, reservation_id).await?;
+    let txn = db.begin().await?;
+    let version = bump_version(&txn, current.session_id).await?;
+    let moved = transition(
+        &txn,
+        reservation_id,
+        ReservationStatus::Paying,
+        ReservationStatus::Confirmed,
+    )
+    .await?;
+    if moved == 0 {
+        txn.rollback().await?;
+        return Err(not_in_state(&load(db, reservation_id).await?, "paying"));
+    }
+    let seats = seat_ids(&txn, reservation_id).await?;
+    let sold = session_seat::Entity::update_many()
+        .col_expr(session_seat::Column::Status, Expr::value(SeatStatus::Sold))
+        .col_expr(session_seat::Column::Version, Expr::value(version))
+        .filter(session_seat::Column::ReservationId.eq(reservation_id))
+        .filter(session_seat::Column::Status.eq(SeatStatus::Held))
+        .exec(&txn)
+        .await?
+        .rows_affected;
+    if sold as usize != seats.len() {
+        txn.rollback().await?;
+        return Err(ApiError::internal(anyhow::anyhow!(
+            "reservation {reservation_id} is paying but holds {sold} of its {} seats",
+            seats.len()
+        )));
+    }
+    // Sold seats were not available before either: the counter stays, read it for the delta.
+    let available = change_available(&txn, current.session_id, 0).await?;
+    record_seat_changes(&txn, current.session_id, version, &seats, SeatStatus::Sold, available).await?;
+    let confirmed = load(&txn, reservation_id).await?;
+    record_status_change(&txn, &confirmed).await?;
+    txn.commit().await?;
+    Ok(confirmed)
+}
+
+/// CONFIRMED → CANCELLED (after the refund): the seats are for sale again.
+pub async fn cancel_confirmed(db: &DatabaseConnection, reservation_id: i64) -> ApiResult<reservation::Model> {
+    let current = load(db, reservation_id).await?;
+    let txn = db.begin().await?;
+    let version = bump_version(&txn, current.session_id).await?;
+    let moved = transition(
+        &txn,
+        reservation_id,
+        ReservationStatus::Confirmed,
+        ReservationStatus::Cancelled,
+    )
+    .await?;
+    if moved == 0 {
+        txn.rollback().await?;
+        return Err(not_in_state(&load(db, reservation_id).await?, "confirmed"));
+    }
+    let seats = seat_ids(&txn, reservation_id).await?;
+    let freed = session_seat::Entity::update_many()
+        .col_expr(session_seat::Column::Status, Expr::value(SeatStatus::Available))
+        .col_expr(session_seat::Column::ReservationId, Expr::value(Option::<i64>::None))
+        .col_expr(session_seat::Column::Version, Expr::value(version))
+        .filter(session_seat::Column::ReservationId.eq(reservation_id))
+        .filter(session_seat::Column::Status.eq(SeatStatus::Sold))
+        .exec(&txn)
+        .await?
+        .rows_affected;
+    reservation_seat::Entity::update_many()
+        .col_expr(reservation_seat::Column::Active, Expr::value(false))
+        .filter(reservation_seat::Column::ReservationId.eq(reservation_id))
+        .exec(&txn)
+        .await?;
+    let available = change_available(&txn, current.session_id, freed as i64).await?;
+    record_seat_changes(
+        &txn,
+        current.session_id,
+        version,
+        &seats,
+        SeatStatus::Available,
+        available,
+    )
+    .await?;
+    let cancelled = load(&txn, reservation_id).await?;
+    record_status_change(&txn, &cancelled).await?;
+    txn.commit().await?;
+    Ok(cancelled)
+}
+
+async fn transition(
+    db: &impl ConnectionTrait,
+    reservation_id: i64,
+    from: ReservationStatus,
+    to: ReservationStatus,
+) -> ApiResult<u64> {
+    Ok(reservation::Entity::update_many()
+        .col_expr(reservation::Column::Status, Expr::value(to))
+        .col_expr(reservation::Column::UpdatedAt, Expr::value(Utc::now()))
+        .filter(reservation::Column::Id.eq(reservation_id))
+        .filter(reservation::Column::Status.eq(from))
+        .exec(db)
+        .await?
+        .rows_affected)
+}
+
+async fn load(db: &impl ConnectionTrait, reservation_id: i64) -> ApiResult<reservation::Model> {
+    reservation::Entity::find_by_id(reservation_id)
+        .one(db)
+        .await?
+        .ok_or(ApiError::NotFound("reservation"))
+}
+
+async fn seat_ids(db: &impl ConnectionTrait, reservation_id: i64) -> ApiResult<Vec<i64>> {
+    Ok(reservation_seat::Entity::find()
+        .filter(reservation_seat::Column::ReservationId.eq(reservation_id))
+        .filter(reservation_seat::Column::Active.eq(true))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|seat| seat.seat_id)
+        .collect())
+}
+
+fn not_in_state(reservation: &reservation::Model, wanted: &str) -> ApiError {
+    let status = format!("{:?}", reservation.status).to_uppercase();
+    ApiError::Conflict(format!("the reservation is {status}, not {wanted}"))
+}

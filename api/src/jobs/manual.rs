@@ -1,0 +1,89 @@
+//! `curtain job list` and `curtain job run NAME`: jobs by hand, with a progress bar.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+use super::runner::{self, Outcome, Trigger};
+use super::{Job, JobEnv, Progress, scheduler};
+use crate::config::Settings;
+use crate::db;
+
+pub fn list(settings: &Settings) -> anyhow::Result<()> {
+    for job in Job::ALL {
+        let schedule = match scheduler::schedule_of(&settings.jobs, job)? {
+            Some(cron) => cron.pattern.to_string(),
+            None => "off".into(),
+        };
+        println!("{:<24} {:<16} {}", job.name(), schedule, job.describe());
+    }
+    Ok(())
+}
+
+pub async fn run(settings: Settings, name: &str) -> anyhow::Result<ExitCode> {
+    let Some(job) = Job::from_name(name) else {
+        let names: Vec<&str> = Job::ALL.iter().map(|job| job.name()).collect();
+        anyhow::bail!("there is no job named {name:?}; the jobs are: {}", names.join(", "));
+    };
+    let db = db::connect(&settings.database_url(), 4, None).await?;
+    db::migrate(&db).await?;
+    let channels = crate::notify::Channels {
+        email: settings.notifications.smtp_host.is_some(),
+        slack: settings.notifications.slack_webhook_url.is_some(),
+    };
+    let env = JobEnv {
+        db,
+        files_dir: settings.files_dir(),
+        settings: Arc::new(settings),
+        channels,
+        locks: Default::default(),
+    };
+    let bar = Bar::new(job);
+    let outcome = runner::run(&env, job, Trigger::Manual, &bar).await?;
+    bar.0.finish_and_clear();
+    match outcome {
+        Outcome::Ran(run) if run.status == "SUCCEEDED" => {
+            println!("{}: done, {} processed.", job.name(), run.items);
+            Ok(ExitCode::SUCCESS)
+        }
+        Outcome::Ran(run) => {
+            eprintln!(
+                "{} failed: {}",
+                job.name(),
+                run.error.as_deref().unwrap_or("no error recorded")
+            );
+            Ok(ExitCode::FAILURE)
+        }
+        Outcome::Busy => {
+            eprintln!(
+                "{} is running on another instance right now; try again when it is done.",
+                job.name()
+            );
+            Ok(ExitCode::from(2))
+        }
+    }
+}
+
+/// A progress bar on standard error (hidden when that is not a terminal).
+struct Bar(ProgressBar);
+
+impl Bar {
+    fn new(job: Job) -> Self {
+        let bar = ProgressBar::new(0);
+        if let Ok(style) = ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} ({elapsed})") {
+            bar.set_style(style.progress_chars("=> "));
+        }
+        bar.set_message(job.name());
+        Self(bar)
+    }
+}
+
+impl Progress for Bar {
+    fn add_total(&self, n: u64) {
+        self.0.inc_length(n);
+    }
+    fn advance(&self, n: u64) {
+        self.0.inc(n);
+    }
+}

@@ -1,0 +1,122 @@
+//! Scheduled jobs. Each runs on its cron schedule in every instance's scheduler, but only
+//! one instance at a time (see [`lock`]); each can also be run by hand with
+//! `curtain job run NAME`; every run is recorded in `job_runs`. Jobs work in keyset-paged
+//! batches, so memory stays bounded on millions of rows, and are idempotent: running one
+//! twice in a row does nothing the second time.
+
+mod dormancy;
+pub mod lock;
+pub mod manual;
+mod purge;
+mod reminders;
+pub mod runner;
+pub mod scheduler;
+
+use std::sync::Arc;
+
+use sea_orm::DatabaseConnection;
+
+use crate::config::Settings;
+use crate::notify::Channels;
+
+/// Every job there is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Job {
+    ExpireHolds,
+    RemindUpcoming,
+    PromptReviews,
+    WarnDormant,
+    MarkDormant,
+    PurgeOldPerformances,
+}
+
+impl Job {
+    pub const ALL: [Job; 6] = [
+        Job::ExpireHolds,
+        Job::RemindUpcoming,
+        Job::PromptReviews,
+        Job::WarnDormant,
+        Job::MarkDormant,
+        Job::PurgeOldPerformances,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::ExpireHolds => "expire-holds",
+            Self::RemindUpcoming => "remind-upcoming",
+            Self::PromptReviews => "prompt-reviews",
+            Self::WarnDormant => "warn-dormant",
+            Self::MarkDormant => "mark-dormant",
+            Self::PurgeOldPerformances => "purge-old-performances",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|job| job.name() == name)
+    }
+
+    /// What the job does, for `--help` and logs.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::ExpireHolds => "expire unpaid holds past their time and free their seats",
+            Self::RemindUpcoming => "remind buyers the day before their show (once)",
+            Self::PromptReviews => "ask buyers for a review after their show (once)",
+            Self::WarnDormant => "warn accounts 30 days before they would go dormant",
+            Self::MarkDormant => "make accounts unused for a year dormant, moving their personal data aside",
+            Self::PurgeOldPerformances => "purge seat inventories and posters of performances long over",
+        }
+    }
+
+    /// When it runs unless configured otherwise (`sec min hour day month weekday`, UTC).
+    pub fn default_schedule(self) -> &'static str {
+        match self {
+            // The sweeper frees holds every few seconds; this is the recorded safety net.
+            Self::ExpireHolds => "0 * * * * *",
+            Self::RemindUpcoming => "0 0 * * * *",
+            Self::PromptReviews => "0 30 * * * *",
+            Self::WarnDormant => "0 0 18 * * *",
+            Self::MarkDormant => "0 30 18 * * *",
+            Self::PurgeOldPerformances => "0 0 19 * * *",
+        }
+    }
+}
+
+/// Reports how far a run has come (a progress bar on the command line, nothing in the
+/// scheduler).
+pub trait Progress: Send + Sync {
+    fn add_total(&self, n: u64);
+    fn advance(&self, n: u64);
+}
+
+pub struct NoProgress;
+
+impl Progress for NoProgress {
+    fn add_total(&self, _: u64) {}
+    fn advance(&self, _: u64) {}
+}
+
+/// What jobs run with: the server's state, or the command line's own connection.
+#[derive(Clone)]
+pub struct JobEnv {
+    pub db: DatabaseConnection,
+    pub settings: Arc<Settings>,
+    pub channels: Channels,
+    pub locks: Arc<lock::LocalLocks>,
+    /// Where stored files (posters) live.
+    pub files_dir: std::path::PathBuf,
+}
+
+/// Runs the job's work; returns how many things it processed.
+async fn execute(job: Job, env: &JobEnv, progress: &dyn Progress) -> anyhow::Result<u64> {
+    let items = match job {
+        Job::ExpireHolds => crate::domain::holds::expire_holds(&env.db)
+            .await
+            .map_err(crate::error::ApiError::into_anyhow)?,
+        Job::RemindUpcoming => reminders::remind_upcoming(env, progress).await?,
+        Job::PromptReviews => reminders::prompt_reviews(env, progress).await?,
+        Job::WarnDormant => dormancy::warn(env, progress).await?,
+        Job::MarkDormant => dormancy::mark(env, progress).await?,
+        Job::PurgeOldPerformances => purge::purge_old_performances(env, progress).await?,
+    };
+    Ok(items)
+}

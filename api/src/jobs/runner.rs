@@ -1,0 +1,65 @@
+//! Runs a job once, under its lock, and records the run.
+
+use chrono::Utc;
+use entity::job_run;
+use sea_orm::{ActiveModelTrait, IntoActiveModel, Set};
+
+use super::{Job, JobEnv, Progress, execute, lock};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    Schedule,
+    Manual,
+}
+
+impl Trigger {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Schedule => "SCHEDULE",
+            Self::Manual => "MANUAL",
+        }
+    }
+}
+
+#[derive(Debug)]
+pub enum Outcome {
+    /// The run happened; its record says how it went.
+    Ran(job_run::Model),
+    /// Another run of the job (on this or another instance) is under way.
+    Busy,
+}
+
+pub async fn run(env: &JobEnv, job: Job, trigger: Trigger, progress: &dyn Progress) -> anyhow::Result<Outcome> {
+    let Some(held) = lock::try_lock(&env.db, &env.locks, job).await? else {
+        return Ok(Outcome::Busy);
+    };
+    let record = job_run::ActiveModel {
+        job: Set(job.name().to_string()),
+        trigger: Set(trigger.as_str().to_string()),
+        status: Set("RUNNING".into()),
+        items: Set(0),
+        error: Set(None),
+        started_at: Set(Utc::now()),
+        finished_at: Set(None),
+        ..Default::default()
+    }
+    .insert(&env.db)
+    .await?;
+    let result = execute(job, env, progress).await;
+    let mut finished = record.into_active_model();
+    finished.finished_at = Set(Some(Utc::now()));
+    match &result {
+        Ok(items) => {
+            finished.status = Set("SUCCEEDED".into());
+            finished.items = Set(*items as i64);
+        }
+        Err(err) => {
+            tracing::error!(job = job.name(), error = ?err, "a job failed");
+            finished.status = Set("FAILED".into());
+            finished.error = Set(Some(format!("{err:#}")));
+        }
+    }
+    let finished = finished.update(&env.db).await?;
+    drop(held);
+    Ok(Outcome::Ran(finished))
+}

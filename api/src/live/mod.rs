@@ -1,0 +1,3 @@
+//! Live views fed by the event bus: the per-instance hubs that subscriptions read from.
+
+pub mod seat_maps;

@@ -1,0 +1,80 @@
+//! The transactional outbox.
+//!
+//! A change that others must hear about (a seat moving, a catalog edit, a reservation
+//! changing state) calls [`record`] on the same transaction as the change, so the event
+//! exists exactly when the change does: nothing is lost when the process dies between commit
+//! and publish. The [`relay`] publishes unpublished rows to the event bus; consumers are
+//! idempotent, because a row may be published more than once (at-least-once).
+
+pub mod relay;
+
+use chrono::{DateTime, Utc};
+use sea_orm::{ActiveModelTrait, ConnectionTrait, Set};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{ApiError, ApiResult};
+
+/// Topics events are filed under; consumers pick theirs.
+pub mod topic {
+    /// A change to a session's seats; `aggregate_id` is the session, `version` the seat-map
+    /// version the change brought it to, the payload a [`crate::domain::seat_map::SeatChanges`].
+    pub const SEAT_MAP: &str = "seat_map";
+    /// A reservation changed state; `aggregate_id` is the reservation.
+    pub const RESERVATION: &str = "reservation";
+    /// A catalog object was created, changed or deleted.
+    pub const CATALOG: &str = "catalog";
+    /// A notification was stored for a user; `aggregate_id` is the user, the payload a
+    /// [`crate::notify::Pushed`].
+    pub const NOTIFICATION: &str = "notification";
+}
+
+/// An event as the bus carries it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// The outbox row's id: increasing in insertion order (not strictly in commit order).
+    pub id: i64,
+    pub topic: String,
+    pub aggregate_id: i64,
+    pub version: Option<i64>,
+    pub payload: serde_json::Value,
+    pub created_at: DateTime<Utc>,
+}
+
+impl Event {
+    pub(crate) fn from_row(row: entity::outbox::Model) -> Self {
+        // A payload we wrote ourselves is JSON; should one be damaged, consumers see null
+        // rather than the relay stalling on it forever.
+        let payload = serde_json::from_str(&row.payload).unwrap_or(serde_json::Value::Null);
+        Self {
+            id: row.id,
+            topic: row.topic,
+            aggregate_id: row.aggregate_id,
+            version: row.version,
+            payload,
+            created_at: row.created_at,
+        }
+    }
+}
+
+/// Writes an event in the caller's transaction.
+pub async fn record(
+    db: &impl ConnectionTrait,
+    topic: &str,
+    aggregate_id: i64,
+    version: Option<i64>,
+    payload: &impl Serialize,
+) -> ApiResult<()> {
+    let payload = serde_json::to_string(payload).map_err(ApiError::internal)?;
+    entity::outbox::ActiveModel {
+        topic: Set(topic.to_string()),
+        aggregate_id: Set(aggregate_id),
+        version: Set(version),
+        payload: Set(payload),
+        created_at: Set(Utc::now()),
+        published_at: Set(None),
+        ..Default::default()
+    }
+    .insert(db)
+    .await?;
+    Ok(())
+}

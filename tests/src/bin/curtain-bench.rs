@@ -1,0 +1,350 @@
+//! Benchmarks that print figures (they assert nothing; the test suite does that).
+//!
+//! `curtain-bench holds` is P1 of shared/BENCHMARKS.md, the on-sale rush: thousands of
+//! buyers, each with their own account, try at the same moment to hold two adjacent seats of
+//! one session over HTTP GraphQL on PostgreSQL. It reports answers per second and latency,
+//! then checks the database for seats sold twice and seats stranded, and runs the same
+//! conditional UPDATE through `pgbench` on the same database as the baseline.
+//!
+//! The server runs in this process (the real one, over loopback HTTP), so load generator
+//! and server share the machine's cores, as pgbench and PostgreSQL do in the baseline.
+
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use curtain_tests::fixtures::{create_performance, create_venue, day};
+use curtain_tests::{Backend, Options, TestApp, data};
+use rand::Rng;
+use sea_orm::{ConnectionTrait, Statement};
+use serde_json::json;
+use tokio::sync::Semaphore;
+
+#[derive(Parser)]
+#[command(about = "Curtain benchmarks: print figures side by side with a baseline")]
+struct Cli {
+    #[command(subcommand)]
+    bench: Bench,
+    /// Also write the figures as JSON to this file, to compare across commits.
+    #[arg(long, global = true)]
+    json: Option<std::path::PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum Bench {
+    /// P1: concurrent buyers hold 2 seats each in one session (PostgreSQL at
+    /// CURTAIN_TEST_DATABASE_URL); baseline: the same UPDATE through pgbench.
+    Holds {
+        /// Buyers, each with their own account and one attempt.
+        #[arg(long, default_value_t = 2_000)]
+        buyers: usize,
+        /// Seats in the session (rows of 50).
+        #[arg(long, default_value_t = 1_000)]
+        seats: usize,
+        /// Requests in flight at once (HTTP connections).
+        #[arg(long, default_value_t = 256)]
+        concurrency: usize,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let figures = match cli.bench {
+        Bench::Holds {
+            buyers,
+            seats,
+            concurrency,
+        } => holds(buyers, seats, concurrency).await?,
+    };
+    if let Some(path) = cli.json {
+        std::fs::write(&path, serde_json::to_string_pretty(&figures)?)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(())
+}
+
+const HOLD: &str = "mutation($s: ID!, $seats: [ID!]!, $k: String!) {
+    holdSeats(sessionId: $s, seatIds: $seats, idempotencyKey: $k) { id } }";
+
+async fn holds(buyers: usize, seats: usize, concurrency: usize) -> anyhow::Result<serde_json::Value> {
+    if std::env::var("CURTAIN_TEST_DATABASE_URL").is_err() {
+        bail!("set CURTAIN_TEST_DATABASE_URL to a PostgreSQL server, e.g. postgres://postgres@127.0.0.1:5432/postgres");
+    }
+    let options = Options {
+        rate_limit_per_minute: Some(1_000_000),
+        ..Options::default()
+    };
+    let app = TestApp::spawn_with(Backend::Postgres, options)
+        .await
+        .context("no PostgreSQL")?;
+    let rows = seats.div_ceil(50);
+    let layout = json!({ "sections": [{ "name": "1층", "rows": (0..rows).map(|r| json!({
+        "label": format!("R{r}"), "seatCount": 50.min(seats - r * 50), "grade": "R" })).collect::<Vec<_>>() }] });
+    let venue = create_venue(&app, "Bench hall", layout).await;
+    let performance = create_performance(&app, &venue, "Bench", &day(0).0, &day(10).0).await;
+    let response = app
+        .admin(
+            "mutation($input: CreateSessionInput!) { createSession(input: $input) { id } }",
+            json!({ "input": { "performanceId": performance, "startsAt": day(2).1, "prices": [{ "grade": "R", "price": 50000 }] } }),
+        )
+        .await;
+    let session = data(&response)["createSession"]["id"]
+        .as_str()
+        .context("session")?
+        .to_string();
+    // A twin session for the pgbench baseline, so that both start from the same empty hall.
+    data(
+        &app.admin(
+            "mutation($input: CreateSessionInput!) { createSession(input: $input) { id } }",
+            json!({ "input": { "performanceId": performance, "startsAt": day(3).1, "prices": [{ "grade": "R", "price": 50000 }] } }),
+        )
+        .await,
+    );
+    let map = app
+        .gql(
+            "query($s: ID!) { seatMap(sessionId: $s) { seats { id row } } }",
+            json!({ "s": session }),
+        )
+        .await;
+    let seat_list: Vec<(String, String)> = data(&map)["seatMap"]["seats"]
+        .as_array()
+        .context("seats")?
+        .iter()
+        .map(|s| {
+            (
+                s["id"].as_str().unwrap_or_default().to_string(),
+                s["row"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    // Adjacent pairs within a row.
+    let pairs: Vec<[String; 2]> = seat_list
+        .windows(2)
+        .filter(|w| w[0].1 == w[1].1)
+        .map(|w| [w[0].0.clone(), w[1].0.clone()])
+        .collect();
+
+    eprintln!("signing up {buyers} buyers…");
+    let app = Arc::new(app);
+    let limit = Arc::new(Semaphore::new(32));
+    let mut signups = Vec::new();
+    for i in 0..buyers {
+        let (app, limit) = (app.clone(), limit.clone());
+        signups.push(tokio::spawn(async move {
+            let _permit = limit.acquire().await;
+            app.sign_up(&format!("bench-{i}@example.com")).await.access_token
+        }));
+    }
+    let mut tokens = Vec::new();
+    for signup in signups {
+        tokens.push(signup.await?);
+    }
+
+    eprintln!("{buyers} buyers hold 2 seats each, {concurrency} at a time…");
+    let limit = Arc::new(Semaphore::new(concurrency));
+    let start_line = Arc::new(tokio::sync::Barrier::new(buyers + 1));
+    let mut attempts = Vec::new();
+    for (i, token) in tokens.into_iter().enumerate() {
+        let pair = pairs[rand::rng().random_range(0..pairs.len())].clone();
+        let (app, limit, start_line, session) = (app.clone(), limit.clone(), start_line.clone(), session.clone());
+        attempts.push(tokio::spawn(async move {
+            start_line.wait().await;
+            let _permit = limit.acquire().await;
+            let started = Instant::now();
+            let response = app
+                .post(
+                    HOLD,
+                    json!({ "s": session, "seats": pair, "k": format!("bench-{i}") }),
+                    Some(&token),
+                )
+                .await;
+            let code = response["errors"][0]["extensions"]["code"].as_str().map(String::from);
+            (started.elapsed(), code)
+        }));
+    }
+    start_line.wait().await;
+    let began = Instant::now();
+    let mut latencies = Vec::new();
+    let (mut held, mut unavailable, mut other) = (0usize, 0usize, Vec::new());
+    for attempt in attempts {
+        let (latency, code) = attempt.await?;
+        latencies.push(latency);
+        match code.as_deref() {
+            None => held += 1,
+            Some("SEAT_UNAVAILABLE") => unavailable += 1,
+            Some(code) => other.push(code.to_string()),
+        }
+    }
+    let elapsed = began.elapsed();
+    latencies.sort_unstable();
+
+    let checks = check_inventory(&app.db).await?;
+    let baseline = pgbench_baseline(&app.db, &app.database_url, seats, buyers).await;
+
+    let ours = buyers as f64 / elapsed.as_secs_f64();
+    println!("\nP1 on-sale contention: {buyers} buyers × 2 seats, {seats}-seat session, PostgreSQL");
+    println!("| measure | curtain (HTTP GraphQL) | pgbench (bare UPDATE) |");
+    println!("|---|---|---|");
+    match &baseline {
+        Ok(tps) => println!(
+            "| attempts answered per second | {ours:.0} | {tps:.0} ({:.0}% of baseline) |",
+            100.0 * ours / tps
+        ),
+        Err(err) => println!("| attempts answered per second | {ours:.0} | baseline failed: {err} |"),
+    }
+    println!(
+        "| latency p50 / p99 | {} / {} ms | |",
+        ms(percentile(&latencies, 0.50)),
+        ms(percentile(&latencies, 0.99))
+    );
+    println!(
+        "| holds granted / refused (SEAT_UNAVAILABLE) / other errors | {held} / {unavailable} / {} | |",
+        other.len()
+    );
+    println!("| seats sold twice | {} | |", checks.doubly_held);
+    println!("| seats stranded | {} | |", checks.stranded);
+    println!("| counter equals the truth | {} | |", checks.counter_ok);
+    if !other.is_empty() {
+        println!("other error codes: {:?}", &other[..other.len().min(10)]);
+    }
+    let figures = json!({
+        "bench": "P1", "buyers": buyers, "seats": seats, "concurrency": concurrency,
+        "attempts_per_second": ours, "pgbench_tps": baseline.as_ref().ok(),
+        "p50_ms": percentile(&latencies, 0.50).as_secs_f64() * 1e3,
+        "p99_ms": percentile(&latencies, 0.99).as_secs_f64() * 1e3,
+        "held": held, "unavailable": unavailable, "other_errors": other.len(),
+        "sold_twice": checks.doubly_held, "stranded": checks.stranded, "counter_ok": checks.counter_ok,
+    });
+    match Arc::try_unwrap(app) {
+        Ok(app) => app.stop().await,
+        Err(_) => eprintln!("the server is still referenced; its database is left behind"),
+    }
+    Ok(figures)
+}
+
+struct Checks {
+    doubly_held: i64,
+    stranded: i64,
+    counter_ok: bool,
+}
+
+/// Seats in more than one live reservation, seats held or sold without a live reservation
+/// (or the other way round), and the counter against a count of the seats.
+async fn check_inventory(db: &sea_orm::DatabaseConnection) -> anyhow::Result<Checks> {
+    let one = |sql: &str| Statement::from_string(db.get_database_backend(), sql.to_string());
+    let value = |row: Option<sea_orm::QueryResult>| -> anyhow::Result<i64> {
+        Ok(row.context("a row")?.try_get_by_index::<i64>(0)?)
+    };
+    let doubly_held = value(
+        db.query_one_raw(one(
+            "SELECT COUNT(*) FROM (SELECT seat_id FROM reservation_seats WHERE active GROUP BY session_id, seat_id HAVING COUNT(*) > 1) d",
+        ))
+        .await?,
+    )?;
+    let stranded = value(
+        db.query_one_raw(one(
+            "SELECT COUNT(*) FROM session_seats ss WHERE ss.status = 'HELD' AND NOT EXISTS (
+                 SELECT 1 FROM reservation_seats rs JOIN reservations r ON r.id = rs.reservation_id
+                 WHERE rs.active AND rs.seat_id = ss.seat_id AND rs.session_id = ss.session_id
+                   AND r.id = ss.reservation_id AND r.status = 'HELD')",
+        ))
+        .await?,
+    )? + value(
+        db.query_one_raw(one(
+            "SELECT COUNT(*) FROM reservation_seats rs JOIN session_seats ss
+                 ON ss.session_id = rs.session_id AND ss.seat_id = rs.seat_id
+             WHERE rs.active AND (ss.reservation_id IS DISTINCT FROM rs.reservation_id OR ss.status = 'AVAILABLE')",
+        ))
+        .await?,
+    )?;
+    let wrong_counters = value(
+        db.query_one_raw(one(
+            "SELECT COUNT(*) FROM sessions s WHERE s.available_seats <> (
+                 SELECT COUNT(*) FROM session_seats ss WHERE ss.session_id = s.id AND ss.status = 'AVAILABLE')",
+        ))
+        .await?,
+    )?;
+    Ok(Checks {
+        doubly_held,
+        stranded,
+        counter_ok: wrong_counters == 0,
+    })
+}
+
+/// The same conditional hold, straight through pgbench on the twin session (same hall, no
+/// holds yet) in the same database: version bump, then the conditional UPDATE of two
+/// adjacent seats, committed.
+async fn pgbench_baseline(
+    db: &sea_orm::DatabaseConnection,
+    database_url: &str,
+    seats: usize,
+    transactions: usize,
+) -> anyhow::Result<f64> {
+    let row = db
+        .query_one_raw(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT session_id, MIN(seat_id) FROM session_seats WHERE session_id = (SELECT MAX(id) FROM sessions) GROUP BY session_id"
+                .to_string(),
+        ))
+        .await?
+        .context("the twin session")?;
+    let (session, base): (i64, i64) = (row.try_get_by_index(0)?, row.try_get_by_index(1)?);
+    let script = std::env::temp_dir().join(format!("curtain-p1-{}.sql", std::process::id()));
+    std::fs::write(
+        &script,
+        format!(
+            "\\set a random(0, {last})
+BEGIN;
+UPDATE sessions SET seat_map_version = seat_map_version + 1 WHERE id = {session};
+UPDATE session_seats SET status = 'HELD', version = version + 1
+ WHERE session_id = {session} AND seat_id IN ({base} + :a, {base} + :a + 1) AND status = 'AVAILABLE';
+COMMIT;
+",
+            last = seats.saturating_sub(2)
+        ),
+    )?;
+    let clients = 32.min(transactions);
+    let output = Command::new("pgbench")
+        .args([
+            "-n",
+            "-c",
+            &clients.to_string(),
+            "-j",
+            "2",
+            "-t",
+            &(transactions / clients).max(1).to_string(),
+            "-f",
+        ])
+        .arg(&script)
+        .arg(database_url)
+        .output()
+        .context("cannot run pgbench (apt-get install postgresql-client)")?;
+    let _ = std::fs::remove_file(&script);
+    let text = String::from_utf8_lossy(&output.stdout);
+    if !output.status.success() {
+        bail!("pgbench failed: {}", String::from_utf8_lossy(&output.stderr));
+    }
+    text.lines()
+        .find_map(|line| {
+            line.strip_prefix("tps = ")?
+                .split_whitespace()
+                .next()?
+                .parse::<f64>()
+                .ok()
+        })
+        .context("no tps in pgbench's output")
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    sorted[((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.1}", d.as_secs_f64() * 1e3)
+}
