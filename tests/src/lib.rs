@@ -18,6 +18,8 @@ use tokio::task::JoinHandle;
 pub use serde_json;
 
 pub mod kakao;
+pub mod outside;
+pub mod socket;
 
 /// The admin account every test server has.
 pub const ADMIN_EMAIL: &str = "admin@curtain.test";
@@ -52,6 +54,12 @@ pub struct Options {
     pub sibling_of: Option<Sibling>,
     /// Seat-map events buffered per subscriber before it is resynced; default 256.
     pub seat_map_buffer: Option<usize>,
+    /// Port of a plain SMTP server (see [`outside::SmtpSink`]); email is off without it.
+    pub smtp_port: Option<u16>,
+    /// A Slack incoming-webhook URL (see [`outside::SlackStandIn`]); Slack is off without it.
+    pub slack_webhook_url: Option<String>,
+    /// Run jobs on their cron schedules; off by default, so tests run jobs explicitly.
+    pub scheduled_jobs: bool,
 }
 
 /// What a second instance shares with the first.
@@ -59,6 +67,8 @@ pub struct Options {
 pub struct Sibling {
     database_url: String,
     redis_prefix: Option<String>,
+    /// The first instance's data directory, whose JWT signing key the sibling shares.
+    data_dir: std::path::PathBuf,
 }
 
 pub struct TestApp {
@@ -78,7 +88,8 @@ pub struct TestApp {
     postgres: Option<PostgresDatabase>,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<anyhow::Result<()>>>,
-    _dir: tempfile::TempDir,
+    /// The data directory (JWT key, local files), removed when the app is dropped.
+    dir: tempfile::TempDir,
 }
 
 struct PostgresDatabase {
@@ -150,6 +161,20 @@ impl TestApp {
         if let Some(buffer) = options.seat_map_buffer {
             settings.events.seat_map_buffer = buffer;
         }
+        settings.jobs.enabled = options.scheduled_jobs;
+        // Deliveries are looked for and retried quickly, so tests do not wait long.
+        settings.notifications.poll_ms = 100;
+        settings.notifications.retry_base_ms = 100;
+        settings.notifications.timeout_seconds = 5;
+        settings.notifications.max_attempts = 4;
+        if let Some(port) = options.smtp_port {
+            settings.notifications.smtp_host = Some("127.0.0.1".into());
+            settings.notifications.smtp_port = port;
+            settings.notifications.smtp_tls = curtain::config::SmtpTls::None;
+        }
+        if let Some(url) = &options.slack_webhook_url {
+            settings.notifications.slack_webhook_url = Some(SecretString::from(url.clone()));
+        }
         if let Some(seconds) = options.lockout_seconds {
             settings.auth.lockout_seconds = seconds;
         }
@@ -166,6 +191,11 @@ impl TestApp {
             };
         }
         let redis_prefix = options.redis.then(|| settings.redis.key_prefix.clone());
+        if let Some(sibling) = &options.sibling_of {
+            // Instances behind one load balancer accept each other's tokens.
+            let key = "jwt-signing-key";
+            std::fs::copy(sibling.data_dir.join(key), dir.path().join(key)).expect("share the signing key");
+        }
         let postgres = match (&options.sibling_of, backend) {
             (Some(sibling), _) => {
                 settings.database.url = Some(SecretString::from(sibling.database_url.clone()));
@@ -210,7 +240,7 @@ impl TestApp {
             postgres,
             shutdown: Some(shutdown),
             server: Some(server),
-            _dir: dir,
+            dir,
         };
         app.admin_token = app.log_in(ADMIN_EMAIL, ADMIN_PASSWORD).await.access_token;
         Some(app)
@@ -222,6 +252,7 @@ impl TestApp {
         let sibling = Sibling {
             database_url: self.database_url.clone(),
             redis_prefix: self.redis_prefix.clone(),
+            data_dir: self.dir.path().to_path_buf(),
         };
         Self::spawn_with(
             self.backend,
@@ -545,6 +576,57 @@ pub mod fixtures {
             .as_str()
             .expect("session id")
             .to_string()
+    }
+
+    /// The seat ids of a session, in seat-map order.
+    pub async fn seats_of(app: &TestApp, session_id: &str) -> Vec<String> {
+        let response = app
+            .gql(
+                "query($s: ID!) { seatMap(sessionId: $s) { seats { id } } }",
+                json!({ "s": session_id }),
+            )
+            .await;
+        data(&response)["seatMap"]["seats"]
+            .as_array()
+            .expect("seats")
+            .iter()
+            .map(|s| s["id"].as_str().expect("seat id").to_string())
+            .collect()
+    }
+
+    /// Holds `seat_ids` for the holder of `access_token`; returns the reservation id.
+    pub async fn hold(app: &TestApp, access_token: &str, session_id: &str, seat_ids: &[&str], key: &str) -> String {
+        let response = app
+            .post(
+                "mutation($s: ID!, $seats: [ID!]!, $k: String!) {
+                    holdSeats(sessionId: $s, seatIds: $seats, idempotencyKey: $k) { id } }",
+                json!({ "s": session_id, "seats": seat_ids, "k": key }),
+                Some(access_token),
+            )
+            .await;
+        data(&response)["holdSeats"]["id"]
+            .as_str()
+            .expect("reservation id")
+            .to_string()
+    }
+
+    /// Takes a held reservation through payment to CONFIRMED, as a successful payment does.
+    pub async fn confirm(app: &TestApp, reservation_id: &str) {
+        let id = database_id(reservation_id);
+        curtain::domain::reservation_flow::start_payment(&app.db, id)
+            .await
+            .expect("start the payment");
+        curtain::domain::reservation_flow::confirm_reservation(&app.db, id)
+            .await
+            .expect("confirm the reservation");
+        app.state.relay.wake();
+    }
+
+    /// The database id behind a global GraphQL id.
+    pub fn database_id(global_id: &str) -> i64 {
+        curtain::graphql::ids::decode(&async_graphql::ID::from(global_id))
+            .expect("a global id")
+            .1
     }
 
     /// A day `days` from today (Korean calendar) as `YYYY-MM-DD`, and 19:30 that evening

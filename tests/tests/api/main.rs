@@ -9,6 +9,7 @@ mod demo;
 mod holds;
 mod http;
 mod kakao;
+mod notifications;
 mod pagination;
 mod schema;
 mod seat_map_live;

@@ -6,15 +6,12 @@ use std::time::Duration;
 
 use chrono::Utc;
 use curtain_tests::fixtures::{create_performance, create_venue, day};
+use curtain_tests::socket::{self, Socket, next_message, send};
 use curtain_tests::{Backend, Options, TestApp, backend_tests, data};
-use futures::{SinkExt, StreamExt};
+use futures::StreamExt;
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::{Value, json};
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-
-type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 backend_tests!(
     a_subscriber_sees_a_snapshot_then_every_change_in_version_order,
@@ -60,35 +57,7 @@ async fn session_with_ten_seats(app: &TestApp) -> (String, Vec<String>) {
 }
 
 async fn connect(app: &TestApp) -> Socket {
-    let url = app.url("/graphql").replacen("http://", "ws://", 1);
-    let mut request = url.into_client_request().expect("request");
-    request.headers_mut().insert(
-        "sec-websocket-protocol",
-        "graphql-transport-ws".parse().expect("header"),
-    );
-    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.expect("handshake");
-    send(&mut socket, json!({ "type": "connection_init" })).await;
-    assert_eq!(next_message(&mut socket).await.expect("ack")["type"], "connection_ack");
-    socket
-}
-
-async fn send(socket: &mut Socket, message: Value) {
-    socket.send(Message::text(message.to_string())).await.expect("send");
-}
-
-/// The next JSON message, or the close code.
-async fn next_message(socket: &mut Socket) -> Result<Value, Option<u16>> {
-    loop {
-        let message = tokio::time::timeout(Duration::from_secs(10), socket.next())
-            .await
-            .expect("a message within 10 s");
-        match message {
-            Some(Ok(Message::Text(text))) => return Ok(serde_json::from_str(text.as_str()).expect("JSON")),
-            Some(Ok(Message::Close(frame))) => return Err(frame.map(|f| u16::from(f.code))),
-            Some(Ok(_)) => continue,
-            Some(Err(_)) | None => return Err(None),
-        }
-    }
+    socket::connect(app, None).await
 }
 
 async fn subscribe(socket: &mut Socket, id: &str, session: &str, after: Option<i64>) {
