@@ -23,6 +23,7 @@ pub enum ErrorCode {
     Conflict,
     SeatUnavailable,
     RateLimited,
+    AccountDormant,
     InternalServerError,
 }
 
@@ -36,6 +37,7 @@ impl ErrorCode {
             Self::Conflict => "CONFLICT",
             Self::SeatUnavailable => "SEAT_UNAVAILABLE",
             Self::RateLimited => "RATE_LIMITED",
+            Self::AccountDormant => "ACCOUNT_DORMANT",
             Self::InternalServerError => "INTERNAL_SERVER_ERROR",
         }
     }
@@ -61,6 +63,9 @@ pub enum ApiError {
         message: String,
         retry_after: std::time::Duration,
     },
+    /// The right credentials for an account made dormant after a year unused: it must be
+    /// reactivated by a code sent to its email first.
+    AccountDormant,
     /// Anything the client cannot fix. The cause is logged, never sent.
     Internal(anyhow::Error),
 }
@@ -90,6 +95,9 @@ impl ApiError {
             Self::SeatUnavailable(seats) if seats.is_empty() => "not enough adjacent seats are available".into(),
             Self::SeatUnavailable(seats) => format!("{} of the chosen seats are no longer available", seats.len()),
             Self::RateLimited { message, .. } => message.clone(),
+            Self::AccountDormant => "this account is dormant after a year without log-in: \
+                request a reactivation code by email (requestReactivation), then reactivateAccount"
+                .into(),
             Self::Internal(_) => "internal server error".into(),
         }
     }
@@ -111,6 +119,7 @@ impl ApiError {
             Self::Conflict(_) => ErrorCode::Conflict,
             Self::SeatUnavailable(_) => ErrorCode::SeatUnavailable,
             Self::RateLimited { .. } => ErrorCode::RateLimited,
+            Self::AccountDormant => ErrorCode::AccountDormant,
             Self::Internal(_) => ErrorCode::InternalServerError,
         }
     }

@@ -54,6 +54,7 @@ impl AppState {
             settings: self.settings.clone(),
             channels: self.channels,
             locks: self.job_locks.clone(),
+            kv: self.kv.clone(),
             files_dir: self.files.dir.clone(),
         }
     }

@@ -58,8 +58,9 @@ pub struct Options {
     pub smtp_port: Option<u16>,
     /// A Slack incoming-webhook URL (see [`outside::SlackStandIn`]); Slack is off without it.
     pub slack_webhook_url: Option<String>,
-    /// Run jobs on their cron schedules; off by default, so tests run jobs explicitly.
-    pub scheduled_jobs: bool,
+    /// Jobs to run on a cron schedule, by name (`sec min hour day month weekday`); no job
+    /// runs on its own otherwise, so tests run jobs explicitly.
+    pub job_schedules: Vec<(&'static str, &'static str)>,
 }
 
 /// What a second instance shares with the first.
@@ -161,7 +162,14 @@ impl TestApp {
         if let Some(buffer) = options.seat_map_buffer {
             settings.events.seat_map_buffer = buffer;
         }
-        settings.jobs.enabled = options.scheduled_jobs;
+        settings.jobs.enabled = !options.job_schedules.is_empty();
+        for job in curtain::jobs::Job::ALL {
+            let cron = options.job_schedules.iter().find(|(name, _)| *name == job.name());
+            settings
+                .jobs
+                .schedules
+                .insert(job.name().into(), cron.map(|(_, c)| c.to_string()).unwrap_or_default());
+        }
         // Deliveries are looked for and retried quickly, so tests do not wait long.
         settings.notifications.poll_ms = 100;
         settings.notifications.retry_base_ms = 100;

@@ -47,6 +47,11 @@ fn deny_key(session_id: &str) -> String {
 }
 
 async fn issue(app: &AppState, user: user::Model, family: Option<refresh_tokens::IssuedToken>) -> ApiResult<Tokens> {
+    // Whatever the way in (password, Kakao, a refresh token), a dormant account is
+    // reactivated first.
+    if user.dormant_at.is_some() {
+        return Err(ApiError::AccountDormant);
+    }
     let refresh = match family {
         Some(token) => token,
         None => refresh_tokens::start_family(&app.db, user.id, refresh_ttl(app)).await?,
@@ -111,11 +116,19 @@ pub async fn log_in(app: &AppState, ip: IpAddr, email: &str, password: &str) -> 
             false
         }
     };
+    if user.is_none() {
+        super::reactivation::refuse_if_dormant(app, &email, password).await?;
+    }
     let Some(user) = user.filter(|_| verified) else {
         limits::record_failure(kv, auth, &email, ip).await?;
         return Err(unauthenticated(BAD_CREDENTIALS));
     };
     limits::clear_failures(kv, &email, ip).await?;
+    issue_after_log_in(app, user).await
+}
+
+/// Records the log-in and hands out a fresh session.
+pub(super) async fn issue_after_log_in(app: &AppState, user: user::Model) -> ApiResult<Tokens> {
     let user = accounts::record_login(&app.db, user).await?;
     issue(app, user, None).await
 }
@@ -190,12 +203,20 @@ pub async fn end_all_sessions(app: &AppState, user_id: i64) -> ApiResult<()> {
 
 /// Deny-lists sessions for as long as their access tokens can live.
 async fn deny_sessions(app: &AppState, sessions: &[String]) -> ApiResult<()> {
-    let ttl = app.jwt.access_ttl().to_std().unwrap_or(Duration::from_secs(900)) + Duration::from_secs(10);
+    deny_access(app.kv.as_ref(), &app.settings.auth, sessions).await
+}
+
+/// Refuses the access tokens of `sessions` (refresh-token families) from now until they
+/// would have expired anyway.
+pub async fn deny_access(
+    kv: &dyn crate::infra::kv::KeyValueStore,
+    auth: &crate::config::AuthSettings,
+    sessions: &[String],
+) -> ApiResult<()> {
+    let minutes = u64::try_from(auth.access_token_minutes).unwrap_or(15);
+    let ttl = Duration::from_secs(minutes * 60 + 10);
     for session in sessions {
-        app.kv
-            .set(&deny_key(session), "1", ttl)
-            .await
-            .map_err(ApiError::internal)?;
+        kv.set(&deny_key(session), "1", ttl).await.map_err(ApiError::internal)?;
     }
     Ok(())
 }

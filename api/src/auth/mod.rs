@@ -6,4 +6,5 @@ pub mod flows;
 pub mod jwt;
 pub mod limits;
 pub mod passwords;
+pub mod reactivation;
 pub mod viewer;

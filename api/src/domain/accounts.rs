@@ -106,7 +106,6 @@ pub async fn record_login(db: &impl ConnectionTrait, user: user::Model) -> ApiRe
     Ok(model.update(db).await?)
 }
 
-/// Changes the name and phone given; an empty phone clears it.
 /// The language of emails to an account that has not chosen one: Korean.
 pub const DEFAULT_LANGUAGE: &str = "ko";
 
@@ -119,6 +118,7 @@ pub struct ProfileChanges {
     pub language: Option<&'static str>,
 }
 
+/// Changes what is given; an empty phone clears it.
 pub async fn update_profile(db: &impl ConnectionTrait, id: i64, changes: ProfileChanges) -> ApiResult<user::Model> {
     let ProfileChanges { name, phone, language } = changes;
     let mut model = find_user(db, id).await?.into_active_model();

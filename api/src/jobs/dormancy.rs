@@ -118,6 +118,15 @@ async fn move_aside(env: &JobEnv, account: user::Model) -> anyhow::Result<u64> {
     )
     .exec_without_returning(&txn)
     .await?;
+    let sessions: Vec<String> = refresh_token::Entity::find()
+        .select_only()
+        .column(refresh_token::Column::FamilyId)
+        .distinct()
+        .filter(refresh_token::Column::UserId.eq(account.id))
+        .filter(refresh_token::Column::RevokedAt.is_null())
+        .into_tuple()
+        .all(&txn)
+        .await?;
     refresh_token::Entity::update_many()
         .col_expr(refresh_token::Column::RevokedAt, Expr::value(now))
         .filter(refresh_token::Column::UserId.eq(account.id))
@@ -125,5 +134,8 @@ async fn move_aside(env: &JobEnv, account: user::Model) -> anyhow::Result<u64> {
         .exec(&txn)
         .await?;
     txn.commit().await?;
+    crate::auth::flows::deny_access(env.kv.as_ref(), &env.settings.auth, &sessions)
+        .await
+        .map_err(ApiError::into_anyhow)?;
     Ok(1)
 }

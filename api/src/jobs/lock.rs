@@ -13,10 +13,24 @@ use super::Job;
 #[derive(Default)]
 pub struct LocalLocks(Mutex<HashSet<Job>>);
 
-/// Held while a job runs; dropping it releases the lock.
+/// Held while a job runs; [`JobLock::release`] (or dropping it) releases the lock.
 pub enum JobLock {
-    Postgres(DatabaseTransaction),
+    /// `None` once released.
+    Postgres(Option<DatabaseTransaction>),
     Local(Arc<LocalLocks>, Job),
+}
+
+impl JobLock {
+    /// Releases the lock now. Dropping a transaction only queues its rollback until the
+    /// connection is next used, so the lock could outlive the run; ending it here does not.
+    pub async fn release(mut self) -> anyhow::Result<()> {
+        if let Self::Postgres(txn) = &mut self
+            && let Some(txn) = txn.take()
+        {
+            txn.rollback().await?;
+        }
+        Ok(())
+    }
 }
 
 impl Drop for JobLock {
@@ -24,7 +38,7 @@ impl Drop for JobLock {
         if let Self::Local(locks, job) = self {
             locks.0.lock().unwrap_or_else(PoisonError::into_inner).remove(job);
         }
-        // A PostgreSQL lock ends with its transaction, rolled back on drop.
+        // A PostgreSQL lock not released ends with its transaction, rolled back on drop.
     }
 }
 
@@ -44,7 +58,7 @@ pub async fn try_lock(db: &DatabaseConnection, locks: &Arc<LocalLocks>, job: Job
             None => false,
         };
         if locked {
-            return Ok(Some(JobLock::Postgres(txn)));
+            return Ok(Some(JobLock::Postgres(Some(txn))));
         }
         txn.rollback().await?;
         return Ok(None);

@@ -4,6 +4,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use indicatif::{ProgressBar, ProgressStyle};
+use secrecy::ExposeSecret;
 
 use super::runner::{self, Outcome, Trigger};
 use super::{Job, JobEnv, Progress, scheduler};
@@ -32,7 +33,10 @@ pub async fn run(settings: Settings, name: &str) -> anyhow::Result<ExitCode> {
         email: settings.notifications.smtp_host.is_some(),
         slack: settings.notifications.slack_webhook_url.is_some(),
     };
+    let redis_url = settings.redis.url.as_ref().map(|url| url.expose_secret().to_string());
+    let kv = crate::infra::kv::connect(redis_url.as_deref(), &settings.redis.key_prefix).await?;
     let env = JobEnv {
+        kv,
         db,
         files_dir: settings.files_dir(),
         settings: Arc::new(settings),

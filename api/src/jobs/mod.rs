@@ -102,6 +102,8 @@ pub struct JobEnv {
     pub settings: Arc<Settings>,
     pub channels: Channels,
     pub locks: Arc<lock::LocalLocks>,
+    /// Shared state (with Redis, the instances'): ending a dormant account's sessions.
+    pub kv: crate::infra::kv::SharedStore,
     /// Where stored files (posters) live.
     pub files_dir: std::path::PathBuf,
 }

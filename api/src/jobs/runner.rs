@@ -60,6 +60,6 @@ pub async fn run(env: &JobEnv, job: Job, trigger: Trigger, progress: &dyn Progre
         }
     }
     let finished = finished.update(&env.db).await?;
-    drop(held);
+    held.release().await?;
     Ok(Outcome::Ran(finished))
 }

@@ -8,6 +8,7 @@ mod dataloaders;
 mod demo;
 mod holds;
 mod http;
+mod jobs;
 mod kakao;
 mod notifications;
 mod pagination;

@@ -3,6 +3,7 @@ use sea_orm::TransactionTrait;
 
 use super::types::{Account, AuthPayload, KakaoAuthorization, Language, Role as RoleInput, User};
 use crate::auth::flows::{self, SignUp};
+use crate::auth::reactivation;
 use crate::domain::accounts;
 use crate::error::ApiError;
 use crate::graphql::audit::record_admin_action;
@@ -95,6 +96,22 @@ impl AccountMutation {
                 },
             )
             .await?,
+        ))
+    }
+
+    /// Emails a one-time code to the address of a dormant account (one unused for a year).
+    /// Answers true whether or not the address belongs to one.
+    async fn request_reactivation(&self, ctx: &Context<'_>, email: String) -> GqlResult<bool> {
+        let ip = request_info(ctx)?.client_ip;
+        reactivation::request_code(app(ctx)?, ip, &email).await?;
+        Ok(true)
+    }
+
+    /// Reactivates a dormant account with the emailed code and logs it in.
+    async fn reactivate_account(&self, ctx: &Context<'_>, email: String, code: String) -> GqlResult<AuthPayload> {
+        let ip = request_info(ctx)?.client_ip;
+        Ok(AuthPayload(
+            reactivation::reactivate(app(ctx)?, ip, &email, &code).await?,
         ))
     }
 
