@@ -6,7 +6,10 @@ use std::time::Duration;
 use anyhow::Context;
 use migration::{Migrator, MigratorTrait};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
-use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbBackend};
+use sea_orm::{
+    ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, SqliteTransactionMode,
+    TransactionOptions, TransactionTrait,
+};
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::metrics::Metrics;
@@ -51,6 +54,18 @@ pub async fn connect(
         });
     }
     Ok(db)
+}
+
+/// Starts a transaction that writes. On SQLite it takes the write lock at `BEGIN IMMEDIATE`:
+/// a deferred transaction that reads first and writes later fails at once with
+/// SQLITE_BUSY_SNAPSHOT ("database is locked") when another connection wrote in between,
+/// and no busy timeout helps. PostgreSQL ignores the option.
+pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
+    db.begin_with_options(TransactionOptions {
+        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+        ..TransactionOptions::default()
+    })
+    .await
 }
 
 /// Applies every pending migration.

@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use entity::{Role, user};
-use sea_orm::TransactionTrait;
 
 use super::jwt::TokenError;
 use super::limits::{self, Limited};
@@ -82,7 +81,7 @@ pub async fn sign_up(app: &AppState, ip: IpAddr, input: SignUp) -> ApiResult<Tok
         None => None,
     };
     let hash = passwords::hash(&input.password, &app.settings.auth).await?;
-    let txn = app.db.begin().await?;
+    let txn = crate::db::begin_write(&app.db).await?;
     let user = accounts::create_account(
         &txn,
         NewAccount {
@@ -135,7 +134,7 @@ pub(super) async fn issue_after_log_in(app: &AppState, user: user::Model) -> Api
 
 pub async fn refresh(app: &AppState, ip: IpAddr, token: &str) -> ApiResult<Tokens> {
     limits::check_rate(app.kv.as_ref(), &app.settings.auth, Limited::RefreshToken, ip).await?;
-    let txn = app.db.begin().await?;
+    let txn = crate::db::begin_write(&app.db).await?;
     let rotation = refresh_tokens::rotate(&txn, token, refresh_ttl(app)).await?;
     txn.commit().await?;
     match rotation {
@@ -188,7 +187,7 @@ pub async fn change_password(app: &AppState, principal: &Principal, current: &st
     }
     passwords::check_policy(new, user.email.as_deref(), &app.settings.auth)?;
     let hash = passwords::hash(new, &app.settings.auth).await?;
-    let txn = app.db.begin().await?;
+    let txn = crate::db::begin_write(&app.db).await?;
     accounts::set_password_hash(&txn, user.id, hash).await?;
     let revoked = refresh_tokens::revoke_other_families(&txn, user.id, Some(&principal.session_id)).await?;
     txn.commit().await?;
@@ -332,7 +331,7 @@ pub async fn kakao_log_in(app: &AppState, ip: IpAddr, code: &str, state: &str) -
         unauthenticated("Kakao did not confirm this log-in; start again")
     })?;
 
-    let txn = app.db.begin().await?;
+    let txn = crate::db::begin_write(&app.db).await?;
     let mut ended_sessions = Vec::new();
     let user = match accounts::find_by_kakao_id(&txn, profile.id).await? {
         Some(user) => user,

@@ -10,7 +10,7 @@ use chrono::Utc;
 use entity::{dormant_account, user};
 use rand::Rng;
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, TransactionTrait};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use sha2::{Digest, Sha256};
 
 use super::flows::{Tokens, issue_after_log_in};
@@ -128,7 +128,7 @@ pub async fn reactivate(app: &AppState, ip: IpAddr, email: &str, code: &str) -> 
         return Err(refused());
     }
     let now = Utc::now();
-    let txn = app.db.begin().await?;
+    let txn = crate::db::begin_write(&app.db).await?;
     user::Entity::update_many()
         .col_expr(user::Column::Email, Expr::value(dormant.email.clone()))
         .col_expr(user::Column::Name, Expr::value(dormant.name.clone()))

@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, HashMap};
 use anyhow::{Context, bail};
 use chrono::{Datelike, Duration, NaiveDate, NaiveTime, TimeZone, Utc, Weekday};
 use entity::{Genre, venue};
-use sea_orm::{DatabaseConnection, EntityTrait, PaginatorTrait, TransactionTrait};
+use sea_orm::{DatabaseConnection, EntityTrait, PaginatorTrait};
 use serde::Deserialize;
 
 use crate::domain::{box_office_offset, cast, performances, sessions, venues};
@@ -99,7 +99,7 @@ pub async fn catalog_is_empty(db: &DatabaseConnection) -> anyhow::Result<bool> {
 pub async fn seed(db: &DatabaseConnection) -> anyhow::Result<Seeded> {
     let catalog: Catalog = toml::from_str(CATALOG).context("the built-in demo catalog is malformed")?;
     let today = Utc::now().with_timezone(&box_office_offset()).date_naive();
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let mut seeded = Seeded::default();
 
     let mut venue_ids = HashMap::new();

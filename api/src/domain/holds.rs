@@ -15,7 +15,7 @@ use entity::{ReservationStatus, SeatStatus, reservation, reservation_seat, seat,
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
-    QuerySelect, Set, TransactionTrait,
+    QuerySelect, Set,
 };
 
 use super::inventory::{bump_version, change_available, current_version, lock_session, record_seat_changes};
@@ -81,7 +81,7 @@ pub async fn hold_seats(
     let priced = price_seats(db, session.id, &ids).await?;
     let amount: i64 = priced.iter().map(|(_, _, price)| i64::from(*price)).sum();
 
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let version = bump_version(&txn, session.id).await?;
     // Counted under the session lock, so that parallel requests of one buyer cannot each
     // see room for their seats.
@@ -216,7 +216,7 @@ pub async fn release_hold(db: &DatabaseConnection, reservation_id: i64, user_id:
     if reservation.status != ReservationStatus::Held {
         return Err(ApiError::Conflict("only a held reservation can be released".into()));
     }
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let version = bump_version(&txn, reservation.session_id).await?;
     // Conditional on the status, so that a concurrent expiry or payment wins cleanly.
     let changed = reservation::Entity::update_many()
@@ -272,7 +272,7 @@ pub async fn expire_holds(db: &DatabaseConnection) -> ApiResult<u64> {
 }
 
 async fn expire_session_holds(db: &DatabaseConnection, session_id: i64, now: DateTime<Utc>) -> ApiResult<u64> {
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     lock_session(&txn, session_id).await?;
     let lapsed = reservation::Entity::find()
         .filter(reservation::Column::SessionId.eq(session_id))

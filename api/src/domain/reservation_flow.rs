@@ -10,7 +10,7 @@
 use chrono::Utc;
 use entity::{ReservationStatus, SeatStatus, reservation, reservation_seat, session_seat};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, TransactionTrait};
+use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter};
 use serde::{Deserialize, Serialize};
 
 use super::inventory::{bump_version, change_available, lock_session, record_seat_changes};
@@ -46,7 +46,7 @@ pub(crate) async fn record_status_change(db: &impl ConnectionTrait, reservation:
 /// until the payment is confirmed or abandoned.
 pub async fn start_payment(db: &DatabaseConnection, reservation_id: i64) -> ApiResult<reservation::Model> {
     let current = load(db, reservation_id).await?;
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     lock_session(&txn, current.session_id).await?;
     let now = Utc::now();
     let moved = reservation::Entity::update_many()
@@ -88,7 +88,7 @@ pub async fn start_payment(db: &DatabaseConnection, reservation_id: i64) -> ApiR
 /// (the sweeper expires it if that has passed).
 pub async fn abandon_payment(db: &DatabaseConnection, reservation_id: i64) -> ApiResult<reservation::Model> {
     let current = load(db, reservation_id).await?;
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     lock_session(&txn, current.session_id).await?;
     let moved = transition(&txn, reservation_id, ReservationStatus::Paying, ReservationStatus::Held).await?;
     if moved == 0 {
@@ -109,7 +109,7 @@ pub async fn abandon_payment(db: &DatabaseConnection, reservation_id: i64) -> Ap
 /// PAYING → CONFIRMED: the payment went through. The seats become SOLD.
 pub async fn confirm_reservation(db: &DatabaseConnection, reservation_id: i64) -> ApiResult<reservation::Model> {
     let current = load(db, reservation_id).await?;
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let version = bump_version(&txn, current.session_id).await?;
     let moved = transition(
         &txn,
@@ -150,7 +150,7 @@ pub async fn confirm_reservation(db: &DatabaseConnection, reservation_id: i64) -
 /// CONFIRMED → CANCELLED (after the refund): the seats are for sale again.
 pub async fn cancel_confirmed(db: &DatabaseConnection, reservation_id: i64) -> ApiResult<reservation::Model> {
     let current = load(db, reservation_id).await?;
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let version = bump_version(&txn, current.session_id).await?;
     let moved = transition(
         &txn,

@@ -5,7 +5,7 @@
 use chrono::{DateTime, Duration, Utc};
 use entity::{Role, dormant_account, refresh_token, user};
 use sea_orm::sea_query::{Expr, OnConflict};
-use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait};
+use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
 
 use super::{JobEnv, Progress};
 use crate::error::ApiError;
@@ -49,7 +49,7 @@ pub async fn warn(env: &JobEnv, progress: &dyn Progress) -> anyhow::Result<u64> 
             let seen = account.last_login_at.unwrap_or(account.created_at);
             // Once per stretch of idleness: a log-in and a new idle year warn again.
             let key = format!("dormancy-warning:{}:{}", account.id, seen.timestamp());
-            let txn = env.db.begin().await?;
+            let txn = crate::db::begin_write(&env.db).await?;
             let made = notify::notify(
                 &txn,
                 env.channels,
@@ -88,7 +88,7 @@ pub async fn mark(env: &JobEnv, progress: &dyn Progress) -> anyhow::Result<u64> 
 /// Moves one account's personal data aside and ends its sessions; 1 if it did.
 async fn move_aside(env: &JobEnv, account: user::Model) -> anyhow::Result<u64> {
     let now = Utc::now();
-    let txn = env.db.begin().await?;
+    let txn = crate::db::begin_write(&env.db).await?;
     let changed = user::Entity::update_many()
         .col_expr(user::Column::Email, Expr::value(Option::<String>::None))
         .col_expr(user::Column::Phone, Expr::value(Option::<String>::None))

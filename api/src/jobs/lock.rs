@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection, DatabaseTransaction, Statement, TransactionTrait};
+use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection, DatabaseTransaction, Statement};
 
 use super::Job;
 
@@ -45,7 +45,7 @@ impl Drop for JobLock {
 /// Takes the job's lock, or `None` when another run holds it.
 pub async fn try_lock(db: &DatabaseConnection, locks: &Arc<LocalLocks>, job: Job) -> anyhow::Result<Option<JobLock>> {
     if db.get_database_backend() == DatabaseBackend::Postgres {
-        let txn = db.begin().await?;
+        let txn = crate::db::begin_write(db).await?;
         let row = txn
             .query_one_raw(Statement::from_sql_and_values(
                 DatabaseBackend::Postgres,

@@ -5,6 +5,7 @@
 //! twice in a row does nothing the second time.
 
 mod dormancy;
+pub use dormancy::DORMANT_NAME;
 pub mod lock;
 pub mod manual;
 mod purge;

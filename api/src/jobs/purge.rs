@@ -5,7 +5,7 @@
 use chrono::{Duration, Utc};
 use entity::{ReservationStatus, performance, reservation, session, session_seat};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait};
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use super::{JobEnv, Progress};
 
@@ -44,7 +44,7 @@ async fn purge_one(env: &JobEnv, performance: performance::Model) -> anyhow::Res
         .into_tuple()
         .all(&env.db)
         .await?;
-    let txn = env.db.begin().await?;
+    let txn = crate::db::begin_write(&env.db).await?;
     let open = reservation::Entity::find()
         .filter(reservation::Column::SessionId.is_in(sessions.clone()))
         .filter(reservation::Column::Status.is_in([ReservationStatus::Held, ReservationStatus::Paying]))

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use chrono::{Duration, Utc};
 use entity::{ReservationStatus, SessionStatus, performance, reservation, session};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use super::{JobEnv, Progress};
 use crate::error::ApiError;
@@ -90,7 +90,7 @@ async fn notify_confirmed_buyers(
         progress.add_total(page.len() as u64);
         for reservation in page {
             let performance_id = sessions.get(&reservation.session_id).copied().unwrap_or_default();
-            let txn = env.db.begin().await?;
+            let txn = crate::db::begin_write(&env.db).await?;
             let facts = notify::reservation_facts(&txn, &reservation)
                 .await
                 .map_err(ApiError::into_anyhow)?;

@@ -29,6 +29,22 @@ pub enum Outcome {
     Busy,
 }
 
+/// A failed job needs someone's attention: say so on Slack (when configured).
+async fn tell_the_box_office(env: &JobEnv, job: Job, id: i64) {
+    if !env.channels.slack {
+        return;
+    }
+    let line = format!(
+        "작업 실패 (job failed): {} · run {id} · see jobRuns(job: \"{}\") for the error",
+        job.name(),
+        job.name()
+    );
+    let key = format!("job-failed:{id}");
+    if let Err(err) = crate::notify::deliver(&env.db, crate::notify::SLACK, &key, "", &line, &line, None).await {
+        tracing::warn!(job = job.name(), error = ?err.into_anyhow(), "the job failure could not be queued for Slack");
+    }
+}
+
 pub async fn run(env: &JobEnv, job: Job, trigger: Trigger, progress: &dyn Progress) -> anyhow::Result<Outcome> {
     let Some(held) = lock::try_lock(&env.db, &env.locks, job).await? else {
         return Ok(Outcome::Busy);
@@ -45,6 +61,7 @@ pub async fn run(env: &JobEnv, job: Job, trigger: Trigger, progress: &dyn Progre
     }
     .insert(&env.db)
     .await?;
+    let run_id = record.id;
     let result = execute(job, env, progress).await;
     let mut finished = record.into_active_model();
     finished.finished_at = Set(Some(Utc::now()));
@@ -57,6 +74,7 @@ pub async fn run(env: &JobEnv, job: Job, trigger: Trigger, progress: &dyn Progre
             tracing::error!(job = job.name(), error = ?err, "a job failed");
             finished.status = Set("FAILED".into());
             finished.error = Set(Some(format!("{err:#}")));
+            tell_the_box_office(env, job, run_id).await;
         }
     }
     let finished = finished.update(&env.db).await?;

@@ -14,7 +14,6 @@ use entity::outbox;
 use sea_orm::sea_query::{Expr, LockBehavior, LockType};
 use sea_orm::{
     ColumnTrait, DatabaseConnection, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    TransactionTrait,
 };
 use tokio::sync::Notify;
 
@@ -92,7 +91,7 @@ pub fn spawn(
 
 /// Publishes one batch of unpublished rows; returns how many.
 pub async fn publish_batch(db: &DatabaseConnection, bus: &SharedBus, consumers: &Consumers) -> anyhow::Result<usize> {
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let rows = outbox::Entity::find()
         .filter(outbox::Column::PublishedAt.is_null())
         .order_by_asc(outbox::Column::Id)

@@ -346,3 +346,49 @@ async fn the_scheduler_runs_jobs_on_their_cron_schedule() {
     assert_eq!(others, 0, "jobs without a schedule stay off");
     app.stop().await;
 }
+
+/// A job that fails is recorded with its error, and the box office hears of it on Slack.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_run_is_recorded_and_told_to_the_box_office() {
+    use sea_orm::ConnectionTrait;
+    let slack = curtain_tests::outside::SlackStandIn::start().await;
+    let options = Options {
+        slack_webhook_url: Some(slack.url.clone()),
+        ..Options::default()
+    };
+    let app = TestApp::spawn_with(Backend::Sqlite, options).await.expect("app");
+    app.sign_up("gone-quiet@example.com").await;
+    entity::user::Entity::update_many()
+        .col_expr(
+            entity::user::Column::LastLoginAt,
+            Expr::value(Utc::now() - chrono::Duration::days(400)),
+        )
+        .filter(entity::user::Column::Email.eq("gone-quiet@example.com"))
+        .exec(&app.db)
+        .await
+        .expect("age the account");
+    // Break the job: the table it moves personal data into is gone.
+    app.db
+        .execute_unprepared("DROP TABLE dormant_accounts")
+        .await
+        .expect("drop the table");
+    let outcome = runner::run(&app.state.job_env(), Job::MarkDormant, Trigger::Manual, &NoProgress)
+        .await
+        .expect("the run is recorded");
+    let Outcome::Ran(record) = outcome else {
+        panic!("{outcome:?}");
+    };
+    assert_eq!(record.status, "FAILED");
+    assert!(record.error.as_deref().is_some_and(|e| !e.is_empty()));
+    let posts = slack.wait_for(1, Duration::from_secs(10)).await;
+    assert_eq!(posts.len(), 1);
+    assert!(posts[0].contains("mark-dormant"), "{posts:?}");
+    let user = entity::user::Entity::find()
+        .filter(entity::user::Column::Name.ne(curtain::jobs::DORMANT_NAME))
+        .filter(entity::user::Column::LastLoginAt.lt(Utc::now() - chrono::Duration::days(300)))
+        .count(&app.db)
+        .await
+        .expect("count");
+    assert_eq!(user, 1, "the account was left as it was");
+    app.stop().await;
+}

@@ -1,5 +1,4 @@
 use async_graphql::{Context, ID, Object};
-use sea_orm::TransactionTrait;
 
 use super::types::Reservation;
 use crate::domain::holds::{self, HoldPolicy, HoldRequest};
@@ -133,7 +132,7 @@ async fn set_blocked(ctx: &Context<'_>, session_id: &ID, seat_ids: &[ID], block:
         .iter()
         .map(|id| expect(NodeKind::Seat, id, "seatIds"))
         .collect::<Result<Vec<_>, _>>()?;
-    let txn = app.db.begin().await?;
+    let txn = crate::db::begin_write(&app.db).await?;
     blocks::set_blocked(&txn, session_id, &seats, block).await?;
     let action = if block { "blockSeats" } else { "unblockSeats" };
     record_admin_action(ctx, &txn, action, NodeKind::Session, Some(session_id)).await?;
