@@ -15,6 +15,7 @@ pub mod performances;
 pub mod refresh_tokens;
 pub mod reservation_flow;
 pub mod reservations;
+pub mod reviews;
 pub mod seat_map;
 pub mod sessions;
 pub mod venues;

@@ -16,6 +16,7 @@ mod node;
 mod notifications;
 mod observe;
 pub mod relay;
+mod reviews;
 mod wake_relay;
 
 use async_graphql::{Context, MergedObject, MergedSubscription, Schema, SchemaBuilder};
@@ -41,6 +42,7 @@ pub struct MutationRoot(
     booking::BookingMutation,
     catalog::CatalogMutation,
     notifications::NotificationMutation,
+    reviews::ReviewMutation,
 );
 
 #[derive(MergedSubscription, Default)]

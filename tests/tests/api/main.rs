@@ -10,6 +10,7 @@ mod holds;
 mod http;
 mod kakao;
 mod pagination;
+mod reviews;
 mod schema;
 mod seat_map_live;
 mod ws;
