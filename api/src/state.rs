@@ -21,6 +21,8 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     pub metrics: Arc<Metrics>,
     pub files: Arc<LocalFiles>,
+    /// Where posters are stored: `files`, or S3 when configured.
+    pub storage: crate::storage::SharedStorage,
     /// Deny-list, rate limits, lock-outs, OAuth states: in-process or Redis.
     pub kv: SharedStore,
     pub jwt: Arc<JwtKeys>,
@@ -54,7 +56,7 @@ impl AppState {
             settings: self.settings.clone(),
             channels: self.channels,
             locks: self.job_locks.clone(),
-            files_dir: self.files.dir.clone(),
+            storage: self.storage.clone(),
         }
     }
 }

@@ -18,6 +18,7 @@ use tokio::task::JoinHandle;
 pub use serde_json;
 
 pub mod kakao;
+pub mod s3;
 
 /// The admin account every test server has.
 pub const ADMIN_EMAIL: &str = "admin@curtain.test";
@@ -52,6 +53,8 @@ pub struct Options {
     pub sibling_of: Option<Sibling>,
     /// Seat-map events buffered per subscriber before it is resynced; default 256.
     pub seat_map_buffer: Option<usize>,
+    /// Endpoint of an S3 stand-in (see [`s3::S3Stub`]); files are stored locally without it.
+    pub s3_endpoint: Option<String>,
 }
 
 /// What a second instance shares with the first.
@@ -142,6 +145,9 @@ impl TestApp {
             settings.kakao.authorize_url = format!("{base}/oauth/authorize");
             settings.kakao.token_url = format!("{base}/oauth/token");
             settings.kakao.profile_url = format!("{base}/v2/user/me");
+        }
+        if let Some(endpoint) = &options.s3_endpoint {
+            s3::configure(&mut settings, endpoint);
         }
         settings.booking.sweep_interval_seconds = options.sweep_interval_seconds.unwrap_or(0);
         if let Some(seconds) = options.hold_seconds {
@@ -253,6 +259,11 @@ impl TestApp {
     /// POSTs an anonymous GraphQL request and returns the response body.
     pub async fn gql(&self, query: &str, variables: Value) -> Value {
         self.post(query, variables, None).await
+    }
+
+    /// The admin's access token, for requests the helpers do not build.
+    pub fn admin_token(&self) -> &str {
+        &self.admin_token
     }
 
     /// POSTs a GraphQL request as the admin.

@@ -12,6 +12,7 @@ pub mod inventory;
 pub mod notifications;
 pub mod paging;
 pub mod performances;
+pub mod posters;
 pub mod refresh_tokens;
 pub mod reservation_flow;
 pub mod reservations;

@@ -15,6 +15,7 @@ pub mod loaders;
 mod node;
 mod notifications;
 mod observe;
+mod posters;
 pub mod relay;
 mod reviews;
 mod wake_relay;
@@ -43,6 +44,7 @@ pub struct MutationRoot(
     catalog::CatalogMutation,
     notifications::NotificationMutation,
     reviews::ReviewMutation,
+    posters::PosterMutation,
 );
 
 #[derive(MergedSubscription, Default)]

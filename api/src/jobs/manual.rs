@@ -32,9 +32,15 @@ pub async fn run(settings: Settings, name: &str) -> anyhow::Result<ExitCode> {
         email: settings.notifications.smtp_host.is_some(),
         slack: settings.notifications.slack_webhook_url.is_some(),
     };
+    // Links are not needed here, only deletions, so the public URL may stay empty.
+    let files = crate::storage::LocalFiles::new(
+        settings.files_dir(),
+        settings.server.public_url.as_deref().unwrap_or(""),
+    );
+    let storage = crate::storage::from_settings(&settings, &files)?;
     let env = JobEnv {
         db,
-        files_dir: settings.files_dir(),
+        storage,
         settings: Arc::new(settings),
         channels,
         locks: Default::default(),

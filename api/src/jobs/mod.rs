@@ -103,7 +103,7 @@ pub struct JobEnv {
     pub channels: Channels,
     pub locks: Arc<lock::LocalLocks>,
     /// Where stored files (posters) live.
-    pub files_dir: std::path::PathBuf,
+    pub storage: crate::storage::SharedStorage,
 }
 
 /// Runs the job's work; returns how many things it processed.

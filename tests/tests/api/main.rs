@@ -10,6 +10,7 @@ mod holds;
 mod http;
 mod kakao;
 mod pagination;
+mod posters;
 mod reviews;
 mod schema;
 mod seat_map_live;

@@ -102,7 +102,7 @@ impl Performance {
     /// Link to the poster image, when one was uploaded.
     async fn poster_url(&self, ctx: &Context<'_>) -> GqlResult<Option<String>> {
         let app = app(ctx)?;
-        Ok(self.0.poster_key.as_deref().map(|key| app.files.public_url(key)))
+        Ok(self.0.poster_key.as_deref().map(|key| app.storage.public_url(key)))
     }
     async fn venue(&self, ctx: &Context<'_>) -> GqlResult<Venue> {
         Ok(loaders(ctx)?
