@@ -437,6 +437,7 @@ mod tests {
         assert_eq!(env_key_to_path("DATABASE_MAX_CONNECTIONS"), "database.max_connections");
         assert_eq!(env_key_to_path("GRAPHQL_DEPTH_LIMIT"), "graphql.depth_limit");
         assert_eq!(env_key_to_path("DATA_DIR"), "data_dir");
+        assert_eq!(env_key_to_path("STORAGE_S3_BUCKET"), "storage.s3_bucket");
     }
 
     #[test]

@@ -152,3 +152,32 @@ impl Storage for S3Storage {
         format!("{}/{}", self.public_base_url, key.trim_start_matches('/'))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(endpoint: Option<&str>, path_style: bool) -> StorageSettings {
+        StorageSettings {
+            s3_bucket: Some("posters".into()),
+            s3_endpoint: endpoint.map(String::from),
+            s3_path_style: path_style,
+            s3_region: "ap-northeast-2".into(),
+            ..StorageSettings::default()
+        }
+    }
+
+    #[test]
+    fn public_links_follow_the_addressing_style() {
+        let minio = S3Storage::from_settings(&settings(Some("http://minio:9000/"), true)).ok();
+        assert_eq!(
+            minio.map(|s| s.public_url("posters/1/a.png")),
+            Some("http://minio:9000/posters/posters/1/a.png".to_string())
+        );
+        let aws = S3Storage::from_settings(&settings(None, false)).ok();
+        assert_eq!(
+            aws.map(|s| s.public_url("posters/1/a.png")),
+            Some("https://posters.s3.ap-northeast-2.amazonaws.com/posters/1/a.png".to_string())
+        );
+    }
+}

@@ -11,6 +11,7 @@ mod http;
 mod kakao;
 mod pagination;
 mod posters;
+mod posters_s3;
 mod reviews;
 mod schema;
 mod seat_map_live;

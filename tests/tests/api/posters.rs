@@ -1,39 +1,43 @@
-//! Posters: multipart upload over real HTTP (local storage and S3), type decided by the
-//! bytes, replacement and deletion removing the old object, CSRF protection, and presigned
-//! uploads to S3 (an in-process s3s-fs server) and to local storage.
+//! Posters on local storage: multipart upload over real HTTP, type decided by the bytes,
+//! replacement and deletion removing the old object, CSRF protection, and presigned uploads
+//! through the service. The helpers are shared with `posters_s3`.
 
 use curtain_tests::fixtures::{create_performance, create_venue, day, small_layout};
-use curtain_tests::s3::{BUCKET, S3Stub};
-use curtain_tests::{Backend, Options, TestApp, data, error_code};
+use curtain_tests::{Backend, TestApp, data, error_code};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 const UPLOAD: &str = "mutation($p: ID!, $f: Upload!) { uploadPoster(performanceId: $p, file: $f) { id posterUrl } }";
-const UPLOAD_URL: &str = "mutation($p: ID!, $t: String!, $n: Int!) {
+pub(crate) const UPLOAD_URL: &str = "mutation($p: ID!, $t: String!, $n: Int!) {
     createPosterUploadUrl(performanceId: $p, contentType: $t, contentLength: $n) { url key contentType expiresAt } }";
-const ATTACH: &str = "mutation($p: ID!, $k: String!) { attachPoster(performanceId: $p, key: $k) { posterUrl } }";
+pub(crate) const ATTACH: &str =
+    "mutation($p: ID!, $k: String!) { attachPoster(performanceId: $p, key: $k) { posterUrl } }";
 
 /// A PNG signature followed by filler: what the server sniffs is all there.
-fn png() -> Vec<u8> {
+pub(crate) fn png() -> Vec<u8> {
     let mut bytes = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec();
     bytes.extend(std::iter::repeat_n(7u8, 2_000));
     bytes
 }
 
-fn jpeg() -> Vec<u8> {
+pub(crate) fn jpeg() -> Vec<u8> {
     let mut bytes = vec![0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x10, b'J', b'F', b'I', b'F'];
     bytes.extend(std::iter::repeat_n(3u8, 1_000));
     bytes
 }
 
-async fn performance(app: &TestApp) -> String {
-    let venue = create_venue(app, "Poster hall", small_layout(2)).await;
-    create_performance(app, &venue, "Poster show", &day(0).0, &day(5).0).await
+pub(crate) async fn performance(app: &TestApp) -> String {
+    performance_named(app, "Poster show").await
+}
+
+pub(crate) async fn performance_named(app: &TestApp, title: &str) -> String {
+    let venue = create_venue(app, &format!("{title} hall"), small_layout(2)).await;
+    create_performance(app, &venue, title, &day(0).0, &day(5).0).await
 }
 
 /// POSTs `uploadPoster` as a GraphQL multipart request, built by hand as the spec lays it
 /// out; `preflight` adds the header that proves the request is not a cross-site form post.
-async fn upload(
+pub(crate) async fn upload(
     app: &TestApp,
     token: &str,
     performance: &str,
@@ -71,7 +75,7 @@ async fn upload(
     (status, response.json().await.unwrap_or(Value::Null))
 }
 
-async fn poster_url(app: &TestApp, performance: &str) -> Value {
+pub(crate) async fn poster_url(app: &TestApp, performance: &str) -> Value {
     let response = app
         .gql(
             "query($p: ID!) { performance(id: $p) { posterUrl } }",
@@ -79,6 +83,33 @@ async fn poster_url(app: &TestApp, performance: &str) -> Value {
         )
         .await;
     data(&response)["performance"]["posterUrl"].clone()
+}
+
+/// Asks for an upload URL and PUTs `bytes` to it; returns the key and the PUT's status.
+pub(crate) async fn put_presigned(
+    app: &TestApp,
+    performance: &str,
+    content_type: &str,
+    bytes: Vec<u8>,
+) -> (String, StatusCode) {
+    let response = app
+        .admin(
+            UPLOAD_URL,
+            json!({ "p": performance, "t": content_type, "n": bytes.len() }),
+        )
+        .await;
+    let ticket = &data(&response)["createPosterUploadUrl"];
+    let url = ticket["url"].as_str().expect("url");
+    let status = app
+        .client
+        .put(url)
+        .header("content-type", content_type)
+        .body(bytes)
+        .send()
+        .await
+        .expect("PUT")
+        .status();
+    (ticket["key"].as_str().expect("key").to_string(), status)
 }
 
 fn local_files(app: &TestApp) -> Vec<String> {
@@ -170,127 +201,6 @@ async fn spoofed_types_missing_preflight_headers_and_buyers_are_refused(backend:
     app.stop().await;
 }
 
-async fn s3_app(backend: Backend, stub: &S3Stub) -> Option<TestApp> {
-    let options = Options {
-        s3_endpoint: Some(stub.endpoint.clone()),
-        ..Options::default()
-    };
-    TestApp::spawn_with(backend, options).await
-}
-
-async fn multipart_uploads_go_to_s3_and_replacements_delete_the_old_object(backend: Backend) {
-    let stub = S3Stub::spawn().await;
-    let Some(app) = s3_app(backend, &stub).await else {
-        return;
-    };
-    let performance = performance(&app).await;
-    let (_, response) = upload(&app, app.admin_token(), &performance, ("a.png", png()), true).await;
-    let first = data(&response)["uploadPoster"]["posterUrl"]
-        .as_str()
-        .expect("url")
-        .to_string();
-    assert!(
-        first.starts_with(&format!("{}/{BUCKET}/posters/", stub.endpoint)),
-        "{first}"
-    );
-    let keys = stub.keys();
-    assert_eq!(keys.len(), 1);
-    assert_eq!(stub.read(&keys[0]), Some(png()));
-
-    let (_, response) = upload(&app, app.admin_token(), &performance, ("b.jpg", jpeg()), true).await;
-    data(&response);
-    let replaced = stub.keys();
-    assert_eq!(replaced.len(), 1, "the old object is deleted");
-    assert_ne!(replaced, keys);
-    assert_eq!(stub.read(&replaced[0]), Some(jpeg()));
-
-    let response = app
-        .admin(
-            "mutation($id: ID!) { deletePerformance(id: $id) }",
-            json!({ "id": performance }),
-        )
-        .await;
-    data(&response);
-    assert!(stub.keys().is_empty(), "deleting the performance deletes its poster");
-    app.stop().await;
-}
-
-/// Asks for an upload URL and PUTs `bytes` to it; returns the key and the PUT's status.
-async fn put_presigned(app: &TestApp, performance: &str, content_type: &str, bytes: Vec<u8>) -> (String, StatusCode) {
-    let response = app
-        .admin(
-            UPLOAD_URL,
-            json!({ "p": performance, "t": content_type, "n": bytes.len() }),
-        )
-        .await;
-    let ticket = &data(&response)["createPosterUploadUrl"];
-    let url = ticket["url"].as_str().expect("url");
-    let status = app
-        .client
-        .put(url)
-        .header("content-type", content_type)
-        .body(bytes)
-        .send()
-        .await
-        .expect("PUT")
-        .status();
-    (ticket["key"].as_str().expect("key").to_string(), status)
-}
-
-async fn a_presigned_s3_upload_is_checked_before_it_is_attached(backend: Backend) {
-    let stub = S3Stub::spawn().await;
-    let Some(app) = s3_app(backend, &stub).await else {
-        return;
-    };
-    let performance = performance(&app).await;
-    let other = performance_named(&app, "Other show").await;
-
-    let (key, status) = put_presigned(&app, &performance, "image/png", png()).await;
-    assert!(status.is_success(), "{status}");
-    let response = app.admin(ATTACH, json!({ "p": other, "k": key })).await;
-    assert_eq!(error_code(&response), "BAD_USER_INPUT", "a key of another performance");
-    let response = app.admin(ATTACH, json!({ "p": performance, "k": key })).await;
-    let url = data(&response)["attachPoster"]["posterUrl"]
-        .as_str()
-        .expect("url")
-        .to_string();
-    assert!(url.ends_with(&key));
-    assert_eq!(stub.read(&key), Some(png()));
-
-    let (spoofed, status) =
-        put_presigned(&app, &performance, "image/jpeg", b"<html>not an image</html>".to_vec()).await;
-    assert!(status.is_success());
-    let response = app.admin(ATTACH, json!({ "p": performance, "k": spoofed })).await;
-    assert_eq!(error_code(&response), "BAD_USER_INPUT");
-    assert_eq!(stub.read(&spoofed), None, "a refused object is deleted");
-    assert_eq!(
-        poster_url(&app, &performance).await,
-        json!(url),
-        "the poster is unchanged"
-    );
-
-    let response = app
-        .admin(
-            UPLOAD_URL,
-            json!({ "p": performance, "t": "image/png", "n": 6 * 1024 * 1024 }),
-        )
-        .await;
-    assert_eq!(error_code(&response), "BAD_USER_INPUT", "over the size limit");
-    let response = app
-        .admin(UPLOAD_URL, json!({ "p": performance, "t": "text/html", "n": 10 }))
-        .await;
-    assert_eq!(error_code(&response), "BAD_USER_INPUT", "not an image type");
-    let missing = key.replace(".png", "0.png");
-    let response = app.admin(ATTACH, json!({ "p": performance, "k": missing })).await;
-    assert_eq!(error_code(&response), "BAD_USER_INPUT", "nothing uploaded");
-    app.stop().await;
-}
-
-async fn performance_named(app: &TestApp, title: &str) -> String {
-    let venue = create_venue(app, &format!("{title} hall"), small_layout(2)).await;
-    create_performance(app, &venue, title, &day(0).0, &day(5).0).await
-}
-
 async fn a_presigned_local_upload_goes_through_the_service_and_is_signed(backend: Backend) {
     let Some(app) = TestApp::spawn(backend).await else {
         return;
@@ -336,6 +246,7 @@ async fn a_presigned_local_upload_goes_through_the_service_and_is_signed(backend
     app.stop().await;
 }
 
+/// Runs each `$name(Backend)` as `sqlite::$name` and `postgres::$name`.
 macro_rules! on_both_backends {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -352,7 +263,7 @@ macro_rules! on_both_backends {
 on_both_backends!(
     a_poster_uploaded_by_multipart_is_served_replaced_and_deleted_with_its_performance,
     spoofed_types_missing_preflight_headers_and_buyers_are_refused,
-    multipart_uploads_go_to_s3_and_replacements_delete_the_old_object,
-    a_presigned_s3_upload_is_checked_before_it_is_attached,
     a_presigned_local_upload_goes_through_the_service_and_is_signed,
 );
+
+pub(crate) use on_both_backends;
