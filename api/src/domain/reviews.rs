@@ -38,7 +38,9 @@ pub async fn write_review(
     let body = required_text("body", body, MAX_BODY_CHARS)?;
     find_performance(db, performance_id).await?;
     if !attended(db, user_id, performance_id).await? {
-        return Err(ApiError::Forbidden);
+        return Err(ApiError::ForbiddenBecause(
+            "only buyers with a confirmed ticket for a session that has started may review",
+        ));
     }
     let now = Utc::now();
     let txn = db.begin().await?;
@@ -178,7 +180,9 @@ fn reservation_session() -> sea_orm::RelationDef {
 async fn editable(db: &impl ConnectionTrait, editor: Editor, review_id: i64) -> ApiResult<review::Model> {
     let review = find_review(db, review_id).await?;
     if review.user_id != editor.user_id && !editor.is_admin {
-        return Err(ApiError::Forbidden);
+        return Err(ApiError::ForbiddenBecause(
+            "only its author or an admin may change a review",
+        ));
     }
     Ok(review)
 }

@@ -123,6 +123,8 @@ async fn only_buyers_with_a_confirmed_seat_at_a_started_session_may_review_once(
 
     let response = write(app, &buyer, &show, 5, "Can't wait").await;
     assert_eq!(error_code(&response), "FORBIDDEN", "the show has not started yet");
+    let message = response["errors"][0]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("confirmed ticket"), "the refusal says why: {message}");
 
     begin(app, &show).await;
     let response = write(app, &stranger, &show, 5, "Never went").await;
