@@ -12,9 +12,11 @@ use std::path::{Path, PathBuf};
 
 mod jobs;
 mod notify;
+mod storage;
 
 pub use jobs::JobSettings;
 pub use notify::{NotificationSettings, SmtpTls};
+pub use storage::StorageSettings;
 
 use figment::Figment;
 use figment::providers::{Env, Format, Toml};
@@ -37,6 +39,7 @@ pub struct Settings {
     pub notifications: NotificationSettings,
     pub jobs: JobSettings,
     pub kakao: KakaoSettings,
+    pub storage: StorageSettings,
     pub redis: RedisSettings,
     pub log: LogSettings,
 }
@@ -244,6 +247,7 @@ impl Default for Settings {
             notifications: NotificationSettings::default(),
             jobs: JobSettings::default(),
             kakao: KakaoSettings::default(),
+            storage: StorageSettings::default(),
             redis: RedisSettings::default(),
             log: LogSettings::default(),
         }
@@ -345,6 +349,7 @@ const SECTIONS: &[&str] = &[
     "notifications",
     "jobs",
     "kakao",
+    "storage",
     "redis",
     "log",
 ];
@@ -432,6 +437,7 @@ mod tests {
         assert_eq!(env_key_to_path("DATABASE_MAX_CONNECTIONS"), "database.max_connections");
         assert_eq!(env_key_to_path("GRAPHQL_DEPTH_LIMIT"), "graphql.depth_limit");
         assert_eq!(env_key_to_path("DATA_DIR"), "data_dir");
+        assert_eq!(env_key_to_path("STORAGE_S3_BUCKET"), "storage.s3_bucket");
     }
 
     #[test]

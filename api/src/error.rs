@@ -48,6 +48,9 @@ pub enum ApiError {
     /// Says why: no log-in, an expired or refused token, wrong credentials.
     Unauthenticated(String),
     Forbidden,
+    /// Forbidden, saying why, when the caller could act on it (e.g. "only buyers who
+    /// attended may review").
+    ForbiddenBecause(&'static str),
     /// Names what was not found, e.g. "performance".
     NotFound(&'static str),
     /// Invalid input; `field` names the offending argument field when there is one.
@@ -89,6 +92,7 @@ impl ApiError {
         match self {
             Self::Unauthenticated(message) => message.clone(),
             Self::Forbidden => "you are not allowed to do this".into(),
+            Self::ForbiddenBecause(reason) => (*reason).into(),
             Self::NotFound(what) => format!("{what} not found"),
             Self::BadUserInput { message, .. } => message.clone(),
             Self::Conflict(message) => message.clone(),
@@ -113,7 +117,7 @@ impl ApiError {
     pub fn code(&self) -> ErrorCode {
         match self {
             Self::Unauthenticated(_) => ErrorCode::Unauthenticated,
-            Self::Forbidden => ErrorCode::Forbidden,
+            Self::Forbidden | Self::ForbiddenBecause(_) => ErrorCode::Forbidden,
             Self::NotFound(_) => ErrorCode::NotFound,
             Self::BadUserInput { .. } => ErrorCode::BadUserInput,
             Self::Conflict(_) => ErrorCode::Conflict,

@@ -80,6 +80,7 @@ impl Application {
         let files = LocalFiles::new(settings.files_dir(), &public_url);
         std::fs::create_dir_all(&files.dir)
             .with_context(|| format!("cannot create the file storage directory {}", files.dir.display()))?;
+        let storage = crate::storage::from_settings(&settings, &files).context("configuring object storage")?;
         let redis_url = settings.redis.url.as_ref().map(|url| url.expose_secret().to_string());
         let kv = kv::connect(redis_url.as_deref(), &settings.redis.key_prefix).await?;
         let bus = bus::connect(redis_url.as_deref(), &settings.redis.key_prefix).await?;
@@ -106,6 +107,7 @@ impl Application {
             settings: Arc::new(settings),
             metrics,
             files: Arc::new(files),
+            storage,
             kv,
             jwt: Arc::new(jwt),
             kakao,

@@ -21,6 +21,8 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     pub metrics: Arc<Metrics>,
     pub files: Arc<LocalFiles>,
+    /// Where posters are stored: `files`, or S3 when configured.
+    pub storage: crate::storage::SharedStorage,
     /// Deny-list, rate limits, lock-outs, OAuth states: in-process or Redis.
     pub kv: SharedStore,
     pub jwt: Arc<JwtKeys>,
@@ -55,7 +57,7 @@ impl AppState {
             channels: self.channels,
             locks: self.job_locks.clone(),
             kv: self.kv.clone(),
-            files_dir: self.files.dir.clone(),
+            storage: self.storage.clone(),
         }
     }
 }

@@ -16,6 +16,7 @@ pub mod performance_cast;
 pub mod refresh_token;
 pub mod reservation;
 pub mod reservation_seat;
+pub mod review;
 pub mod seat;
 pub mod section;
 pub mod session;

@@ -22,6 +22,10 @@ pub struct Model {
     pub venue_id: i64,
     /// Set when the run was long over and its seat inventory and poster were purged.
     pub purged_at: Option<DateTimeUtc>,
+    /// Sum of the ratings of its reviews, changed in the same transaction as the reviews;
+    /// with `review_count` it gives the average without scanning reviews.
+    pub rating_sum: i64,
+    pub review_count: i32,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

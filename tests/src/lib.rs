@@ -19,6 +19,7 @@ pub use serde_json;
 
 pub mod kakao;
 pub mod outside;
+pub mod s3;
 pub mod socket;
 
 /// The admin account every test server has.
@@ -61,6 +62,8 @@ pub struct Options {
     /// Jobs to run on a cron schedule, by name (`sec min hour day month weekday`); no job
     /// runs on its own otherwise, so tests run jobs explicitly.
     pub job_schedules: Vec<(&'static str, &'static str)>,
+    /// Endpoint of an S3 stand-in (see [`s3::S3Stub`]); files are stored locally without it.
+    pub s3_endpoint: Option<String>,
 }
 
 /// What a second instance shares with the first.
@@ -154,6 +157,9 @@ impl TestApp {
             settings.kakao.authorize_url = format!("{base}/oauth/authorize");
             settings.kakao.token_url = format!("{base}/oauth/token");
             settings.kakao.profile_url = format!("{base}/v2/user/me");
+        }
+        if let Some(endpoint) = &options.s3_endpoint {
+            s3::configure(&mut settings, endpoint);
         }
         settings.booking.sweep_interval_seconds = options.sweep_interval_seconds.unwrap_or(0);
         if let Some(seconds) = options.hold_seconds {
@@ -292,6 +298,11 @@ impl TestApp {
     /// POSTs an anonymous GraphQL request and returns the response body.
     pub async fn gql(&self, query: &str, variables: Value) -> Value {
         self.post(query, variables, None).await
+    }
+
+    /// The admin's access token, for requests the helpers do not build.
+    pub fn admin_token(&self) -> &str {
+        &self.admin_token
     }
 
     /// POSTs a GraphQL request as the admin.

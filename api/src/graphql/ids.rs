@@ -20,10 +20,11 @@ pub enum NodeKind {
     Reservation,
     Notification,
     JobRun,
+    Review,
 }
 
 impl NodeKind {
-    const ALL: [NodeKind; 11] = [
+    const ALL: [NodeKind; 12] = [
         NodeKind::Performance,
         NodeKind::Venue,
         NodeKind::CastMember,
@@ -35,6 +36,7 @@ impl NodeKind {
         NodeKind::Reservation,
         NodeKind::Notification,
         NodeKind::JobRun,
+        NodeKind::Review,
     ];
 
     pub fn name(self) -> &'static str {
@@ -50,6 +52,7 @@ impl NodeKind {
             Self::Reservation => "Reservation",
             Self::Notification => "Notification",
             Self::JobRun => "JobRun",
+            Self::Review => "Review",
         }
     }
 }

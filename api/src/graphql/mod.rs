@@ -15,7 +15,9 @@ pub mod loaders;
 mod node;
 mod notifications;
 mod observe;
+mod posters;
 pub mod relay;
+mod reviews;
 mod wake_relay;
 
 use async_graphql::{Context, MergedObject, MergedSubscription, Schema, SchemaBuilder};
@@ -41,6 +43,8 @@ pub struct MutationRoot(
     booking::BookingMutation,
     catalog::CatalogMutation,
     notifications::NotificationMutation,
+    reviews::ReviewMutation,
+    posters::PosterMutation,
 );
 
 #[derive(MergedSubscription, Default)]

@@ -63,6 +63,20 @@ pub async fn post_graphql(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
     let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    if essence == "multipart/form-data" {
+        return match super::upload::receive_multipart(&state, &headers, content_type, body).await {
+            Ok(request) => execute(state.clone(), peer, &headers, request, media).await,
+            Err((status, message)) => request_error(media, status, "BAD_REQUEST", &message),
+        };
+    }
+    if body.len() > state.app.settings.server.body_limit_bytes {
+        return request_error(
+            media,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "BAD_REQUEST",
+            "the request body is too large",
+        );
+    }
     if essence != JSON {
         return request_error(
             media,

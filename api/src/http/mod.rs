@@ -4,6 +4,7 @@
 mod graphql;
 mod health;
 mod observe;
+mod upload;
 mod ws;
 
 use std::time::Duration;
@@ -11,7 +12,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, Method, header};
-use axum::routing::get;
+use axum::routing::{get, put};
 use tower::ServiceBuilder;
 use tower_http::compression::CompressionLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -34,22 +35,37 @@ pub struct HttpState {
 
 pub fn router(state: HttpState) -> Router {
     let settings = &state.app.settings;
+    let body_limit = settings.server.body_limit_bytes;
+    let poster_limit = settings.storage.max_poster_bytes;
     let files = Router::new()
-        .fallback_service(ServeDir::new(&state.app.files.dir))
-        .layer(SetResponseHeaderLayer::overriding(
-            header::CACHE_CONTROL,
-            // Stored objects get a fresh key when replaced, so they never change in place.
-            HeaderValue::from_static("public, max-age=31536000, immutable"),
-        ));
+        .route(
+            "/uploads/{*key}",
+            put(upload::put_upload).layer(DefaultBodyLimit::max(poster_limit)),
+        )
+        .fallback_service(
+            ServiceBuilder::new()
+                .layer(SetResponseHeaderLayer::overriding(
+                    header::CACHE_CONTROL,
+                    // Stored objects get a fresh key when replaced, so they never change in place.
+                    HeaderValue::from_static("public, max-age=31536000, immutable"),
+                ))
+                .service(ServeDir::new(&state.app.files.dir)),
+        );
     let mut router = Router::new()
-        .route("/graphql", get(graphql::get_graphql).post(graphql::post_graphql))
+        .route(
+            "/graphql",
+            get(graphql::get_graphql)
+                .post(graphql::post_graphql)
+                // Room for one poster in a multipart request; JSON bodies are held to
+                // `body_limit` by the handler.
+                .layer(DefaultBodyLimit::max(body_limit + poster_limit)),
+        )
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(observe::metrics));
     if settings.graphql.graphiql {
         router = router.route("/graphiql", get(graphql::graphiql));
     }
-    let body_limit = settings.server.body_limit_bytes;
     let cors = cors(&settings.server.cors_allowed_origins);
     router
         .nest("/files", files)
@@ -79,8 +95,14 @@ fn cors(origins: &[String]) -> CorsLayer {
     };
     CorsLayer::new()
         .allow_origin(allow)
-        .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
-        .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION, header::ACCEPT, REQUEST_ID])
+        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::OPTIONS])
+        .allow_headers([
+            header::CONTENT_TYPE,
+            header::AUTHORIZATION,
+            header::ACCEPT,
+            REQUEST_ID,
+            HeaderName::from_static("apollo-require-preflight"),
+        ])
         .expose_headers([REQUEST_ID])
         .max_age(Duration::from_secs(3600))
 }

@@ -35,10 +35,16 @@ pub async fn run(settings: Settings, name: &str) -> anyhow::Result<ExitCode> {
     };
     let redis_url = settings.redis.url.as_ref().map(|url| url.expose_secret().to_string());
     let kv = crate::infra::kv::connect(redis_url.as_deref(), &settings.redis.key_prefix).await?;
+    // Links are not needed here, only deletions, so the public URL may stay empty.
+    let files = crate::storage::LocalFiles::new(
+        settings.files_dir(),
+        settings.server.public_url.as_deref().unwrap_or(""),
+    );
+    let storage = crate::storage::from_settings(&settings, &files)?;
     let env = JobEnv {
         kv,
         db,
-        files_dir: settings.files_dir(),
+        storage,
         settings: Arc::new(settings),
         channels,
         locks: Default::default(),

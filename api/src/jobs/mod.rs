@@ -106,7 +106,7 @@ pub struct JobEnv {
     /// Shared state (with Redis, the instances'): ending a dormant account's sessions.
     pub kv: crate::infra::kv::SharedStore,
     /// Where stored files (posters) live.
-    pub files_dir: std::path::PathBuf,
+    pub storage: crate::storage::SharedStorage,
 }
 
 /// Runs the job's work; returns how many things it processed.

@@ -71,12 +71,7 @@ async fn purge_one(env: &JobEnv, performance: performance::Model) -> anyhow::Res
         .await?;
     txn.commit().await?;
     if let Some(key) = performance.poster_key {
-        let path = env.files_dir.join(&key);
-        if let Err(err) = tokio::fs::remove_file(&path).await
-            && err.kind() != std::io::ErrorKind::NotFound
-        {
-            tracing::warn!(performance = performance.id, key, error = %err, "a purged performance's poster could not be deleted");
-        }
+        crate::storage::delete_orphan(env.storage.as_ref(), &key).await;
     }
     Ok(1)
 }

@@ -120,14 +120,17 @@ impl CatalogMutation {
         Ok(Performance(performance))
     }
 
-    /// Deletes a performance without sessions, with its cast entries; returns its ID.
+    /// Deletes a performance without sessions, with its cast entries and poster; returns its ID.
     #[graphql(guard = "RoleGuard(Role::Admin)")]
     async fn delete_performance(&self, ctx: &Context<'_>, id: ID) -> GqlResult<ID> {
         let raw = expect(NodeKind::Performance, &id, "id")?;
         let txn = crate::db::begin_write(&app(ctx)?.db).await?;
-        performances::delete_performance(&txn, raw).await?;
+        let deleted = performances::delete_performance(&txn, raw).await?;
         record_admin_action(ctx, &txn, "deletePerformance", NodeKind::Performance, Some(raw)).await?;
         txn.commit().await?;
+        if let Some(key) = &deleted.poster_key {
+            crate::storage::delete_orphan(app(ctx)?.storage.as_ref(), key).await;
+        }
         Ok(id)
     }
 

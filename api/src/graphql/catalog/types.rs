@@ -1,6 +1,7 @@
 //! GraphQL object types of the catalog. Each wraps an entity model and decides field by field
 //! what is public; relations go through the request's dataloaders.
 
+use async_graphql::connection::Connection;
 use async_graphql::{Context, Enum, ID, Object, SimpleObject};
 use chrono::{DateTime, NaiveDate, Utc};
 use entity::{cast_member, performance, performance_cast, section, session, venue};
@@ -13,6 +14,7 @@ use crate::graphql::loaders::{
     CastMemberKey, CastOfPerformance, PerformanceKey, PriceTiersOfPerformance, PricesOfSession, RolesOfMember,
     SectionsOfVenue, SessionsOfPerformance, VenueKey, load_error,
 };
+use crate::graphql::relay::Cursor;
 use crate::graphql::{app, loaders};
 
 /// Kind of performance.
@@ -100,7 +102,7 @@ impl Performance {
     /// Link to the poster image, when one was uploaded.
     async fn poster_url(&self, ctx: &Context<'_>) -> GqlResult<Option<String>> {
         let app = app(ctx)?;
-        Ok(self.0.poster_key.as_deref().map(|key| app.files.public_url(key)))
+        Ok(self.0.poster_key.as_deref().map(|key| app.storage.public_url(key)))
     }
     async fn venue(&self, ctx: &Context<'_>) -> GqlResult<Venue> {
         Ok(loaders(ctx)?
@@ -144,6 +146,22 @@ impl Performance {
             .into_iter()
             .map(|(grade, price)| PriceTier { grade, price })
             .collect())
+    }
+    /// Mean rating of its reviews (1 to 5); null before the first review.
+    async fn average_rating(&self) -> Option<f64> {
+        crate::domain::reviews::average_rating(&self.0)
+    }
+    async fn review_count(&self) -> i32 {
+        self.0.review_count
+    }
+    /// Buyers' reviews, newest first.
+    async fn reviews(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> GqlResult<Connection<Cursor, crate::graphql::reviews::Review>> {
+        crate::graphql::reviews::reviews_of(ctx, self.0.id, first, after).await
     }
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at

@@ -1,0 +1,126 @@
+//! Buyers' reviews of performances they attended: writing, editing and deleting them (the
+//! author, or an admin moderating), and a performance's reviews as a paged list.
+
+use async_graphql::connection::Connection;
+use async_graphql::{Context, ID, Object};
+use chrono::{DateTime, Utc};
+use entity::review;
+
+use super::catalog::Performance;
+use crate::domain::reviews::{self, Editor};
+use crate::error::ApiError;
+use crate::graphql::guard::{Role, RoleGuard, principal};
+use crate::graphql::ids::{NodeKind, encode, expect};
+use crate::graphql::loaders::{PerformanceKey, load_error};
+use crate::graphql::relay::{Cursor, Keyset, connection, page_request};
+use crate::graphql::{GqlResult, app, loaders};
+
+/// A buyer's rating of a performance, with what they thought of it.
+pub struct Review(review::Model);
+
+#[Object]
+impl Review {
+    async fn id(&self) -> ID {
+        encode(NodeKind::Review, self.0.id)
+    }
+    /// 1 (worst) to 5 (best).
+    async fn rating(&self) -> i32 {
+        i32::from(self.0.rating)
+    }
+    async fn body(&self) -> &str {
+        &self.0.body
+    }
+    async fn performance(&self, ctx: &Context<'_>) -> GqlResult<Performance> {
+        Ok(loaders(ctx)?
+            .load_one(PerformanceKey(self.0.performance_id))
+            .await
+            .map_err(load_error)?
+            .map(Performance)
+            .ok_or(ApiError::NotFound("performance"))?)
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.0.updated_at
+    }
+}
+
+struct NewestFirst;
+impl Keyset for NewestFirst {
+    const LIST: &'static str = "reviews";
+    type Key = ();
+    type Row = review::Model;
+    fn position(row: &Self::Row) -> (String, i64) {
+        (String::new(), row.id)
+    }
+    fn parse_key(_: &str) -> Option<()> {
+        Some(())
+    }
+}
+
+/// `Performance.reviews`: its reviews, newest first.
+pub(crate) async fn reviews_of(
+    ctx: &Context<'_>,
+    performance_id: i64,
+    first: Option<i32>,
+    after: Option<String>,
+) -> GqlResult<Connection<Cursor, Review>> {
+    let app = app(ctx)?;
+    let page = page_request::<NewestFirst>(&app.settings.graphql, first, after)?;
+    let rows = reviews::list_reviews(&app.db, performance_id, page).await?;
+    Ok(connection::<NewestFirst, _>(rows, Review))
+}
+
+fn editor(ctx: &Context<'_>) -> GqlResult<Editor> {
+    let principal = principal(ctx)?;
+    Ok(Editor {
+        user_id: principal.user_id,
+        is_admin: principal.role == Role::Admin,
+    })
+}
+
+#[derive(Default)]
+pub struct ReviewMutation;
+
+#[Object]
+impl ReviewMutation {
+    /// Reviews a performance the caller attended: a CONFIRMED reservation for a session of it
+    /// that has started. One review per buyer per performance (CONFLICT for a second).
+    #[graphql(guard = "RoleGuard(Role::User)")]
+    async fn write_review(
+        &self,
+        ctx: &Context<'_>,
+        performance_id: ID,
+        rating: i32,
+        body: String,
+    ) -> GqlResult<Review> {
+        let performance_id = expect(NodeKind::Performance, &performance_id, "performanceId")?;
+        let user_id = principal(ctx)?.user_id;
+        let review = reviews::write_review(&app(ctx)?.db, user_id, performance_id, i64::from(rating), &body).await?;
+        Ok(Review(review))
+    }
+
+    /// Changes a review's rating and/or body; by its author or an admin.
+    #[graphql(guard = "RoleGuard(Role::User)")]
+    async fn update_review(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        rating: Option<i32>,
+        body: Option<String>,
+    ) -> GqlResult<Review> {
+        let id = expect(NodeKind::Review, &id, "id")?;
+        let review =
+            reviews::update_review(&app(ctx)?.db, editor(ctx)?, id, rating.map(i64::from), body.as_deref()).await?;
+        Ok(Review(review))
+    }
+
+    /// Deletes a review; by its author or an admin. Returns its ID.
+    #[graphql(guard = "RoleGuard(Role::User)")]
+    async fn delete_review(&self, ctx: &Context<'_>, id: ID) -> GqlResult<ID> {
+        let raw = expect(NodeKind::Review, &id, "id")?;
+        reviews::delete_review(&app(ctx)?.db, editor(ctx)?, raw).await?;
+        Ok(id)
+    }
+}
