@@ -3,13 +3,13 @@
 //! returns the changed object.
 
 use async_graphql::{Context, ID, Object};
-use sea_orm::TransactionTrait;
 
 use super::inputs::{
     AddPerformanceCastInput, CreateCastMemberInput, CreatePerformanceInput, CreateSessionInput, CreateVenueInput,
     UpdateCastMemberInput, UpdatePerformanceCastInput, UpdatePerformanceInput, UpdateSessionInput, UpdateVenueInput,
 };
 use super::types::{CastMember, CastRole, Performance, Session, Venue};
+use crate::db::begin_write;
 use crate::domain::{cast, performances, sessions, venues};
 use crate::graphql::GqlResult;
 use crate::graphql::app;
@@ -25,7 +25,7 @@ impl CatalogMutation {
     /// Registers a venue with its seat layout.
     #[graphql(guard = "RoleGuard(Role::Admin)")]
     async fn create_venue(&self, ctx: &Context<'_>, input: CreateVenueInput) -> GqlResult<Venue> {
-        let txn = app(ctx)?.db.begin().await?;
+        let txn = begin_write(&app(ctx)?.db).await?;
         let venue = venues::create_venue(&txn, input.into()).await?;
         record_admin_action(ctx, &txn, "createVenue", NodeKind::Venue, Some(venue.id)).await?;
         txn.commit().await?;
@@ -35,7 +35,7 @@ impl CatalogMutation {
     #[graphql(guard = "RoleGuard(Role::Admin)")]
     async fn update_venue(&self, ctx: &Context<'_>, id: ID, input: UpdateVenueInput) -> GqlResult<Venue> {
         let id = expect(NodeKind::Venue, &id, "id")?;
-        let txn = app(ctx)?.db.begin().await?;
+        let txn = begin_write(&app(ctx)?.db).await?;
         let venue = venues::update_venue(&txn, id, input.into()).await?;
         record_admin_action(ctx, &txn, "updateVenue", NodeKind::Venue, Some(id)).await?;
         txn.commit().await?;
@@ -46,7 +46,7 @@ impl CatalogMutation {
     #[graphql(guard = "RoleGuard(Role::Admin)")]
     async fn delete_venue(&self, ctx: &Context<'_>, id: ID) -> GqlResult<ID> {
         let raw = expect(NodeKind::Venue, &id, "id")?;
-        let txn = app(ctx)?.db.begin().await?;
+        let txn = begin_write(&app(ctx)?.db).await?;
         venues::delete_venue(&txn, raw).await?;
         record_admin_action(ctx, &txn, "deleteVenue", NodeKind::Venue, Some(raw)).await?;
         txn.commit().await?;
@@ -55,7 +55,7 @@ impl CatalogMutation {
 
     #[graphql(guard = "RoleGuard(Role::Admin)")]
     async fn create_cast_member(&self, ctx: &Context<'_>, input: CreateCastMemberInput) -> GqlResult<CastMember> {
-        let txn = app(ctx)?.db.begin().await?;
+        let txn = begin_write(&app(ctx)?.db).await?;
         let member = cast::create_cast_member(&txn, input.into()).await?;
         record_admin_action(ctx, &txn, "createCastMember", NodeKind::CastMember, Some(member.id)).await?;
         txn.commit().await?;
@@ -70,7 +70,7 @@ impl CatalogMutation {
         input: UpdateCastMemberInput,
     ) -> GqlResult<CastMember> {
         let id = expect(NodeKind::CastMember, &id, "id")?;
-        let txn = app(ctx)?.db.begin().await?;
+        let txn = begin_write(&app(ctx)?.db).await?;
         let member = cast::update_cast_member(&txn, id, input.into()).await?;
         record_admin_action(ctx, &txn, "updateCastMember", NodeKind::CastMember, Some(id)).await?;
         txn.commit().await?;
@@ -81,7 +81,7 @@ impl CatalogMutation {
     #[graphql(guard = "RoleGuard(Role::Admin)")]
     async fn delete_cast_member(&self, ctx: &Context<'_>, id: ID) -> GqlResult<ID> {
         let raw = expect(NodeKind::CastMember, &id, "id")?;
-        let txn = app(ctx)?.db.begin().await?;
+        let txn = begin_write(&app(ctx)?.db).await?;
         cast::delete_cast_member(&txn, raw).await?;
         record_admin_action(ctx, &txn, "deleteCastMember", NodeKind::CastMember, Some(raw)).await?;
         txn.commit().await?;
@@ -91,7 +91,7 @@ impl CatalogMutation {
     #[graphql(guard = "RoleGuard(Role::Admin)")]
     async fn create_performance(&self, ctx: &Context<'_>, input: CreatePerformanceInput) -> GqlResult<Performance> {
         let fields = input.into_domain()?;
-        let txn = app(ctx)?.db.begin().await?;
+        let txn = begin_write(&app(ctx)?.db).await?;
         let performance = performances::create_performance(&txn, fields).await?;
         record_admin_action(
             ctx,
@@ -114,7 +114,7 @@ impl CatalogMutation {
     ) -> GqlResult<Performance> {
         let id = expect(NodeKind::Performance, &id, "id")?;
         let fields = input.into_domain()?;
-        let txn = app(ctx)?.db.begin().await?;
+        let txn = begin_write(&app(ctx)?.db).await?;
         let performance = performances::update_performance(&txn, id, fields).await?;
         record_admin_action(ctx, &txn, "updatePerformance", NodeKind::Performance, Some(id)).await?;
         txn.commit().await?;
@@ -125,7 +125,7 @@ impl CatalogMutation {
     #[graphql(guard = "RoleGuard(Role::Admin)")]
     async fn delete_performance(&self, ctx: &Context<'_>, id: ID) -> GqlResult<ID> {
         let raw = expect(NodeKind::Performance, &id, "id")?;
-        let txn = app(ctx)?.db.begin().await?;
+        let txn = begin_write(&app(ctx)?.db).await?;
         performances::delete_performance(&txn, raw).await?;
         record_admin_action(ctx, &txn, "deletePerformance", NodeKind::Performance, Some(raw)).await?;
         txn.commit().await?;
@@ -136,7 +136,7 @@ impl CatalogMutation {
     #[graphql(guard = "RoleGuard(Role::Admin)")]
     async fn add_performance_cast(&self, ctx: &Context<'_>, input: AddPerformanceCastInput) -> GqlResult<CastRole> {
         let role = input.into_domain()?;
-        let txn = app(ctx)?.db.begin().await?;
+        let txn = begin_write(&app(ctx)?.db).await?;
         let role = cast::add_role(&txn, role).await?;
         record_admin_action(ctx, &txn, "addPerformanceCast", NodeKind::CastRole, Some(role.id)).await?;
         txn.commit().await?;
@@ -152,7 +152,7 @@ impl CatalogMutation {
     ) -> GqlResult<CastRole> {
         let id = expect(NodeKind::CastRole, &id, "id")?;
         let billing_order = input.billing_order.map(i64::from);
-        let txn = app(ctx)?.db.begin().await?;
+        let txn = begin_write(&app(ctx)?.db).await?;
         let role = cast::update_role(&txn, id, input.role, billing_order).await?;
         record_admin_action(ctx, &txn, "updatePerformanceCast", NodeKind::CastRole, Some(id)).await?;
         txn.commit().await?;
@@ -163,7 +163,7 @@ impl CatalogMutation {
     #[graphql(guard = "RoleGuard(Role::Admin)")]
     async fn remove_performance_cast(&self, ctx: &Context<'_>, id: ID) -> GqlResult<ID> {
         let raw = expect(NodeKind::CastRole, &id, "id")?;
-        let txn = app(ctx)?.db.begin().await?;
+        let txn = begin_write(&app(ctx)?.db).await?;
         cast::remove_role(&txn, raw).await?;
         record_admin_action(ctx, &txn, "removePerformanceCast", NodeKind::CastRole, Some(raw)).await?;
         txn.commit().await?;
@@ -174,7 +174,7 @@ impl CatalogMutation {
     #[graphql(guard = "RoleGuard(Role::Admin)")]
     async fn create_session(&self, ctx: &Context<'_>, input: CreateSessionInput) -> GqlResult<Session> {
         let new = input.into_domain()?;
-        let txn = app(ctx)?.db.begin().await?;
+        let txn = begin_write(&app(ctx)?.db).await?;
         let session = sessions::create_session(&txn, new).await?;
         record_admin_action(ctx, &txn, "createSession", NodeKind::Session, Some(session.id)).await?;
         txn.commit().await?;
@@ -184,7 +184,7 @@ impl CatalogMutation {
     #[graphql(guard = "RoleGuard(Role::Admin)")]
     async fn update_session(&self, ctx: &Context<'_>, id: ID, input: UpdateSessionInput) -> GqlResult<Session> {
         let id = expect(NodeKind::Session, &id, "id")?;
-        let txn = app(ctx)?.db.begin().await?;
+        let txn = begin_write(&app(ctx)?.db).await?;
         let session = sessions::update_session(&txn, id, input.into()).await?;
         record_admin_action(ctx, &txn, "updateSession", NodeKind::Session, Some(id)).await?;
         txn.commit().await?;
@@ -195,7 +195,7 @@ impl CatalogMutation {
     #[graphql(guard = "RoleGuard(Role::Admin)")]
     async fn delete_session(&self, ctx: &Context<'_>, id: ID) -> GqlResult<ID> {
         let raw = expect(NodeKind::Session, &id, "id")?;
-        let txn = app(ctx)?.db.begin().await?;
+        let txn = begin_write(&app(ctx)?.db).await?;
         sessions::delete_session(&txn, raw).await?;
         record_admin_action(ctx, &txn, "deleteSession", NodeKind::Session, Some(raw)).await?;
         txn.commit().await?;
