@@ -12,9 +12,11 @@ use std::path::{Path, PathBuf};
 
 mod jobs;
 mod notify;
+mod search;
 
 pub use jobs::JobSettings;
 pub use notify::{NotificationSettings, SmtpTls};
+pub use search::SearchSettings;
 
 use figment::Figment;
 use figment::providers::{Env, Format, Toml};
@@ -36,6 +38,7 @@ pub struct Settings {
     pub events: EventSettings,
     pub notifications: NotificationSettings,
     pub jobs: JobSettings,
+    pub search: SearchSettings,
     pub kakao: KakaoSettings,
     pub redis: RedisSettings,
     pub log: LogSettings,
@@ -243,6 +246,7 @@ impl Default for Settings {
             events: EventSettings::default(),
             notifications: NotificationSettings::default(),
             jobs: JobSettings::default(),
+            search: SearchSettings::default(),
             kakao: KakaoSettings::default(),
             redis: RedisSettings::default(),
             log: LogSettings::default(),
@@ -344,6 +348,7 @@ const SECTIONS: &[&str] = &[
     "events",
     "notifications",
     "jobs",
+    "search",
     "kakao",
     "redis",
     "log",
@@ -399,6 +404,11 @@ impl Settings {
     /// True when the database in force is the embedded SQLite file.
     pub fn uses_sqlite(&self) -> bool {
         self.database_url().expose_secret().starts_with("sqlite:")
+    }
+
+    /// Where the search index lives (unless `search.in_memory`).
+    pub fn search_dir(&self) -> PathBuf {
+        self.data_dir.join("search")
     }
 
     /// Where locally stored files (posters) live.

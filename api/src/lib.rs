@@ -19,6 +19,7 @@ pub mod live;
 pub mod metrics;
 pub mod notify;
 pub mod outbox;
+pub mod search;
 pub mod startup;
 pub mod state;
 pub mod storage;

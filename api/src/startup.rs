@@ -89,6 +89,9 @@ impl Application {
             kakao_login = kakao.is_some(),
             "authentication ready"
         );
+        let search = crate::search::SearchService::open(db.clone(), &settings, kv.clone(), metrics.clone())
+            .await
+            .context("opening the search index")?;
         let seat_maps = Arc::new(SeatMapHub::new(db.clone(), settings.events.seat_map_buffer));
         let channels = crate::notify::Channels {
             email: settings.notifications.smtp_host.is_some(),
@@ -105,6 +108,7 @@ impl Application {
             kv,
             jwt: Arc::new(jwt),
             kakao,
+            search: Arc::new(search),
             bus,
             relay: RelayWaker::default(),
         };

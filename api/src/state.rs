@@ -34,6 +34,8 @@ pub struct AppState {
     pub channels: crate::notify::Channels,
     /// The jobs running in this process (the leader lock on SQLite).
     pub job_locks: Arc<crate::jobs::lock::LocalLocks>,
+    /// This instance's keyword search index, kept in step through the outbox.
+    pub search: Arc<crate::search::SearchService>,
     /// `None` when Kakao log-in is not configured.
     pub kakao: Option<Arc<KakaoClient>>,
 }

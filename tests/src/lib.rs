@@ -143,6 +143,8 @@ impl TestApp {
             settings.kakao.token_url = format!("{base}/oauth/token");
             settings.kakao.profile_url = format!("{base}/v2/user/me");
         }
+        // Each test's index lives in memory and is built from its fresh database at start.
+        settings.search.in_memory = true;
         settings.booking.sweep_interval_seconds = options.sweep_interval_seconds.unwrap_or(0);
         if let Some(seconds) = options.hold_seconds {
             settings.booking.hold_seconds = seconds;
