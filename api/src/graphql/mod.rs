@@ -16,6 +16,7 @@ mod node;
 mod notifications;
 mod observe;
 pub mod relay;
+mod search;
 mod wake_relay;
 
 use async_graphql::{Context, MergedObject, MergedSubscription, Schema, SchemaBuilder};
@@ -33,6 +34,7 @@ pub struct QueryRoot(
     notifications::NotificationQuery,
     jobs::JobQuery,
     node::NodeQuery,
+    search::SearchQuery,
 );
 
 #[derive(MergedObject, Default)]

@@ -11,5 +11,6 @@ mod http;
 mod kakao;
 mod pagination;
 mod schema;
+mod search;
 mod seat_map_live;
 mod ws;
