@@ -52,6 +52,9 @@ pub struct Options {
     pub sibling_of: Option<Sibling>,
     /// Seat-map events buffered per subscriber before it is resynced; default 256.
     pub seat_map_buffer: Option<usize>,
+    /// Keep the search index on disk in the data directory, as in production, instead of
+    /// in memory.
+    pub search_on_disk: bool,
 }
 
 /// What a second instance shares with the first.
@@ -143,8 +146,10 @@ impl TestApp {
             settings.kakao.token_url = format!("{base}/oauth/token");
             settings.kakao.profile_url = format!("{base}/v2/user/me");
         }
-        // Each test's index lives in memory and is built from its fresh database at start.
-        settings.search.in_memory = true;
+        // Each test's index lives in memory and is built from its fresh database at start,
+        // unless the test is about the files.
+        settings.search.in_memory = !options.search_on_disk;
+        settings.search.catch_up_ms = 200;
         settings.booking.sweep_interval_seconds = options.sweep_interval_seconds.unwrap_or(0);
         if let Some(seconds) = options.hold_seconds {
             settings.booking.hold_seconds = seconds;

@@ -114,7 +114,9 @@ impl SearchService {
             Some(slot) => slot,
             None => {
                 tracing::info!("building the search index from the database");
-                rebuild::build(&db, root.as_deref(), &crate::jobs::NoProgress).await?.0
+                let (slot, _) = rebuild::build(&db, root.as_deref(), &crate::jobs::NoProgress).await?;
+                make_current(root.as_deref(), &slot)?;
+                slot
             }
         };
         let service = Self {
@@ -199,11 +201,7 @@ impl SearchService {
     /// from the old index meanwhile. Returns the number of documents indexed.
     pub async fn rebuild(&self, progress: &dyn Progress) -> anyhow::Result<u64> {
         let (slot, documents) = rebuild::build(&self.db, self.root.as_deref(), progress).await?;
-        if let (Some(root), Some(dir)) = (&self.root, &slot.dir) {
-            // The directory name is ours (see `store::new_name`), so it is valid UTF-8.
-            let name = dir.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-            store::set_current(root, name)?;
-        }
+        make_current(self.root.as_deref(), &slot)?;
         self.swap(slot).await?;
         Ok(documents)
     }
@@ -218,6 +216,14 @@ impl SearchService {
             store::remove(dir);
         }
         Ok(())
+    }
+}
+
+/// Names an on-disk `slot` in `CURRENT`, so that the next start opens it.
+fn make_current(root: Option<&std::path::Path>, slot: &Slot) -> anyhow::Result<()> {
+    match (root, &slot.dir) {
+        (Some(root), Some(_)) => store::set_current(root, &slot.name),
+        _ => Ok(()),
     }
 }
 

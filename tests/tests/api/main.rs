@@ -12,5 +12,6 @@ mod kakao;
 mod pagination;
 mod schema;
 mod search;
+mod search_files;
 mod seat_map_live;
 mod ws;
