@@ -18,6 +18,7 @@ use tokio::task::JoinHandle;
 pub use serde_json;
 
 pub mod kakao;
+pub mod search_bench;
 
 /// The admin account every test server has.
 pub const ADMIN_EMAIL: &str = "admin@curtain.test";

@@ -150,6 +150,11 @@ impl SearchService {
         std::mem::replace(&mut *live, Arc::new(slot))
     }
 
+    /// The index in use, for benchmarks and diagnostics that must bypass the cache.
+    pub fn current_index(&self) -> Arc<SearchIndex> {
+        self.slot().index.clone()
+    }
+
     /// The last outbox event the index in use has applied.
     pub fn position(&self) -> i64 {
         self.slot().position()
