@@ -5,6 +5,7 @@
 
 pub mod auth;
 pub mod background;
+pub mod catalog_cache;
 pub mod cli;
 pub mod config;
 pub mod db;

@@ -89,7 +89,8 @@ impl Application {
             kakao_login = kakao.is_some(),
             "authentication ready"
         );
-        let search = crate::search::SearchService::open(db.clone(), &settings, kv.clone(), metrics.clone())
+        let cache = kv::connect(redis_url.as_deref(), &settings.redis.key_prefix).await?;
+        let search = crate::search::SearchService::open(db.clone(), &settings, cache.clone(), metrics.clone())
             .await
             .context("opening the search index")?;
         let seat_maps = Arc::new(SeatMapHub::new(db.clone(), settings.events.seat_map_buffer));
@@ -109,6 +110,7 @@ impl Application {
             jwt: Arc::new(jwt),
             kakao,
             search: Arc::new(search),
+            cache,
             bus,
             relay: RelayWaker::default(),
         };

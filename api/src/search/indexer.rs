@@ -76,14 +76,23 @@ impl SearchService {
             return Ok(());
         };
         let _changes = self.changes.lock().await;
-        apply(&self.db, &self.slot(), &changes, last).await
+        apply(&self.db, &self.slot(), &changes, last).await?;
+        if !changes.is_empty() {
+            // Writes made through another instance reach this instance's cache this way.
+            crate::catalog_cache::invalidate(self.cache.as_ref()).await;
+        }
+        Ok(())
     }
 
     /// Applies every catalog event the outbox has past the index's position; returns how
     /// many there were.
     pub async fn catch_up(&self) -> anyhow::Result<usize> {
         let _changes = self.changes.lock().await;
-        catch_up_slot(&self.db, &self.slot()).await
+        let applied = catch_up_slot(&self.db, &self.slot()).await?;
+        if applied > 0 {
+            crate::catalog_cache::invalidate(self.cache.as_ref()).await;
+        }
+        Ok(applied)
     }
 
     /// Switches to the index `curtain reindex` built, when `CURRENT` names another one.

@@ -4,6 +4,7 @@
 mod accounts;
 mod bad_input;
 mod catalog;
+mod catalog_cache;
 mod dataloaders;
 mod demo;
 mod holds;

@@ -106,6 +106,7 @@ async fn a_running_server_switches_to_the_index_curtain_reindex_builds() {
     let root = app.state.settings.search_dir();
     let before = current(&root);
     fixtures::create_venue(&app, "교체 전 극장", small_layout(2)).await;
+    searchable(&app, 1).await;
 
     let indexed = curtain::search::reindex_on_disk(&app.db, &root, &curtain::jobs::NoProgress)
         .await
@@ -131,17 +132,22 @@ async fn a_running_server_switches_to_the_index_curtain_reindex_builds() {
     );
 
     fixtures::create_venue(&app, "교체 후 극장", small_layout(2)).await;
+    searchable(&app, 2).await;
+    app.stop().await;
+}
+
+/// Waits up to two seconds for `count` venues to match.
+async fn searchable(app: &TestApp, count: i64) {
     let started = Instant::now();
     loop {
         let response = app.gql("{ search(query: \"교체\") { totalCount } }", json!(null)).await;
-        if data(&response)["search"]["totalCount"] == 2 {
-            break;
+        if data(&response)["search"]["totalCount"] == count {
+            return;
         }
         assert!(
             started.elapsed() < Duration::from_secs(2),
-            "the new index follows the catalog"
+            "{count} venues become searchable"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    app.stop().await;
 }

@@ -9,6 +9,7 @@ use super::inputs::{
     UpdateCastMemberInput, UpdatePerformanceCastInput, UpdatePerformanceInput, UpdateSessionInput, UpdateVenueInput,
 };
 use super::types::{CastMember, CastRole, Performance, Session, Venue};
+use crate::catalog_cache;
 use crate::db::begin_write;
 use crate::domain::{cast, performances, sessions, venues};
 use crate::graphql::GqlResult;
@@ -102,6 +103,7 @@ impl CatalogMutation {
         )
         .await?;
         txn.commit().await?;
+        catalog_cache::invalidate(app(ctx)?.cache.as_ref()).await;
         Ok(Performance(performance))
     }
 
@@ -118,6 +120,7 @@ impl CatalogMutation {
         let performance = performances::update_performance(&txn, id, fields).await?;
         record_admin_action(ctx, &txn, "updatePerformance", NodeKind::Performance, Some(id)).await?;
         txn.commit().await?;
+        catalog_cache::invalidate(app(ctx)?.cache.as_ref()).await;
         Ok(Performance(performance))
     }
 
@@ -129,6 +132,7 @@ impl CatalogMutation {
         performances::delete_performance(&txn, raw).await?;
         record_admin_action(ctx, &txn, "deletePerformance", NodeKind::Performance, Some(raw)).await?;
         txn.commit().await?;
+        catalog_cache::invalidate(app(ctx)?.cache.as_ref()).await;
         Ok(id)
     }
 
