@@ -14,5 +14,6 @@ mod pagination;
 mod schema;
 mod search;
 mod search_files;
+mod search_matching;
 mod seat_map_live;
 mod ws;

@@ -1,5 +1,5 @@
-//! Keyword search: Korean-aware matching over the demo catalog, freshness after catalog
-//! writes, rebuilding while searching, the result cache, and odd input.
+//! Keyword search: freshness after catalog writes, rebuilding while searching, the result
+//! cache, and odd input (matching itself is in `search_matching`).
 
 use std::time::{Duration, Instant};
 
@@ -7,7 +7,8 @@ use curtain_tests::fixtures::{self, day, small_layout};
 use curtain_tests::{Backend, Options, TestApp, backend_tests, data, error_code};
 use serde_json::{Value, json};
 
-const SEARCH: &str = "query($q: String!, $kinds: [SearchKind!], $filter: SearchFilter, $first: Int, $after: String) {
+pub(crate) const SEARCH: &str =
+    "query($q: String!, $kinds: [SearchKind!], $filter: SearchFilter, $first: Int, $after: String) {
   search(query: $q, kinds: $kinds, filter: $filter, first: $first, after: $after) {
     totalCount
     facets { genre { value count } kind { value count } }
@@ -21,17 +22,17 @@ const SEARCH: &str = "query($q: String!, $kinds: [SearchKind!], $filter: SearchF
   }
 }";
 
-async fn search(app: &TestApp, query: &str) -> Value {
+pub(crate) async fn search(app: &TestApp, query: &str) -> Value {
     search_with(app, json!({ "q": query })).await
 }
 
-async fn search_with(app: &TestApp, variables: Value) -> Value {
+pub(crate) async fn search_with(app: &TestApp, variables: Value) -> Value {
     let response = app.gql(SEARCH, variables).await;
     data(&response)["search"].clone()
 }
 
 /// `Type:title-or-name` of every hit, best first.
-fn hits(results: &Value) -> Vec<String> {
+pub(crate) fn hits(results: &Value) -> Vec<String> {
     results["edges"]
         .as_array()
         .expect("edges")
@@ -45,7 +46,7 @@ fn hits(results: &Value) -> Vec<String> {
 }
 
 /// Searches until `done` holds for the hits, for up to two seconds.
-async fn eventually(app: &TestApp, query: &str, done: impl Fn(&[String]) -> bool) -> Vec<String> {
+pub(crate) async fn eventually(app: &TestApp, query: &str, done: impl Fn(&[String]) -> bool) -> Vec<String> {
     let started = Instant::now();
     loop {
         let found = hits(&search(app, query).await);
@@ -56,7 +57,7 @@ async fn eventually(app: &TestApp, query: &str, done: impl Fn(&[String]) -> bool
     }
 }
 
-async fn with_demo(backend: Backend) -> Option<TestApp> {
+pub(crate) async fn with_demo(backend: Backend) -> Option<TestApp> {
     TestApp::spawn_with(
         backend,
         Options {
@@ -65,118 +66,6 @@ async fn with_demo(backend: Backend) -> Option<TestApp> {
         },
     )
     .await
-}
-
-async fn korean_buyers_find_what_they_type(app: &TestApp) {
-    let fragment = hits(&search(app, "미제라").await);
-    assert_eq!(
-        fragment.first().map(String::as_str),
-        Some("Performance:레미제라블"),
-        "{fragment:?}"
-    );
-
-    let initials = hits(&search(app, "ㄹㅁㅈㄹㅂ").await);
-    assert_eq!(
-        initials.first().map(String::as_str),
-        Some("Performance:레미제라블"),
-        "{initials:?}"
-    );
-
-    let actor = search(app, "승우").await;
-    let found = hits(&actor);
-    assert_eq!(
-        found.first().map(String::as_str),
-        Some("CastMember:조승우"),
-        "the person before their shows: {found:?}"
-    );
-    for title in ["Performance:레미제라블", "Performance:지킬 앤 하이드"] {
-        assert!(found.contains(&title.to_string()), "{title} stars 조승우: {found:?}");
-    }
-    assert_eq!(actor["totalCount"], 3, "{found:?}");
-    let kinds = &actor["facets"]["kind"];
-    assert!(
-        kinds
-            .as_array()
-            .is_some_and(|k| k.contains(&json!({ "value": "PERFORMANCE", "count": 2 }))),
-        "{kinds}"
-    );
-    let snippet = actor["edges"][0]["highlights"][0].clone();
-    assert_eq!(snippet, json!({ "field": "name", "snippet": "조<em>승우</em>" }));
-
-    let typo = hits(&search(app, "phantm").await);
-    assert_eq!(
-        typo.first().map(String::as_str),
-        Some("Performance:오페라의 유령"),
-        "{typo:?}"
-    );
-    let accents = hits(&search(app, "miserables").await);
-    assert_eq!(
-        accents.first().map(String::as_str),
-        Some("Performance:레미제라블"),
-        "{accents:?}"
-    );
-}
-
-async fn filters_kinds_and_pages_narrow_a_search(app: &TestApp) {
-    let venues = search_with(app, json!({ "q": "커튼", "kinds": ["VENUE"] })).await;
-    assert_eq!(hits(&venues), vec!["Venue:커튼 그랜드씨어터"]);
-
-    let busan = search_with(app, json!({ "q": "콘서트", "filter": { "region": "부산" } })).await;
-    let found = hits(&busan);
-    assert!(
-        !found.is_empty() && found.iter().all(|h| h.starts_with("Performance:")),
-        "{found:?}"
-    );
-    assert!(
-        found.iter().all(|h| !h.contains("커튼콜")),
-        "the gala is in 서울: {found:?}"
-    );
-    let genres = busan["facets"]["genre"].as_array().expect("genre facet").clone();
-    assert_eq!(genres, vec![json!({ "value": "CONCERT", "count": found.len() })]);
-
-    let query = json!({ "q": "그랜드씨어터", "kinds": ["PERFORMANCE"], "first": 3 });
-    let first = search_with(app, query.clone()).await;
-    assert!(first["totalCount"].as_i64() > Some(3));
-    assert_eq!(first["pageInfo"]["hasNextPage"], true);
-    let mut next = query.clone();
-    next["after"] = first["pageInfo"]["endCursor"].clone();
-    let second = search_with(app, next).await;
-    let (a, b) = (hits(&first), hits(&second));
-    assert_eq!(b.len(), 3);
-    assert!(
-        b.iter().all(|hit| !a.contains(hit)),
-        "pages do not overlap: {a:?} {b:?}"
-    );
-
-    let mut foreign = json!({ "q": "레미제라블" });
-    foreign["after"] = first["pageInfo"]["endCursor"].clone();
-    assert_eq!(
-        error_code(&app.gql(SEARCH, foreign).await),
-        "BAD_USER_INPUT",
-        "a cursor of another search"
-    );
-
-    let suggestions = app.gql("{ suggest(prefix: \"레미\") }", Value::Null).await;
-    assert_eq!(data(&suggestions)["suggest"], json!(["레미제라블"]));
-    let blank = app.gql("{ suggest(prefix: \"  \") }", Value::Null).await;
-    assert_eq!(data(&blank)["suggest"], json!([]));
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sqlite_korean_buyers_find_what_they_type() {
-    let app = with_demo(Backend::Sqlite).await.expect("SQLite");
-    korean_buyers_find_what_they_type(&app).await;
-    filters_kinds_and_pages_narrow_a_search(&app).await;
-    app.stop().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres_korean_buyers_find_what_they_type() {
-    if let Some(app) = with_demo(Backend::Postgres).await {
-        korean_buyers_find_what_they_type(&app).await;
-        filters_kinds_and_pages_narrow_a_search(&app).await;
-        app.stop().await;
-    }
 }
 
 async fn catalog_writes_reach_search_within_a_second_or_two(app: &TestApp) {
