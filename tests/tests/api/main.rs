@@ -14,6 +14,7 @@ mod pagination;
 mod schema;
 mod search;
 mod search_files;
+mod search_instances;
 mod search_matching;
 mod seat_map_live;
 mod ws;
