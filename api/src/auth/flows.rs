@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use entity::{Role, user};
-use sea_orm::TransactionTrait;
 
 use super::jwt::TokenError;
 use super::limits::{self, Limited};
@@ -77,7 +76,7 @@ pub async fn sign_up(app: &AppState, ip: IpAddr, input: SignUp) -> ApiResult<Tok
         None => None,
     };
     let hash = passwords::hash(&input.password, &app.settings.auth).await?;
-    let txn = app.db.begin().await?;
+    let txn = crate::db::begin_write(&app.db).await?;
     let user = accounts::create_account(
         &txn,
         NewAccount {
@@ -122,7 +121,7 @@ pub async fn log_in(app: &AppState, ip: IpAddr, email: &str, password: &str) -> 
 
 pub async fn refresh(app: &AppState, ip: IpAddr, token: &str) -> ApiResult<Tokens> {
     limits::check_rate(app.kv.as_ref(), &app.settings.auth, Limited::RefreshToken, ip).await?;
-    let txn = app.db.begin().await?;
+    let txn = crate::db::begin_write(&app.db).await?;
     let rotation = refresh_tokens::rotate(&txn, token, refresh_ttl(app)).await?;
     txn.commit().await?;
     match rotation {
@@ -175,7 +174,7 @@ pub async fn change_password(app: &AppState, principal: &Principal, current: &st
     }
     passwords::check_policy(new, user.email.as_deref(), &app.settings.auth)?;
     let hash = passwords::hash(new, &app.settings.auth).await?;
-    let txn = app.db.begin().await?;
+    let txn = crate::db::begin_write(&app.db).await?;
     accounts::set_password_hash(&txn, user.id, hash).await?;
     let revoked = refresh_tokens::revoke_other_families(&txn, user.id, Some(&principal.session_id)).await?;
     txn.commit().await?;
@@ -311,7 +310,7 @@ pub async fn kakao_log_in(app: &AppState, ip: IpAddr, code: &str, state: &str) -
         unauthenticated("Kakao did not confirm this log-in; start again")
     })?;
 
-    let txn = app.db.begin().await?;
+    let txn = crate::db::begin_write(&app.db).await?;
     let mut ended_sessions = Vec::new();
     let user = match accounts::find_by_kakao_id(&txn, profile.id).await? {
         Some(user) => user,

@@ -4,6 +4,8 @@ use curtain_tests::fixtures::{self, day, small_layout};
 use curtain_tests::{TestApp, backend_tests, data};
 use serde_json::json;
 
+use crate::search::eventually;
+
 const HIT: &str = "cache=\"catalog\",outcome=\"hit\"";
 const MISS: &str = "cache=\"catalog\",outcome=\"miss\"";
 const METRIC: &str = "curtain_cache_requests_total";
@@ -39,6 +41,7 @@ async fn first_page(app: &TestApp) -> Vec<String> {
 async fn performance_reads_come_from_the_cache_until_a_write(app: &TestApp) {
     let venue = fixtures::create_venue(app, "캐시홀", small_layout(2)).await;
     let performance = fixtures::create_performance(app, &venue, "첫 제목", &day(1).0, &day(9).0).await;
+    settled(app, "첫 제목").await;
 
     assert_eq!(title_of(app, &performance).await, "첫 제목");
     let hits = app.metric(METRIC, HIT).await;
@@ -63,6 +66,7 @@ async fn performance_reads_come_from_the_cache_until_a_write(app: &TestApp) {
         "the writer reads its own write"
     );
     assert!(app.metric(METRIC, MISS).await > misses);
+    settled(app, "새 제목").await;
 
     assert_eq!(first_page(app).await, vec!["새 제목"]);
     let hits = app.metric(METRIC, HIT).await;
@@ -78,6 +82,14 @@ async fn performance_reads_come_from_the_cache_until_a_write(app: &TestApp) {
         vec!["새 제목", "둘째 공연"],
         "a new performance shows at once"
     );
+}
+
+/// Waits until this instance has applied the catalog event of the last write, which
+/// invalidates the cache once more; counting hits before then would race with it.
+async fn settled(app: &TestApp, title: &str) {
+    let wanted = format!("Performance:{title}");
+    let found = eventually(app, title, |h| h.contains(&wanted)).await;
+    assert!(found.contains(&wanted), "{found:?}");
 }
 
 backend_tests!(performance_reads_come_from_the_cache_until_a_write);

@@ -1,5 +1,4 @@
 use async_graphql::{Context, ID, InputObject, Object};
-use sea_orm::TransactionTrait;
 
 use super::types::{Account, AuthPayload, KakaoAuthorization, Language, Role as RoleInput, User};
 use crate::auth::flows::{self, SignUp};
@@ -120,7 +119,7 @@ impl AccountMutation {
             return Err(ApiError::Conflict("you cannot take the ADMIN role from yourself".into()).into());
         }
         let app = app(ctx)?;
-        let txn = app.db.begin().await?;
+        let txn = crate::db::begin_write(&app.db).await?;
         let before = accounts::find_user(&txn, id).await?;
         let user = accounts::set_role(&txn, id, role).await?;
         record_admin_action(ctx, &txn, "grantRole", NodeKind::User, Some(id)).await?;
