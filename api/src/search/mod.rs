@@ -119,6 +119,9 @@ impl SearchService {
                 slot
             }
         };
+        if let Some(root) = &root {
+            store::remove_abandoned(root, &slot.name);
+        }
         let service = Self {
             db,
             root,

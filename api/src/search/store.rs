@@ -6,7 +6,7 @@
 //! `position.json` records the last outbox event it has applied, so that a restart catches
 //! up from there instead of rebuilding.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
@@ -66,10 +66,35 @@ pub fn write_position(dir: &Path, outbox_id: i64) -> anyhow::Result<()> {
 }
 
 /// Removes an index directory that is no longer in use; failing only leaves litter behind.
-pub fn remove(dir: &PathBuf) {
+pub fn remove(dir: &Path) {
     if let Err(err) = std::fs::remove_dir_all(dir)
         && err.kind() != std::io::ErrorKind::NotFound
     {
         tracing::warn!(dir = %dir.display(), error = %err, "an old search index could not be removed");
+    }
+}
+
+/// Index directories younger than this are left alone by [`remove_abandoned`]: one may be
+/// a `curtain reindex` still being built.
+const ABANDONED_AFTER: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Removes index directories other than `keep` that nobody has touched for an hour: left
+/// behind by a `curtain reindex` run while no server was up to adopt its result and delete
+/// the index it replaced, or by a crash during a rebuild.
+pub fn remove_abandoned(root: &Path, keep: &str) {
+    let Ok(entries) = std::fs::read_dir(root) else { return };
+    for entry in entries.filter_map(Result::ok) {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let idle = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|modified| modified.elapsed().ok())
+            .is_some_and(|idle| idle > ABANDONED_AFTER);
+        if name.starts_with("index-") && name != keep && idle {
+            tracing::info!(index = name, "removing an abandoned search index");
+            remove(&entry.path());
+        }
     }
 }

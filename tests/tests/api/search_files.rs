@@ -88,6 +88,25 @@ async fn a_restarted_index_catches_up_from_its_saved_position_instead_of_rebuild
     assert_eq!(current(&root), built, "the same index, not a rebuild");
     drop(second);
 
+    let abandoned = root.join("index-abandoned");
+    std::fs::create_dir(&abandoned).expect("an abandoned index");
+    let two_hours_ago = std::time::SystemTime::now() - Duration::from_secs(7200);
+    std::fs::File::open(&abandoned)
+        .and_then(|dir| dir.set_modified(two_hours_ago))
+        .expect("aged");
+    let fresh = root.join("index-being-built");
+    std::fs::create_dir(&fresh).expect("an index being built");
+    let reopened = open().await;
+    let mut expected = vec![built.clone(), "index-being-built".to_string()];
+    expected.sort();
+    assert_eq!(
+        index_dirs(&root),
+        expected,
+        "abandoned indexes are removed, recent ones kept"
+    );
+    drop(reopened);
+    std::fs::remove_dir(&fresh).expect("removed");
+
     std::fs::remove_file(root.join(&built).join("position.json")).expect("position removed");
     let third = open().await;
     assert_eq!(finds(&third, "둘째배우").await, 1);
