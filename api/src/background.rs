@@ -1,5 +1,6 @@
 //! The work a running instance does besides answering requests: relaying the outbox,
-//! feeding live seat maps, sweeping lapsed holds, sending notifications, running jobs.
+//! feeding live seat maps, keeping the search index fresh, sweeping lapsed holds, sending
+//! notifications, running jobs.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,6 +39,7 @@ impl Background {
                 state.bus.clone(),
                 Duration::from_millis(events.seat_map_check_ms.max(50)),
             )),
+            crate::metrics::spawn_background(state.search.clone().run(state.bus.clone())),
         ];
         tasks.extend(spawn_hold_sweeper(state));
         tasks.extend(spawn_delivery_workers(state)?);

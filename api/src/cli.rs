@@ -1,5 +1,5 @@
 //! The command line: `curtain [serve]`, `migrate`, `seed-demo`, `schema [--check]`,
-//! `admin create`, `job list|run`.
+//! `admin create`, `job list|run`, `reindex`.
 //! Flags override `curtain.toml` and `CURTAIN_*` variables.
 
 use std::net::IpAddr;
@@ -53,6 +53,10 @@ pub enum Command {
     /// Scheduled jobs: list them, or run one now.
     #[command(subcommand)]
     Job(JobCommand),
+    /// Rebuild the search index from the database, with a progress bar. A server using the
+    /// same data directory keeps serving searches from the old index and switches to the
+    /// new one within a few seconds of it being ready.
+    Reindex,
 }
 
 #[derive(Debug, Subcommand)]

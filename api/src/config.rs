@@ -12,10 +12,12 @@ use std::path::{Path, PathBuf};
 
 mod jobs;
 mod notify;
+mod search;
 mod storage;
 
 pub use jobs::JobSettings;
 pub use notify::{NotificationSettings, SmtpTls};
+pub use search::SearchSettings;
 pub use storage::StorageSettings;
 
 use figment::Figment;
@@ -38,6 +40,7 @@ pub struct Settings {
     pub events: EventSettings,
     pub notifications: NotificationSettings,
     pub jobs: JobSettings,
+    pub search: SearchSettings,
     pub kakao: KakaoSettings,
     pub storage: StorageSettings,
     pub redis: RedisSettings,
@@ -246,6 +249,7 @@ impl Default for Settings {
             events: EventSettings::default(),
             notifications: NotificationSettings::default(),
             jobs: JobSettings::default(),
+            search: SearchSettings::default(),
             kakao: KakaoSettings::default(),
             storage: StorageSettings::default(),
             redis: RedisSettings::default(),
@@ -348,6 +352,7 @@ const SECTIONS: &[&str] = &[
     "events",
     "notifications",
     "jobs",
+    "search",
     "kakao",
     "storage",
     "redis",
@@ -404,6 +409,11 @@ impl Settings {
     /// True when the database in force is the embedded SQLite file.
     pub fn uses_sqlite(&self) -> bool {
         self.database_url().expose_secret().starts_with("sqlite:")
+    }
+
+    /// Where the search index lives (unless `search.in_memory`).
+    pub fn search_dir(&self) -> PathBuf {
+        self.data_dir.join("search")
     }
 
     /// Where locally stored files (posters) live.

@@ -5,6 +5,7 @@
 
 pub mod auth;
 pub mod background;
+pub mod catalog_cache;
 pub mod cli;
 pub mod config;
 pub mod db;
@@ -19,6 +20,7 @@ pub mod live;
 pub mod metrics;
 pub mod notify;
 pub mod outbox;
+pub mod search;
 pub mod startup;
 pub mod state;
 pub mod storage;

@@ -62,6 +62,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Admin(AdminCommand::Create(args)) => create_admin(&settings, args).await?,
         Command::Job(JobCommand::List) => jobs::manual::list(&settings)?,
         Command::Job(JobCommand::Run(args)) => return jobs::manual::run(settings, &args.name).await,
+        Command::Reindex => curtain::search::cli::reindex(&settings).await?,
         Command::Schema(_) => unreachable!("handled above"),
     }
     Ok(ExitCode::SUCCESS)

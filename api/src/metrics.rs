@@ -54,6 +54,13 @@ where
     tokio::spawn(BACKGROUND.scope((), task))
 }
 
+/// A cache lookup: which cache, and whether it was a `hit` or a `miss`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CacheLabels {
+    pub cache: &'static str,
+    pub outcome: &'static str,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct PoolLabels {
     pub state: &'static str,
@@ -76,6 +83,7 @@ pub struct Metrics {
     pub db_statements: Family<StatementLabels, Counter>,
     pub db_statement_duration: Histogram,
     pub db_pool_connections: Family<PoolLabels, Gauge>,
+    pub cache_requests: Family<CacheLabels, Counter>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -129,6 +137,12 @@ impl Default for Metrics {
             "Database pool connections by state (idle or in_use), read at scrape time",
             db_pool_connections.clone(),
         );
+        let cache_requests = Family::<CacheLabels, Counter>::default();
+        registry.register(
+            "cache_requests",
+            "Cache lookups by cache (search, catalog) and outcome (hit or miss); hits / all is the hit ratio",
+            cache_requests.clone(),
+        );
         Self {
             registry,
             http_requests,
@@ -138,6 +152,7 @@ impl Default for Metrics {
             db_statements,
             db_statement_duration,
             db_pool_connections,
+            cache_requests,
         }
     }
 }

@@ -94,6 +94,10 @@ impl Application {
             kakao_login = kakao.is_some(),
             "authentication ready"
         );
+        let cache = kv::connect(redis_url.as_deref(), &settings.redis.key_prefix).await?;
+        let search = crate::search::SearchService::open(db.clone(), &settings, cache.clone(), metrics.clone())
+            .await
+            .context("opening the search index")?;
         let seat_maps = Arc::new(SeatMapHub::new(db.clone(), settings.events.seat_map_buffer));
         let channels = crate::notify::Channels {
             email: settings.notifications.smtp_host.is_some(),
@@ -111,6 +115,8 @@ impl Application {
             kv,
             jwt: Arc::new(jwt),
             kakao,
+            search: Arc::new(search),
+            cache,
             bus,
             relay: RelayWaker::default(),
         };

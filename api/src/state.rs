@@ -36,6 +36,11 @@ pub struct AppState {
     pub channels: crate::notify::Channels,
     /// The jobs running in this process (the leader lock on SQLite).
     pub job_locks: Arc<crate::jobs::lock::LocalLocks>,
+    /// Cached reads (search results, hot catalog rows): in-process or Redis. Apart from
+    /// `kv`, so that a flood of distinct searches can never evict the token deny-list.
+    pub cache: SharedStore,
+    /// This instance's keyword search index, kept in step through the outbox.
+    pub search: Arc<crate::search::SearchService>,
     /// `None` when Kakao log-in is not configured.
     pub kakao: Option<Arc<KakaoClient>>,
 }

@@ -34,7 +34,7 @@ fn help_lists_every_command() {
     let output = curtain(&["--help"], None);
     assert!(output.status.success());
     let help = text(&output.stdout);
-    for command in ["serve", "migrate", "seed-demo", "schema", "admin"] {
+    for command in ["serve", "migrate", "seed-demo", "schema", "admin", "reindex"] {
         assert!(help.contains(command), "{command} in {help}");
     }
 }
@@ -81,5 +81,24 @@ fn admin_create_makes_one_admin_from_a_piped_password() {
     let again = curtain(&create, Some("a strong admin password\n"));
     assert_eq!(again.status.code(), Some(1));
     assert!(text(&again.stderr).contains("already exists"));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn reindex_builds_a_search_index_of_the_whole_catalog() {
+    let dir = std::env::temp_dir().join(format!("curtain-reindex-{}", std::process::id()));
+    let dir_arg = dir.to_str().unwrap_or_default();
+    let seeded = curtain(&["--data-dir", dir_arg, "seed-demo"], None);
+    assert!(seeded.status.success(), "{}", text(&seeded.stderr));
+
+    let reindexed = curtain(&["--data-dir", dir_arg, "reindex"], None);
+    assert!(reindexed.status.success(), "{}", text(&reindexed.stderr));
+    assert!(
+        text(&reindexed.stdout).contains("Indexed 53 "),
+        "20 performances, 30 cast members, 3 venues: {}",
+        text(&reindexed.stdout)
+    );
+    let current = std::fs::read_to_string(dir.join("search/CURRENT")).expect("CURRENT names the new index");
+    assert!(dir.join("search").join(current.trim()).join("position.json").exists());
     std::fs::remove_dir_all(&dir).ok();
 }

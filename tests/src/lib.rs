@@ -20,6 +20,7 @@ pub use serde_json;
 pub mod kakao;
 pub mod outside;
 pub mod s3;
+pub mod search_bench;
 pub mod socket;
 
 /// The admin account every test server has.
@@ -64,6 +65,9 @@ pub struct Options {
     pub job_schedules: Vec<(&'static str, &'static str)>,
     /// Endpoint of an S3 stand-in (see [`s3::S3Stub`]); files are stored locally without it.
     pub s3_endpoint: Option<String>,
+    /// Keep the search index on disk in the data directory, as in production, instead of
+    /// in memory.
+    pub search_on_disk: bool,
 }
 
 /// What a second instance shares with the first.
@@ -161,6 +165,10 @@ impl TestApp {
         if let Some(endpoint) = &options.s3_endpoint {
             s3::configure(&mut settings, endpoint);
         }
+        // Each test's index lives in memory and is built from its fresh database at start,
+        // unless the test is about the files.
+        settings.search.in_memory = !options.search_on_disk;
+        settings.search.catch_up_ms = 200;
         settings.booking.sweep_interval_seconds = options.sweep_interval_seconds.unwrap_or(0);
         if let Some(seconds) = options.hold_seconds {
             settings.booking.hold_seconds = seconds;

@@ -8,6 +8,7 @@ use sea_orm::{
     QueryOrder, QuerySelect, Set,
 };
 
+use super::catalog_events::{CatalogObject, record_change};
 use super::paging::{Page, PageRequest};
 use super::performances::find_performance;
 use super::validate::{in_range, optional_text, required_text};
@@ -23,7 +24,7 @@ pub struct CastMemberFields {
 pub async fn create_cast_member(db: &impl ConnectionTrait, input: CastMemberFields) -> ApiResult<cast_member::Model> {
     let name = required_text("name", input.name.as_deref().unwrap_or(""), 200)?;
     let now = Utc::now();
-    Ok(cast_member::ActiveModel {
+    let member = cast_member::ActiveModel {
         name: Set(name),
         english_name: Set(optional_text("englishName", input.english_name.as_deref(), 200)?),
         bio: Set(optional_text("bio", input.bio.as_deref(), 5_000)?),
@@ -32,7 +33,9 @@ pub async fn create_cast_member(db: &impl ConnectionTrait, input: CastMemberFiel
         ..Default::default()
     }
     .insert(db)
-    .await?)
+    .await?;
+    record_change(db, CatalogObject::CastMember, member.id).await?;
+    Ok(member)
 }
 
 /// Changes the fields given; an empty `englishName` or `bio` clears it.
@@ -52,7 +55,9 @@ pub async fn update_cast_member(
         model.bio = Set(optional_text("bio", Some(bio), 5_000)?);
     }
     model.updated_at = Set(Utc::now());
-    Ok(model.update(db).await?)
+    let member = model.update(db).await?;
+    record_change(db, CatalogObject::CastMember, id).await?;
+    Ok(member)
 }
 
 pub async fn delete_cast_member(db: &impl ConnectionTrait, id: i64) -> ApiResult<()> {
@@ -70,7 +75,7 @@ pub async fn delete_cast_member(db: &impl ConnectionTrait, id: i64) -> ApiResult
         .exec(db)
         .await
         .map_err(|e| ApiError::from_db_conflict(e, "the cast member is still referenced"))?;
-    Ok(())
+    record_change(db, CatalogObject::CastMember, id).await
 }
 
 pub async fn find_cast_member(db: &impl ConnectionTrait, id: i64) -> ApiResult<cast_member::Model> {
@@ -116,7 +121,7 @@ pub async fn add_role(db: &impl ConnectionTrait, input: NewRole) -> ApiResult<pe
     find_cast_member(db, input.cast_member_id)
         .await
         .map_err(|_| ApiError::bad_input("castMemberId", "no such cast member"))?;
-    performance_cast::ActiveModel {
+    let role = performance_cast::ActiveModel {
         performance_id: Set(input.performance_id),
         cast_member_id: Set(input.cast_member_id),
         role: Set(role),
@@ -125,7 +130,10 @@ pub async fn add_role(db: &impl ConnectionTrait, input: NewRole) -> ApiResult<pe
     }
     .insert(db)
     .await
-    .map_err(|e| ApiError::from_db_conflict(e, "this cast member already plays this role in this performance"))
+    .map_err(|e| ApiError::from_db_conflict(e, "this cast member already plays this role in this performance"))?;
+    // The performance is found by its cast's names, so its document changes.
+    record_change(db, CatalogObject::Performance, role.performance_id).await?;
+    Ok(role)
 }
 
 pub async fn update_role(
@@ -141,16 +149,18 @@ pub async fn update_role(
     if let Some(order) = billing_order {
         model.billing_order = Set(in_range("billingOrder", order, 0, 10_000)?);
     }
-    model
+    let role = model
         .update(db)
         .await
-        .map_err(|e| ApiError::from_db_conflict(e, "this cast member already plays this role in this performance"))
+        .map_err(|e| ApiError::from_db_conflict(e, "this cast member already plays this role in this performance"))?;
+    record_change(db, CatalogObject::Performance, role.performance_id).await?;
+    Ok(role)
 }
 
 pub async fn remove_role(db: &impl ConnectionTrait, id: i64) -> ApiResult<()> {
-    find_role(db, id).await?;
+    let role = find_role(db, id).await?;
     performance_cast::Entity::delete_by_id(id).exec(db).await?;
-    Ok(())
+    record_change(db, CatalogObject::Performance, role.performance_id).await
 }
 
 pub async fn find_role(db: &impl ConnectionTrait, id: i64) -> ApiResult<performance_cast::Model> {

@@ -8,6 +8,7 @@ use sea_orm::{
     QueryFilter, QueryOrder, QuerySelect, QueryTrait, Set,
 };
 
+use super::catalog_events::{CatalogObject, record_change};
 use super::paging::{Page, PageRequest};
 use super::validate::{in_range, optional_text, required_text};
 use super::venues::find_venue;
@@ -49,7 +50,7 @@ pub async fn create_performance(db: &impl ConnectionTrait, input: PerformanceFie
     let end_date = input.end_date.ok_or_else(|| missing("endDate"))?;
     check_run(start_date, end_date)?;
     let now = Utc::now();
-    Ok(performance::ActiveModel {
+    let performance = performance::ActiveModel {
         title: Set(required_text("title", input.title.as_deref().unwrap_or(""), 300)?),
         english_title: Set(optional_text("englishTitle", input.english_title.as_deref(), 300)?),
         description: Set(input.description.as_deref().map(str::trim).unwrap_or("").to_string()),
@@ -70,7 +71,9 @@ pub async fn create_performance(db: &impl ConnectionTrait, input: PerformanceFie
         ..Default::default()
     }
     .insert(db)
-    .await?)
+    .await?;
+    record_change(db, CatalogObject::Performance, performance.id).await?;
+    Ok(performance)
 }
 
 pub async fn update_performance(
@@ -125,7 +128,9 @@ pub async fn update_performance(
         model.venue_id = Set(venue_id);
     }
     model.updated_at = Set(Utc::now());
-    Ok(model.update(db).await?)
+    let performance = model.update(db).await?;
+    record_change(db, CatalogObject::Performance, id).await?;
+    Ok(performance)
 }
 
 /// Deletes a performance and its cast entries. Its sessions must be deleted first, so that
@@ -145,6 +150,7 @@ pub async fn delete_performance(db: &impl ConnectionTrait, id: i64) -> ApiResult
         .exec(db)
         .await
         .map_err(|e| ApiError::from_db_conflict(e, "the performance is still referenced"))?;
+    record_change(db, CatalogObject::Performance, id).await?;
     Ok(performance)
 }
 

@@ -14,6 +14,7 @@ use sea_orm::{
     QueryOrder, QuerySelect, Set,
 };
 
+use super::catalog_events::{CatalogObject, record_change};
 use super::paging::{Page, PageRequest};
 use super::validate::required_text;
 use crate::error::{ApiError, ApiResult};
@@ -78,6 +79,7 @@ pub async fn create_venue(db: &impl ConnectionTrait, input: NewVenue) -> ApiResu
     }
     .insert(db)
     .await?;
+    record_change(db, CatalogObject::Venue, venue.id).await?;
     replace_layout(db, venue, &layout).await
 }
 
@@ -96,6 +98,8 @@ pub async fn update_venue(db: &impl ConnectionTrait, id: i64, patch: VenuePatch)
     let layout = patch.layout.as_ref().map(validate_layout).transpose()?;
     model.updated_at = Set(Utc::now());
     let venue = model.update(db).await?;
+    // A rename changes the documents of the venue's performances too; the consumer sees to it.
+    record_change(db, CatalogObject::Venue, id).await?;
     match layout {
         Some(layout) => {
             if venue_has_sessions(db, id).await? {
@@ -132,7 +136,7 @@ pub async fn delete_venue(db: &impl ConnectionTrait, id: i64) -> ApiResult<()> {
         .exec(db)
         .await
         .map_err(|e| ApiError::from_db_conflict(e, "the venue is still referenced"))?;
-    Ok(())
+    record_change(db, CatalogObject::Venue, id).await
 }
 
 pub async fn find_venue(db: &impl ConnectionTrait, id: i64) -> ApiResult<venue::Model> {

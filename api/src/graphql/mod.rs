@@ -18,6 +18,7 @@ mod observe;
 mod posters;
 pub mod relay;
 mod reviews;
+mod search;
 mod wake_relay;
 
 use async_graphql::{Context, MergedObject, MergedSubscription, Schema, SchemaBuilder};
@@ -35,6 +36,7 @@ pub struct QueryRoot(
     notifications::NotificationQuery,
     jobs::JobQuery,
     node::NodeQuery,
+    search::SearchQuery,
 );
 
 #[derive(MergedObject, Default)]

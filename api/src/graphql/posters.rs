@@ -102,6 +102,7 @@ async fn attach(ctx: &Context<'_>, id: i64, key: &str, action: &str) -> GqlResul
     .await;
     match attached {
         Ok(attached) => {
+            crate::catalog_cache::invalidate(app.cache.as_ref()).await;
             if let Some(replaced) = &attached.replaced {
                 delete_orphan(app.storage.as_ref(), replaced).await;
             }

@@ -81,6 +81,26 @@ pub fn page_request<K: Keyset>(
     Ok(PageRequest { first, after })
 }
 
+/// The cursor of the row at `offset` in a ranked list (search results), which has no sort
+/// key to resume from: `key` fingerprints the request, so a cursor of another request is
+/// refused rather than silently paging through different results.
+pub fn offset_cursor(list: &str, key: &str, offset: usize) -> Cursor {
+    Cursor {
+        list: list.to_string(),
+        key: key.to_string(),
+        id: offset as i64,
+    }
+}
+
+/// The offset after which to continue, from an [`offset_cursor`] of the same list and key.
+pub fn offset_after(list: &str, key: &str, after: &str) -> ApiResult<usize> {
+    Cursor::decode_cursor(after)
+        .ok()
+        .filter(|c| c.list == list && c.key == key && c.id >= 0)
+        .map(|c| c.id as usize + 1)
+        .ok_or_else(|| ApiError::bad_input("after", "after is not a cursor of this search"))
+}
+
 /// Wraps a page of rows as a connection, converting each row with `node`.
 pub fn connection<K: Keyset, N: OutputType>(page: Page<K::Row>, node: impl Fn(K::Row) -> N) -> Connection<Cursor, N> {
     let mut connection = Connection::new(false, page.has_next_page);

@@ -98,6 +98,8 @@ impl ReviewMutation {
         let performance_id = expect(NodeKind::Performance, &performance_id, "performanceId")?;
         let user_id = principal(ctx)?.user_id;
         let review = reviews::write_review(&app(ctx)?.db, user_id, performance_id, i64::from(rating), &body).await?;
+        // The performance's averageRating and reviewCount changed.
+        crate::catalog_cache::invalidate(app(ctx)?.cache.as_ref()).await;
         Ok(Review(review))
     }
 
@@ -113,6 +115,7 @@ impl ReviewMutation {
         let id = expect(NodeKind::Review, &id, "id")?;
         let review =
             reviews::update_review(&app(ctx)?.db, editor(ctx)?, id, rating.map(i64::from), body.as_deref()).await?;
+        crate::catalog_cache::invalidate(app(ctx)?.cache.as_ref()).await;
         Ok(Review(review))
     }
 
@@ -121,6 +124,7 @@ impl ReviewMutation {
     async fn delete_review(&self, ctx: &Context<'_>, id: ID) -> GqlResult<ID> {
         let raw = expect(NodeKind::Review, &id, "id")?;
         reviews::delete_review(&app(ctx)?.db, editor(ctx)?, raw).await?;
+        crate::catalog_cache::invalidate(app(ctx)?.cache.as_ref()).await;
         Ok(id)
     }
 }

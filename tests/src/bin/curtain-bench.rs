@@ -6,6 +6,9 @@
 //! then checks the database for seats sold twice and seats stranded, and runs the same
 //! conditional UPDATE through `pgbench` on the same database as the baseline.
 //!
+//! `curtain-bench search` is P3, keyword search over a generated catalog (see
+//! `curtain_tests::search_bench`).
+//!
 //! The server runs in this process (the real one, over loopback HTTP), so load generator
 //! and server share the machine's cores, as pgbench and PostgreSQL do in the baseline.
 
@@ -47,6 +50,19 @@ enum Bench {
         #[arg(long, default_value_t = 256)]
         concurrency: usize,
     },
+    /// P3: keyword search over a generated catalog (PostgreSQL at CURTAIN_TEST_DATABASE_URL):
+    /// GraphQL beside ILIKE '%q%' and the bare tantivy index.
+    Search {
+        #[arg(long, default_value_t = 100_000)]
+        performances: i64,
+        #[arg(long, default_value_t = 20_000)]
+        cast: i64,
+        #[arg(long, default_value_t = 2_000)]
+        venues: i64,
+        /// Distinct queries, each run through every path.
+        #[arg(long, default_value_t = 300)]
+        queries: usize,
+    },
 }
 
 #[tokio::main]
@@ -58,6 +74,12 @@ async fn main() -> anyhow::Result<()> {
             seats,
             concurrency,
         } => holds(buyers, seats, concurrency).await?,
+        Bench::Search {
+            performances,
+            cast,
+            venues,
+            queries,
+        } => curtain_tests::search_bench::run(performances, cast, venues, queries).await?,
     };
     if let Some(path) = cli.json {
         std::fs::write(&path, serde_json::to_string_pretty(&figures)?)

@@ -4,6 +4,7 @@
 mod accounts;
 mod bad_input;
 mod catalog;
+mod catalog_cache;
 mod dataloaders;
 mod demo;
 mod holds;
@@ -16,5 +17,9 @@ mod posters;
 mod posters_s3;
 mod reviews;
 mod schema;
+mod search;
+mod search_files;
+mod search_instances;
+mod search_matching;
 mod seat_map_live;
 mod ws;

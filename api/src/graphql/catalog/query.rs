@@ -6,6 +6,7 @@ use chrono::NaiveDate;
 use entity::{cast_member, performance, venue};
 
 use super::types::{CastMember, Genre, Performance, SeatMap, Session, Venue};
+use crate::catalog_cache::{self, CachedPage, CachedPerformance};
 use crate::domain::performances::PerformanceFilter;
 use crate::domain::{cast, performances, seat_map, sessions, venues};
 use crate::graphql::GqlResult;
@@ -93,16 +94,35 @@ impl CatalogQuery {
             from: filter.from,
             to: filter.to,
         };
-        let rows = performances::list_performances(&app.db, &filter, page).await?;
+        let rows = if page.after.is_none() {
+            // First pages are what every visitor opens: served from the catalog cache.
+            let key = format!("performances:{}:{filter:?}", page.first);
+            let load = async {
+                performances::list_performances(&app.db, &filter, page)
+                    .await
+                    .map(CachedPage::from)
+            };
+            catalog_cache::read_through(app.cache.as_ref(), &app.metrics, &key, load)
+                .await?
+                .into()
+        } else {
+            performances::list_performances(&app.db, &filter, page).await?
+        };
         Ok(connection::<PerformancesByStart, _>(rows, Performance))
     }
 
     /// The performance with this ID; NOT_FOUND when there is none.
     async fn performance(&self, ctx: &Context<'_>, id: ID) -> GqlResult<Option<Performance>> {
         let id = expect(NodeKind::Performance, &id, "id")?;
-        Ok(Some(Performance(
-            performances::find_performance(&app(ctx)?.db, id).await?,
-        )))
+        let app = app(ctx)?;
+        let load = async {
+            performances::find_performance(&app.db, id)
+                .await
+                .map(CachedPerformance::from)
+        };
+        let key = format!("performance:{id}");
+        let found = catalog_cache::read_through(app.cache.as_ref(), &app.metrics, &key, load).await?;
+        Ok(Some(Performance(found.into())))
     }
 
     /// Venues ordered by name.

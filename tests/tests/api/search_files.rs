@@ -1,0 +1,172 @@
+//! The search index on disk: caught up from its saved position at start-up rather than
+//! rebuilt, and replaced by `curtain reindex` under a running server.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use curtain::config::Settings;
+use curtain::domain::cast::{self, CastMemberFields};
+use curtain::search::SearchService;
+use curtain_tests::fixtures::{self, small_layout};
+use curtain_tests::{Backend, Options, TestApp, data};
+use search_index::{Kind, SearchRequest};
+use serde_json::json;
+
+fn index_dirs(root: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(root)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .filter_map(|e| e.file_name().into_string().ok())
+                .filter(|name| name.starts_with("index-"))
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+fn current(root: &Path) -> String {
+    std::fs::read_to_string(root.join("CURRENT"))
+        .unwrap_or_default()
+        .trim()
+        .to_string()
+}
+
+async fn member(db: &sea_orm::DatabaseConnection, name: &str) {
+    let fields = CastMemberFields {
+        name: Some(name.into()),
+        ..CastMemberFields::default()
+    };
+    assert!(cast::create_cast_member(db, fields).await.is_ok());
+}
+
+async fn finds(service: &SearchService, query: &str) -> usize {
+    let today = chrono::Utc::now().date_naive();
+    let mut request = SearchRequest::new(query, today);
+    request.kinds = Some(vec![Kind::CastMember]);
+    match service.search(request).await {
+        Ok(results) => results.total,
+        Err(_) => panic!("searching {query:?} failed"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_index_catches_up_from_its_saved_position_instead_of_rebuilding() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let settings = Settings {
+        data_dir: dir.path().to_path_buf(),
+        ..Settings::default()
+    };
+    let db = curtain::db::connect(&settings.database_url(), 2, None)
+        .await
+        .expect("SQLite");
+    curtain::db::migrate(&db).await.expect("migrated");
+    let open = || async {
+        let kv = curtain::infra::kv::connect(None, "").await.expect("in-process store");
+        SearchService::open(db.clone(), &settings, kv, Default::default())
+            .await
+            .expect("the index opens")
+    };
+    let root = settings.search_dir();
+
+    member(&db, "첫째배우").await;
+    let first = open().await;
+    assert_eq!(finds(&first, "첫째배우").await, 1, "built from the database");
+    let built = current(&root);
+    assert_eq!(index_dirs(&root), vec![built.clone()]);
+    drop(first);
+
+    member(&db, "둘째배우").await;
+    let second = open().await;
+    assert_eq!(
+        finds(&second, "둘째배우").await,
+        1,
+        "a change made while it was closed is caught up"
+    );
+    assert_eq!(finds(&second, "첫째배우").await, 1);
+    assert_eq!(current(&root), built, "the same index, not a rebuild");
+    drop(second);
+
+    let abandoned = root.join("index-abandoned");
+    std::fs::create_dir(&abandoned).expect("an abandoned index");
+    let two_hours_ago = std::time::SystemTime::now() - Duration::from_secs(7200);
+    std::fs::File::open(&abandoned)
+        .and_then(|dir| dir.set_modified(two_hours_ago))
+        .expect("aged");
+    let fresh = root.join("index-being-built");
+    std::fs::create_dir(&fresh).expect("an index being built");
+    let reopened = open().await;
+    let mut expected = vec![built.clone(), "index-being-built".to_string()];
+    expected.sort();
+    assert_eq!(
+        index_dirs(&root),
+        expected,
+        "abandoned indexes are removed, recent ones kept"
+    );
+    drop(reopened);
+    std::fs::remove_dir(&fresh).expect("removed");
+
+    std::fs::remove_file(root.join(&built).join("position.json")).expect("position removed");
+    let third = open().await;
+    assert_eq!(finds(&third, "둘째배우").await, 1);
+    assert_ne!(current(&root), built, "an index without a position is rebuilt");
+    drop(third);
+    db.close().await.ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_server_switches_to_the_index_curtain_reindex_builds() {
+    let options = Options {
+        search_on_disk: true,
+        ..Options::default()
+    };
+    let app = TestApp::spawn_with(Backend::Sqlite, options).await.expect("SQLite");
+    let root = app.state.settings.search_dir();
+    let before = current(&root);
+    fixtures::create_venue(&app, "교체 전 극장", small_layout(2)).await;
+    searchable(&app, 1).await;
+
+    let indexed = curtain::search::reindex_on_disk(&app.db, &root, &curtain::jobs::NoProgress)
+        .await
+        .expect("reindexed");
+    assert_eq!(indexed, 1);
+    let rebuilt = current(&root);
+    assert_ne!(rebuilt, before);
+
+    let started = Instant::now();
+    while index_dirs(&root) != vec![rebuilt.clone()] && started.elapsed() < Duration::from_secs(3) {
+        let response = app.gql("{ search(query: \"교체\") { totalCount } }", json!(null)).await;
+        assert_eq!(
+            data(&response)["search"]["totalCount"],
+            1,
+            "searches go on during the swap"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        index_dirs(&root),
+        vec![rebuilt],
+        "the server took the new index and removed the old one"
+    );
+
+    fixtures::create_venue(&app, "교체 후 극장", small_layout(2)).await;
+    searchable(&app, 2).await;
+    app.stop().await;
+}
+
+/// Waits up to two seconds for `count` venues to match.
+async fn searchable(app: &TestApp, count: i64) {
+    let started = Instant::now();
+    loop {
+        let response = app.gql("{ search(query: \"교체\") { totalCount } }", json!(null)).await;
+        if data(&response)["search"]["totalCount"] == count {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{count} venues become searchable"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
