@@ -23,6 +23,7 @@ pub enum ErrorCode {
     Conflict,
     SeatUnavailable,
     RateLimited,
+    CouponSoldOut,
     InternalServerError,
 }
 
@@ -36,6 +37,7 @@ impl ErrorCode {
             Self::Conflict => "CONFLICT",
             Self::SeatUnavailable => "SEAT_UNAVAILABLE",
             Self::RateLimited => "RATE_LIMITED",
+            Self::CouponSoldOut => "COUPON_SOLD_OUT",
             Self::InternalServerError => "INTERNAL_SERVER_ERROR",
         }
     }
@@ -61,6 +63,8 @@ pub enum ApiError {
         message: String,
         retry_after: std::time::Duration,
     },
+    /// Every copy of the coupon has been claimed.
+    CouponSoldOut,
     /// Anything the client cannot fix. The cause is logged, never sent.
     Internal(anyhow::Error),
 }
@@ -90,6 +94,7 @@ impl ApiError {
             Self::SeatUnavailable(seats) if seats.is_empty() => "not enough adjacent seats are available".into(),
             Self::SeatUnavailable(seats) => format!("{} of the chosen seats are no longer available", seats.len()),
             Self::RateLimited { message, .. } => message.clone(),
+            Self::CouponSoldOut => "every copy of this coupon has been claimed".into(),
             Self::Internal(_) => "internal server error".into(),
         }
     }
@@ -111,6 +116,7 @@ impl ApiError {
             Self::Conflict(_) => ErrorCode::Conflict,
             Self::SeatUnavailable(_) => ErrorCode::SeatUnavailable,
             Self::RateLimited { .. } => ErrorCode::RateLimited,
+            Self::CouponSoldOut => ErrorCode::CouponSoldOut,
             Self::Internal(_) => ErrorCode::InternalServerError,
         }
     }

@@ -547,6 +547,30 @@ pub mod fixtures {
             .to_string()
     }
 
+    /// A coupon campaign valid from an hour ago for a week; `discount` holds the discount
+    /// fields (`discountAmount`, or `discountPercent` and `maxDiscount`) and any others to set.
+    pub async fn create_coupon(app: &TestApp, total_quantity: i32, discount: Value) -> String {
+        let now = chrono::Utc::now();
+        let mut input = json!({
+            "name": "첫 구매 할인", "totalQuantity": total_quantity,
+            "validFrom": (now - chrono::Duration::hours(1)).to_rfc3339(),
+            "validUntil": (now + chrono::Duration::days(7)).to_rfc3339(),
+        });
+        if let (Some(input), Some(extra)) = (input.as_object_mut(), discount.as_object()) {
+            input.extend(extra.clone());
+        }
+        let response = app
+            .admin(
+                "mutation($input: CreateCouponInput!) { createCoupon(input: $input) { id } }",
+                json!({ "input": input }),
+            )
+            .await;
+        data(&response)["createCoupon"]["id"]
+            .as_str()
+            .expect("coupon id")
+            .to_string()
+    }
+
     /// A day `days` from today (Korean calendar) as `YYYY-MM-DD`, and 19:30 that evening
     /// (Korean time) as an RFC 3339 instant.
     pub fn day(days: i64) -> (String, String) {

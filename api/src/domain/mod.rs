@@ -7,6 +7,7 @@ pub mod audit;
 pub mod best_available;
 pub mod blocks;
 pub mod cast;
+pub mod coupons;
 pub mod holds;
 pub mod inventory;
 pub mod notifications;

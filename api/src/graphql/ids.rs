@@ -20,10 +20,12 @@ pub enum NodeKind {
     Reservation,
     Notification,
     JobRun,
+    Coupon,
+    UserCoupon,
 }
 
 impl NodeKind {
-    const ALL: [NodeKind; 11] = [
+    const ALL: [NodeKind; 13] = [
         NodeKind::Performance,
         NodeKind::Venue,
         NodeKind::CastMember,
@@ -35,6 +37,8 @@ impl NodeKind {
         NodeKind::Reservation,
         NodeKind::Notification,
         NodeKind::JobRun,
+        NodeKind::Coupon,
+        NodeKind::UserCoupon,
     ];
 
     pub fn name(self) -> &'static str {
@@ -50,6 +54,8 @@ impl NodeKind {
             Self::Reservation => "Reservation",
             Self::Notification => "Notification",
             Self::JobRun => "JobRun",
+            Self::Coupon => "Coupon",
+            Self::UserCoupon => "UserCoupon",
         }
     }
 }

@@ -7,6 +7,7 @@ mod accounts;
 pub mod audit;
 mod booking;
 mod catalog;
+mod coupons;
 pub mod errors;
 pub mod guard;
 pub mod ids;
@@ -33,6 +34,8 @@ pub struct QueryRoot(
     notifications::NotificationQuery,
     jobs::JobQuery,
     node::NodeQuery,
+    coupons::CouponQuery,
+    coupons::CouponAdminQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -41,6 +44,8 @@ pub struct MutationRoot(
     booking::BookingMutation,
     catalog::CatalogMutation,
     notifications::NotificationMutation,
+    coupons::CouponMutation,
+    coupons::CouponAdminMutation,
 );
 
 #[derive(MergedSubscription, Default)]

@@ -51,14 +51,16 @@ impl NodeQuery {
             NodeKind::CastRole => found(cast::find_role(db, raw).await)?.map(|r| Node::CastRole(CastRole(r))),
             NodeKind::Session => found(sessions::find_session(db, raw).await)?.map(|s| Node::Session(Session(s))),
             // Seats are identified within seat maps, accounts through `me` (or by admins), and
-            // audit entries, notifications and job runs through their lists; none is fetched
+            // audit entries, notifications, job runs and coupons through their lists; none is fetched
             // on its own.
             NodeKind::Seat
             | NodeKind::User
             | NodeKind::AuditEntry
             | NodeKind::Reservation
             | NodeKind::Notification
-            | NodeKind::JobRun => None,
+            | NodeKind::JobRun
+            | NodeKind::Coupon
+            | NodeKind::UserCoupon => None,
         };
         Ok(node)
     }

@@ -4,6 +4,7 @@
 mod accounts;
 mod bad_input;
 mod catalog;
+mod coupons;
 mod dataloaders;
 mod demo;
 mod holds;

@@ -2,10 +2,11 @@ use async_graphql::{Context, Enum, ID, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use entity::reservation;
 
-use crate::domain::{accounts, holds};
+use crate::domain::{accounts, coupons, holds};
 use crate::error::ApiError;
 use crate::graphql::accounts::Account;
 use crate::graphql::catalog::Session;
+use crate::graphql::coupons::UserCoupon;
 use crate::graphql::guard::{Role, RoleGuard};
 use crate::graphql::ids::{NodeKind, encode};
 use crate::graphql::loaders::{SessionKey, load_error};
@@ -37,9 +38,22 @@ impl Reservation {
     async fn status(&self) -> ReservationStatus {
         self.0.status.into()
     }
-    /// Total in whole KRW.
+    /// What the buyer pays, in whole KRW, after any coupon.
     async fn amount(&self) -> i64 {
         self.0.amount
+    }
+    /// What the applied coupon takes off, in whole KRW.
+    async fn discount(&self) -> i64 {
+        self.0.discount
+    }
+    /// The buyer's coupon applied to this reservation.
+    async fn applied_coupon(&self, ctx: &Context<'_>) -> GqlResult<Option<UserCoupon>> {
+        let Some(id) = self.0.user_coupon_id else {
+            return Ok(None);
+        };
+        Ok(coupons::find_copy_with_coupon(&app(ctx)?.db, id)
+            .await?
+            .map(|(copy, coupon)| UserCoupon(copy, coupon)))
     }
     async fn seat_count(&self) -> i32 {
         self.0.seat_count
