@@ -12,9 +12,11 @@ use std::path::{Path, PathBuf};
 
 mod jobs;
 mod notify;
+mod payments;
 
 pub use jobs::JobSettings;
 pub use notify::{NotificationSettings, SmtpTls};
+pub use payments::PaymentSettings;
 
 use figment::Figment;
 use figment::providers::{Env, Format, Toml};
@@ -37,6 +39,7 @@ pub struct Settings {
     pub notifications: NotificationSettings,
     pub jobs: JobSettings,
     pub kakao: KakaoSettings,
+    pub payments: PaymentSettings,
     pub redis: RedisSettings,
     pub log: LogSettings,
 }
@@ -244,6 +247,7 @@ impl Default for Settings {
             notifications: NotificationSettings::default(),
             jobs: JobSettings::default(),
             kakao: KakaoSettings::default(),
+            payments: PaymentSettings::default(),
             redis: RedisSettings::default(),
             log: LogSettings::default(),
         }
@@ -345,6 +349,7 @@ const SECTIONS: &[&str] = &[
     "notifications",
     "jobs",
     "kakao",
+    "payments",
     "redis",
     "log",
 ];

@@ -24,6 +24,9 @@ pub enum ErrorCode {
     SeatUnavailable,
     RateLimited,
     CouponSoldOut,
+    PaymentFailed,
+    PaymentUnavailable,
+    PaymentPending,
     InternalServerError,
 }
 
@@ -38,6 +41,9 @@ impl ErrorCode {
             Self::SeatUnavailable => "SEAT_UNAVAILABLE",
             Self::RateLimited => "RATE_LIMITED",
             Self::CouponSoldOut => "COUPON_SOLD_OUT",
+            Self::PaymentFailed => "PAYMENT_FAILED",
+            Self::PaymentUnavailable => "PAYMENT_UNAVAILABLE",
+            Self::PaymentPending => "PAYMENT_PENDING",
             Self::InternalServerError => "INTERNAL_SERVER_ERROR",
         }
     }
@@ -65,6 +71,12 @@ pub enum ApiError {
     },
     /// Every copy of the coupon has been claimed.
     CouponSoldOut,
+    /// The payment provider refused the payment; its message, which the buyer may see.
+    PaymentFailed(String),
+    /// The payment provider cannot be reached now; nothing was charged.
+    PaymentUnavailable,
+    /// The payment's outcome is not known yet; reconciliation settles it shortly.
+    PaymentPending,
     /// Anything the client cannot fix. The cause is logged, never sent.
     Internal(anyhow::Error),
 }
@@ -95,6 +107,13 @@ impl ApiError {
             Self::SeatUnavailable(seats) => format!("{} of the chosen seats are no longer available", seats.len()),
             Self::RateLimited { message, .. } => message.clone(),
             Self::CouponSoldOut => "every copy of this coupon has been claimed".into(),
+            Self::PaymentFailed(message) => message.clone(),
+            Self::PaymentUnavailable => {
+                "payments are unavailable right now; nothing was charged, try again shortly".into()
+            }
+            Self::PaymentPending => {
+                "the payment's outcome is not known yet; the reservation will be confirmed or released shortly".into()
+            }
             Self::Internal(_) => "internal server error".into(),
         }
     }
@@ -117,6 +136,9 @@ impl ApiError {
             Self::SeatUnavailable(_) => ErrorCode::SeatUnavailable,
             Self::RateLimited { .. } => ErrorCode::RateLimited,
             Self::CouponSoldOut => ErrorCode::CouponSoldOut,
+            Self::PaymentFailed(_) => ErrorCode::PaymentFailed,
+            Self::PaymentUnavailable => ErrorCode::PaymentUnavailable,
+            Self::PaymentPending => ErrorCode::PaymentPending,
             Self::Internal(_) => ErrorCode::InternalServerError,
         }
     }

@@ -89,6 +89,11 @@ impl Application {
             kakao_login = kakao.is_some(),
             "authentication ready"
         );
+        let payments = crate::infra::payments::from_settings(&settings.payments).context("configuring payments")?;
+        if payments.name() == "SIMULATED" {
+            tracing::warn!("no Toss secret key is configured: payments go to the SIMULATED provider, no money moves");
+        }
+        tracing::info!(payment_provider = payments.name(), "payments ready");
         let seat_maps = Arc::new(SeatMapHub::new(db.clone(), settings.events.seat_map_buffer));
         let channels = crate::notify::Channels {
             email: settings.notifications.smtp_host.is_some(),
@@ -105,6 +110,7 @@ impl Application {
             kv,
             jwt: Arc::new(jwt),
             kakao,
+            payments,
             bus,
             relay: RelayWaker::default(),
         };

@@ -12,6 +12,7 @@ pub mod dormant_account;
 pub mod job_run;
 pub mod notification;
 pub mod outbox;
+pub mod payment;
 pub mod performance;
 pub mod performance_cast;
 pub mod refresh_token;

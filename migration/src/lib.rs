@@ -12,6 +12,7 @@ mod m20261122_000004_reservations;
 mod m20261124_000005_outbox;
 mod m20261124_000006_notifications_jobs;
 mod m20261125_000007_coupons;
+mod m20261125_000008_payments;
 
 pub struct Migrator;
 
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000005_outbox::Migration),
             Box::new(m20261124_000006_notifications_jobs::Migration),
             Box::new(m20261125_000007_coupons::Migration),
+            Box::new(m20261125_000008_payments::Migration),
         ]
     }
 }

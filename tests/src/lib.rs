@@ -18,6 +18,7 @@ use tokio::task::JoinHandle;
 pub use serde_json;
 
 pub mod kakao;
+pub mod toss;
 
 /// The admin account every test server has.
 pub const ADMIN_EMAIL: &str = "admin@curtain.test";
@@ -37,6 +38,8 @@ pub struct Options {
     pub rate_limit_per_minute: Option<u32>,
     /// Base URL of a Kakao stand-in; Kakao log-in is off without it.
     pub kakao_base_url: Option<String>,
+    /// Base URL of a Toss Payments stand-in; payments go to the simulated provider without it.
+    pub toss_base_url: Option<String>,
     /// Use Redis at `CURTAIN_TEST_REDIS_URL` for shared state (skipped loudly when unset).
     pub redis: bool,
     /// How long a WebSocket client may take to send `connection_init`; default 3 s.
@@ -142,6 +145,16 @@ impl TestApp {
             settings.kakao.authorize_url = format!("{base}/oauth/authorize");
             settings.kakao.token_url = format!("{base}/oauth/token");
             settings.kakao.profile_url = format!("{base}/v2/user/me");
+        }
+        if let Some(base) = &options.toss_base_url {
+            settings.payments.toss_secret_key = Some(SecretString::from(toss::SECRET_KEY));
+            settings.payments.toss_base_url = base.clone();
+            // Short enough that a silent stand-in makes a test wait a moment, not minutes.
+            settings.payments.read_timeout_ms = 700;
+            settings.payments.connect_timeout_ms = 500;
+            settings.payments.backoff_base_ms = 10;
+            settings.payments.breaker_failure_threshold = 3;
+            settings.payments.breaker_open_seconds = 1;
         }
         settings.booking.sweep_interval_seconds = options.sweep_interval_seconds.unwrap_or(0);
         if let Some(seconds) = options.hold_seconds {

@@ -80,6 +80,7 @@ pub async fn hold_seats(
     check_still_free(db, session.id, &ids, now).await?;
     let priced = price_seats(db, session.id, &ids).await?;
     let amount: i64 = priced.iter().map(|(_, _, price)| i64::from(*price)).sum();
+    let order_name = super::payments::order_name(db, session.performance_id, ids.len()).await?;
 
     let txn = db.begin().await?;
     let version = bump_version(&txn, session.id).await?;
@@ -99,6 +100,8 @@ pub async fn hold_seats(
         amount: Set(amount),
         user_coupon_id: Set(None),
         discount: Set(0),
+        order_id: Set(Some(super::payments::new_order_id())),
+        order_name: Set(Some(order_name)),
         idempotency_key: Set(key.to_string()),
         expires_at: Set(expires_at),
         created_at: Set(now),

@@ -12,6 +12,7 @@ pub mod holds;
 pub mod inventory;
 pub mod notifications;
 pub mod paging;
+pub mod payments;
 pub mod performances;
 pub mod refresh_tokens;
 pub mod reservation_flow;

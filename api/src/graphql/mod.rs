@@ -16,6 +16,7 @@ pub mod loaders;
 mod node;
 mod notifications;
 mod observe;
+mod payments;
 pub mod relay;
 mod wake_relay;
 
@@ -36,6 +37,7 @@ pub struct QueryRoot(
     node::NodeQuery,
     coupons::CouponQuery,
     coupons::CouponAdminQuery,
+    payments::PaymentQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -46,6 +48,7 @@ pub struct MutationRoot(
     notifications::NotificationMutation,
     coupons::CouponMutation,
     coupons::CouponAdminMutation,
+    payments::PaymentMutation,
 );
 
 #[derive(MergedSubscription, Default)]

@@ -4,6 +4,7 @@
 mod graphql;
 mod health;
 mod observe;
+mod webhooks;
 mod ws;
 
 use std::time::Duration;
@@ -45,7 +46,8 @@ pub fn router(state: HttpState) -> Router {
         .route("/graphql", get(graphql::get_graphql).post(graphql::post_graphql))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
-        .route("/metrics", get(observe::metrics));
+        .route("/metrics", get(observe::metrics))
+        .route("/webhooks/toss", axum::routing::post(webhooks::toss));
     if settings.graphql.graphiql {
         router = router.route("/graphiql", get(graphql::graphiql));
     }

@@ -11,6 +11,7 @@ mod holds;
 mod http;
 mod kakao;
 mod pagination;
+mod payments;
 mod schema;
 mod seat_map_live;
 mod ws;

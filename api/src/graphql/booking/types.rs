@@ -58,6 +58,20 @@ impl Reservation {
     async fn seat_count(&self) -> i32 {
         self.0.seat_count
     }
+    /// The order ID to pay with in the payment widget.
+    async fn order_id(&self) -> Option<&str> {
+        self.0.order_id.as_deref()
+    }
+    /// The order name to show in the payment widget.
+    async fn order_name(&self) -> Option<&str> {
+        self.0.order_name.as_deref()
+    }
+    /// The approved payment, once paid.
+    async fn payment(&self, ctx: &Context<'_>) -> GqlResult<Option<crate::graphql::payments::Payment>> {
+        Ok(crate::domain::payments::find_payment(&app(ctx)?.db, self.0.id)
+            .await?
+            .map(crate::graphql::payments::Payment))
+    }
     /// When a held reservation lapses if unpaid.
     async fn expires_at(&self) -> DateTime<Utc> {
         self.0.expires_at
