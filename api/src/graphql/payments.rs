@@ -1,15 +1,20 @@
 //! Paying for a held reservation and cancelling a paid one. Which provider takes the money
 //! is public: the offline demo's SIMULATED provider says so here and in the logs.
 
+use std::collections::HashMap;
+
+use async_graphql::dataloader::Loader;
 use async_graphql::{Context, ID, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use entity::payment;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
 use crate::domain::payments::{self, Canceller, ConfirmInput};
 use crate::graphql::booking::Reservation;
 use crate::graphql::guard::{Role, RoleGuard, principal};
 use crate::graphql::ids::{NodeKind, expect};
-use crate::graphql::{GqlResult, app};
+use crate::graphql::loaders::{CatalogLoader, LoadError, load_error};
+use crate::graphql::{GqlResult, app, loaders};
 
 /// Who takes the payments.
 #[derive(SimpleObject, Debug)]
@@ -51,6 +56,38 @@ impl Payment {
     async fn cancelled_at(&self) -> Option<DateTime<Utc>> {
         self.0.cancelled_at
     }
+}
+
+/// The payment of a reservation, batched over a page of reservations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PaymentOfReservation(pub i64);
+
+impl Loader<PaymentOfReservation> for CatalogLoader {
+    type Value = payment::Model;
+    type Error = LoadError;
+
+    async fn load(
+        &self,
+        keys: &[PaymentOfReservation],
+    ) -> Result<HashMap<PaymentOfReservation, Self::Value>, Self::Error> {
+        let rows = payment::Entity::find()
+            .filter(payment::Column::ReservationId.is_in(keys.iter().map(|k| k.0)))
+            .all(self.db())
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|p| (PaymentOfReservation(p.reservation_id), p))
+            .collect())
+    }
+}
+
+/// The payment of a reservation, once paid.
+pub async fn payment_of(ctx: &Context<'_>, reservation_id: i64) -> GqlResult<Option<Payment>> {
+    Ok(loaders(ctx)?
+        .load_one(PaymentOfReservation(reservation_id))
+        .await
+        .map_err(load_error)?
+        .map(Payment))
 }
 
 #[derive(Default)]

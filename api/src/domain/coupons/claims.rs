@@ -115,18 +115,6 @@ pub async fn my_coupons(
         .collect())
 }
 
-/// One copy with its campaign.
-pub async fn find_copy_with_coupon(
-    db: &impl ConnectionTrait,
-    id: i64,
-) -> ApiResult<Option<(user_coupon::Model, coupon::Model)>> {
-    Ok(user_coupon::Entity::find_by_id(id)
-        .find_also_related(coupon::Entity)
-        .one(db)
-        .await?
-        .and_then(|(copy, coupon)| Some((copy, coupon?))))
-}
-
 async fn find_copy(db: &impl ConnectionTrait, coupon_id: i64, user_id: i64) -> ApiResult<Option<user_coupon::Model>> {
     Ok(user_coupon::Entity::find()
         .filter(user_coupon::Column::CouponId.eq(coupon_id))

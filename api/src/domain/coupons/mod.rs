@@ -15,7 +15,7 @@ mod redeem;
 pub use campaigns::{
     CouponChanges, NewCoupon, create_coupon, deactivate_coupon, find_coupon, list_coupons, update_coupon,
 };
-pub use claims::{available_coupons, claim_coupon, find_copy_with_coupon, my_coupons};
+pub use claims::{available_coupons, claim_coupon, my_coupons};
 pub use redeem::{apply_coupon, discount_for, remove_coupon};
 pub(crate) use redeem::{give_back, spend};
 

@@ -171,8 +171,12 @@ pub async fn reconcile_payments(deps: PaymentDeps<'_>, older_than: Duration) -> 
             },
             None => None,
         };
-        if settle(deps, reservation, found).await? {
-            settled += 1;
+        let id = reservation.id;
+        match settle(deps, reservation, found).await {
+            Ok(true) => settled += 1,
+            Ok(false) => {}
+            // One reservation that cannot be settled must not hold up the others.
+            Err(err) => tracing::error!(reservation_id = id, error = ?err, "cannot settle a PAYING reservation"),
         }
     }
     Ok(settled)

@@ -2,7 +2,7 @@ use async_graphql::{Context, Enum, ID, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use entity::reservation;
 
-use crate::domain::{accounts, coupons, holds};
+use crate::domain::{accounts, holds};
 use crate::error::ApiError;
 use crate::graphql::accounts::Account;
 use crate::graphql::catalog::Session;
@@ -51,9 +51,7 @@ impl Reservation {
         let Some(id) = self.0.user_coupon_id else {
             return Ok(None);
         };
-        Ok(coupons::find_copy_with_coupon(&app(ctx)?.db, id)
-            .await?
-            .map(|(copy, coupon)| UserCoupon(copy, coupon)))
+        crate::graphql::coupons::user_coupon(ctx, id).await
     }
     async fn seat_count(&self) -> i32 {
         self.0.seat_count
@@ -68,9 +66,7 @@ impl Reservation {
     }
     /// The approved payment, once paid.
     async fn payment(&self, ctx: &Context<'_>) -> GqlResult<Option<crate::graphql::payments::Payment>> {
-        Ok(crate::domain::payments::find_payment(&app(ctx)?.db, self.0.id)
-            .await?
-            .map(crate::graphql::payments::Payment))
+        crate::graphql::payments::payment_of(ctx, self.0.id).await
     }
     /// When a held reservation lapses if unpaid.
     async fn expires_at(&self) -> DateTime<Utc> {

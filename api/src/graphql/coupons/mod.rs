@@ -6,4 +6,4 @@ mod types;
 
 pub use admin::{CouponAdminMutation, CouponAdminQuery};
 pub use buyer::{CouponMutation, CouponQuery};
-pub use types::UserCoupon;
+pub use types::{UserCoupon, user_coupon};

@@ -1,11 +1,15 @@
+use std::collections::HashMap;
+
+use async_graphql::dataloader::Loader;
 use async_graphql::{Context, Enum, ID, Object};
 use chrono::{DateTime, Utc};
 use entity::{coupon, user_coupon};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
 use crate::domain::coupons::Discount;
 use crate::graphql::catalog::Performance;
 use crate::graphql::ids::{NodeKind, encode};
-use crate::graphql::loaders::{PerformanceKey, load_error};
+use crate::graphql::loaders::{CatalogLoader, LoadError, PerformanceKey, load_error};
 use crate::graphql::{GqlResult, loaders};
 
 pub struct Coupon(pub coupon::Model);
@@ -99,4 +103,34 @@ impl UserCoupon {
     async fn coupon(&self) -> Coupon {
         Coupon(self.1.clone())
     }
+}
+
+/// A buyer's copy with its campaign, batched over a page of reservations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct UserCouponKey(pub i64);
+
+impl Loader<UserCouponKey> for CatalogLoader {
+    type Value = (user_coupon::Model, coupon::Model);
+    type Error = LoadError;
+
+    async fn load(&self, keys: &[UserCouponKey]) -> Result<HashMap<UserCouponKey, Self::Value>, Self::Error> {
+        let rows = user_coupon::Entity::find()
+            .find_also_related(coupon::Entity)
+            .filter(user_coupon::Column::Id.is_in(keys.iter().map(|k| k.0)))
+            .all(self.db())
+            .await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(copy, coupon)| Some((UserCouponKey(copy.id), (copy, coupon?))))
+            .collect())
+    }
+}
+
+/// One of the buyer's copies, through the request's dataloader.
+pub async fn user_coupon(ctx: &Context<'_>, id: i64) -> GqlResult<Option<UserCoupon>> {
+    Ok(loaders(ctx)?
+        .load_one(UserCouponKey(id))
+        .await
+        .map_err(load_error)?
+        .map(|(copy, coupon)| UserCoupon(copy, coupon)))
 }
