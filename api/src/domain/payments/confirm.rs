@@ -37,6 +37,10 @@ pub async fn confirm_payment(deps: PaymentDeps<'_>, input: ConfirmInput) -> ApiR
         // A repeated confirmation of the same payment: it went through.
         return Ok(reservation);
     }
+    if reservation.status == ReservationStatus::Paying {
+        // An earlier attempt's outcome is still being settled; a second one must not race it.
+        return Err(ApiError::PaymentPending);
+    }
     if reservation.status != ReservationStatus::Held || reservation.expires_at <= Utc::now() {
         return Err(ApiError::Conflict(
             "only a held, unexpired reservation can be paid".into(),

@@ -108,6 +108,12 @@ async fn a_timeout_leaves_the_reservation_paying_until_reconciliation_settles_it
     assert_eq!(toss.confirm_keys().len(), 2, "a timeout after sending is not retried");
     assert_eq!(status(app, &buyer, &approved_late).await, "PAYING");
     assert_eq!(status(app, &buyer, &never_approved).await, "PAYING");
+    // Trying again meanwhile is told to wait, and sends nothing.
+    assert_eq!(
+        error_code(&pay(app, &buyer, &approved_late, "ok-again").await),
+        "PAYMENT_PENDING"
+    );
+    assert_eq!(toss.confirm_keys().len(), 2);
 
     // Younger than a minute: the scheduled job leaves them alone.
     let young = curtain::domain::payments::reconcile_payments(app.state.payment_deps(), chrono::Duration::minutes(1))
