@@ -1,9 +1,9 @@
 //! Claiming coupons, first come first served.
 //!
-//! A claim is one transaction: the conditional increment
+//! A claim is one transaction: the insert of the buyer's copy, which the unique (coupon,
+//! user) key refuses for a second copy, and the conditional increment
 //! `UPDATE coupons SET issued = issued + 1 WHERE id = ? AND issued < total_quantity AND
-//! active AND valid now`, then the insert of the buyer's copy, which the unique (coupon,
-//! user) key refuses for a second copy (rolling the increment back with it). No lock of our
+//! active AND valid now`, which rolls the copy back with it when no copy is left. No lock of our
 //! own: the row lock the UPDATE takes orders concurrent claims on every instance alike.
 
 use chrono::{DateTime, Utc};
@@ -35,6 +35,28 @@ pub async fn claim_coupon(db: &DatabaseConnection, coupon_id: i64, user_id: i64)
     }
 
     let txn = db.begin().await?;
+    // The copy first, the counter second: the coupon row is the one every claimer queues on,
+    // and this way its lock is held from the UPDATE to the COMMIT only.
+    let copy = user_coupon::ActiveModel {
+        coupon_id: Set(coupon_id),
+        user_id: Set(user_id),
+        status: Set(UserCouponStatus::Available),
+        claimed_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    }
+    .insert(&txn)
+    .await;
+    let copy = match copy {
+        Ok(copy) => copy,
+        Err(err) => {
+            txn.rollback().await?;
+            return Err(match ApiError::from_db_conflict(err, "") {
+                ApiError::Conflict(_) => already_claimed(),
+                other => other,
+            });
+        }
+    };
     let issued = coupon::Entity::update_many()
         .col_expr(coupon::Column::Issued, Expr::col(coupon::Column::Issued).add(1))
         .filter(coupon::Column::Id.eq(coupon_id))
@@ -46,34 +68,14 @@ pub async fn claim_coupon(db: &DatabaseConnection, coupon_id: i64, user_id: i64)
         .await?
         .rows_affected;
     if issued == 0 {
+        // Rolls the copy back with it.
         txn.rollback().await?;
         // Deactivated or expired meanwhile, or the last copy went to someone else.
         check_claimable(&find_coupon(db, coupon_id).await?, now)?;
         return Err(ApiError::CouponSoldOut);
     }
-    let copy = user_coupon::ActiveModel {
-        coupon_id: Set(coupon_id),
-        user_id: Set(user_id),
-        status: Set(UserCouponStatus::Available),
-        claimed_at: Set(now),
-        updated_at: Set(now),
-        ..Default::default()
-    }
-    .insert(&txn)
-    .await;
-    match copy {
-        Ok(copy) => {
-            txn.commit().await?;
-            Ok(copy)
-        }
-        Err(err) => {
-            txn.rollback().await?;
-            Err(match ApiError::from_db_conflict(err, "") {
-                ApiError::Conflict(_) => already_claimed(),
-                other => other,
-            })
-        }
-    }
+    txn.commit().await?;
+    Ok(copy)
 }
 
 /// Campaigns the buyer can claim now: active, within their dates, copies left, and not
