@@ -328,6 +328,24 @@ async fn the_box_office_runs_campaigns_and_buyers_see_what_is_on_offer(app: &Tes
         let response = app.admin(create, with(bad.clone())).await;
         assert_eq!(error_code(&response), "BAD_USER_INPUT", "{bad}");
     }
+    let nowhere = curtain::graphql::ids::encode(curtain::graphql::ids::NodeKind::Performance, 999_999).to_string();
+    let response = app
+        .admin(
+            create,
+            with(json!({ "discountAmount": 1000, "performanceId": nowhere })),
+        )
+        .await;
+    assert_eq!(error_code(&response), "NOT_FOUND");
+    let missing = curtain::graphql::ids::encode(curtain::graphql::ids::NodeKind::Coupon, 999_999).to_string();
+    for mutation in [
+        "mutation($id: ID!) { deactivateCoupon(id: $id) { id } }",
+        "mutation($id: ID!) { updateCoupon(id: $id, input: { name: \"x\" }) { id } }",
+    ] {
+        assert_eq!(
+            error_code(&app.admin(mutation, json!({ "id": missing })).await),
+            "NOT_FOUND"
+        );
+    }
     let buyer = app.sign_up("browser@example.com").await;
     let response = app
         .post(

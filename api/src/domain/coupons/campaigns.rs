@@ -1,9 +1,11 @@
 //! The box office's side: creating, changing, ending and listing coupon campaigns.
 
 use chrono::{DateTime, Utc};
-use entity::{coupon, performance};
+use entity::coupon;
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, SqlErr,
+};
 
 use super::Discount;
 use crate::domain::paging::{Page, PageRequest};
@@ -55,14 +57,10 @@ pub async fn create_coupon(db: &impl ConnectionTrait, new: NewCoupon) -> ApiResu
     check_minimum(new.minimum_order_amount)?;
     check_window(new.valid_from, new.valid_until)?;
     check_quantity(new.total_quantity, 0)?;
-    if let Some(id) = new.performance_id {
-        performance::Entity::find_by_id(id)
-            .one(db)
-            .await?
-            .ok_or(ApiError::NotFound("performance"))?;
-    }
     let now = Utc::now();
-    Ok(coupon::ActiveModel {
+    // The foreign key says whether the performance exists: no read before the write, so
+    // that on SQLite the transaction never has to upgrade a read snapshot to a write.
+    coupon::ActiveModel {
         name: Set(name),
         discount_amount: Set(discount_amount),
         discount_percent: Set(discount_percent),
@@ -79,10 +77,15 @@ pub async fn create_coupon(db: &impl ConnectionTrait, new: NewCoupon) -> ApiResu
         ..Default::default()
     }
     .insert(db)
-    .await?)
+    .await
+    .map_err(|err| match err.sql_err() {
+        Some(SqlErr::ForeignKeyConstraintViolation(_)) => ApiError::NotFound("performance"),
+        _ => ApiError::internal(err),
+    })
 }
 
 pub async fn update_coupon(db: &impl ConnectionTrait, id: i64, changes: CouponChanges) -> ApiResult<coupon::Model> {
+    touch(db, id).await?;
     let current = find_coupon(db, id).await?;
     let mut update = coupon::Entity::update_many()
         .col_expr(coupon::Column::UpdatedAt, Expr::value(Utc::now()))
@@ -118,14 +121,32 @@ pub async fn update_coupon(db: &impl ConnectionTrait, id: i64, changes: CouponCh
 /// Ends a campaign: nobody can claim it any more, and claimed copies no longer apply.
 /// Copies already applied to a reservation keep their discount.
 pub async fn deactivate_coupon(db: &impl ConnectionTrait, id: i64) -> ApiResult<coupon::Model> {
-    find_coupon(db, id).await?;
-    coupon::Entity::update_many()
+    let changed = coupon::Entity::update_many()
         .col_expr(coupon::Column::Active, Expr::value(false))
         .col_expr(coupon::Column::UpdatedAt, Expr::value(Utc::now()))
         .filter(coupon::Column::Id.eq(id))
         .exec(db)
-        .await?;
+        .await?
+        .rows_affected;
+    if changed == 0 {
+        return Err(ApiError::NotFound("coupon"));
+    }
     find_coupon(db, id).await
+}
+
+/// Writes to the coupon row before reading it, so that the caller's transaction holds the
+/// row (and on SQLite the write lock) from its first statement.
+async fn touch(db: &impl ConnectionTrait, id: i64) -> ApiResult<()> {
+    let changed = coupon::Entity::update_many()
+        .col_expr(coupon::Column::UpdatedAt, Expr::value(Utc::now()))
+        .filter(coupon::Column::Id.eq(id))
+        .exec(db)
+        .await?
+        .rows_affected;
+    if changed == 0 {
+        return Err(ApiError::NotFound("coupon"));
+    }
+    Ok(())
 }
 
 pub async fn find_coupon(db: &impl ConnectionTrait, id: i64) -> ApiResult<coupon::Model> {
