@@ -12,11 +12,13 @@ use std::path::{Path, PathBuf};
 
 mod jobs;
 mod notify;
+mod payments;
 mod search;
 mod storage;
 
 pub use jobs::JobSettings;
 pub use notify::{NotificationSettings, SmtpTls};
+pub use payments::PaymentSettings;
 pub use search::SearchSettings;
 pub use storage::StorageSettings;
 
@@ -43,6 +45,7 @@ pub struct Settings {
     pub search: SearchSettings,
     pub kakao: KakaoSettings,
     pub storage: StorageSettings,
+    pub payments: PaymentSettings,
     pub redis: RedisSettings,
     pub log: LogSettings,
 }
@@ -252,6 +255,7 @@ impl Default for Settings {
             search: SearchSettings::default(),
             kakao: KakaoSettings::default(),
             storage: StorageSettings::default(),
+            payments: PaymentSettings::default(),
             redis: RedisSettings::default(),
             log: LogSettings::default(),
         }
@@ -355,6 +359,7 @@ const SECTIONS: &[&str] = &[
     "search",
     "kakao",
     "storage",
+    "payments",
     "redis",
     "log",
 ];

@@ -24,6 +24,10 @@ pub enum ErrorCode {
     SeatUnavailable,
     RateLimited,
     AccountDormant,
+    CouponSoldOut,
+    PaymentFailed,
+    PaymentUnavailable,
+    PaymentPending,
     InternalServerError,
 }
 
@@ -38,6 +42,10 @@ impl ErrorCode {
             Self::SeatUnavailable => "SEAT_UNAVAILABLE",
             Self::RateLimited => "RATE_LIMITED",
             Self::AccountDormant => "ACCOUNT_DORMANT",
+            Self::CouponSoldOut => "COUPON_SOLD_OUT",
+            Self::PaymentFailed => "PAYMENT_FAILED",
+            Self::PaymentUnavailable => "PAYMENT_UNAVAILABLE",
+            Self::PaymentPending => "PAYMENT_PENDING",
             Self::InternalServerError => "INTERNAL_SERVER_ERROR",
         }
     }
@@ -69,6 +77,14 @@ pub enum ApiError {
     /// The right credentials for an account made dormant after a year unused: it must be
     /// reactivated by a code sent to its email first.
     AccountDormant,
+    /// Every copy of the coupon has been claimed.
+    CouponSoldOut,
+    /// The payment provider refused the payment; its message, which the buyer may see.
+    PaymentFailed(String),
+    /// The payment provider cannot be reached now; nothing was charged.
+    PaymentUnavailable,
+    /// The payment's outcome is not known yet; reconciliation settles it shortly.
+    PaymentPending,
     /// Anything the client cannot fix. The cause is logged, never sent.
     Internal(anyhow::Error),
 }
@@ -102,6 +118,14 @@ impl ApiError {
             Self::AccountDormant => "this account is dormant after a year without log-in: \
                 request a reactivation code by email (requestReactivation), then reactivateAccount"
                 .into(),
+            Self::CouponSoldOut => "every copy of this coupon has been claimed".into(),
+            Self::PaymentFailed(message) => message.clone(),
+            Self::PaymentUnavailable => {
+                "payments are unavailable right now; nothing was charged, try again shortly".into()
+            }
+            Self::PaymentPending => {
+                "the payment's outcome is not known yet; the reservation will be confirmed or released shortly".into()
+            }
             Self::Internal(_) => "internal server error".into(),
         }
     }
@@ -124,6 +148,10 @@ impl ApiError {
             Self::SeatUnavailable(_) => ErrorCode::SeatUnavailable,
             Self::RateLimited { .. } => ErrorCode::RateLimited,
             Self::AccountDormant => ErrorCode::AccountDormant,
+            Self::CouponSoldOut => ErrorCode::CouponSoldOut,
+            Self::PaymentFailed(_) => ErrorCode::PaymentFailed,
+            Self::PaymentUnavailable => ErrorCode::PaymentUnavailable,
+            Self::PaymentPending => ErrorCode::PaymentPending,
             Self::Internal(_) => ErrorCode::InternalServerError,
         }
     }

@@ -98,6 +98,11 @@ impl Application {
         let search = crate::search::SearchService::open(db.clone(), &settings, cache.clone(), metrics.clone())
             .await
             .context("opening the search index")?;
+        let payments = crate::infra::payments::from_settings(&settings.payments).context("configuring payments")?;
+        if payments.name() == "SIMULATED" {
+            tracing::warn!("no Toss secret key is configured: payments go to the SIMULATED provider, no money moves");
+        }
+        tracing::info!(payment_provider = payments.name(), "payments ready");
         let seat_maps = Arc::new(SeatMapHub::new(db.clone(), settings.events.seat_map_buffer));
         let channels = crate::notify::Channels {
             email: settings.notifications.smtp_host.is_some(),
@@ -117,6 +122,7 @@ impl Application {
             kakao,
             search: Arc::new(search),
             cache,
+            payments,
             bus,
             relay: RelayWaker::default(),
         };

@@ -43,6 +43,8 @@ pub struct AppState {
     pub search: Arc<crate::search::SearchService>,
     /// `None` when Kakao log-in is not configured.
     pub kakao: Option<Arc<KakaoClient>>,
+    /// Toss Payments, or the simulated provider when no Toss key is configured.
+    pub payments: crate::infra::payments::SharedProvider,
 }
 
 impl std::fmt::Debug for AppState {
@@ -54,6 +56,16 @@ impl std::fmt::Debug for AppState {
 }
 
 impl AppState {
+    /// What the payment flow runs with.
+    pub fn payment_deps(&self) -> crate::domain::payments::PaymentDeps<'_> {
+        crate::domain::payments::PaymentDeps {
+            db: &self.db,
+            provider: self.payments.as_ref(),
+            settings: &self.settings.payments,
+            channels: self.channels,
+        }
+    }
+
     /// What scheduled jobs run with.
     pub fn job_env(&self) -> crate::jobs::JobEnv {
         crate::jobs::JobEnv {

@@ -77,3 +77,17 @@ pub enum ReservationStatus {
     #[sea_orm(string_value = "RELEASED")]
     Released,
 }
+
+/// Where a buyer's copy of a coupon is: free to apply, applied to a held reservation, or
+/// spent on a paid one. Released, expired and cancelled reservations give it back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum UserCouponStatus {
+    #[sea_orm(string_value = "AVAILABLE")]
+    Available,
+    #[sea_orm(string_value = "APPLIED")]
+    Applied,
+    #[sea_orm(string_value = "USED")]
+    Used,
+}

@@ -6,11 +6,13 @@
 
 pub mod audit_log;
 pub mod cast_member;
+pub mod coupon;
 pub mod delivery;
 pub mod dormant_account;
 pub mod job_run;
 pub mod notification;
 pub mod outbox;
+pub mod payment;
 pub mod performance;
 pub mod performance_cast;
 pub mod refresh_token;
@@ -23,7 +25,8 @@ pub mod session;
 pub mod session_price;
 pub mod session_seat;
 pub mod user;
+pub mod user_coupon;
 pub mod venue;
 
 mod enums;
-pub use enums::{Genre, ReservationStatus, Role, SeatStatus, SessionStatus};
+pub use enums::{Genre, ReservationStatus, Role, SeatStatus, SessionStatus, UserCouponStatus};

@@ -12,8 +12,16 @@ pub struct Model {
     pub session_id: i64,
     pub status: ReservationStatus,
     pub seat_count: i32,
-    /// Total in whole KRW, from the session's prices when the seats were held.
+    /// What the buyer pays in whole KRW: the seats' prices when held, less `discount`.
     pub amount: i64,
+    /// The buyer's coupon applied to this reservation, if any.
+    pub user_coupon_id: Option<i64>,
+    /// What the applied coupon takes off, in whole KRW.
+    pub discount: i64,
+    /// The order ID the payment provider knows this reservation by (URL-safe, unique).
+    pub order_id: Option<String>,
+    /// What the buyer sees in the payment window, e.g. the performance and seat count.
+    pub order_name: Option<String>,
     /// The client's key: the same key from the same buyer never makes a second hold.
     pub idempotency_key: String,
     /// When an unpaid hold lapses.

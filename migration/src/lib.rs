@@ -11,6 +11,8 @@ mod m20261122_000003_accounts;
 mod m20261122_000004_reservations;
 mod m20261124_000005_outbox;
 mod m20261124_000006_notifications_jobs;
+mod m20261125_000007_coupons;
+mod m20261125_000008_payments;
 mod m20261125_000010_reviews;
 
 pub struct Migrator;
@@ -25,6 +27,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000004_reservations::Migration),
             Box::new(m20261124_000005_outbox::Migration),
             Box::new(m20261124_000006_notifications_jobs::Migration),
+            Box::new(m20261125_000007_coupons::Migration),
+            Box::new(m20261125_000008_payments::Migration),
             Box::new(m20261125_000010_reviews::Migration),
         ]
     }

@@ -22,6 +22,7 @@ pub mod outside;
 pub mod s3;
 pub mod search_bench;
 pub mod socket;
+pub mod toss;
 
 /// The admin account every test server has.
 pub const ADMIN_EMAIL: &str = "admin@curtain.test";
@@ -41,6 +42,8 @@ pub struct Options {
     pub rate_limit_per_minute: Option<u32>,
     /// Base URL of a Kakao stand-in; Kakao log-in is off without it.
     pub kakao_base_url: Option<String>,
+    /// Base URL of a Toss Payments stand-in; payments go to the simulated provider without it.
+    pub toss_base_url: Option<String>,
     /// Use Redis at `CURTAIN_TEST_REDIS_URL` for shared state (skipped loudly when unset).
     pub redis: bool,
     /// How long a WebSocket client may take to send `connection_init`; default 3 s.
@@ -169,6 +172,16 @@ impl TestApp {
         // unless the test is about the files.
         settings.search.in_memory = !options.search_on_disk;
         settings.search.catch_up_ms = 200;
+        if let Some(base) = &options.toss_base_url {
+            settings.payments.toss_secret_key = Some(SecretString::from(toss::SECRET_KEY));
+            settings.payments.toss_base_url = base.clone();
+            // Short enough that a silent stand-in makes a test wait a moment, not minutes.
+            settings.payments.read_timeout_ms = 700;
+            settings.payments.connect_timeout_ms = 500;
+            settings.payments.backoff_base_ms = 10;
+            settings.payments.breaker_failure_threshold = 3;
+            settings.payments.breaker_open_seconds = 1;
+        }
         settings.booking.sweep_interval_seconds = options.sweep_interval_seconds.unwrap_or(0);
         if let Some(seconds) = options.hold_seconds {
             settings.booking.hold_seconds = seconds;
@@ -654,6 +667,30 @@ pub mod fixtures {
         curtain::graphql::ids::decode(&async_graphql::ID::from(global_id))
             .expect("a global id")
             .1
+    }
+
+    /// A coupon campaign valid from an hour ago for a week; `discount` holds the discount
+    /// fields (`discountAmount`, or `discountPercent` and `maxDiscount`) and any others to set.
+    pub async fn create_coupon(app: &TestApp, total_quantity: i32, discount: Value) -> String {
+        let now = chrono::Utc::now();
+        let mut input = json!({
+            "name": "첫 구매 할인", "totalQuantity": total_quantity,
+            "validFrom": (now - chrono::Duration::hours(1)).to_rfc3339(),
+            "validUntil": (now + chrono::Duration::days(7)).to_rfc3339(),
+        });
+        if let (Some(input), Some(extra)) = (input.as_object_mut(), discount.as_object()) {
+            input.extend(extra.clone());
+        }
+        let response = app
+            .admin(
+                "mutation($input: CreateCouponInput!) { createCoupon(input: $input) { id } }",
+                json!({ "input": input }),
+            )
+            .await;
+        data(&response)["createCoupon"]["id"]
+            .as_str()
+            .expect("coupon id")
+            .to_string()
     }
 
     /// A day `days` from today (Korean calendar) as `YYYY-MM-DD`, and 19:30 that evening

@@ -80,6 +80,7 @@ pub async fn hold_seats(
     check_still_free(db, session.id, &ids, now).await?;
     let priced = price_seats(db, session.id, &ids).await?;
     let amount: i64 = priced.iter().map(|(_, _, price)| i64::from(*price)).sum();
+    let order_name = super::payments::order_name(db, session.performance_id, ids.len()).await?;
 
     let txn = crate::db::begin_write(db).await?;
     let version = bump_version(&txn, session.id).await?;
@@ -97,6 +98,10 @@ pub async fn hold_seats(
         status: Set(ReservationStatus::Held),
         seat_count: Set(ids.len() as i32),
         amount: Set(amount),
+        user_coupon_id: Set(None),
+        discount: Set(0),
+        order_id: Set(Some(super::payments::new_order_id())),
+        order_name: Set(Some(order_name)),
         idempotency_key: Set(key.to_string()),
         expires_at: Set(expires_at),
         created_at: Set(now),
@@ -231,6 +236,7 @@ pub async fn release_hold(db: &DatabaseConnection, reservation_id: i64, user_id:
         txn.rollback().await?;
         return Err(ApiError::Conflict("only a held reservation can be released".into()));
     }
+    super::coupons::give_back(&txn, [reservation.id]).await?;
     let (freed, available) = free_seats(&txn, reservation.session_id, Some(reservation.id), None).await?;
     record_seat_changes(
         &txn,
@@ -291,6 +297,7 @@ async fn expire_session_holds(db: &DatabaseConnection, session_id: i64, now: Dat
         .filter(reservation::Column::Id.is_in(lapsed.iter().map(|r| r.id)))
         .exec(&txn)
         .await?;
+    super::coupons::give_back(&txn, lapsed.iter().map(|r| r.id)).await?;
     let lapsed_seats = session_seat::Entity::find()
         .filter(session_seat::Column::SessionId.eq(session_id))
         .filter(session_seat::Column::Status.eq(SeatStatus::Held))

@@ -1,6 +1,7 @@
 //! The reservation state machine after a hold: HELD → PAYING → CONFIRMED → CANCELLED, and
 //! PAYING → HELD when a payment definitely failed. Holding, releasing and expiring live in
-//! `holds`; the payment flow drives these functions.
+//! `holds`; the payment flow drives these functions. A coupon applied to the reservation is
+//! spent on confirmation and given back on cancellation, in the same transactions.
 //!
 //! Every transition is a conditional update on the current status inside a transaction that
 //! holds the session lock, so that a concurrent expiry, release or second payment attempt
@@ -122,6 +123,7 @@ pub async fn confirm_reservation(db: &DatabaseConnection, reservation_id: i64) -
         txn.rollback().await?;
         return Err(not_in_state(&load(db, reservation_id).await?, "paying"));
     }
+    super::coupons::spend(&txn, reservation_id).await?;
     let seats = seat_ids(&txn, reservation_id).await?;
     let sold = session_seat::Entity::update_many()
         .col_expr(session_seat::Column::Status, Expr::value(SeatStatus::Sold))
@@ -163,6 +165,7 @@ pub async fn cancel_confirmed(db: &DatabaseConnection, reservation_id: i64) -> A
         txn.rollback().await?;
         return Err(not_in_state(&load(db, reservation_id).await?, "confirmed"));
     }
+    super::coupons::give_back(&txn, [reservation_id]).await?;
     let seats = seat_ids(&txn, reservation_id).await?;
     let freed = session_seat::Entity::update_many()
         .col_expr(session_seat::Column::Status, Expr::value(SeatStatus::Available))

@@ -21,10 +21,12 @@ pub enum NodeKind {
     Notification,
     JobRun,
     Review,
+    Coupon,
+    UserCoupon,
 }
 
 impl NodeKind {
-    const ALL: [NodeKind; 12] = [
+    const ALL: [NodeKind; 14] = [
         NodeKind::Performance,
         NodeKind::Venue,
         NodeKind::CastMember,
@@ -37,6 +39,8 @@ impl NodeKind {
         NodeKind::Notification,
         NodeKind::JobRun,
         NodeKind::Review,
+        NodeKind::Coupon,
+        NodeKind::UserCoupon,
     ];
 
     pub fn name(self) -> &'static str {
@@ -53,6 +57,8 @@ impl NodeKind {
             Self::Notification => "Notification",
             Self::JobRun => "JobRun",
             Self::Review => "Review",
+            Self::Coupon => "Coupon",
+            Self::UserCoupon => "UserCoupon",
         }
     }
 }

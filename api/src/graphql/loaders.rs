@@ -92,6 +92,13 @@ pub struct CatalogLoader {
     db: DatabaseConnection,
 }
 
+impl CatalogLoader {
+    /// For loaders of other domains, implemented next to their GraphQL types.
+    pub(crate) fn db(&self) -> &DatabaseConnection {
+        &self.db
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct VenueKey(pub i64);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -7,6 +7,7 @@ mod accounts;
 pub mod audit;
 mod booking;
 mod catalog;
+mod coupons;
 pub mod errors;
 pub mod guard;
 pub mod ids;
@@ -15,6 +16,7 @@ pub mod loaders;
 mod node;
 mod notifications;
 mod observe;
+mod payments;
 mod posters;
 pub mod relay;
 mod reviews;
@@ -37,6 +39,9 @@ pub struct QueryRoot(
     jobs::JobQuery,
     node::NodeQuery,
     search::SearchQuery,
+    coupons::CouponQuery,
+    coupons::CouponAdminQuery,
+    payments::PaymentQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -47,6 +52,9 @@ pub struct MutationRoot(
     notifications::NotificationMutation,
     reviews::ReviewMutation,
     posters::PosterMutation,
+    coupons::CouponMutation,
+    coupons::CouponAdminMutation,
+    payments::PaymentMutation,
 );
 
 #[derive(MergedSubscription, Default)]

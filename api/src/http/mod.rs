@@ -5,6 +5,7 @@ mod graphql;
 mod health;
 mod observe;
 mod upload;
+mod webhooks;
 mod ws;
 
 use std::time::Duration;
@@ -62,7 +63,8 @@ pub fn router(state: HttpState) -> Router {
         )
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
-        .route("/metrics", get(observe::metrics));
+        .route("/metrics", get(observe::metrics))
+        .route("/webhooks/toss", axum::routing::post(webhooks::toss));
     if settings.graphql.graphiql {
         router = router.route("/graphiql", get(graphql::graphiql));
     }

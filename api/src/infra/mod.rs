@@ -1,6 +1,7 @@
 //! Adapters to the world outside the process: the event bus and short-lived shared state
-//! (in-process or Redis), and the Kakao OAuth provider.
+//! (in-process or Redis), the Kakao OAuth provider, and payment providers.
 
 pub mod bus;
 pub mod kakao;
 pub mod kv;
+pub mod payments;

@@ -29,16 +29,18 @@ pub enum Job {
     WarnDormant,
     MarkDormant,
     PurgeOldPerformances,
+    ReconcilePayments,
 }
 
 impl Job {
-    pub const ALL: [Job; 6] = [
+    pub const ALL: [Job; 7] = [
         Job::ExpireHolds,
         Job::RemindUpcoming,
         Job::PromptReviews,
         Job::WarnDormant,
         Job::MarkDormant,
         Job::PurgeOldPerformances,
+        Job::ReconcilePayments,
     ];
 
     pub fn name(self) -> &'static str {
@@ -49,6 +51,7 @@ impl Job {
             Self::WarnDormant => "warn-dormant",
             Self::MarkDormant => "mark-dormant",
             Self::PurgeOldPerformances => "purge-old-performances",
+            Self::ReconcilePayments => "reconcile-payments",
         }
     }
 
@@ -65,6 +68,7 @@ impl Job {
             Self::WarnDormant => "warn accounts 30 days before they would go dormant",
             Self::MarkDormant => "make accounts unused for a year dormant, moving their personal data aside",
             Self::PurgeOldPerformances => "purge seat inventories and posters of performances long over",
+            Self::ReconcilePayments => "settle payments left PAYING over a minute by asking the payment provider",
         }
     }
 
@@ -78,6 +82,7 @@ impl Job {
             Self::WarnDormant => "0 0 18 * * *",
             Self::MarkDormant => "0 30 18 * * *",
             Self::PurgeOldPerformances => "0 0 19 * * *",
+            Self::ReconcilePayments => "30 * * * * *",
         }
     }
 }
@@ -120,6 +125,23 @@ async fn execute(job: Job, env: &JobEnv, progress: &dyn Progress) -> anyhow::Res
         Job::WarnDormant => dormancy::warn(env, progress).await?,
         Job::MarkDormant => dormancy::mark(env, progress).await?,
         Job::PurgeOldPerformances => purge::purge_old_performances(env, progress).await?,
+        Job::ReconcilePayments => reconcile_payments(env).await?,
     };
     Ok(items)
+}
+
+/// Settles reservations left PAYING. The job asks the provider with a client of its own
+/// (its own circuit breaker), which also works from `curtain job run` without a server.
+async fn reconcile_payments(env: &JobEnv) -> anyhow::Result<u64> {
+    let settings = &env.settings.payments;
+    let provider = crate::infra::payments::from_settings(settings)?;
+    let deps = crate::domain::payments::PaymentDeps {
+        db: &env.db,
+        provider: provider.as_ref(),
+        settings,
+        channels: env.channels,
+    };
+    crate::domain::payments::reconcile_payments(deps, chrono::Duration::seconds(settings.reconcile_after_seconds))
+        .await
+        .map_err(crate::error::ApiError::into_anyhow)
 }

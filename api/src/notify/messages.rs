@@ -14,6 +14,8 @@ pub enum Kind {
     ShowReminder,
     ReviewPrompt,
     DormancyWarning,
+    /// A payment approved after its reservation had lapsed was refunded.
+    PaymentRefunded,
 }
 
 impl Kind {
@@ -26,6 +28,7 @@ impl Kind {
             Self::ShowReminder => "SHOW_REMINDER",
             Self::ReviewPrompt => "REVIEW_PROMPT",
             Self::DormancyWarning => "DORMANCY_WARNING",
+            Self::PaymentRefunded => "PAYMENT_REFUNDED",
         }
     }
 
@@ -118,6 +121,12 @@ pub fn render(kind: Kind, facts: &Facts, language: &str) -> Message {
                 "You have not logged in for almost a year. Log in within 30 days to keep your account active."
                     .to_string(),
             ),
+            Kind::PaymentRefunded => (
+                format!("Payment refunded: {title}"),
+                format!(
+                    "Your payment of {amount} KRW for {when} was approved after the seats' hold had ended, so it was refunded in full. Please book again."
+                ),
+            ),
         }
     } else {
         match kind {
@@ -152,6 +161,12 @@ pub fn render(kind: Kind, facts: &Facts, language: &str) -> Message {
                 "휴면 계정 전환 예정 안내".to_string(),
                 "1년 가까이 로그인하지 않으셨습니다. 30일 안에 로그인하지 않으면 계정이 휴면 상태로 전환됩니다."
                     .to_string(),
+            ),
+            Kind::PaymentRefunded => (
+                format!("결제 환불: {title}"),
+                format!(
+                    "{when} 공연의 좌석 선점이 끝난 뒤 결제가 승인되어 {amount}원 전액을 환불했습니다. 다시 예매해 주세요."
+                ),
             ),
         }
     };

@@ -9,6 +9,10 @@
 //! `curtain-bench search` is P3, keyword search over a generated catalog (see
 //! `curtain_tests::search_bench`).
 //!
+//! `curtain-bench coupons` is P6, the coupon rush: thousands of buyers claim one copy of a
+//! first-come coupon at the same moment; it reports throughput and latency, then counts the
+//! copies issued and the buyers holding two.
+//!
 //! The server runs in this process (the real one, over loopback HTTP), so load generator
 //! and server share the machine's cores, as pgbench and PostgreSQL do in the baseline.
 
@@ -18,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
-use curtain_tests::fixtures::{create_performance, create_venue, day};
+use curtain_tests::fixtures::{create_coupon, create_performance, create_venue, day};
 use curtain_tests::{Backend, Options, TestApp, data};
 use rand::Rng;
 use sea_orm::{ConnectionTrait, Statement};
@@ -63,6 +67,19 @@ enum Bench {
         #[arg(long, default_value_t = 300)]
         queries: usize,
     },
+    /// P6: concurrent buyers claim one coupon of a first-come campaign (PostgreSQL at
+    /// CURTAIN_TEST_DATABASE_URL).
+    Coupons {
+        /// Buyers, each with their own account and one claim.
+        #[arg(long, default_value_t = 10_000)]
+        buyers: usize,
+        /// Copies the campaign gives out.
+        #[arg(long, default_value_t = 100)]
+        coupons: i32,
+        /// Requests in flight at once (HTTP connections).
+        #[arg(long, default_value_t = 256)]
+        concurrency: usize,
+    },
 }
 
 #[tokio::main]
@@ -80,6 +97,11 @@ async fn main() -> anyhow::Result<()> {
             venues,
             queries,
         } => curtain_tests::search_bench::run(performances, cast, venues, queries).await?,
+        Bench::Coupons {
+            buyers,
+            coupons,
+            concurrency,
+        } => coupon_rush(buyers, coupons, concurrency).await?,
     };
     if let Some(path) = cli.json {
         std::fs::write(&path, serde_json::to_string_pretty(&figures)?)
@@ -90,6 +112,129 @@ async fn main() -> anyhow::Result<()> {
 
 const HOLD: &str = "mutation($s: ID!, $seats: [ID!]!, $k: String!) {
     holdSeats(sessionId: $s, seatIds: $seats, idempotencyKey: $k) { id } }";
+
+/// A server on a fresh PostgreSQL database, with log-in limits out of the way.
+async fn bench_server() -> anyhow::Result<TestApp> {
+    if std::env::var("CURTAIN_TEST_DATABASE_URL").is_err() {
+        bail!("set CURTAIN_TEST_DATABASE_URL to a PostgreSQL server, e.g. postgres://postgres@127.0.0.1:5432/postgres");
+    }
+    let options = Options {
+        rate_limit_per_minute: Some(1_000_000),
+        ..Options::default()
+    };
+    TestApp::spawn_with(Backend::Postgres, options)
+        .await
+        .context("no PostgreSQL")
+}
+
+/// Signs up `count` buyers, 32 at a time, and returns their access tokens.
+async fn sign_up_buyers(app: &Arc<TestApp>, count: usize, prefix: &str) -> anyhow::Result<Vec<String>> {
+    eprintln!("signing up {count} buyers…");
+    let limit = Arc::new(Semaphore::new(32));
+    let mut signups = Vec::new();
+    for i in 0..count {
+        let (app, limit, prefix) = (app.clone(), limit.clone(), prefix.to_string());
+        signups.push(tokio::spawn(async move {
+            let _permit = limit.acquire().await;
+            app.sign_up(&format!("{prefix}-{i}@example.com")).await.access_token
+        }));
+    }
+    let mut tokens = Vec::new();
+    for signup in signups {
+        tokens.push(signup.await?);
+    }
+    Ok(tokens)
+}
+
+const CLAIM: &str = "mutation($c: ID!) { claimCoupon(couponId: $c) { id } }";
+
+async fn coupon_rush(buyers: usize, copies: i32, concurrency: usize) -> anyhow::Result<serde_json::Value> {
+    let app = Arc::new(bench_server().await?);
+    let coupon = create_coupon(&app, copies, json!({ "discountAmount": 5000 })).await;
+    let tokens = sign_up_buyers(&app, buyers, "rush").await?;
+
+    eprintln!("{buyers} buyers claim one of {copies} coupons, {concurrency} at a time…");
+    let limit = Arc::new(Semaphore::new(concurrency));
+    let start_line = Arc::new(tokio::sync::Barrier::new(buyers + 1));
+    let mut attempts = Vec::new();
+    for token in tokens {
+        let (app, limit, start_line, coupon) = (app.clone(), limit.clone(), start_line.clone(), coupon.clone());
+        attempts.push(tokio::spawn(async move {
+            start_line.wait().await;
+            let _permit = limit.acquire().await;
+            let started = Instant::now();
+            let response = app.post(CLAIM, json!({ "c": coupon }), Some(&token)).await;
+            let code = response["errors"][0]["extensions"]["code"].as_str().map(String::from);
+            (started.elapsed(), code)
+        }));
+    }
+    start_line.wait().await;
+    let began = Instant::now();
+    let mut latencies = Vec::new();
+    let (mut won, mut sold_out, mut other) = (0usize, 0usize, Vec::new());
+    for attempt in attempts {
+        let (latency, code) = attempt.await?;
+        latencies.push(latency);
+        match code.as_deref() {
+            None => won += 1,
+            Some("COUPON_SOLD_OUT") => sold_out += 1,
+            Some(code) => other.push(code.to_string()),
+        }
+    }
+    let elapsed = began.elapsed();
+    latencies.sort_unstable();
+
+    let count = |sql: &'static str| {
+        let app = app.clone();
+        async move {
+            let row = app
+                .db
+                .query_one_raw(Statement::from_string(app.db.get_database_backend(), sql.to_string()))
+                .await?
+                .context("a row")?;
+            anyhow::Ok(row.try_get_by_index::<i64>(0)?)
+        }
+    };
+    let issued = count("SELECT CAST(SUM(issued) AS BIGINT) FROM coupons").await?;
+    let copies_held = count("SELECT COUNT(*) FROM user_coupons").await?;
+    let users_with_two = count(
+        "SELECT COUNT(*) FROM (SELECT user_id FROM user_coupons GROUP BY coupon_id, user_id HAVING COUNT(*) > 1) d",
+    )
+    .await?;
+
+    let per_second = buyers as f64 / elapsed.as_secs_f64();
+    println!("\nP6 coupon rush: {buyers} buyers claim one of {copies} coupons, PostgreSQL, {concurrency} in flight");
+    println!("| measure | curtain (HTTP GraphQL) |");
+    println!("|---|---|");
+    println!("| coupons issued (counter / copies) | {issued} / {copies_held} |");
+    println!("| users with two | {users_with_two} |");
+    println!(
+        "| claims won / COUPON_SOLD_OUT / other errors | {won} / {sold_out} / {} |",
+        other.len()
+    );
+    println!("| claims answered per second | {per_second:.0} |");
+    println!(
+        "| latency p50 / p99 | {} / {} ms |",
+        ms(percentile(&latencies, 0.50)),
+        ms(percentile(&latencies, 0.99))
+    );
+    if !other.is_empty() {
+        println!("other error codes: {:?}", &other[..other.len().min(10)]);
+    }
+    let figures = json!({
+        "bench": "P6", "buyers": buyers, "coupons": copies, "concurrency": concurrency,
+        "issued": issued, "copies": copies_held, "users_with_two": users_with_two,
+        "won": won, "sold_out": sold_out, "other_errors": other.len(),
+        "claims_per_second": per_second,
+        "p50_ms": percentile(&latencies, 0.50).as_secs_f64() * 1e3,
+        "p99_ms": percentile(&latencies, 0.99).as_secs_f64() * 1e3,
+    });
+    match Arc::try_unwrap(app) {
+        Ok(app) => app.stop().await,
+        Err(_) => eprintln!("the server is still referenced; its database is left behind"),
+    }
+    Ok(figures)
+}
 
 async fn holds(buyers: usize, seats: usize, concurrency: usize) -> anyhow::Result<serde_json::Value> {
     if std::env::var("CURTAIN_TEST_DATABASE_URL").is_err() {

@@ -8,3 +8,4 @@ mod types;
 pub use live::BookingSubscription;
 pub use mutation::BookingMutation;
 pub use query::BookingQuery;
+pub use types::Reservation;

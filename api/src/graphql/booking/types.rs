@@ -6,6 +6,7 @@ use crate::domain::{accounts, holds};
 use crate::error::ApiError;
 use crate::graphql::accounts::Account;
 use crate::graphql::catalog::Session;
+use crate::graphql::coupons::UserCoupon;
 use crate::graphql::guard::{Role, RoleGuard};
 use crate::graphql::ids::{NodeKind, encode};
 use crate::graphql::loaders::{SessionKey, load_error};
@@ -37,12 +38,35 @@ impl Reservation {
     async fn status(&self) -> ReservationStatus {
         self.0.status.into()
     }
-    /// Total in whole KRW.
+    /// What the buyer pays, in whole KRW, after any coupon.
     async fn amount(&self) -> i64 {
         self.0.amount
     }
+    /// What the applied coupon takes off, in whole KRW.
+    async fn discount(&self) -> i64 {
+        self.0.discount
+    }
+    /// The buyer's coupon applied to this reservation.
+    async fn applied_coupon(&self, ctx: &Context<'_>) -> GqlResult<Option<UserCoupon>> {
+        let Some(id) = self.0.user_coupon_id else {
+            return Ok(None);
+        };
+        crate::graphql::coupons::user_coupon(ctx, id).await
+    }
     async fn seat_count(&self) -> i32 {
         self.0.seat_count
+    }
+    /// The order ID to pay with in the payment widget.
+    async fn order_id(&self) -> Option<&str> {
+        self.0.order_id.as_deref()
+    }
+    /// The order name to show in the payment widget.
+    async fn order_name(&self) -> Option<&str> {
+        self.0.order_name.as_deref()
+    }
+    /// The approved payment, once paid.
+    async fn payment(&self, ctx: &Context<'_>) -> GqlResult<Option<crate::graphql::payments::Payment>> {
+        crate::graphql::payments::payment_of(ctx, self.0.id).await
     }
     /// When a held reservation lapses if unpaid.
     async fn expires_at(&self) -> DateTime<Utc> {

@@ -1,0 +1,62 @@
+//! Paying for a held reservation, refunding a cancelled one, and settling payments whose
+//! outcome was not known at once (reconciliation and Toss's webhook).
+//!
+//! The provider is a network service that fails. Three outcomes are told apart: approved
+//! (record the payment, confirm the reservation), definitely not approved (back to HELD),
+//! and unknown (stay PAYING, so the seats are kept, until `settle` learns the truth from the
+//! provider). A payment the provider approved for a reservation that can no longer take it
+//! is refunded and the buyer told.
+
+mod cancel;
+mod confirm;
+mod record;
+mod settle;
+
+use entity::performance;
+use sea_orm::{ConnectionTrait, DatabaseConnection, EntityTrait};
+
+pub use cancel::{Canceller, cancel_reservation};
+pub use confirm::{ConfirmInput, confirm_payment};
+pub use record::find_payment;
+pub use settle::{reconcile_payments, settle_order};
+
+use crate::config::PaymentSettings;
+use crate::error::{ApiError, ApiResult};
+use crate::infra::payments::{PaymentProvider, ProviderError};
+use crate::notify::Channels;
+
+/// What the payment flow works with.
+#[derive(Clone, Copy)]
+pub struct PaymentDeps<'a> {
+    pub db: &'a DatabaseConnection,
+    pub provider: &'a dyn PaymentProvider,
+    pub settings: &'a PaymentSettings,
+    /// For telling a buyer their late payment was refunded.
+    pub channels: Channels,
+}
+
+/// A fresh order ID: URL-safe and 6 to 64 characters, as Toss requires.
+pub fn new_order_id() -> String {
+    format!("curtain-{}", uuid::Uuid::new_v4().simple())
+}
+
+/// What the buyer sees in the payment window: the performance and the number of seats.
+pub async fn order_name(db: &impl ConnectionTrait, performance_id: i64, seats: usize) -> ApiResult<String> {
+    let title = performance::Entity::find_by_id(performance_id)
+        .one(db)
+        .await?
+        .map(|p| p.title)
+        .unwrap_or_default();
+    let suffix = format!(" {seats}매");
+    let room = 100 - suffix.chars().count();
+    Ok(title.chars().take(room).collect::<String>() + &suffix)
+}
+
+/// How a provider failure reaches the client.
+fn provider_error(err: ProviderError) -> ApiError {
+    match err {
+        ProviderError::Declined { message, .. } => ApiError::PaymentFailed(message),
+        ProviderError::Unavailable => ApiError::PaymentUnavailable,
+        ProviderError::Unknown(_) => ApiError::PaymentPending,
+    }
+}

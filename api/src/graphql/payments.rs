@@ -1,0 +1,167 @@
+//! Paying for a held reservation and cancelling a paid one. Which provider takes the money
+//! is public: the offline demo's SIMULATED provider says so here and in the logs.
+
+use std::collections::HashMap;
+
+use async_graphql::dataloader::Loader;
+use async_graphql::{Context, ID, Object, SimpleObject};
+use chrono::{DateTime, Utc};
+use entity::payment;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+
+use crate::domain::payments::{self, Canceller, ConfirmInput};
+use crate::graphql::booking::Reservation;
+use crate::graphql::guard::{Role, RoleGuard, principal};
+use crate::graphql::ids::{NodeKind, expect};
+use crate::graphql::loaders::{CatalogLoader, LoadError, load_error};
+use crate::graphql::{GqlResult, app, loaders};
+
+/// Who takes the payments.
+#[derive(SimpleObject, Debug)]
+pub struct PaymentProviderInfo {
+    /// TOSS, or SIMULATED when no Toss key is configured (no money moves).
+    pub name: String,
+    pub simulated: bool,
+    /// The Toss client key for the payment widget; null for the simulated provider.
+    pub client_key: Option<String>,
+}
+
+pub struct Payment(pub payment::Model);
+
+/// The payment of a reservation, as the provider approved it.
+#[Object]
+impl Payment {
+    /// TOSS or SIMULATED.
+    async fn provider(&self) -> &str {
+        &self.0.provider
+    }
+    /// How the buyer paid (카드, 간편결제, …), as the provider says.
+    async fn method(&self) -> Option<&str> {
+        self.0.method.as_deref()
+    }
+    /// In whole KRW.
+    async fn amount(&self) -> i64 {
+        self.0.amount
+    }
+    /// DONE, or CANCELED once refunded.
+    async fn status(&self) -> &str {
+        &self.0.status
+    }
+    async fn approved_at(&self) -> Option<DateTime<Utc>> {
+        self.0.approved_at
+    }
+    async fn receipt_url(&self) -> Option<&str> {
+        self.0.receipt_url.as_deref()
+    }
+    async fn cancelled_at(&self) -> Option<DateTime<Utc>> {
+        self.0.cancelled_at
+    }
+}
+
+/// The payment of a reservation, batched over a page of reservations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PaymentOfReservation(pub i64);
+
+impl Loader<PaymentOfReservation> for CatalogLoader {
+    type Value = payment::Model;
+    type Error = LoadError;
+
+    async fn load(
+        &self,
+        keys: &[PaymentOfReservation],
+    ) -> Result<HashMap<PaymentOfReservation, Self::Value>, Self::Error> {
+        let rows = payment::Entity::find()
+            .filter(payment::Column::ReservationId.is_in(keys.iter().map(|k| k.0)))
+            .all(self.db())
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|p| (PaymentOfReservation(p.reservation_id), p))
+            .collect())
+    }
+}
+
+/// The payment of a reservation, once paid.
+pub async fn payment_of(ctx: &Context<'_>, reservation_id: i64) -> GqlResult<Option<Payment>> {
+    Ok(loaders(ctx)?
+        .load_one(PaymentOfReservation(reservation_id))
+        .await
+        .map_err(load_error)?
+        .map(Payment))
+}
+
+#[derive(Default)]
+pub struct PaymentQuery;
+
+#[Object]
+impl PaymentQuery {
+    async fn payment_provider(&self, ctx: &Context<'_>) -> GqlResult<PaymentProviderInfo> {
+        let app = app(ctx)?;
+        let name = app.payments.name();
+        let simulated = name == "SIMULATED";
+        Ok(PaymentProviderInfo {
+            name: name.to_string(),
+            simulated,
+            client_key: (!simulated)
+                .then(|| app.settings.payments.toss_client_key.clone())
+                .flatten(),
+        })
+    }
+}
+
+#[derive(Default)]
+pub struct PaymentMutation;
+
+#[Object]
+impl PaymentMutation {
+    /// Confirms the payment the buyer made in the payment widget for a held reservation.
+    /// `orderId` and `amount` must be the reservation's (else BAD_USER_INPUT). A refused
+    /// payment is PAYMENT_FAILED and the seats stay held; PAYMENT_UNAVAILABLE means nothing
+    /// was charged; PAYMENT_PENDING means the outcome is not known yet and the reservation
+    /// stays PAYING until it is settled (watch its status).
+    #[graphql(guard = "RoleGuard(Role::User)")]
+    async fn confirm_payment(
+        &self,
+        ctx: &Context<'_>,
+        reservation_id: ID,
+        payment_key: String,
+        order_id: String,
+        amount: i64,
+    ) -> GqlResult<Reservation> {
+        let input = ConfirmInput {
+            reservation_id: expect(NodeKind::Reservation, &reservation_id, "reservationId")?,
+            user_id: principal(ctx)?.user_id,
+            payment_key,
+            order_id,
+            amount,
+        };
+        Ok(Reservation(
+            payments::confirm_payment(app(ctx)?.payment_deps(), input).await?,
+        ))
+    }
+
+    /// Cancels a paid reservation and refunds it in full; buyers until the cut-off before
+    /// the show, the box office any time and any buyer's.
+    #[graphql(guard = "RoleGuard(Role::User)")]
+    async fn cancel_reservation(&self, ctx: &Context<'_>, id: ID, reason: String) -> GqlResult<Reservation> {
+        let raw = expect(NodeKind::Reservation, &id, "id")?;
+        let caller = principal(ctx)?;
+        let by = match caller.role {
+            Role::Admin => Canceller::BoxOffice,
+            Role::User => Canceller::Buyer(caller.user_id),
+        };
+        let app = app(ctx)?;
+        let cancelled = payments::cancel_reservation(app.payment_deps(), raw, by, &reason).await?;
+        if let Canceller::BoxOffice = by {
+            crate::graphql::audit::record_admin_action(
+                ctx,
+                &app.db,
+                "cancelReservation",
+                NodeKind::Reservation,
+                Some(raw),
+            )
+            .await?;
+        }
+        Ok(Reservation(cancelled))
+    }
+}
