@@ -182,6 +182,11 @@ async fn confirm(
         if let Some((status, reply)) = state.replies.get(&key) {
             return (*status, Json(reply.clone()));
         }
+        // Toss's answer to a second confirmation of an approved payment under a new key.
+        if state.payments.get(&order_id).is_some_and(|p| p["status"] == "DONE") {
+            let reply = json!({ "code": "ALREADY_PROCESSED_PAYMENT", "message": "이미 처리된 결제 입니다." });
+            return (StatusCode::BAD_REQUEST, Json(reply));
+        }
         if payment_key.starts_with("decline") {
             let reply =
                 json!({ "code": "REJECT_CARD_PAYMENT", "message": "한도초과 혹은 잔액부족으로 결제에 실패했습니다." });

@@ -10,6 +10,7 @@ toss_tests!(
     a_timeout_leaves_the_reservation_paying_until_reconciliation_settles_it,
     a_retried_confirmation_carries_the_same_idempotency_key,
     the_circuit_breaker_opens_on_repeated_failures_and_recovers,
+    a_payment_toss_already_processed_is_settled_by_reconciliation,
 );
 
 async fn a_paid_reservation_is_confirmed_with_its_payment_recorded(app: &TestApp, toss: &TossStandIn) {
@@ -225,4 +226,23 @@ async fn sqlite_an_unreachable_toss_charges_nothing_and_keeps_the_seats_held() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_an_unreachable_toss_charges_nothing_and_keeps_the_seats_held() {
     an_unreachable_toss_charges_nothing_and_keeps_the_seats_held(curtain_tests::Backend::Postgres).await;
+}
+
+/// Toss approved the order through an earlier confirmation whose answer never arrived, and
+/// answers a new one with ALREADY_PROCESSED_PAYMENT: not a refusal. The reservation waits in
+/// PAYING (the seats stay the buyer's) and reconciliation confirms it.
+async fn a_payment_toss_already_processed_is_settled_by_reconciliation(app: &TestApp, toss: &TossStandIn) {
+    let (session, seats) = session_with_seats(app, 1).await;
+    let buyer = app.sign_up("twice@example.com").await;
+    let held = hold(app, &buyer, &session, &seats, "twice").await;
+    toss.approve("earlier-key", &held.order_id, held.amount);
+
+    assert_eq!(
+        error_code(&pay(app, &buyer, &held, "later-key").await),
+        "PAYMENT_PENDING"
+    );
+    assert_eq!(status(app, &buyer, &held).await, "PAYING");
+    assert_eq!(reconcile(app).await, 1);
+    assert_eq!(status(app, &buyer, &held).await, "CONFIRMED");
+    assert_eq!(seat_statuses(app, &session).await, ["SOLD"]);
 }
