@@ -39,19 +39,15 @@ impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let started = Instant::now();
         let metrics = Arc::new(Metrics::default());
-        if settings.database.migrate_on_start {
-            // On a connection of its own, closed before the pool opens: no pooled SQLite
-            // connection then carries a schema from before the migration.
-            let once = db::connect(&settings.database_url(), 1, None).await?;
-            db::migrate(&once).await?;
-            once.close().await?;
-        }
         let db = db::connect(
             &settings.database_url(),
             settings.database.max_connections,
             Some(metrics.clone()),
         )
         .await?;
+        if settings.database.migrate_on_start {
+            db::migrate(&db).await?;
+        }
         if settings.demo.seed_when_empty && demo::catalog_is_empty(&db).await? {
             let seeded = demo::seed(&db).await.context("loading the demo catalog failed")?;
             tracing::info!(

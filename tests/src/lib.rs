@@ -618,6 +618,38 @@ pub mod fixtures {
             .to_string()
     }
 
+    /// A performance titled `title` in a hall of one row of `seats` R seats, with a session on
+    /// sale in two days at 50,000 KRW a seat.
+    pub async fn one_row_session(app: &TestApp, title: &str, seats: i32) -> OneRow {
+        let layout =
+            json!({ "sections": [{ "name": "1층", "rows": [{ "label": "A", "seatCount": seats, "grade": "R" }] }] });
+        let venue = create_venue(app, &format!("{title} hall"), layout).await;
+        let performance = create_performance(app, &venue, title, &day(0).0, &day(10).0).await;
+        let response = app
+            .admin(
+                "mutation($input: CreateSessionInput!) { createSession(input: $input) { id } }",
+                json!({ "input": { "performanceId": performance, "startsAt": day(2).1, "prices": [{ "grade": "R", "price": 50000 }] } }),
+            )
+            .await;
+        let session = data(&response)["createSession"]["id"]
+            .as_str()
+            .expect("session id")
+            .to_string();
+        let seats = seats_of(app, &session).await;
+        OneRow {
+            performance,
+            session,
+            seats,
+        }
+    }
+
+    /// What [`one_row_session`] made.
+    pub struct OneRow {
+        pub performance: String,
+        pub session: String,
+        pub seats: Vec<String>,
+    }
+
     /// The seat ids of a session, in seat-map order.
     pub async fn seats_of(app: &TestApp, session_id: &str) -> Vec<String> {
         let response = app

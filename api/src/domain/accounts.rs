@@ -66,8 +66,6 @@ pub async fn create_account(db: &impl ConnectionTrait, account: NewAccount) -> A
         phone: Set(account.phone),
         role: Set(account.role),
         kakao_id: Set(account.kakao_id),
-        // Set here rather than left to the column default, so the insert never depends on
-        // how the database fills in a column added by a later migration.
         language: Set(DEFAULT_LANGUAGE.to_owned()),
         last_login_at: Set(None),
         created_at: Set(now),

@@ -11,7 +11,7 @@
 use chrono::Utc;
 use entity::{ReservationStatus, SeatStatus, reservation, reservation_seat, session_seat};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait, QueryFilter};
 use serde::{Deserialize, Serialize};
 
 use super::inventory::{bump_version, change_available, lock_session, record_seat_changes};
@@ -109,20 +109,14 @@ pub async fn abandon_payment(db: &DatabaseConnection, reservation_id: i64) -> Ap
 
 /// PAYING → CONFIRMED: the payment went through. The seats become SOLD.
 pub async fn confirm_reservation(db: &DatabaseConnection, reservation_id: i64) -> ApiResult<reservation::Model> {
-    let current = load(db, reservation_id).await?;
-    let txn = crate::db::begin_write(db).await?;
-    let version = bump_version(&txn, current.session_id).await?;
-    let moved = transition(
-        &txn,
+    let Moved { current, txn, version } = move_seats_state(
+        db,
         reservation_id,
         ReservationStatus::Paying,
         ReservationStatus::Confirmed,
+        "paying",
     )
     .await?;
-    if moved == 0 {
-        txn.rollback().await?;
-        return Err(not_in_state(&load(db, reservation_id).await?, "paying"));
-    }
     super::coupons::spend(&txn, reservation_id).await?;
     let seats = seat_ids(&txn, reservation_id).await?;
     let sold = session_seat::Entity::update_many()
@@ -151,20 +145,14 @@ pub async fn confirm_reservation(db: &DatabaseConnection, reservation_id: i64) -
 
 /// CONFIRMED → CANCELLED (after the refund): the seats are for sale again.
 pub async fn cancel_confirmed(db: &DatabaseConnection, reservation_id: i64) -> ApiResult<reservation::Model> {
-    let current = load(db, reservation_id).await?;
-    let txn = crate::db::begin_write(db).await?;
-    let version = bump_version(&txn, current.session_id).await?;
-    let moved = transition(
-        &txn,
+    let Moved { current, txn, version } = move_seats_state(
+        db,
         reservation_id,
         ReservationStatus::Confirmed,
         ReservationStatus::Cancelled,
+        "confirmed",
     )
     .await?;
-    if moved == 0 {
-        txn.rollback().await?;
-        return Err(not_in_state(&load(db, reservation_id).await?, "confirmed"));
-    }
     super::coupons::give_back(&txn, [reservation_id]).await?;
     let seats = seat_ids(&txn, reservation_id).await?;
     let freed = session_seat::Entity::update_many()
@@ -195,6 +183,34 @@ pub async fn cancel_confirmed(db: &DatabaseConnection, reservation_id: i64) -> A
     record_status_change(&txn, &cancelled).await?;
     txn.commit().await?;
     Ok(cancelled)
+}
+
+/// A reservation moved to a new status inside an open transaction that has also taken the
+/// next seat-map version of its session, for the caller to change its seats under.
+struct Moved {
+    current: reservation::Model,
+    txn: DatabaseTransaction,
+    version: i64,
+}
+
+/// Begins a transition that changes seats: bumps the session's seat-map version (which
+/// also serialises it with holds) and moves the reservation `from` → `to`, or answers that
+/// it is no longer `from_name`.
+async fn move_seats_state(
+    db: &DatabaseConnection,
+    reservation_id: i64,
+    from: ReservationStatus,
+    to: ReservationStatus,
+    from_name: &str,
+) -> ApiResult<Moved> {
+    let current = load(db, reservation_id).await?;
+    let txn = crate::db::begin_write(db).await?;
+    let version = bump_version(&txn, current.session_id).await?;
+    if transition(&txn, reservation_id, from, to).await? == 0 {
+        txn.rollback().await?;
+        return Err(not_in_state(&load(db, reservation_id).await?, from_name));
+    }
+    Ok(Moved { current, txn, version })
 }
 
 async fn transition(

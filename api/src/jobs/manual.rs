@@ -3,11 +3,10 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use indicatif::{ProgressBar, ProgressStyle};
 use secrecy::ExposeSecret;
 
 use super::runner::{self, Outcome, Trigger};
-use super::{Job, JobEnv, Progress, scheduler};
+use super::{Bar, Job, JobEnv, scheduler};
 use crate::config::Settings;
 use crate::db;
 
@@ -49,9 +48,9 @@ pub async fn run(settings: Settings, name: &str) -> anyhow::Result<ExitCode> {
         channels,
         locks: Default::default(),
     };
-    let bar = Bar::new(job);
+    let bar = Bar::new(job.name());
     let outcome = runner::run(&env, job, Trigger::Manual, &bar).await?;
-    bar.0.finish_and_clear();
+    bar.finish();
     match outcome {
         Outcome::Ran(run) if run.status == "SUCCEEDED" => {
             println!("{}: done, {} processed.", job.name(), run.items);
@@ -72,28 +71,5 @@ pub async fn run(settings: Settings, name: &str) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::from(2))
         }
-    }
-}
-
-/// A progress bar on standard error (hidden when that is not a terminal).
-struct Bar(ProgressBar);
-
-impl Bar {
-    fn new(job: Job) -> Self {
-        let bar = ProgressBar::new(0);
-        if let Ok(style) = ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} ({elapsed})") {
-            bar.set_style(style.progress_chars("=> "));
-        }
-        bar.set_message(job.name());
-        Self(bar)
-    }
-}
-
-impl Progress for Bar {
-    fn add_total(&self, n: u64) {
-        self.0.inc_length(n);
-    }
-    fn advance(&self, n: u64) {
-        self.0.inc(n);
     }
 }

@@ -101,6 +101,34 @@ impl Progress for NoProgress {
     fn advance(&self, _: u64) {}
 }
 
+/// A progress bar on standard error for the long commands (`curtain job run`,
+/// `curtain reindex`); indicatif hides it when standard error is not a terminal.
+pub struct Bar(indicatif::ProgressBar);
+
+impl Bar {
+    pub fn new(label: &str) -> Self {
+        let bar = indicatif::ProgressBar::new(0);
+        if let Ok(style) = indicatif::ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} ({elapsed})") {
+            bar.set_style(style.progress_chars("=> "));
+        }
+        bar.set_message(label.to_string());
+        Self(bar)
+    }
+
+    pub fn finish(&self) {
+        self.0.finish_and_clear();
+    }
+}
+
+impl Progress for Bar {
+    fn add_total(&self, n: u64) {
+        self.0.inc_length(n);
+    }
+    fn advance(&self, n: u64) {
+        self.0.inc(n);
+    }
+}
+
 /// What jobs run with: the server's state, or the command line's own connection.
 #[derive(Clone)]
 pub struct JobEnv {

@@ -4,7 +4,7 @@
 
 use std::collections::HashSet;
 
-use curtain_tests::fixtures::{create_coupon, create_performance, create_venue, day};
+use curtain_tests::fixtures::{self, create_coupon};
 use curtain_tests::{Session, TestApp, backend_tests, data, error_code};
 use entity::{coupon, reservation, session_seat, user_coupon};
 use sea_orm::sea_query::Expr;
@@ -40,33 +40,8 @@ async fn claimed(app: &TestApp, buyer: &Session, coupon: &str) -> String {
 
 /// A session of one row of R seats at 50,000 KRW, and its seat IDs.
 async fn session_with_seats(app: &TestApp, seats: i32) -> (String, String, Vec<String>) {
-    let layout =
-        json!({ "sections": [{ "name": "1층", "rows": [{ "label": "A", "seatCount": seats, "grade": "R" }] }] });
-    let venue = create_venue(app, "Coupon hall", layout).await;
-    let performance = create_performance(app, &venue, "Coupons", &day(0).0, &day(10).0).await;
-    let response = app
-        .admin(
-            "mutation($input: CreateSessionInput!) { createSession(input: $input) { id } }",
-            json!({ "input": { "performanceId": performance, "startsAt": day(2).1, "prices": [{ "grade": "R", "price": 50000 }] } }),
-        )
-        .await;
-    let session = data(&response)["createSession"]["id"]
-        .as_str()
-        .expect("session")
-        .to_string();
-    let map = app
-        .gql(
-            "query($s: ID!) { seatMap(sessionId: $s) { seats { id } } }",
-            json!({ "s": session }),
-        )
-        .await;
-    let seats = data(&map)["seatMap"]["seats"]
-        .as_array()
-        .expect("seats")
-        .iter()
-        .map(|s| s["id"].as_str().unwrap_or_default().to_string())
-        .collect();
-    (performance, session, seats)
+    let row = fixtures::one_row_session(app, "Coupons", seats).await;
+    (row.performance, row.session, row.seats)
 }
 
 /// Holds the seats and returns the reservation's ID.

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use curtain_tests::fixtures::{create_performance, create_venue, day};
+use curtain_tests::fixtures::{self, day};
 use curtain_tests::{Backend, Options, Session, TestApp, backend_tests, data, error_code};
 use entity::{SeatStatus, reservation_seat, session, session_seat};
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
@@ -25,28 +25,8 @@ const MAP: &str = "query($s: ID!) { seatMap(sessionId: $s) { version availableCo
 
 /// A hall with one row of `seats` seats of grade R, and a session on sale at 50,000 KRW.
 async fn one_row_session(app: &TestApp, seats: i32) -> (String, Vec<String>) {
-    let layout =
-        json!({ "sections": [{ "name": "1층", "rows": [{ "label": "A", "seatCount": seats, "grade": "R" }] }] });
-    let venue = create_venue(app, "Race hall", layout).await;
-    let performance = create_performance(app, &venue, "Race", &day(0).0, &day(10).0).await;
-    let response = app
-        .admin(
-            "mutation($input: CreateSessionInput!) { createSession(input: $input) { id } }",
-            json!({ "input": { "performanceId": performance, "startsAt": day(2).1, "prices": [{ "grade": "R", "price": 50000 }] } }),
-        )
-        .await;
-    let session = data(&response)["createSession"]["id"]
-        .as_str()
-        .expect("session")
-        .to_string();
-    let response = app.gql(MAP, json!({ "s": session })).await;
-    let seats = data(&response)["seatMap"]["seats"]
-        .as_array()
-        .expect("seats")
-        .iter()
-        .map(|s| s["id"].as_str().unwrap_or_default().to_string())
-        .collect();
-    (session, seats)
+    let row = fixtures::one_row_session(app, "Race", seats).await;
+    (row.session, row.seats)
 }
 
 async fn hold(app: &TestApp, buyer: &Session, session: &str, seats: &[&String], key: &str) -> Value {

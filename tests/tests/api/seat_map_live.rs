@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use chrono::Utc;
-use curtain_tests::fixtures::{create_performance, create_venue, day};
+use curtain_tests::fixtures;
 use curtain_tests::socket::{self, Socket, next_message, send};
 use curtain_tests::{Backend, Options, TestApp, backend_tests, data};
 use futures::StreamExt;
@@ -28,32 +28,8 @@ const HOLD: &str = "mutation($s: ID!, $seats: [ID!]!, $k: String!) {
 
 /// A session on sale with one row of ten R seats; returns it and its seat ids.
 async fn session_with_ten_seats(app: &TestApp) -> (String, Vec<String>) {
-    let layout = json!({ "sections": [{ "name": "1층", "rows": [{ "label": "A", "seatCount": 10, "grade": "R" }] }] });
-    let venue = create_venue(app, "Live hall", layout).await;
-    let performance = create_performance(app, &venue, "Live", &day(0).0, &day(10).0).await;
-    let response = app
-        .admin(
-            "mutation($input: CreateSessionInput!) { createSession(input: $input) { id } }",
-            json!({ "input": { "performanceId": performance, "startsAt": day(2).1, "prices": [{ "grade": "R", "price": 50000 }] } }),
-        )
-        .await;
-    let session = data(&response)["createSession"]["id"]
-        .as_str()
-        .expect("session")
-        .to_string();
-    let response = app
-        .gql(
-            "query($s: ID!) { seatMap(sessionId: $s) { seats { id } } }",
-            json!({ "s": session }),
-        )
-        .await;
-    let seats = data(&response)["seatMap"]["seats"]
-        .as_array()
-        .expect("seats")
-        .iter()
-        .map(|s| s["id"].as_str().unwrap_or_default().to_string())
-        .collect();
-    (session, seats)
+    let row = fixtures::one_row_session(app, "Live", 10).await;
+    (row.session, row.seats)
 }
 
 async fn connect(app: &TestApp) -> Socket {

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use curtain_tests::fixtures::{create_performance, create_venue, day};
+use curtain_tests::fixtures;
 use curtain_tests::toss::TossStandIn;
 use curtain_tests::{Session, TestApp, backend_tests, data, error_code};
 use entity::{notification, reservation, session, session_seat};
@@ -73,33 +73,8 @@ struct Held {
 
 /// A session on sale with `seats` R seats at 50,000 KRW; returns it and its seat IDs.
 async fn session_with_seats(app: &TestApp, seats: i32) -> (String, Vec<String>) {
-    let layout =
-        json!({ "sections": [{ "name": "1층", "rows": [{ "label": "A", "seatCount": seats, "grade": "R" }] }] });
-    let venue = create_venue(app, "Payment hall", layout).await;
-    let performance = create_performance(app, &venue, "결제", &day(0).0, &day(10).0).await;
-    let response = app
-        .admin(
-            "mutation($input: CreateSessionInput!) { createSession(input: $input) { id } }",
-            json!({ "input": { "performanceId": performance, "startsAt": day(2).1, "prices": [{ "grade": "R", "price": 50000 }] } }),
-        )
-        .await;
-    let session = data(&response)["createSession"]["id"]
-        .as_str()
-        .expect("session")
-        .to_string();
-    let map = app
-        .gql(
-            "query($s: ID!) { seatMap(sessionId: $s) { seats { id } } }",
-            json!({ "s": session }),
-        )
-        .await;
-    let seats = data(&map)["seatMap"]["seats"]
-        .as_array()
-        .expect("seats")
-        .iter()
-        .map(|s| s["id"].as_str().unwrap_or_default().to_string())
-        .collect();
-    (session, seats)
+    let row = fixtures::one_row_session(app, "결제", seats).await;
+    (row.session, row.seats)
 }
 
 async fn hold(app: &TestApp, buyer: &Session, session: &str, seats: &[String], key: &str) -> Held {
