@@ -13,6 +13,7 @@ use super::documents::{self, Refresh};
 use super::{SearchService, Slot, rebuild, store};
 use crate::domain::catalog_events::CatalogChange;
 use crate::infra::bus::SharedBus;
+use crate::infra::kv::KeyValueStore;
 use crate::outbox::{Event, topic};
 
 /// Outbox rows read per statement while catching up.
@@ -76,23 +77,14 @@ impl SearchService {
             return Ok(());
         };
         let _changes = self.changes.lock().await;
-        apply(&self.db, &self.slot(), &changes, last).await?;
-        if !changes.is_empty() {
-            // Writes made through another instance reach this instance's cache this way.
-            crate::catalog_cache::invalidate(self.cache.as_ref()).await;
-        }
-        Ok(())
+        apply(&self.db, &self.slot(), &changes, last, Some(self.cache.as_ref())).await
     }
 
     /// Applies every catalog event the outbox has past the index's position; returns how
     /// many there were.
     pub async fn catch_up(&self) -> anyhow::Result<usize> {
         let _changes = self.changes.lock().await;
-        let applied = catch_up_slot(&self.db, &self.slot()).await?;
-        if applied > 0 {
-            crate::catalog_cache::invalidate(self.cache.as_ref()).await;
-        }
-        Ok(applied)
+        catch_up_slot(&self.db, &self.slot(), Some(self.cache.as_ref())).await
     }
 
     /// Switches to the index `curtain reindex` built, when `CURRENT` names another one.
@@ -113,8 +105,13 @@ impl SearchService {
     }
 }
 
-/// Reads the catalog events past `slot`'s position from the outbox and applies them.
-pub(crate) async fn catch_up_slot(db: &DatabaseConnection, slot: &Slot) -> anyhow::Result<usize> {
+/// Reads the catalog events past `slot`'s position from the outbox and applies them,
+/// invalidating `cache` on the way when the slot is the one in use (see [`apply`]).
+pub(crate) async fn catch_up_slot(
+    db: &DatabaseConnection,
+    slot: &Slot,
+    cache: Option<&dyn KeyValueStore>,
+) -> anyhow::Result<usize> {
     let mut applied = 0;
     loop {
         let rows = outbox::Entity::find()
@@ -132,7 +129,7 @@ pub(crate) async fn catch_up_slot(db: &DatabaseConnection, slot: &Slot) -> anyho
             .into_iter()
             .filter_map(|row| CatalogChange::from_event(&Event::from_row(row)))
             .collect();
-        apply(db, slot, &changes, last).await?;
+        apply(db, slot, &changes, last, cache).await?;
         applied += count;
         if (count as u64) < CATCH_UP_BATCH {
             return Ok(applied);
@@ -142,9 +139,22 @@ pub(crate) async fn catch_up_slot(db: &DatabaseConnection, slot: &Slot) -> anyho
 
 /// Reloads what `changes` touch, commits it to `slot`'s index and moves its position to
 /// `last`. Indexing runs on a blocking thread: a commit waits for the disk.
-async fn apply(db: &DatabaseConnection, slot: &Slot, changes: &[CatalogChange], last: i64) -> anyhow::Result<()> {
+///
+/// The catalog cache is invalidated before the commit makes the change searchable, so that
+/// writes made through another instance reach this instance's cache, and so that whoever
+/// sees a change in search results never reads the row it changed from an older cache entry.
+async fn apply(
+    db: &DatabaseConnection,
+    slot: &Slot,
+    changes: &[CatalogChange],
+    last: i64,
+    cache: Option<&dyn KeyValueStore>,
+) -> anyhow::Result<()> {
     if !changes.is_empty() {
         let Refresh { upsert, remove } = documents::refresh(db, changes).await?;
+        if let Some(cache) = cache {
+            crate::catalog_cache::invalidate(cache).await;
+        }
         let index = slot.index.clone();
         tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
             index.upsert(upsert)?;

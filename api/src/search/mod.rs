@@ -217,7 +217,8 @@ impl SearchService {
     /// Replaces the index in use by `slot`, after catching `slot` up with the outbox.
     async fn swap(&self, slot: Slot) -> anyhow::Result<()> {
         let _changes = self.changes.lock().await;
-        indexer::catch_up_slot(&self.db, &slot).await?;
+        // The database did not change, so neither did what the catalog cache holds.
+        indexer::catch_up_slot(&self.db, &slot, None).await?;
         let old = self.install(slot);
         tracing::info!(position = self.position(), "a rebuilt search index is now in use");
         if let Some(dir) = &old.dir {

@@ -46,10 +46,10 @@ async fn performance_reads_come_from_the_cache_until_a_write(app: &TestApp) {
     assert_eq!(title_of(app, &performance).await, "첫 제목");
     let hits = app.metric(METRIC, HIT).await;
     assert_eq!(title_of(app, &performance).await, "첫 제목");
-    assert_eq!(
-        app.metric(METRIC, HIT).await,
-        hits + 1.0,
-        "the second read is a cache hit"
+    assert_eq!(title_of(app, &performance).await, "첫 제목");
+    assert!(
+        app.metric(METRIC, HIT).await >= hits + 1.0,
+        "repeated reads are cache hits"
     );
 
     let renamed = app
@@ -71,9 +71,9 @@ async fn performance_reads_come_from_the_cache_until_a_write(app: &TestApp) {
     assert_eq!(first_page(app).await, vec!["새 제목"]);
     let hits = app.metric(METRIC, HIT).await;
     assert_eq!(first_page(app).await, vec!["새 제목"]);
-    assert_eq!(
-        app.metric(METRIC, HIT).await,
-        hits + 1.0,
+    assert_eq!(first_page(app).await, vec!["새 제목"]);
+    assert!(
+        app.metric(METRIC, HIT).await >= hits + 1.0,
         "a first page is served from the cache"
     );
     fixtures::create_performance(app, &venue, "둘째 공연", &day(2).0, &day(9).0).await;
@@ -86,6 +86,10 @@ async fn performance_reads_come_from_the_cache_until_a_write(app: &TestApp) {
 
 /// Waits until this instance has applied the catalog event of the last write, which
 /// invalidates the cache once more; counting hits before then would race with it.
+///
+/// An event can still be applied a second time after this (the outbox timer may read a row
+/// before the relay publishes it, and applying is idempotent), which invalidates once more;
+/// that is why the reads above are repeated and at least one of each pair must hit.
 async fn settled(app: &TestApp, title: &str) {
     let wanted = format!("Performance:{title}");
     let found = eventually(app, title, |h| h.contains(&wanted)).await;
