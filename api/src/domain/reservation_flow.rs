@@ -143,8 +143,13 @@ pub async fn confirm_reservation(db: &DatabaseConnection, reservation_id: i64) -
     Ok(confirmed)
 }
 
-/// CONFIRMED → CANCELLED (after the refund): the seats are for sale again.
-pub async fn cancel_confirmed(db: &DatabaseConnection, reservation_id: i64) -> ApiResult<reservation::Model> {
+/// CONFIRMED → CANCELLED (after the refund): the seats are for sale again. `audit`, when
+/// the box office cancels, is recorded with the change.
+pub async fn cancel_confirmed(
+    db: &DatabaseConnection,
+    reservation_id: i64,
+    audit: Option<super::audit::AuditEntry<'_>>,
+) -> ApiResult<reservation::Model> {
     let Moved { current, txn, version } = move_seats_state(
         db,
         reservation_id,
@@ -181,6 +186,9 @@ pub async fn cancel_confirmed(db: &DatabaseConnection, reservation_id: i64) -> A
     .await?;
     let cancelled = load(&txn, reservation_id).await?;
     record_status_change(&txn, &cancelled).await?;
+    if let Some(entry) = audit {
+        super::audit::record(&txn, entry).await?;
+    }
     txn.commit().await?;
     Ok(cancelled)
 }

@@ -23,19 +23,26 @@ pub async fn record_admin_action(
     target_type: NodeKind,
     target: Option<i64>,
 ) -> ApiResult<()> {
+    audit::record(db, admin_action(ctx, action, target_type, target)?).await
+}
+
+/// The audit entry for an admin action by the caller on `target`, for a domain function
+/// that records it inside its own transaction.
+pub fn admin_action<'a>(
+    ctx: &Context<'_>,
+    action: &'a str,
+    target_type: NodeKind,
+    target: Option<i64>,
+) -> ApiResult<audit::AuditEntry<'a>> {
     let actor = principal(ctx)?.user_id;
     let request_id = request_info(ctx).ok().and_then(|info| info.request_id.clone());
-    audit::record(
-        db,
-        audit::AuditEntry {
-            actor_id: Some(actor),
-            action,
-            target_type: target_type.name(),
-            target_id: target.map(|id| encode(target_type, id).to_string()),
-            request_id,
-        },
-    )
-    .await
+    Ok(audit::AuditEntry {
+        actor_id: Some(actor),
+        action,
+        target_type: target_type.name(),
+        target_id: target.map(|id| encode(target_type, id).to_string()),
+        request_id,
+    })
 }
 
 pub struct AuditEntry(audit_log::Model);

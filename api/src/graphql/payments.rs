@@ -10,6 +10,7 @@ use entity::payment;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
 use crate::domain::payments::{self, Canceller, ConfirmInput};
+use crate::graphql::audit::admin_action;
 use crate::graphql::booking::Reservation;
 use crate::graphql::guard::{Role, RoleGuard, principal};
 use crate::graphql::ids::{NodeKind, expect};
@@ -147,21 +148,15 @@ impl PaymentMutation {
         let raw = expect(NodeKind::Reservation, &id, "id")?;
         let caller = principal(ctx)?;
         let by = match caller.role {
-            Role::Admin => Canceller::BoxOffice,
-            Role::User => Canceller::Buyer(caller.user_id),
-        };
-        let app = app(ctx)?;
-        let cancelled = payments::cancel_reservation(app.payment_deps(), raw, by, &reason).await?;
-        if let Canceller::BoxOffice = by {
-            crate::graphql::audit::record_admin_action(
+            Role::Admin => Canceller::BoxOffice(admin_action(
                 ctx,
-                &app.db,
                 "cancelReservation",
                 NodeKind::Reservation,
                 Some(raw),
-            )
-            .await?;
-        }
+            )?),
+            Role::User => Canceller::Buyer(caller.user_id),
+        };
+        let cancelled = payments::cancel_reservation(app(ctx)?.payment_deps(), raw, by, &reason).await?;
         Ok(Reservation(cancelled))
     }
 }

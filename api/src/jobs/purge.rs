@@ -8,6 +8,8 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use super::{JobEnv, Progress};
+use crate::domain::catalog_events::{CatalogObject, record_change};
+use crate::error::ApiError;
 
 pub async fn purge_old_performances(env: &JobEnv, progress: &dyn Progress) -> anyhow::Result<u64> {
     let today = Utc::now()
@@ -69,7 +71,12 @@ async fn purge_one(env: &JobEnv, performance: performance::Model) -> anyhow::Res
         .filter(performance::Column::Id.eq(performance.id))
         .exec(&txn)
         .await?;
+    // The poster is gone: search documents and cached rows that name it must be redone.
+    record_change(&txn, CatalogObject::Performance, performance.id)
+        .await
+        .map_err(ApiError::into_anyhow)?;
     txn.commit().await?;
+    crate::catalog_cache::invalidate(env.kv.as_ref()).await;
     if let Some(key) = performance.poster_key {
         crate::storage::delete_orphan(env.storage.as_ref(), &key).await;
     }

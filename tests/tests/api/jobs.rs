@@ -121,8 +121,22 @@ async fn old_performances_lose_their_seat_inventory_once_unless_reservations_are
         )
         .await;
     assert_eq!(data(&released)["releaseHold"]["status"], "RELEASED");
+    let announced = || async {
+        entity::outbox::Entity::find()
+            .filter(entity::outbox::Column::Topic.eq("catalog"))
+            .filter(entity::outbox::Column::AggregateId.eq(performance))
+            .count(&app.db)
+            .await
+            .expect("count")
+    };
+    let before = announced().await;
     assert_eq!(run(app, Job::PurgeOldPerformances).await, 1);
     assert_eq!(run(app, Job::PurgeOldPerformances).await, 0);
+    assert_eq!(
+        announced().await,
+        before + 1,
+        "the purge is announced once, for search and caches"
+    );
     let seats_left = entity::session_seat::Entity::find()
         .filter(entity::session_seat::Column::SessionId.eq(database_id(&session)))
         .count(&app.db)

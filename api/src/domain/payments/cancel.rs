@@ -8,30 +8,32 @@ use sea_orm::EntityTrait;
 
 use super::record::{find_payment, record_refund};
 use super::{PaymentDeps, provider_error};
+use crate::domain::audit::AuditEntry;
 use crate::domain::reservation_flow::cancel_confirmed;
 use crate::domain::validate::required_text;
 use crate::error::{ApiError, ApiResult};
 use crate::infra::payments::ProviderError;
 
-/// Who asks for the cancellation.
-#[derive(Debug, Clone, Copy)]
-pub enum Canceller {
+/// Who asks for the cancellation. The box office's carries the audit entry that records it,
+/// written in the same transaction as the cancellation.
+#[derive(Debug, Clone)]
+pub enum Canceller<'a> {
     Buyer(i64),
-    BoxOffice,
+    BoxOffice(AuditEntry<'a>),
 }
 
 pub async fn cancel_reservation(
     deps: PaymentDeps<'_>,
     reservation_id: i64,
-    by: Canceller,
+    by: Canceller<'_>,
     reason: &str,
 ) -> ApiResult<reservation::Model> {
     let reservation = reservation::Entity::find_by_id(reservation_id)
         .one(deps.db)
         .await?
-        .filter(|r| match by {
-            Canceller::Buyer(user_id) => r.user_id == user_id,
-            Canceller::BoxOffice => true,
+        .filter(|r| match &by {
+            Canceller::Buyer(user_id) => r.user_id == *user_id,
+            Canceller::BoxOffice(_) => true,
         })
         .ok_or(ApiError::NotFound("reservation"))?;
     let reason = required_text("reason", reason, 200)?;
@@ -43,11 +45,15 @@ pub async fn cancel_reservation(
             "only a paid reservation can be cancelled; release a held one instead".into(),
         ));
     }
-    if let Canceller::Buyer(_) = by {
-        check_cutoff(deps, &reservation).await?;
-    }
+    let audit = match by {
+        Canceller::Buyer(_) => {
+            check_cutoff(deps, &reservation).await?;
+            None
+        }
+        Canceller::BoxOffice(entry) => Some(entry),
+    };
     refund(deps, reservation.id, &reason).await?;
-    cancel_confirmed(deps.db, reservation.id).await
+    cancel_confirmed(deps.db, reservation.id, audit).await
 }
 
 async fn check_cutoff(deps: PaymentDeps<'_>, reservation: &reservation::Model) -> ApiResult<()> {

@@ -116,7 +116,7 @@ async fn settle(
                 "cancelled at the payment provider",
             )
             .await?;
-            cancel_confirmed(deps.db, reservation.id).await?;
+            cancel_confirmed(deps.db, reservation.id, None).await?;
             Ok(true)
         }
         (ReservationStatus::Confirmed, _) => Ok(false),

@@ -65,6 +65,21 @@ async fn a_cancelled_booking_is_refunded_and_its_seats_go_back_on_sale(app: &Tes
     let response = app.admin(CANCEL, json!({ "r": late.id, "why": "공연장 사정" })).await;
     assert_eq!(data(&response)["cancelReservation"]["status"], "CANCELLED");
     assert_eq!(seat_statuses(app, &session).await, ["AVAILABLE", "AVAILABLE"]);
+    // The box office's cancellation is in the audit log; the buyer's own is not.
+    let log = app
+        .admin(
+            "{ auditLog(first: 10) { edges { node { action targetId } } } }",
+            json!(null),
+        )
+        .await;
+    let cancellations: Vec<_> = data(&log)["auditLog"]["edges"]
+        .as_array()
+        .expect("edges")
+        .iter()
+        .filter(|edge| edge["node"]["action"] == "cancelReservation")
+        .map(|edge| edge["node"]["targetId"].clone())
+        .collect();
+    assert_eq!(cancellations, vec![json!(late.id)]);
 }
 
 async fn a_payment_cancelled_in_the_toss_console_reaches_us_by_webhook(app: &TestApp, toss: &TossStandIn) {
