@@ -20,6 +20,7 @@ pub use serde_json;
 pub mod kakao;
 pub mod outside;
 pub mod s3;
+pub mod scratch;
 pub mod search_bench;
 pub mod socket;
 pub mod toss;
@@ -103,7 +104,7 @@ pub struct TestApp {
     dir: tempfile::TempDir,
 }
 
-struct PostgresDatabase {
+pub(crate) struct PostgresDatabase {
     admin_url: String,
     name: String,
 }
@@ -455,7 +456,7 @@ pub fn error_code(response: &Value) -> &str {
 }
 
 impl PostgresDatabase {
-    async fn create() -> Option<Self> {
+    pub(crate) async fn create() -> Option<Self> {
         let Ok(admin_url) = std::env::var("CURTAIN_TEST_DATABASE_URL") else {
             let message = "CURTAIN_TEST_DATABASE_URL is not set: the PostgreSQL variant of this test did NOT run";
             if std::env::var("CI").is_ok_and(|v| v == "true") {
@@ -476,11 +477,11 @@ impl PostgresDatabase {
         Some(Self { admin_url, name })
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         with_database(&self.admin_url, &self.name)
     }
 
-    async fn drop_database(self) {
+    pub(crate) async fn drop_database(self) {
         if let Ok(admin) = Database::connect(&self.admin_url).await {
             let _ = admin
                 .execute_unprepared(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name))

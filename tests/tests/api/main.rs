@@ -12,6 +12,7 @@ mod holds;
 mod http;
 mod jobs;
 mod kakao;
+mod migrations;
 mod notifications;
 mod pagination;
 mod payments;
