@@ -75,6 +75,7 @@ impl AppState {
             locks: self.job_locks.clone(),
             kv: self.kv.clone(),
             storage: self.storage.clone(),
+            payments: self.payments.clone(),
         }
     }
 }

@@ -40,10 +40,12 @@ pub async fn run(settings: Settings, name: &str) -> anyhow::Result<ExitCode> {
         settings.server.public_url.as_deref().unwrap_or(""),
     );
     let storage = crate::storage::from_settings(&settings, &files)?;
+    let payments = crate::infra::payments::from_settings(&settings.payments)?;
     let env = JobEnv {
         kv,
         db,
         storage,
+        payments,
         settings: Arc::new(settings),
         channels,
         locks: Default::default(),

@@ -140,6 +140,9 @@ pub struct JobEnv {
     pub kv: crate::infra::kv::SharedStore,
     /// Where stored files (posters) live.
     pub storage: crate::storage::SharedStorage,
+    /// The payment provider: in the server, the one requests use, so that its circuit
+    /// breaker counts the job's failures and requests' alike.
+    pub payments: crate::infra::payments::SharedProvider,
 }
 
 /// Runs the job's work; returns how many things it processed.
@@ -158,14 +161,12 @@ async fn execute(job: Job, env: &JobEnv, progress: &dyn Progress) -> anyhow::Res
     Ok(items)
 }
 
-/// Settles reservations left PAYING. The job asks the provider with a client of its own
-/// (its own circuit breaker), which also works from `curtain job run` without a server.
+/// Settles reservations left PAYING.
 async fn reconcile_payments(env: &JobEnv) -> anyhow::Result<u64> {
     let settings = &env.settings.payments;
-    let provider = crate::infra::payments::from_settings(settings)?;
     let deps = crate::domain::payments::PaymentDeps {
         db: &env.db,
-        provider: provider.as_ref(),
+        provider: env.payments.as_ref(),
         settings,
         channels: env.channels,
     };
