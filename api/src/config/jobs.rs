@@ -19,6 +19,9 @@ pub struct JobSettings {
     pub dormant_after_days: i64,
     /// Owners are warned this many days before.
     pub dormant_warning_days: i64,
+    /// Stored files no performance refers to are deleted once they are this many hours
+    /// old; younger ones may be uploads about to be attached.
+    pub orphan_grace_hours: i64,
     /// Rows handled per batch (keyset pages).
     pub batch_size: u64,
 }
@@ -31,6 +34,7 @@ impl Default for JobSettings {
             purge_after_days: 365,
             dormant_after_days: 365,
             dormant_warning_days: 30,
+            orphan_grace_hours: 24,
             batch_size: 500,
         }
     }

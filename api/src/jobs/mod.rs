@@ -5,6 +5,7 @@
 //! twice in a row does nothing the second time.
 
 mod dormancy;
+mod orphans;
 pub use dormancy::DORMANT_NAME;
 pub mod lock;
 pub mod manual;
@@ -29,17 +30,19 @@ pub enum Job {
     WarnDormant,
     MarkDormant,
     PurgeOldPerformances,
+    SweepOrphanFiles,
     ReconcilePayments,
 }
 
 impl Job {
-    pub const ALL: [Job; 7] = [
+    pub const ALL: [Job; 8] = [
         Job::ExpireHolds,
         Job::RemindUpcoming,
         Job::PromptReviews,
         Job::WarnDormant,
         Job::MarkDormant,
         Job::PurgeOldPerformances,
+        Job::SweepOrphanFiles,
         Job::ReconcilePayments,
     ];
 
@@ -51,6 +54,7 @@ impl Job {
             Self::WarnDormant => "warn-dormant",
             Self::MarkDormant => "mark-dormant",
             Self::PurgeOldPerformances => "purge-old-performances",
+            Self::SweepOrphanFiles => "sweep-orphan-files",
             Self::ReconcilePayments => "reconcile-payments",
         }
     }
@@ -68,6 +72,7 @@ impl Job {
             Self::WarnDormant => "warn accounts 30 days before they would go dormant",
             Self::MarkDormant => "make accounts unused for a year dormant, moving their personal data aside",
             Self::PurgeOldPerformances => "purge seat inventories and posters of performances long over",
+            Self::SweepOrphanFiles => "delete stored posters no performance refers to, once a day old",
             Self::ReconcilePayments => "settle payments left PAYING over a minute by asking the payment provider",
         }
     }
@@ -82,6 +87,7 @@ impl Job {
             Self::WarnDormant => "0 0 18 * * *",
             Self::MarkDormant => "0 30 18 * * *",
             Self::PurgeOldPerformances => "0 0 19 * * *",
+            Self::SweepOrphanFiles => "0 30 19 * * *",
             Self::ReconcilePayments => "30 * * * * *",
         }
     }
@@ -156,6 +162,7 @@ async fn execute(job: Job, env: &JobEnv, progress: &dyn Progress) -> anyhow::Res
         Job::WarnDormant => dormancy::warn(env, progress).await?,
         Job::MarkDormant => dormancy::mark(env, progress).await?,
         Job::PurgeOldPerformances => purge::purge_old_performances(env, progress).await?,
+        Job::SweepOrphanFiles => orphans::sweep_orphan_files(env, progress).await?,
         Job::ReconcilePayments => reconcile_payments(env).await?,
     };
     Ok(items)

@@ -10,7 +10,10 @@ use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncReadExt;
 
-use super::{ObjectInfo, Storage};
+use futures::StreamExt;
+use futures::stream::BoxStream;
+
+use super::{Listed, ObjectInfo, Storage};
 
 /// Files kept in a local directory and the public URL they are served under.
 #[derive(Clone)]
@@ -49,9 +52,7 @@ impl LocalFiles {
 
     /// The path of `key` inside the directory; `None` for a key that would leave it.
     fn path(&self, key: &str) -> Option<PathBuf> {
-        let relative = Path::new(key);
-        let plain = !key.is_empty() && relative.components().all(|c| matches!(c, Component::Normal(_)));
-        plain.then(|| self.dir.join(relative))
+        key_path(&self.dir, key)
     }
 
     fn signature(&self, key: &str, expires: i64, length: u64, content_type: &str) -> String {
@@ -158,6 +159,71 @@ impl Storage for LocalFiles {
     fn public_url(&self, key: &str) -> String {
         format!("{}/files/{}", self.base_url, key.trim_start_matches('/'))
     }
+
+    fn list(&self, prefix: &str) -> BoxStream<'static, anyhow::Result<Listed>> {
+        let (sender, receiver) = tokio::sync::mpsc::channel(LIST_BUFFER);
+        let (root, prefix) = (self.dir.clone(), prefix.to_string());
+        // The walk blocks on the disk; it runs aside and stops when the reader goes away.
+        tokio::task::spawn_blocking(move || {
+            let Some(start) = key_path(&root, prefix.trim_end_matches('/')) else {
+                return;
+            };
+            walk(&root, &start, &sender);
+        });
+        futures::stream::unfold(receiver, |mut receiver| async move {
+            receiver.recv().await.map(|item| (item, receiver))
+        })
+        .boxed()
+    }
+}
+
+/// The path of `key` inside `dir`; `None` for a key that would leave it.
+fn key_path(dir: &Path, key: &str) -> Option<PathBuf> {
+    let relative = Path::new(key);
+    let plain = !key.is_empty() && relative.components().all(|c| matches!(c, Component::Normal(_)));
+    plain.then(|| dir.join(relative))
+}
+
+/// Objects a local listing reads ahead of its consumer.
+const LIST_BUFFER: usize = 256;
+
+/// Sends every file under `dir` (keys relative to `root`) until the receiver is dropped;
+/// false once it has been.
+fn walk(root: &Path, dir: &Path, sender: &tokio::sync::mpsc::Sender<anyhow::Result<Listed>>) -> bool {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return true,
+        Err(err) => return sender.blocking_send(Err(err.into())).is_ok(),
+    };
+    for entry in entries {
+        let item = entry.map_err(anyhow::Error::from).and_then(|entry| {
+            let meta = entry.metadata()?;
+            Ok((entry.path(), meta))
+        });
+        let sent = match item {
+            Ok((path, meta)) if meta.is_dir() => walk(root, &path, sender),
+            Ok((path, meta)) => match listed(root, &path, &meta) {
+                Some(object) => sender.blocking_send(Ok(object)).is_ok(),
+                None => true,
+            },
+            Err(err) => sender.blocking_send(Err(err)).is_ok(),
+        };
+        if !sent {
+            return false;
+        }
+    }
+    true
+}
+
+/// The listing entry of the file at `path`; `None` for a name that is not valid UTF-8
+/// (no key of ours is) or a file system without modification times.
+fn listed(root: &Path, path: &Path, meta: &std::fs::Metadata) -> Option<Listed> {
+    let relative = path.strip_prefix(root).ok()?;
+    let parts: Option<Vec<&str>> = relative.components().map(|c| c.as_os_str().to_str()).collect();
+    Some(Listed {
+        key: parts?.join("/"),
+        modified: meta.modified().ok()?.into(),
+    })
 }
 
 /// `a=1&b=2` with each value percent-encoded.

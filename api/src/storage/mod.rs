@@ -8,6 +8,9 @@ mod s3;
 use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
+use futures::stream::BoxStream;
+
 pub use local::{LocalFiles, UploadGrant};
 pub use s3::S3Storage;
 
@@ -19,6 +22,14 @@ pub struct ObjectInfo {
     pub size: u64,
     /// The type the object was stored with, when the store records one.
     pub content_type: Option<String>,
+}
+
+/// An object as a listing shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    pub key: String,
+    /// When it was last written.
+    pub modified: DateTime<Utc>,
 }
 
 /// Where posters and other files live.
@@ -44,6 +55,9 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     ) -> anyhow::Result<String>;
     /// The URL a browser fetches the object from.
     fn public_url(&self, key: &str) -> String;
+    /// Every object whose key starts with `prefix` (which ends with `/`), in no particular
+    /// order, read a page at a time as the stream is consumed.
+    fn list(&self, prefix: &str) -> BoxStream<'static, anyhow::Result<Listed>>;
 }
 
 pub type SharedStorage = Arc<dyn Storage>;

@@ -13,7 +13,11 @@ use aws_sdk_s3::primitives::ByteStream;
 use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
 use secrecy::ExposeSecret;
 
-use super::{ObjectInfo, Storage};
+use chrono::{DateTime, Utc};
+use futures::StreamExt;
+use futures::stream::BoxStream;
+
+use super::{Listed, ObjectInfo, Storage};
 use crate::config::StorageSettings;
 
 /// A bucket and the client that reaches it.
@@ -150,6 +154,42 @@ impl Storage for S3Storage {
 
     fn public_url(&self, key: &str) -> String {
         format!("{}/{}", self.public_base_url, key.trim_start_matches('/'))
+    }
+
+    fn list(&self, prefix: &str) -> BoxStream<'static, anyhow::Result<Listed>> {
+        let pages = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(prefix)
+            .into_paginator()
+            .send();
+        futures::stream::unfold(pages, |mut pages| async move {
+            let page = pages.next().await?;
+            let objects = page.context("listing objects in S3").map(|page| {
+                page.contents()
+                    .iter()
+                    .map(|object| Ok(listed(object)))
+                    .collect::<Vec<_>>()
+            });
+            Some((objects, pages))
+        })
+        .flat_map(|page| match page {
+            Ok(objects) => futures::stream::iter(objects),
+            Err(err) => futures::stream::iter(vec![Err(err)]),
+        })
+        .boxed()
+    }
+}
+
+fn listed(object: &aws_sdk_s3::types::Object) -> Listed {
+    Listed {
+        key: object.key().unwrap_or_default().to_string(),
+        // A store that does not say when is treated as just written: kept, not swept.
+        modified: object
+            .last_modified()
+            .and_then(|at| DateTime::from_timestamp(at.secs(), at.subsec_nanos()))
+            .unwrap_or_else(Utc::now),
     }
 }
 

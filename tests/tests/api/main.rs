@@ -14,6 +14,7 @@ mod jobs;
 mod kakao;
 mod migrations;
 mod notifications;
+mod orphan_files;
 mod pagination;
 mod payments;
 mod posters;
