@@ -7,7 +7,7 @@ use std::sync::Arc;
 use async_graphql::{Context, ID, Object, SimpleObject, Subscription, Union};
 use futures::stream::BoxStream;
 use futures::{Stream, StreamExt};
-use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
 use crate::domain::seat_map::{self, SeatMap};
 use crate::error::ApiResult;
@@ -67,13 +67,15 @@ async fn follow(
             version
         }
     };
-    let state = Follower {
+    let mut state = Follower {
         hub,
         session_id,
         receiver: watch.receiver,
         last,
         pending,
+        behind: false,
     };
+    state.skip_covered();
     Ok(futures::stream::unfold(state, Follower::next))
 }
 
@@ -83,6 +85,8 @@ struct Follower {
     receiver: tokio::sync::broadcast::Receiver<Frame>,
     last: i64,
     pending: VecDeque<SeatMapEvent>,
+    /// Set when [`Follower::skip_covered`] found this subscriber behind: resync next.
+    behind: bool,
 }
 
 impl Follower {
@@ -91,21 +95,43 @@ impl Follower {
             if let Some(event) = self.pending.pop_front() {
                 return Some((event, self));
             }
-            let resync = match self.receiver.recv().await {
-                Ok(Frame::Delta(delta)) if delta.version <= self.last => continue,
-                Ok(Frame::Delta(delta)) if delta.version == self.last + 1 => {
-                    self.last = delta.version;
-                    return Some((SeatMapEvent::Delta(SeatMapDelta(delta)), self));
-                }
-                // A gap, a resync order, or this subscriber fell behind: a fresh snapshot
-                // puts it right without holding anyone else up.
-                Ok(Frame::Delta(_) | Frame::Resync) | Err(RecvError::Lagged(_)) => true,
-                Err(RecvError::Closed) => return None,
-            };
+            let resync = std::mem::take(&mut self.behind)
+                || match self.receiver.recv().await {
+                    Ok(Frame::Delta(delta)) if delta.version <= self.last => continue,
+                    Ok(Frame::Delta(delta)) if delta.version == self.last + 1 => {
+                        self.last = delta.version;
+                        return Some((SeatMapEvent::Delta(SeatMapDelta(delta)), self));
+                    }
+                    // A gap, a resync order, or this subscriber fell behind: a fresh snapshot
+                    // puts it right without holding anyone else up.
+                    Ok(Frame::Delta(_) | Frame::Resync) | Err(RecvError::Lagged(_)) => true,
+                    Err(RecvError::Closed) => return None,
+                };
             if resync {
                 let snapshot = self.resync().await?;
                 self.last = snapshot.version;
+                self.skip_covered();
                 return Some((SeatMapEvent::Snapshot(SeatMapSnapshot(snapshot)), self));
+            }
+        }
+    }
+
+    /// Takes at once the frames already buffered that a snapshot covers. Left in the
+    /// buffer, they would take the room of the deltas that follow and make this subscriber
+    /// fall behind, and resync, a second time. Deltas just past the snapshot are queued.
+    fn skip_covered(&mut self) {
+        loop {
+            match self.receiver.try_recv() {
+                Ok(Frame::Delta(delta)) if delta.version <= self.last => {}
+                Ok(Frame::Delta(delta)) if delta.version == self.last + 1 => {
+                    self.last = delta.version;
+                    self.pending.push_back(SeatMapEvent::Delta(SeatMapDelta(delta)));
+                }
+                Ok(Frame::Delta(_) | Frame::Resync) | Err(TryRecvError::Lagged(_)) => {
+                    self.behind = true;
+                    return;
+                }
+                Err(TryRecvError::Empty | TryRecvError::Closed) => return,
             }
         }
     }
