@@ -17,6 +17,7 @@ use tokio::task::JoinHandle;
 
 pub use serde_json;
 
+pub mod fanout_bench;
 pub mod kakao;
 pub mod outside;
 pub mod s3;

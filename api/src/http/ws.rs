@@ -51,8 +51,14 @@ enum Outgoing {
     Close(u16, String),
 }
 
+/// Bytes read from a socket at a time.
+const READ_BUFFER: usize = 4 * 1024;
+
 pub fn upgrade(state: HttpState, peer: SocketAddr, request_id: Option<String>, ws: WebSocketUpgrade) -> Response {
-    let ws = ws.protocols([TRANSPORT_WS, LEGACY_WS]);
+    // Clients send only small protocol messages; tungstenite's default 128 KiB read buffer
+    // per socket would make memory, not CPU, the limit on how many can watch a seat map.
+    // A longer message still arrives whole: the buffer grows for it.
+    let ws = ws.protocols([TRANSPORT_WS, LEGACY_WS]).read_buffer_size(READ_BUFFER);
     let protocol = match ws.selected_protocol().and_then(|p| p.to_str().ok()) {
         Some(TRANSPORT_WS) => Some(Protocol::TransportWs),
         Some(LEGACY_WS) => Some(Protocol::Legacy),

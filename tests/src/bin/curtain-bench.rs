@@ -9,6 +9,9 @@
 //! `curtain-bench search` is P3, keyword search over a generated catalog (see
 //! `curtain_tests::search_bench`).
 //!
+//! `curtain-bench fanout` is P4, the live seat-map fan-out (see
+//! `curtain_tests::fanout_bench`).
+//!
 //! `curtain-bench coupons` is P6, the coupon rush: thousands of buyers claim one copy of a
 //! first-come coupon at the same moment; it reports throughput and latency, then counts the
 //! copies issued and the buyers holding two.
@@ -67,6 +70,29 @@ enum Bench {
         #[arg(long, default_value_t = 300)]
         queries: usize,
     },
+    /// P4: WebSocket subscribers watch one session's seat map while one seat changes each
+    /// second (PostgreSQL at CURTAIN_TEST_DATABASE_URL); reports delivery latency, memory
+    /// per subscriber and CPU.
+    Fanout {
+        /// Subscribers, each on its own WebSocket.
+        #[arg(long, default_value_t = 10_000)]
+        subscribers: usize,
+        /// Seat changes, one a second.
+        #[arg(long, default_value_t = 30)]
+        changes: usize,
+    },
+    /// The subscribers of `fanout`, run by it in a child process.
+    #[command(hide = true)]
+    FanoutClient {
+        #[arg(long)]
+        url: String,
+        #[arg(long)]
+        session: String,
+        #[arg(long)]
+        subscribers: usize,
+        #[arg(long)]
+        changes: usize,
+    },
     /// P6: concurrent buyers claim one coupon of a first-come campaign (PostgreSQL at
     /// CURTAIN_TEST_DATABASE_URL).
     Coupons {
@@ -102,6 +128,21 @@ async fn main() -> anyhow::Result<()> {
             coupons,
             concurrency,
         } => coupon_rush(buyers, coupons, concurrency).await?,
+        Bench::Fanout { subscribers, changes } => {
+            let app = bench_server().await?;
+            let figures = curtain_tests::fanout_bench::run(&app, subscribers, changes).await?;
+            app.stop().await;
+            figures
+        }
+        Bench::FanoutClient {
+            url,
+            session,
+            subscribers,
+            changes,
+        } => {
+            curtain_tests::fanout_bench::client(&url, &session, subscribers, changes).await?;
+            return Ok(());
+        }
     };
     if let Some(path) = cli.json {
         std::fs::write(&path, serde_json::to_string_pretty(&figures)?)
