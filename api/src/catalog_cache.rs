@@ -21,7 +21,7 @@ use crate::metrics::{CacheLabels, Metrics};
 
 const VERSION_KEY: &str = "catalog:version";
 /// How long an entry lives. Writes invalidate at once; this only bounds memory, and how long
-/// a change that announces nothing (the purge job's) can take to show.
+/// a change can take to show should its invalidation fail.
 pub const TTL: Duration = Duration::from_secs(30);
 /// The version counter's own expiry; far longer than any entry lives, so a counter that
 /// expires and starts again cannot meet an entry from its previous run.

@@ -90,7 +90,12 @@ impl Application {
             kakao_login = kakao.is_some(),
             "authentication ready"
         );
-        let cache = kv::connect(redis_url.as_deref(), &settings.redis.key_prefix).await?;
+        // In process, cached reads get a store of their own so that a flood of distinct
+        // searches cannot evict the token deny-list; Redis evicts by TTL, one connection serves.
+        let cache = match redis_url {
+            Some(_) => kv.clone(),
+            None => kv::connect(None, &settings.redis.key_prefix).await?,
+        };
         let search = crate::search::SearchService::open(db.clone(), &settings, cache.clone(), metrics.clone())
             .await
             .context("opening the search index")?;

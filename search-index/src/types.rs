@@ -50,7 +50,8 @@ impl Kind {
         Kind::ALL.into_iter().find(|kind| kind.code() == code)
     }
 
-    pub(crate) fn from_name(name: &str) -> Option<Kind> {
+    /// The kind [`Kind::as_str`] names.
+    pub fn from_name(name: &str) -> Option<Kind> {
         Kind::ALL.into_iter().find(|kind| kind.as_str() == name)
     }
 }

@@ -108,15 +108,28 @@ pub async fn log_in(app: &AppState, ip: IpAddr, email: &str, password: &str) -> 
     let email = email.trim().to_lowercase();
     limits::check_lock(kv, &email, ip).await?;
     let user = accounts::find_by_email(&app.db, &email).await?;
-    let verified = match user.as_ref().and_then(|u| u.password_hash.as_deref()) {
+    // A dormant account's email is set aside; its password is checked the same way, one hash
+    // whichever account answers, so that timing tells nobody which emails are dormant.
+    let dormant = match user {
+        Some(_) => None,
+        None => super::reactivation::find_dormant(&app.db, &email)
+            .await?
+            .map(|(_, user)| user),
+    };
+    let verified = match user
+        .as_ref()
+        .or(dormant.as_ref())
+        .and_then(|u| u.password_hash.as_deref())
+    {
         Some(hash) => passwords::verify(password, hash).await,
         None => {
             passwords::verify_against_nothing(password, auth).await;
             false
         }
     };
-    if user.is_none() {
-        super::reactivation::refuse_if_dormant(app, &email, password).await?;
+    if dormant.is_some() && verified {
+        // The right password for a dormant account, and only then, is told so.
+        return Err(ApiError::AccountDormant);
     }
     let Some(user) = user.filter(|_| verified) else {
         limits::record_failure(kv, auth, &email, ip).await?;
@@ -367,6 +380,11 @@ pub async fn kakao_log_in(app: &AppState, ip: IpAddr, code: &str, state: &str) -
             }
         }
     };
+    if user.dormant_at.is_some() {
+        // Refused before anything is written: no log-in time, no session nobody gets.
+        txn.rollback().await?;
+        return Err(ApiError::AccountDormant);
+    }
     let user = accounts::record_login(&txn, user).await?;
     let family = refresh_tokens::start_family(&txn, user.id, refresh_ttl(app)).await?;
     txn.commit().await?;

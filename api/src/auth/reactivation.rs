@@ -15,7 +15,6 @@ use sha2::{Digest, Sha256};
 
 use super::flows::{Tokens, issue_after_log_in};
 use super::limits::{self, Limited};
-use super::passwords;
 use crate::error::{ApiError, ApiResult};
 use crate::notify;
 use crate::state::AppState;
@@ -39,18 +38,6 @@ pub async fn find_dormant(
     };
     let user = user::Entity::find_by_id(dormant.user_id).one(db).await?;
     Ok(user.map(|user| (dormant, user)))
-}
-
-/// Called by password log-in when no active account has `email`: the right password for a
-/// dormant one is told so (only then, so that nobody learns which emails are dormant).
-pub async fn refuse_if_dormant(app: &AppState, email: &str, password: &str) -> ApiResult<()> {
-    let Some((_, user)) = find_dormant(&app.db, email).await? else {
-        return Ok(());
-    };
-    match user.password_hash.as_deref() {
-        Some(hash) if passwords::verify(password, hash).await => Err(ApiError::AccountDormant),
-        _ => Ok(()),
-    }
 }
 
 fn code_key(user_id: i64) -> String {

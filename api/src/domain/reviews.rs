@@ -89,17 +89,18 @@ pub async fn update_review(
         txn.rollback().await?;
         return Err(ApiError::Conflict("the review was changed meanwhile; try again".into()));
     }
-    change_totals(
-        &txn,
-        current.performance_id,
-        i64::from(new_rating) - i64::from(current.rating),
-        0,
-    )
-    .await?;
-    let updated = review::Entity::find_by_id(review_id)
-        .one(&txn)
-        .await?
-        .ok_or(ApiError::NotFound("review"))?;
+    // A changed body alone leaves the totals, and the performance row every reviewer of it
+    // writes to, alone.
+    if new_rating != current.rating {
+        change_totals(
+            &txn,
+            current.performance_id,
+            i64::from(new_rating) - i64::from(current.rating),
+            0,
+        )
+        .await?;
+    }
+    let updated = find_review(&txn, review_id).await?;
     txn.commit().await?;
     Ok(updated)
 }

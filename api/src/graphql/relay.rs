@@ -49,23 +49,26 @@ pub trait Keyset {
     fn parse_key(key: &str) -> Option<Self::Key>;
 }
 
+/// Checks `first`: the default page size when absent, refused when negative or too large.
+pub fn page_size(settings: &GraphqlSettings, first: Option<i32>) -> ApiResult<u64> {
+    match first {
+        None => Ok(u64::from(settings.default_page_size)),
+        Some(n) if n < 0 => Err(ApiError::bad_input("first", "first must not be negative")),
+        Some(n) if n as u32 > settings.max_page_size => Err(ApiError::bad_input(
+            "first",
+            format!("first must be at most {}", settings.max_page_size),
+        )),
+        Some(n) => Ok(n as u64),
+    }
+}
+
 /// Checks `first` and `after` and turns them into a page request.
 pub fn page_request<K: Keyset>(
     settings: &GraphqlSettings,
     first: Option<i32>,
     after: Option<String>,
 ) -> ApiResult<PageRequest<K::Key>> {
-    let first = match first {
-        None => u64::from(settings.default_page_size),
-        Some(n) if n < 0 => return Err(ApiError::bad_input("first", "first must not be negative")),
-        Some(n) if n as u32 > settings.max_page_size => {
-            return Err(ApiError::bad_input(
-                "first",
-                format!("first must be at most {}", settings.max_page_size),
-            ));
-        }
-        Some(n) => n as u64,
-    };
+    let first = page_size(settings, first)?;
     let after = match after {
         None => None,
         Some(raw) => {

@@ -3,7 +3,7 @@
 //! expects of long-unused accounts. The owner gets it back by re-verifying their email.
 
 use chrono::{DateTime, Duration, Utc};
-use entity::{Role, dormant_account, refresh_token, user};
+use entity::{Role, dormant_account, user};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
 
@@ -118,21 +118,9 @@ async fn move_aside(env: &JobEnv, account: user::Model) -> anyhow::Result<u64> {
     )
     .exec_without_returning(&txn)
     .await?;
-    let sessions: Vec<String> = refresh_token::Entity::find()
-        .select_only()
-        .column(refresh_token::Column::FamilyId)
-        .distinct()
-        .filter(refresh_token::Column::UserId.eq(account.id))
-        .filter(refresh_token::Column::RevokedAt.is_null())
-        .into_tuple()
-        .all(&txn)
-        .await?;
-    refresh_token::Entity::update_many()
-        .col_expr(refresh_token::Column::RevokedAt, Expr::value(now))
-        .filter(refresh_token::Column::UserId.eq(account.id))
-        .filter(refresh_token::Column::RevokedAt.is_null())
-        .exec(&txn)
-        .await?;
+    let sessions = crate::domain::refresh_tokens::revoke_other_families(&txn, account.id, None)
+        .await
+        .map_err(ApiError::into_anyhow)?;
     txn.commit().await?;
     crate::auth::flows::deny_access(env.kv.as_ref(), &env.settings.auth, &sessions)
         .await

@@ -71,12 +71,12 @@ async fn purge_one(env: &JobEnv, performance: performance::Model) -> anyhow::Res
         .filter(performance::Column::Id.eq(performance.id))
         .exec(&txn)
         .await?;
-    // The poster is gone: search documents and cached rows that name it must be redone.
+    // The poster is gone: search documents and cached rows that name it must be redone. Every
+    // instance's indexer hears of it through the outbox and clears the catalog cache.
     record_change(&txn, CatalogObject::Performance, performance.id)
         .await
         .map_err(ApiError::into_anyhow)?;
     txn.commit().await?;
-    crate::catalog_cache::invalidate(env.kv.as_ref()).await;
     if let Some(key) = performance.poster_key {
         crate::storage::delete_orphan(env.storage.as_ref(), &key).await;
     }

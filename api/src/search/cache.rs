@@ -42,10 +42,6 @@ struct CachedHit {
     highlights: Vec<(String, String)>,
 }
 
-fn kind_named(name: &str) -> Option<Kind> {
-    Kind::ALL.into_iter().find(|kind| kind.as_str() == name)
-}
-
 impl Cached {
     fn from_results(results: &SearchResults) -> Self {
         Cached {
@@ -80,7 +76,7 @@ impl Cached {
             .into_iter()
             .map(|hit| {
                 Some(Hit {
-                    kind: kind_named(&hit.kind)?,
+                    kind: Kind::from_name(&hit.kind)?,
                     id: hit.id,
                     score: hit.score,
                     highlights: hit
@@ -94,7 +90,7 @@ impl Cached {
         let kind = self
             .kind
             .into_iter()
-            .map(|(name, count)| Some((kind_named(&name)?, count)))
+            .map(|(name, count)| Some((Kind::from_name(&name)?, count)))
             .collect::<Option<Vec<_>>>()?;
         Some(SearchResults {
             total: self.total,

@@ -4,26 +4,16 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use entity::{Genre, cast_member, performance, performance_cast, venue};
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
+use entity::{cast_member, performance, performance_cast, venue};
+use sea_orm::{
+    ActiveEnum, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+};
 use search_index::{CastDoc, Doc, Kind, PerformanceDoc, VenueDoc};
 
 use crate::domain::catalog_events::{CatalogChange, CatalogObject};
 
 /// Rows read per statement when loading documents.
 pub(crate) const BATCH: u64 = 500;
-
-/// The name a genre has in the API (and so in facets and filters).
-pub fn genre_name(genre: Genre) -> &'static str {
-    match genre {
-        Genre::Musical => "MUSICAL",
-        Genre::Concert => "CONCERT",
-        Genre::Theatre => "THEATRE",
-        Genre::Opera => "OPERA",
-        Genre::Classical => "CLASSICAL",
-        Genre::Dance => "DANCE",
-    }
-}
 
 /// The documents to re-index, and those to remove because their rows are gone.
 #[derive(Debug, Default)]
@@ -203,7 +193,8 @@ async fn performance_docs(db: &impl ConnectionTrait, rows: Vec<performance::Mode
                 id: row.id,
                 title: row.title,
                 english_title: row.english_title,
-                genre: genre_name(row.genre).to_string(),
+                // The name a genre has in the API, and so in facets and filters.
+                genre: row.genre.to_value(),
                 region: venue.map(|v| v.region.clone()).unwrap_or_default(),
                 venue_name: venue.map(|v| v.name.clone()).unwrap_or_default(),
                 cast_names: cast.remove(&row.id).unwrap_or_default(),

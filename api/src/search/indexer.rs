@@ -11,7 +11,7 @@ use tokio::sync::broadcast::error::RecvError;
 
 use super::documents::{self, Refresh};
 use super::{SearchService, Slot, rebuild, store};
-use crate::domain::catalog_events::CatalogChange;
+use crate::domain::catalog_events::{CatalogChange, CatalogObject};
 use crate::infra::bus::SharedBus;
 use crate::infra::kv::KeyValueStore;
 use crate::outbox::{Event, topic};
@@ -152,7 +152,10 @@ async fn apply(
 ) -> anyhow::Result<()> {
     if !changes.is_empty() {
         let Refresh { upsert, remove } = documents::refresh(db, changes).await?;
-        if let Some(cache) = cache {
+        // Only performance rows are cached; venues and cast load live.
+        if let Some(cache) = cache
+            && changes.iter().any(|change| change.object == CatalogObject::Performance)
+        {
             crate::catalog_cache::invalidate(cache).await;
         }
         let index = slot.index.clone();

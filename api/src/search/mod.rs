@@ -26,7 +26,6 @@ use anyhow::Context;
 use sea_orm::DatabaseConnection;
 use search_index::{SearchError, SearchIndex, SearchRequest, SearchResults};
 
-pub use documents::genre_name;
 pub use rebuild::reindex_on_disk;
 
 use crate::config::Settings;

@@ -78,15 +78,6 @@ pub async fn confirm_payment(deps: PaymentDeps<'_>, input: ConfirmInput) -> ApiR
             );
             Err(ApiError::PaymentPending)
         }
-        // Toss already approved this payment (an earlier confirmation whose answer was lost):
-        // not a refusal. Reconciliation reads the payment by orderId and settles it.
-        Err(ProviderError::Declined { code, .. }) if code == "ALREADY_PROCESSED_PAYMENT" => {
-            tracing::warn!(
-                reservation_id = reservation.id,
-                "the provider says this payment was already processed; the reservation stays PAYING until reconciliation"
-            );
-            Err(ApiError::PaymentPending)
-        }
         Err(ProviderError::Unknown(why)) => {
             tracing::warn!(
                 reservation_id = reservation.id,

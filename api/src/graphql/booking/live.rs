@@ -95,19 +95,14 @@ impl Follower {
             if let Some(event) = self.pending.pop_front() {
                 return Some((event, self));
             }
-            let resync = std::mem::take(&mut self.behind)
-                || match self.receiver.recv().await {
-                    Ok(Frame::Delta(delta)) if delta.version <= self.last => continue,
-                    Ok(Frame::Delta(delta)) if delta.version == self.last + 1 => {
-                        self.last = delta.version;
-                        return Some((SeatMapEvent::Delta(SeatMapDelta(delta)), self));
-                    }
-                    // A gap, a resync order, or this subscriber fell behind: a fresh snapshot
-                    // puts it right without holding anyone else up.
-                    Ok(Frame::Delta(_) | Frame::Resync) | Err(RecvError::Lagged(_)) => true,
+            let in_step = !std::mem::take(&mut self.behind)
+                && match self.receiver.recv().await {
+                    Ok(frame) => self.take(frame),
+                    Err(RecvError::Lagged(_)) => false,
                     Err(RecvError::Closed) => return None,
                 };
-            if resync {
+            if !in_step {
+                // A fresh snapshot puts this subscriber right without holding anyone up.
                 let snapshot = self.resync().await?;
                 self.last = snapshot.version;
                 self.skip_covered();
@@ -116,22 +111,33 @@ impl Follower {
         }
     }
 
+    /// Queues `frame`'s delta when it is the next version and drops one already covered;
+    /// false when this subscriber must resync (a gap, or the hub's order to).
+    fn take(&mut self, frame: Frame) -> bool {
+        match frame {
+            Frame::Delta(delta) if delta.version <= self.last => true,
+            Frame::Delta(delta) if delta.version == self.last + 1 => {
+                self.last = delta.version;
+                self.pending.push_back(SeatMapEvent::Delta(SeatMapDelta(delta)));
+                true
+            }
+            Frame::Delta(_) | Frame::Resync => false,
+        }
+    }
+
     /// Takes at once the frames already buffered that a snapshot covers. Left in the
     /// buffer, they would take the room of the deltas that follow and make this subscriber
     /// fall behind, and resync, a second time. Deltas just past the snapshot are queued.
     fn skip_covered(&mut self) {
         loop {
-            match self.receiver.try_recv() {
-                Ok(Frame::Delta(delta)) if delta.version <= self.last => {}
-                Ok(Frame::Delta(delta)) if delta.version == self.last + 1 => {
-                    self.last = delta.version;
-                    self.pending.push_back(SeatMapEvent::Delta(SeatMapDelta(delta)));
-                }
-                Ok(Frame::Delta(_) | Frame::Resync) | Err(TryRecvError::Lagged(_)) => {
-                    self.behind = true;
-                    return;
-                }
+            let in_step = match self.receiver.try_recv() {
+                Ok(frame) => self.take(frame),
+                Err(TryRecvError::Lagged(_)) => false,
                 Err(TryRecvError::Empty | TryRecvError::Closed) => return,
+            };
+            if !in_step {
+                self.behind = true;
+                return;
             }
         }
     }

@@ -7,6 +7,7 @@ mod types;
 use async_graphql::connection::Edge;
 use async_graphql::{Context, Object};
 use chrono::Utc;
+use sea_orm::ActiveEnum;
 use search_index::{Kind, SearchRequest, SearchResults};
 use sha2::{Digest, Sha256};
 
@@ -17,7 +18,7 @@ use types::{
 pub use types::{SearchFilter, SearchKind};
 
 use crate::config::GraphqlSettings;
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use crate::graphql::catalog::{CastMember, Performance, Venue};
 use crate::graphql::loaders::{CastMemberKey, PerformanceKey, VenueKey, load_error};
 use crate::graphql::relay::{offset_after, offset_cursor};
@@ -74,25 +75,13 @@ fn search_request(
     first: Option<i32>,
     after: Option<String>,
 ) -> ApiResult<SearchRequest> {
-    let limit = match first {
-        None => settings.default_page_size as usize,
-        Some(n) if n < 0 => return Err(ApiError::bad_input("first", "first must not be negative")),
-        Some(n) if n as u32 > settings.max_page_size => {
-            return Err(ApiError::bad_input(
-                "first",
-                format!("first must be at most {}", settings.max_page_size),
-            ));
-        }
-        Some(n) => n as usize,
-    };
+    let limit = crate::graphql::relay::page_size(settings, first)? as usize;
     let today = Utc::now()
         .with_timezone(&crate::domain::box_office_offset())
         .date_naive();
     let mut request = SearchRequest::new(query, today);
     request.kinds = kinds.map(|kinds| kinds.into_iter().map(Kind::from).collect());
-    request.genre = filter
-        .genre
-        .map(|genre| crate::search::genre_name(genre.into()).to_string());
+    request.genre = filter.genre.map(|genre| entity::Genre::from(genre).to_value());
     request.region = filter.region;
     request.from = filter.from;
     request.to = filter.to;

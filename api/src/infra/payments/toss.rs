@@ -223,10 +223,18 @@ impl PaymentProvider for TossClient {
             "orderId": request.order_id,
             "amount": request.amount,
         });
-        payment(
-            self.call(Method::POST, "/v1/payments/confirm", Some(body), Some(idempotency_key))
-                .await?,
-        )
+        match self
+            .call(Method::POST, "/v1/payments/confirm", Some(body), Some(idempotency_key))
+            .await
+        {
+            Ok(value) => payment(value),
+            // Toss already approved this payment (an earlier confirmation whose answer was
+            // lost): not a refusal, an outcome only reading the payment back can tell.
+            Err(ProviderError::Declined { code, .. }) if code == "ALREADY_PROCESSED_PAYMENT" => Err(
+                ProviderError::Unknown("Toss says the payment was already processed".into()),
+            ),
+            Err(err) => Err(err),
+        }
     }
 
     async fn cancel(&self, payment_key: &str, reason: &str, idempotency_key: &str) -> ProviderResult<ProviderPayment> {
