@@ -19,6 +19,7 @@ use std::io::{BufRead, BufReader};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
+use crate::bench::percentile_ms;
 use crate::fixtures::one_row_session;
 use crate::{TestApp, data};
 
@@ -128,11 +129,7 @@ fn summarize(
     let expected = subscribers * changes;
     latencies.sort();
     let per_subscriber = during.saturating_sub(before) as f64 / subscribers as f64;
-    let p = |q: f64| {
-        latencies
-            .get(((latencies.len() as f64 * q).ceil() as usize).clamp(1, latencies.len().max(1)) - 1)
-            .map_or(0.0, |d| d.as_secs_f64() * 1e3)
-    };
+    let p = |q: f64| percentile_ms(&latencies, q);
     println!("\nP4 live seat-map fan-out: {subscribers} WebSocket subscribers, {changes} changes one second apart");
     println!("| measure | curtain |");
     println!("|---|---|");

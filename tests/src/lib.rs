@@ -17,6 +17,7 @@ use tokio::task::JoinHandle;
 
 pub use serde_json;
 
+pub mod bench;
 pub mod fanout_bench;
 pub mod kakao;
 pub mod outside;
@@ -299,6 +300,18 @@ impl TestApp {
             },
         )
         .await
+    }
+
+    /// Two instances on one PostgreSQL database and one Redis, as behind a load balancer;
+    /// `None` only when PostgreSQL is not configured outside CI. Stop `b` before `a`.
+    pub async fn pair_with_redis() -> Option<(TestApp, TestApp)> {
+        let options = || Options {
+            redis: true,
+            ..Options::default()
+        };
+        let a = Self::spawn_with(Backend::Postgres, options()).await?;
+        let b = a.spawn_sibling(options()).await.expect("the second instance");
+        Some((a, b))
     }
 
     /// Stops the server and drops its PostgreSQL database.
@@ -694,6 +707,55 @@ pub mod fixtures {
             .await
             .expect("confirm the reservation");
         app.state.relay.wake();
+    }
+
+    /// The app's job environment with `tweak` applied to a copy of its settings.
+    pub fn job_env_with(app: &TestApp, tweak: impl FnOnce(&mut curtain::config::Settings)) -> curtain::jobs::JobEnv {
+        let mut settings = (*app.state.settings).clone();
+        tweak(&mut settings);
+        curtain::jobs::JobEnv {
+            settings: std::sync::Arc::new(settings),
+            ..app.state.job_env()
+        }
+    }
+
+    /// Runs `job` by hand in `env`, as `curtain job run` does; returns its recorded run.
+    /// Panics when another run holds the job.
+    pub async fn run_job(env: &curtain::jobs::JobEnv, job: curtain::jobs::Job) -> entity::job_run::Model {
+        use curtain::jobs::runner::{self, Outcome, Trigger};
+        match runner::run(env, job, Trigger::Manual, &curtain::jobs::NoProgress)
+            .await
+            .expect("the job runs")
+        {
+            Outcome::Ran(record) => record,
+            Outcome::Busy => panic!("{} was busy", job.name()),
+        }
+    }
+
+    /// A performance's title as buyers read it (empty when there is none).
+    pub async fn performance_title(app: &TestApp, id: &str) -> String {
+        let response = app
+            .gql(
+                "query($id: ID!) { performance(id: $id) { title } }",
+                json!({ "id": id }),
+            )
+            .await;
+        data(&response)["performance"]["title"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    /// Moves a session's start to `starts_at`, as time passing would.
+    pub async fn move_session(app: &TestApp, session_id: &str, starts_at: chrono::DateTime<chrono::Utc>) {
+        use sea_orm::sea_query::Expr;
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+        entity::session::Entity::update_many()
+            .col_expr(entity::session::Column::StartsAt, Expr::value(starts_at))
+            .filter(entity::session::Column::Id.eq(database_id(session_id)))
+            .exec(&app.db)
+            .await
+            .expect("move the session");
     }
 
     /// The database id behind a global GraphQL id.

@@ -12,6 +12,7 @@ use anyhow::Context;
 use sea_orm::{ConnectionTrait, Statement};
 use serde_json::{Value, json};
 
+use crate::bench::percentile_ms;
 use crate::{Backend, Options, TestApp};
 
 const SEARCH: &str = "query($q: String!) { search(query: $q, first: 20) { totalCount
@@ -90,13 +91,6 @@ async fn queries(db: &sea_orm::DatabaseConnection, count: usize) -> anyhow::Resu
         .collect();
     texts.extend(["phantom", "phantm", "misérables", "swan lake", "garden moon"].map(String::from));
     Ok(texts)
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    sorted[((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1].as_secs_f64() * 1e3
 }
 
 async fn time_each<F, Fut>(queries: &[String], mut run: F) -> anyhow::Result<Vec<Duration>>
@@ -191,17 +185,17 @@ pub async fn run(performances: i64, cast: i64, venues: i64, count: usize) -> any
     for (name, latencies) in rows {
         println!(
             "| {name} | {:.2} | {:.2} |",
-            percentile(latencies, 0.5),
-            percentile(latencies, 0.99)
+            percentile_ms(latencies, 0.5),
+            percentile_ms(latencies, 0.99)
         );
     }
     let figures = json!({
         "bench": "P3", "performances": performances, "cast": cast, "venues": venues, "queries": texts.len(),
         "indexing_seconds": indexing.as_secs_f64(),
-        "graphql_miss_p50_ms": percentile(&cold, 0.5), "graphql_miss_p99_ms": percentile(&cold, 0.99),
-        "graphql_hit_p50_ms": percentile(&warm, 0.5), "graphql_hit_p99_ms": percentile(&warm, 0.99),
-        "ilike_p50_ms": percentile(&ilike, 0.5), "ilike_p99_ms": percentile(&ilike, 0.99),
-        "tantivy_p50_ms": percentile(&tantivy, 0.5), "tantivy_p99_ms": percentile(&tantivy, 0.99),
+        "graphql_miss_p50_ms": percentile_ms(&cold, 0.5), "graphql_miss_p99_ms": percentile_ms(&cold, 0.99),
+        "graphql_hit_p50_ms": percentile_ms(&warm, 0.5), "graphql_hit_p99_ms": percentile_ms(&warm, 0.99),
+        "ilike_p50_ms": percentile_ms(&ilike, 0.5), "ilike_p99_ms": percentile_ms(&ilike, 0.99),
+        "tantivy_p50_ms": percentile_ms(&tantivy, 0.5), "tantivy_p99_ms": percentile_ms(&tantivy, 0.99),
     });
     app.stop().await;
     Ok(figures)

@@ -25,6 +25,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
+use curtain_tests::bench::percentile_ms;
 use curtain_tests::fixtures::{create_coupon, create_performance, create_venue, day};
 use curtain_tests::{Backend, Options, TestApp, data};
 use rand::Rng;
@@ -255,9 +256,9 @@ async fn coupon_rush(buyers: usize, copies: i32, concurrency: usize) -> anyhow::
     );
     println!("| claims answered per second | {per_second:.0} |");
     println!(
-        "| latency p50 / p99 | {} / {} ms |",
-        ms(percentile(&latencies, 0.50)),
-        ms(percentile(&latencies, 0.99))
+        "| latency p50 / p99 | {:.1} / {:.1} ms |",
+        percentile_ms(&latencies, 0.50),
+        percentile_ms(&latencies, 0.99)
     );
     if !other.is_empty() {
         println!("other error codes: {:?}", &other[..other.len().min(10)]);
@@ -267,8 +268,8 @@ async fn coupon_rush(buyers: usize, copies: i32, concurrency: usize) -> anyhow::
         "issued": issued, "copies": copies_held, "users_with_two": users_with_two,
         "won": won, "sold_out": sold_out, "other_errors": other.len(),
         "claims_per_second": per_second,
-        "p50_ms": percentile(&latencies, 0.50).as_secs_f64() * 1e3,
-        "p99_ms": percentile(&latencies, 0.99).as_secs_f64() * 1e3,
+        "p50_ms": percentile_ms(&latencies, 0.50),
+        "p99_ms": percentile_ms(&latencies, 0.99),
     });
     match Arc::try_unwrap(app) {
         Ok(app) => app.stop().await,
@@ -404,9 +405,9 @@ async fn holds(buyers: usize, seats: usize, concurrency: usize) -> anyhow::Resul
         Err(err) => println!("| attempts answered per second | {ours:.0} | baseline failed: {err} |"),
     }
     println!(
-        "| latency p50 / p99 | {} / {} ms | |",
-        ms(percentile(&latencies, 0.50)),
-        ms(percentile(&latencies, 0.99))
+        "| latency p50 / p99 | {:.1} / {:.1} ms | |",
+        percentile_ms(&latencies, 0.50),
+        percentile_ms(&latencies, 0.99)
     );
     println!(
         "| holds granted / refused (SEAT_UNAVAILABLE) / other errors | {held} / {unavailable} / {} | |",
@@ -421,8 +422,8 @@ async fn holds(buyers: usize, seats: usize, concurrency: usize) -> anyhow::Resul
     let figures = json!({
         "bench": "P1", "buyers": buyers, "seats": seats, "concurrency": concurrency,
         "attempts_per_second": ours, "pgbench_tps": baseline.as_ref().ok(),
-        "p50_ms": percentile(&latencies, 0.50).as_secs_f64() * 1e3,
-        "p99_ms": percentile(&latencies, 0.99).as_secs_f64() * 1e3,
+        "p50_ms": percentile_ms(&latencies, 0.50),
+        "p99_ms": percentile_ms(&latencies, 0.99),
         "held": held, "unavailable": unavailable, "other_errors": other.len(),
         "sold_twice": checks.doubly_held, "stranded": checks.stranded, "counter_ok": checks.counter_ok,
     });
@@ -544,15 +545,4 @@ COMMIT;
                 .ok()
         })
         .context("no tps in pgbench's output")
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    sorted[((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1]
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.1}", d.as_secs_f64() * 1e3)
 }

@@ -10,19 +10,6 @@ const HIT: &str = "cache=\"catalog\",outcome=\"hit\"";
 const MISS: &str = "cache=\"catalog\",outcome=\"miss\"";
 const METRIC: &str = "curtain_cache_requests_total";
 
-async fn title_of(app: &TestApp, id: &str) -> String {
-    let response = app
-        .gql(
-            "query($id: ID!) { performance(id: $id) { title } }",
-            json!({ "id": id }),
-        )
-        .await;
-    data(&response)["performance"]["title"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string()
-}
-
 async fn first_page(app: &TestApp) -> Vec<String> {
     let response = app
         .gql("{ performances(first: 5) { edges { node { title } } } }", json!(null))
@@ -43,10 +30,10 @@ async fn performance_reads_come_from_the_cache_until_a_write(app: &TestApp) {
     let performance = fixtures::create_performance(app, &venue, "첫 제목", &day(1).0, &day(9).0).await;
     settled(app, "첫 제목").await;
 
-    assert_eq!(title_of(app, &performance).await, "첫 제목");
+    assert_eq!(fixtures::performance_title(app, &performance).await, "첫 제목");
     let hits = app.metric(METRIC, HIT).await;
-    assert_eq!(title_of(app, &performance).await, "첫 제목");
-    assert_eq!(title_of(app, &performance).await, "첫 제목");
+    assert_eq!(fixtures::performance_title(app, &performance).await, "첫 제목");
+    assert_eq!(fixtures::performance_title(app, &performance).await, "첫 제목");
     assert!(
         app.metric(METRIC, HIT).await >= hits + 1.0,
         "repeated reads are cache hits"
@@ -61,7 +48,7 @@ async fn performance_reads_come_from_the_cache_until_a_write(app: &TestApp) {
     data(&renamed);
     let misses = app.metric(METRIC, MISS).await;
     assert_eq!(
-        title_of(app, &performance).await,
+        fixtures::performance_title(app, &performance).await,
         "새 제목",
         "the writer reads its own write"
     );

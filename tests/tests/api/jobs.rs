@@ -8,7 +8,8 @@ use chrono::Utc;
 use curtain::jobs::runner::{self, Outcome, Trigger};
 use curtain::jobs::{Job, NoProgress};
 use curtain_tests::fixtures::{
-    confirm, create_performance, create_session, create_venue, database_id, day, hold, seats_of, small_layout,
+    confirm, create_performance, create_session, create_venue, database_id, day, hold, move_session, run_job, seats_of,
+    small_layout,
 };
 use curtain_tests::outside::SmtpSink;
 use curtain_tests::{Backend, Options, TestApp, backend_tests, data, error_code};
@@ -25,16 +26,9 @@ backend_tests!(
 
 /// Runs `job` by hand, as `curtain job run` does; returns how many items it processed.
 async fn run(app: &TestApp, job: Job) -> i64 {
-    match runner::run(&app.state.job_env(), job, Trigger::Manual, &NoProgress)
-        .await
-        .expect("the job runs")
-    {
-        Outcome::Ran(record) => {
-            assert_eq!(record.status, "SUCCEEDED", "{record:?}");
-            record.items
-        }
-        Outcome::Busy => panic!("{} was busy", job.name()),
-    }
+    let record = run_job(&app.state.job_env(), job).await;
+    assert_eq!(record.status, "SUCCEEDED", "{record:?}");
+    record.items
 }
 
 async fn notifications_of_kind(app: &TestApp, kind: &str) -> u64 {
@@ -55,15 +49,6 @@ async fn confirmed_buyer(app: &TestApp, email: &str, starts_at: &str) -> String 
     let reservation = hold(app, &buyer.access_token, &session, &[&seats[0]], "job").await;
     confirm(app, &reservation).await;
     session
-}
-
-async fn move_session(app: &TestApp, session: &str, starts_at: chrono::DateTime<Utc>) {
-    entity::session::Entity::update_many()
-        .col_expr(entity::session::Column::StartsAt, Expr::value(starts_at))
-        .filter(entity::session::Column::Id.eq(database_id(session)))
-        .exec(&app.db)
-        .await
-        .expect("move the session");
 }
 
 async fn show_reminders_go_once_to_confirmed_buyers_of_tomorrows_sessions(app: &TestApp) {

@@ -211,14 +211,9 @@ async fn a_failing_channel_is_retried_without_duplicates_and_holds_up_nothing() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_notification_made_on_one_instance_reaches_a_subscriber_on_another() {
-    let options = || Options {
-        redis: true,
-        ..Options::default()
-    };
-    let Some(a) = TestApp::spawn_with(Backend::Postgres, options()).await else {
+    let Some((a, b)) = TestApp::pair_with_redis().await else {
         return;
     };
-    let b = a.spawn_sibling(options()).await.expect("the second instance");
     let (session, seats) = session(&a).await;
     let buyer = a.sign_up("subscriber@example.com").await;
     let mut socket = socket::connect(&b, Some(&buyer.access_token)).await;

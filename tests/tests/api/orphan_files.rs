@@ -1,10 +1,8 @@
 //! `sweep-orphan-files` deletes stored posters no performance refers to once they are past
 //! the grace period, on local storage and on S3, and leaves attached posters alone.
 
-use std::sync::Arc;
-
-use curtain::jobs::runner::{self, Outcome, Trigger};
-use curtain::jobs::{Job, NoProgress};
+use curtain::jobs::Job;
+use curtain_tests::fixtures::{job_env_with, run_job};
 use curtain_tests::s3::S3Stub;
 use curtain_tests::{Backend, Options, TestApp, data};
 
@@ -12,20 +10,10 @@ use super::posters::{on_both_backends, performance, png, poster_url, put_presign
 
 /// Runs the sweep with `grace_hours`; returns how many files it deleted.
 async fn sweep(app: &TestApp, grace_hours: i64) -> i64 {
-    let mut env = app.state.job_env();
-    let mut settings = (*env.settings).clone();
-    settings.jobs.orphan_grace_hours = grace_hours;
-    env.settings = Arc::new(settings);
-    match runner::run(&env, Job::SweepOrphanFiles, Trigger::Manual, &NoProgress)
-        .await
-        .expect("the job runs")
-    {
-        Outcome::Ran(record) => {
-            assert_eq!(record.status, "SUCCEEDED", "{record:?}");
-            record.items
-        }
-        Outcome::Busy => panic!("the sweep was busy"),
-    }
+    let env = job_env_with(app, |settings| settings.jobs.orphan_grace_hours = grace_hours);
+    let record = run_job(&env, Job::SweepOrphanFiles).await;
+    assert_eq!(record.status, "SUCCEEDED", "{record:?}");
+    record.items
 }
 
 /// Attaches one poster and leaves one presigned upload unattached; sweeps; `exists` says

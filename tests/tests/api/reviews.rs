@@ -2,12 +2,10 @@
 //! edit and delete them; the performance's average and count follow every change.
 
 use chrono::{Duration, Utc};
-use curtain::graphql::ids::decode;
-use curtain_tests::fixtures::{create_performance, create_session, create_venue, day, small_layout};
+use curtain_tests::fixtures::{
+    confirm, create_performance, create_session, create_venue, day, hold, move_session, seats_of, small_layout,
+};
 use curtain_tests::{Session, TestApp, backend_tests, data, error_code};
-use entity::session;
-use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::{Value, json};
 
 backend_tests!(
@@ -36,18 +34,7 @@ async fn show(app: &TestApp) -> Show {
     let venue = create_venue(app, "Review hall", small_layout(4)).await;
     let performance = create_performance(app, &venue, "Review me", &day(0).0, &day(10).0).await;
     let session = create_session(app, &performance, &day(2).1).await;
-    let response = app
-        .gql(
-            "query($s: ID!) { seatMap(sessionId: $s) { seats { id } } }",
-            json!({ "s": session }),
-        )
-        .await;
-    let seats = data(&response)["seatMap"]["seats"]
-        .as_array()
-        .expect("seats")
-        .iter()
-        .map(|s| s["id"].as_str().unwrap_or_default().to_string())
-        .collect();
+    let seats = seats_of(app, &session).await;
     Show {
         performance,
         session,
@@ -55,50 +42,24 @@ async fn show(app: &TestApp) -> Show {
     }
 }
 
-/// Holds one seat for the buyer and returns the reservation's database id.
-async fn hold(app: &TestApp, buyer: &Session, show: &Show, seat: usize) -> i64 {
-    let response = app
-        .post(
-            "mutation($s: ID!, $seats: [ID!]!, $k: String!) { holdSeats(sessionId: $s, seatIds: $seats, idempotencyKey: $k) { id } }",
-            json!({ "s": show.session, "seats": [show.seats[seat]], "k": format!("review-{seat}") }),
-            Some(&buyer.access_token),
-        )
-        .await;
-    let id = data(&response)["holdSeats"]["id"].as_str().expect("reservation id");
-    decode(&async_graphql::ID(id.to_string())).expect("a reservation ID").1
-}
-
-/// Pays for the reservation as the payment flow would.
-async fn confirm(app: &TestApp, reservation: i64) {
-    curtain::domain::reservation_flow::start_payment(&app.db, reservation)
-        .await
-        .map_err(|e| e.message())
-        .expect("payment starts");
-    curtain::domain::reservation_flow::confirm_reservation(&app.db, reservation)
-        .await
-        .map_err(|e| e.message())
-        .expect("reservation confirmed");
-}
-
 /// A buyer with a confirmed seat.
 async fn attendee(app: &TestApp, show: &Show, email: &str, seat: usize) -> Session {
     let buyer = app.sign_up(email).await;
-    let reservation = hold(app, &buyer, show, seat).await;
-    confirm(app, reservation).await;
+    let reservation = hold(
+        app,
+        &buyer.access_token,
+        &show.session,
+        &[&show.seats[seat]],
+        &format!("review-{seat}"),
+    )
+    .await;
+    confirm(app, &reservation).await;
     buyer
 }
 
 /// Moves the session's start an hour into the past, as if the show had begun.
 async fn begin(app: &TestApp, show: &Show) {
-    let id = decode(&async_graphql::ID(show.session.clone()))
-        .expect("a session ID")
-        .1;
-    session::Entity::update_many()
-        .col_expr(session::Column::StartsAt, Expr::value(Utc::now() - Duration::hours(1)))
-        .filter(session::Column::Id.eq(id))
-        .exec(&app.db)
-        .await
-        .expect("session moved");
+    move_session(app, &show.session, Utc::now() - Duration::hours(1)).await;
 }
 
 async fn write(app: &TestApp, buyer: &Session, show: &Show, rating: i64, body: &str) -> Value {
@@ -118,7 +79,7 @@ async fn only_buyers_with_a_confirmed_seat_at_a_started_session_may_review_once(
     let show = show(app).await;
     let stranger = app.sign_up("stranger@example.com").await;
     let holder = app.sign_up("holder@example.com").await;
-    hold(app, &holder, &show, 0).await;
+    hold(app, &holder.access_token, &show.session, &[&show.seats[0]], "review-0").await;
     let buyer = attendee(app, &show, "buyer@example.com", 1).await;
 
     let response = write(app, &buyer, &show, 5, "Can't wait").await;

@@ -4,37 +4,16 @@
 use std::time::{Duration, Instant};
 
 use curtain_tests::fixtures::{self, day, small_layout};
-use curtain_tests::{Backend, Options, TestApp, data};
+use curtain_tests::{TestApp, data};
 use serde_json::json;
 
 use crate::search::{eventually, hits, search};
 
-fn with_redis() -> Options {
-    Options {
-        redis: true,
-        ..Options::default()
-    }
-}
-
-async fn title_on(app: &TestApp, id: &str) -> String {
-    let response = app
-        .gql(
-            "query($id: ID!) { performance(id: $id) { title } }",
-            json!({ "id": id }),
-        )
-        .await;
-    data(&response)["performance"]["title"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_catalog_write_on_one_instance_reaches_search_and_cache_on_another() {
-    let Some(a) = TestApp::spawn_with(Backend::Postgres, with_redis()).await else {
+    let Some((a, b)) = TestApp::pair_with_redis().await else {
         return;
     };
-    let b = a.spawn_sibling(with_redis()).await.expect("the second instance");
 
     let venue = fixtures::create_venue(&a, "쌍둥이홀", small_layout(2)).await;
     let performance = fixtures::create_performance(&a, &venue, "두 도시 이야기", &day(1).0, &day(9).0).await;
@@ -47,8 +26,8 @@ async fn a_catalog_write_on_one_instance_reaches_search_and_cache_on_another() {
 
     // B caches the detail and a search in the shared Redis cache; A's write must not leave
     // B serving either stale.
-    assert_eq!(title_on(&b, &performance).await, "두 도시 이야기");
-    assert_eq!(title_on(&b, &performance).await, "두 도시 이야기");
+    assert_eq!(fixtures::performance_title(&b, &performance).await, "두 도시 이야기");
+    assert_eq!(fixtures::performance_title(&b, &performance).await, "두 도시 이야기");
     hits(&search(&b, "이야기").await);
     let renamed = a
         .admin(
@@ -58,7 +37,7 @@ async fn a_catalog_write_on_one_instance_reaches_search_and_cache_on_another() {
         .await;
     data(&renamed);
     let started = Instant::now();
-    while title_on(&b, &performance).await != "세 도시 이야기" {
+    while fixtures::performance_title(&b, &performance).await != "세 도시 이야기" {
         assert!(
             started.elapsed() < Duration::from_secs(2),
             "B's cached detail was invalidated"

@@ -248,14 +248,9 @@ async fn a_second_subscription_with_a_live_id_closes_with_4409(app: &TestApp) {
 /// reaches a subscriber connected to instance B, through the Redis event bus.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hold_on_one_instance_reaches_subscribers_on_another() {
-    let options = || Options {
-        redis: true,
-        ..Options::default()
-    };
-    let Some(a) = TestApp::spawn_with(Backend::Postgres, options()).await else {
+    let Some((a, b)) = TestApp::pair_with_redis().await else {
         return;
     };
-    let b = a.spawn_sibling(options()).await.expect("the second instance");
     let (session, seats) = session_with_ten_seats(&a).await;
     let mut socket = connect(&b).await;
     subscribe(&mut socket, "far", &session, None).await;

@@ -122,29 +122,12 @@ async fn a_timeout_leaves_the_reservation_paying_until_reconciliation_settles_it
         .unwrap_or_else(|_| panic!("reconciliation failed"));
     assert_eq!(young, 0);
     // The job, as `curtain job run reconcile-payments` runs it, with a threshold of zero.
-    let mut settings = (*app.state.settings).clone();
-    settings.payments.reconcile_after_seconds = 0;
-    let env = curtain::jobs::JobEnv {
-        settings: std::sync::Arc::new(settings),
-        ..app.state.job_env()
-    };
-    let outcome = curtain::jobs::runner::run(
-        &env,
-        curtain::jobs::Job::ReconcilePayments,
-        curtain::jobs::runner::Trigger::Manual,
-        &curtain::jobs::NoProgress,
-    )
-    .await
-    .expect("job");
-    match outcome {
-        curtain::jobs::runner::Outcome::Ran(run) => {
-            assert_eq!(
-                (run.job.as_str(), run.status.as_str(), run.items),
-                ("reconcile-payments", "SUCCEEDED", 2)
-            );
-        }
-        curtain::jobs::runner::Outcome::Busy => panic!("nothing else runs the job"),
-    }
+    let env = fixtures::job_env_with(app, |settings| settings.payments.reconcile_after_seconds = 0);
+    let run = fixtures::run_job(&env, curtain::jobs::Job::ReconcilePayments).await;
+    assert_eq!(
+        (run.job.as_str(), run.status.as_str(), run.items),
+        ("reconcile-payments", "SUCCEEDED", 2)
+    );
     assert_eq!(status(app, &buyer, &approved_late).await, "CONFIRMED");
     assert_eq!(status(app, &buyer, &never_approved).await, "HELD");
     assert_eq!(seat_statuses(app, &session).await, ["SOLD", "HELD"]);
