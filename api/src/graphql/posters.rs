@@ -1,7 +1,6 @@
 //! Admin mutations for posters: upload by GraphQL multipart request, or presigned upload
 //! straight to storage followed by `attachPoster`.
 
-use std::io::Read;
 use std::time::Duration;
 
 use async_graphql::{Context, ID, Object, SimpleObject, Upload};
@@ -39,7 +38,7 @@ impl PosterMutation {
         let id = expect(NodeKind::Performance, &performance_id, "performanceId")?;
         let app = app(ctx)?;
         let max = app.settings.storage.max_poster_bytes;
-        let bytes = read_upload(ctx, file, max).await?;
+        let bytes = read_upload(ctx, file, max)?;
         let key = posters::store_poster(&app.db, app.storage.as_ref(), id, bytes, max).await?;
         Ok(Performance(attach(ctx, id, &key, "uploadPoster").await?))
     }
@@ -116,22 +115,13 @@ async fn attach(ctx: &Context<'_>, id: i64, key: &str, action: &str) -> GqlResul
 }
 
 /// The uploaded file's bytes, refusing more than `max` (the multipart parser enforces the
-/// same limit; this keeps the resolver safe on its own).
-async fn read_upload(ctx: &Context<'_>, file: Upload, max: usize) -> GqlResult<Vec<u8>> {
+/// same limit; this keeps the resolver safe on its own). The parser holds files in memory.
+fn read_upload(ctx: &Context<'_>, file: Upload, max: usize) -> GqlResult<Vec<u8>> {
     let value = file
         .value(ctx)
         .map_err(|_| ApiError::bad_input("file", "the file part of the request is missing"))?;
-    let size = value.size().map_err(ApiError::internal)?;
-    if size > max as u64 {
+    if value.content.len() > max {
         return Err(ApiError::bad_input("file", format!("the poster must be at most {max} bytes")).into());
     }
-    let reader = value.into_read();
-    let bytes = tokio::task::spawn_blocking(move || {
-        let mut bytes = Vec::new();
-        reader.take(max as u64 + 1).read_to_end(&mut bytes).map(|_| bytes)
-    })
-    .await
-    .map_err(ApiError::internal)?
-    .map_err(ApiError::internal)?;
-    Ok(bytes)
+    Ok(value.content.to_vec())
 }
