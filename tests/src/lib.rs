@@ -74,6 +74,8 @@ pub struct Options {
     /// Keep the search index on disk in the data directory, as in production, instead of
     /// in memory.
     pub search_on_disk: bool,
+    /// Any other setting: applied last, over everything above.
+    pub configure: Option<fn(&mut Settings)>,
 }
 
 /// What a second instance shares with the first.
@@ -246,6 +248,9 @@ impl TestApp {
                 Some(database)
             }
         };
+        if let Some(configure) = options.configure {
+            configure(&mut settings);
+        }
         if std::env::var_os("TEST_LOG").is_some() {
             curtain::telemetry::init(&settings.log);
         }
