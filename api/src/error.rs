@@ -11,7 +11,7 @@
 //! `From<ApiError>` below.
 
 use async_graphql::ErrorExtensions;
-use sea_orm::{DbErr, SqlErr};
+use sea_orm::DbErr;
 
 /// Machine-readable error codes, stable API for clients.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -156,15 +156,12 @@ impl ApiError {
         }
     }
 
-    /// Maps a database error, turning constraint violations into CONFLICT with `what` as the
-    /// explanation a client can act on (e.g. "the venue still has performances").
+    /// Maps a database error: a violated constraint becomes the answer
+    /// [`crate::constraints::KNOWN`] gives it, or CONFLICT with `what` as the explanation a
+    /// client can act on (e.g. "the venue still has performances") when the database does not
+    /// say which constraint it was; anything else is internal.
     pub fn from_db_conflict(err: DbErr, what: &str) -> Self {
-        match err.sql_err() {
-            Some(SqlErr::ForeignKeyConstraintViolation(_) | SqlErr::UniqueConstraintViolation(_)) => {
-                Self::Conflict(what.to_string())
-            }
-            _ => Self::internal(err),
-        }
+        crate::constraints::answer(err, what)
     }
 }
 

@@ -132,10 +132,10 @@ async fn set_blocked(ctx: &Context<'_>, session_id: &ID, seat_ids: &[ID], block:
         .iter()
         .map(|id| expect(NodeKind::Seat, id, "seatIds"))
         .collect::<Result<Vec<_>, _>>()?;
-    let txn = crate::db::begin_write(&app.db).await?;
+    let txn = crate::db::write(&app.db).await?;
     blocks::set_blocked(&txn, session_id, &seats, block).await?;
     let action = if block { "blockSeats" } else { "unblockSeats" };
     record_admin_action(ctx, &txn, action, NodeKind::Session, Some(session_id)).await?;
-    txn.commit().await?;
+    crate::db::commit(txn).await?;
     Ok(Session(sessions::find_session(&app.db, session_id).await?))
 }
