@@ -23,8 +23,12 @@ pub struct AppState {
     pub files: Arc<LocalFiles>,
     /// Where posters are stored: `files`, or S3 when configured.
     pub storage: crate::storage::SharedStorage,
-    /// Deny-list, rate limits, lock-outs, OAuth states: in-process or Redis.
+    /// Rate limits, lock-outs, OAuth states: in-process or Redis.
     pub kv: SharedStore,
+    /// Revoked sessions, whose access tokens are refused until they expire: in-process or
+    /// Redis. Apart from `kv` in process, so that a flood of rate-limit counters (one per
+    /// address or email an attacker tries) can never evict a revocation.
+    pub deny_list: SharedStore,
     pub jwt: Arc<JwtKeys>,
     /// Carries outbox events to every instance: in-process or Redis pub/sub.
     pub bus: SharedBus,
@@ -73,7 +77,7 @@ impl AppState {
             settings: self.settings.clone(),
             channels: self.channels,
             locks: self.job_locks.clone(),
-            kv: self.kv.clone(),
+            deny_list: self.deny_list.clone(),
             storage: self.storage.clone(),
             payments: self.payments.clone(),
         }

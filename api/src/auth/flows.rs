@@ -215,7 +215,7 @@ pub async fn end_all_sessions(app: &AppState, user_id: i64) -> ApiResult<()> {
 
 /// Deny-lists sessions for as long as their access tokens can live.
 async fn deny_sessions(app: &AppState, sessions: &[String]) -> ApiResult<()> {
-    deny_access(app.kv.as_ref(), &app.settings.auth, sessions).await
+    deny_access(app.deny_list.as_ref(), &app.settings.auth, sessions).await
 }
 
 /// Refuses the access tokens of `sessions` (refresh-token families) from now until they
@@ -243,7 +243,7 @@ pub async fn authenticate(app: &AppState, bearer: Option<&str>) -> Viewer {
         Ok(claims) => claims,
         Err(err) => return Viewer::Rejected(err),
     };
-    match app.kv.get(&deny_key(&claims.sid)).await {
+    match app.deny_list.get(&deny_key(&claims.sid)).await {
         Ok(None) => {}
         Ok(Some(_)) => return Viewer::Rejected(TokenError::Invalid),
         Err(err) => {

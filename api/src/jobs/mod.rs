@@ -142,8 +142,8 @@ pub struct JobEnv {
     pub settings: Arc<Settings>,
     pub channels: Channels,
     pub locks: Arc<lock::LocalLocks>,
-    /// Shared state (with Redis, the instances'): ending a dormant account's sessions.
-    pub kv: crate::infra::kv::SharedStore,
+    /// The token deny-list (with Redis, the instances'): ending a dormant account's sessions.
+    pub deny_list: crate::infra::kv::SharedStore,
     /// Where stored files (posters) live.
     pub storage: crate::storage::SharedStorage,
     /// The payment provider: in the server, the one requests use, so that its circuit
