@@ -704,11 +704,18 @@ pub mod fixtures {
 
     /// Takes a held reservation through payment to CONFIRMED, as a successful payment does.
     pub async fn confirm(app: &TestApp, reservation_id: &str) {
+        use sea_orm::EntityTrait;
         let id = database_id(reservation_id);
-        curtain::domain::reservation_flow::start_payment(&app.db, id)
+        let amount = entity::reservation::Entity::find_by_id(id)
+            .one(&app.db)
+            .await
+            .expect("read the reservation")
+            .expect("the reservation")
+            .amount;
+        curtain::domain::reservation_flow::start_payment(&app.db, id, amount)
             .await
             .expect("start the payment");
-        curtain::domain::reservation_flow::confirm_reservation(&app.db, id)
+        curtain::domain::reservation_flow::confirm_reservation(&app.db, id, amount)
             .await
             .expect("confirm the reservation");
         app.state.relay.wake();
