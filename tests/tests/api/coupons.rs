@@ -273,7 +273,7 @@ async fn a_coupon_comes_back_when_its_reservation_expires_is_released_or_cancell
         .post(APPLY, json!({ "r": fourth, "u": copy }), Some(&buyer.access_token))
         .await;
     assert_eq!(error_code(&response), "CONFLICT", "a spent coupon does not apply");
-    curtain::domain::reservation_flow::cancel_confirmed(&app.db, id, None)
+    curtain::domain::reservation_flow::cancel_confirmed(&app.db, held.id, None)
         .await
         .expect("cancelled");
     assert_eq!(copy_status(app, &buyer, &copy).await, "AVAILABLE");
