@@ -343,7 +343,11 @@ pub async fn seats_of(db: &impl ConnectionTrait, reservation_id: i64) -> ApiResu
         .await?)
 }
 
-pub(super) async fn find_by_key(db: &impl ConnectionTrait, user_id: i64, key: &str) -> ApiResult<Option<reservation::Model>> {
+pub(super) async fn find_by_key(
+    db: &impl ConnectionTrait,
+    user_id: i64,
+    key: &str,
+) -> ApiResult<Option<reservation::Model>> {
     Ok(reservation::Entity::find()
         .filter(reservation::Column::UserId.eq(user_id))
         .filter(reservation::Column::IdempotencyKey.eq(key))

@@ -172,7 +172,10 @@ impl Landing {
 
     fn wanted(&self) -> Option<u64> {
         let flights = self.gate.lock();
-        flights.get(&self.order_id).filter(|f| f.id == self.id).map(|f| f.wanted)
+        flights
+            .get(&self.order_id)
+            .filter(|f| f.id == self.id)
+            .map(|f| f.wanted)
     }
 }
 
@@ -214,7 +217,11 @@ mod tests {
         });
         let outcomes = futures::future::join_all(posts).await;
         assert!(outcomes.iter().all(|o| *o == WebhookOutcome::Applied { changed: true }));
-        assert_eq!(reads.load(Ordering::SeqCst), 2, "the first read, and one for all the rest");
+        assert_eq!(
+            reads.load(Ordering::SeqCst),
+            2,
+            "the first read, and one for all the rest"
+        );
         assert!(gate.lock().is_empty(), "nothing left in flight");
     }
 

@@ -1,8 +1,8 @@
 use async_graphql::{Context, ID, Object};
 
 use super::types::Reservation;
-use crate::domain::holds::{self, HoldPolicy, HoldRequest};
 use crate::auth::limits;
+use crate::domain::holds::{self, HoldPolicy, HoldRequest};
 use crate::domain::{best_available, blocks, hold_guards, sessions};
 use crate::error::ApiError;
 use crate::graphql::audit::record_admin_action;

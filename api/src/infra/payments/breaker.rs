@@ -257,6 +257,9 @@ mod tests {
     fn calls_while_closed_need_no_report() {
         let breaker = CircuitBreaker::new(1, LONG, LONG);
         drop(breaker.allow().expect("closed"));
-        assert!(breaker.allow().is_some(), "an abandoned call while closed changes nothing");
+        assert!(
+            breaker.allow().is_some(),
+            "an abandoned call while closed changes nothing"
+        );
     }
 }

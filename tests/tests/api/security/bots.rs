@@ -61,17 +61,29 @@ async fn hold_attempts_are_limited_per_account(backend: Backend) {
     let bot = app.sign_up("bot@example.com").await;
     // Attempts count whatever their outcome: here a taken seat, twice, and one success.
     let first = app
-        .post(HOLD, json!({ "s": row.session, "seats": [row.seats[0]], "k": "a" }), Some(&bot.access_token))
+        .post(
+            HOLD,
+            json!({ "s": row.session, "seats": [row.seats[0]], "k": "a" }),
+            Some(&bot.access_token),
+        )
         .await;
     assert!(first.get("errors").is_none(), "{first}");
     for key in ["b", "c"] {
         let response = app
-            .post(HOLD, json!({ "s": row.session, "seats": [row.seats[0]], "k": key }), Some(&bot.access_token))
+            .post(
+                HOLD,
+                json!({ "s": row.session, "seats": [row.seats[0]], "k": key }),
+                Some(&bot.access_token),
+            )
             .await;
         assert_eq!(error_code(&response), "SEAT_UNAVAILABLE");
     }
     let over = app
-        .post(HOLD, json!({ "s": row.session, "seats": [row.seats[1]], "k": "d" }), Some(&bot.access_token))
+        .post(
+            HOLD,
+            json!({ "s": row.session, "seats": [row.seats[1]], "k": "d" }),
+            Some(&bot.access_token),
+        )
         .await;
     assert_rate_limited(&over, 60);
     let over = app
@@ -131,7 +143,9 @@ async fn an_account_cannot_keep_more_live_reservations_than_the_cap_even_all_at_
         rows.push(fixtures::one_row_session(&app, &format!("공연 {i}"), 2).await);
     }
     let bot = app.sign_up("hoarder@example.com").await;
-    let attempts = rows.iter().flat_map(|row| row.seats.iter().map(move |seat| (row, seat)));
+    let attempts = rows
+        .iter()
+        .flat_map(|row| row.seats.iter().map(move |seat| (row, seat)));
     let answers = futures::future::join_all(attempts.enumerate().map(|(i, (row, seat))| {
         let (app, bot) = (&app, &bot);
         async move {
@@ -165,7 +179,11 @@ async fn an_account_cannot_keep_more_live_reservations_than_the_cap_even_all_at_
     assert!(released.get("errors").is_none(), "{released}");
     let free = fixtures::one_row_session(&app, "공연 5", 1).await;
     let again = app
-        .post(HOLD, json!({ "s": free.session, "seats": [free.seats[0]], "k": "again" }), Some(&bot.access_token))
+        .post(
+            HOLD,
+            json!({ "s": free.session, "seats": [free.seats[0]], "k": "again" }),
+            Some(&bot.access_token),
+        )
         .await;
     assert!(again.get("errors").is_none(), "{again}");
     app.stop().await;

@@ -58,7 +58,13 @@ async fn pay(app: &TestApp, buyer: &Session, held: &Held, amount: i64, payment_k
 }
 
 /// A buyer with a claimed copy of `coupon` applied to a fresh one-seat hold.
-async fn buyer_with_coupon_applied(app: &TestApp, name: &str, coupon: &str, session: &str, seat: &String) -> (Session, Held, String) {
+async fn buyer_with_coupon_applied(
+    app: &TestApp,
+    name: &str,
+    coupon: &str,
+    session: &str,
+    seat: &String,
+) -> (Session, Held, String) {
     let buyer = app.sign_up(&format!("{name}@example.com")).await;
     let claimed = app.post(CLAIM, json!({ "c": coupon }), Some(&buyer.access_token)).await;
     let copy = data(&claimed)["claimCoupon"]["id"].as_str().expect("copy").to_string();
@@ -117,14 +123,16 @@ async fn removing_a_coupon_while_paying_never_charges_one_amount_and_records_ano
     let mut confirmed = 0;
     for round in 0..ROUNDS {
         let name = format!("racer{round}");
-        let (buyer, held, copy) = buyer_with_coupon_applied(&app, &name, &coupon, &row.session, &row.seats[round]).await;
+        let (buyer, held, copy) =
+            buyer_with_coupon_applied(&app, &name, &coupon, &row.session, &row.seats[round]).await;
         assert_eq!(held.amount, 40_000);
         let payment_key = format!("ok-{name}");
         let paying = pay(&app, &buyer, &held, held.amount, &payment_key);
         let removing = async {
             // Lands at a different point of the payment in different rounds.
             tokio::time::sleep(Duration::from_micros(300 * (round % 8) as u64)).await;
-            app.post(REMOVE, json!({ "r": held.id }), Some(&buyer.access_token)).await
+            app.post(REMOVE, json!({ "r": held.id }), Some(&buyer.access_token))
+                .await
         };
         let (paid, _) = tokio::join!(paying, removing);
 
@@ -148,7 +156,11 @@ async fn removing_a_coupon_while_paying_never_charges_one_amount_and_records_ano
         let state = format!("round {round}: {recorded:?}, {copy:?}, charged {charged:?}, answer {paid}");
         if recorded.status == entity::ReservationStatus::Confirmed {
             confirmed += 1;
-            assert_eq!(charged.as_ref().map(|p| p.total_amount), Some(recorded.amount), "{state}");
+            assert_eq!(
+                charged.as_ref().map(|p| p.total_amount),
+                Some(recorded.amount),
+                "{state}"
+            );
             assert_eq!(recorded.amount, 40_000, "{state}");
             assert_eq!(recorded.user_coupon_id, Some(copy.id), "{state}");
             assert_eq!(copy.status, UserCouponStatus::Used, "{state}");
@@ -167,7 +179,10 @@ async fn removing_a_coupon_while_paying_never_charges_one_amount_and_records_ano
             }
         }
         if copy.status == UserCouponStatus::Available {
-            assert_eq!(recorded.user_coupon_id, None, "a copy free to use again is on no reservation: {state}");
+            assert_eq!(
+                recorded.user_coupon_id, None,
+                "a copy free to use again is on no reservation: {state}"
+            );
         }
     }
     eprintln!("{confirmed} of {ROUNDS} payments won the race");
@@ -181,13 +196,25 @@ async fn a_payment_started_for_an_amount_that_changed_meanwhile_is_refused(app: 
     let coupon = create_coupon(app, 1, json!({ "discountAmount": 10000 })).await;
     let (buyer, held, _) = buyer_with_coupon_applied(app, "stale", &coupon, &row.session, &row.seats[0]).await;
     let id = database_id(&held.id);
-    data(&app.post(REMOVE, json!({ "r": held.id }), Some(&buyer.access_token)).await);
+    data(
+        &app.post(REMOVE, json!({ "r": held.id }), Some(&buyer.access_token))
+            .await,
+    );
     let started = curtain::domain::reservation_flow::start_payment(&app.db, id, held.amount).await;
     assert!(matches!(started, Err(ApiError::Conflict(_))), "{started:?}");
     // The confirmation the client sent with the amount it read is refused, nothing charged.
     let response = pay(app, &buyer, &held, held.amount, "ok-stale").await;
     assert_eq!(error_code(&response), "BAD_USER_INPUT");
-    assert_eq!(app.state.payments.find_by_order(&held.order_id).await.ok().flatten().map(|p| p.total_amount), None);
+    assert_eq!(
+        app.state
+            .payments
+            .find_by_order(&held.order_id)
+            .await
+            .ok()
+            .flatten()
+            .map(|p| p.total_amount),
+        None
+    );
 
     // A payment whose amount is not the recorded one never confirms the reservation.
     let current = curtain::domain::reservation_flow::start_payment(&app.db, id, 50_000)
@@ -204,8 +231,13 @@ async fn coupons_cannot_change_once_payment_has_started(app: &TestApp) {
     let coupon = create_coupon(app, 2, json!({ "discountAmount": 10000 })).await;
     let (buyer, held, copy) = buyer_with_coupon_applied(app, "frozen", &coupon, &row.session, &row.seats[0]).await;
     // The simulated provider never answers `sim_timeout` keys: the reservation stays PAYING.
-    assert_eq!(error_code(&pay(app, &buyer, &held, held.amount, "sim_timeout-1").await), "PAYMENT_PENDING");
-    let removed = app.post(REMOVE, json!({ "r": held.id }), Some(&buyer.access_token)).await;
+    assert_eq!(
+        error_code(&pay(app, &buyer, &held, held.amount, "sim_timeout-1").await),
+        "PAYMENT_PENDING"
+    );
+    let removed = app
+        .post(REMOVE, json!({ "r": held.id }), Some(&buyer.access_token))
+        .await;
     assert_eq!(error_code(&removed), "CONFLICT");
     let reapplied = app
         .post(APPLY, json!({ "r": held.id, "u": copy }), Some(&buyer.access_token))
@@ -269,7 +301,11 @@ async fn an_idempotency_key_cannot_be_reused_for_other_seats(app: &TestApp) {
 async fn an_update_with_one_bad_field_changes_nothing(app: &TestApp) {
     let coupon = create_coupon(app, 5, json!({ "discountAmount": 1000 })).await;
     let id = database_id(&coupon);
-    let before = coupon::Entity::find_by_id(id).one(&app.db).await.expect("read").expect("coupon");
+    let before = coupon::Entity::find_by_id(id)
+        .one(&app.db)
+        .await
+        .expect("read")
+        .expect("coupon");
     let response = app
         .admin(
             "mutation($id: ID!) { updateCoupon(id: $id, input: { name: \"새 이름\", minimumOrderAmount: 5000, totalQuantity: 0 }) { id } }",
@@ -298,7 +334,11 @@ async fn an_update_with_one_bad_field_changes_nothing(app: &TestApp) {
         let refused = curtain::domain::coupons::update_coupon(&app.db, id, changes).await;
         assert!(matches!(refused, Err(ApiError::BadUserInput { .. })), "{refused:?}");
     }
-    let after = coupon::Entity::find_by_id(id).one(&app.db).await.expect("read").expect("coupon");
+    let after = coupon::Entity::find_by_id(id)
+        .one(&app.db)
+        .await
+        .expect("read")
+        .expect("coupon");
     assert_eq!(after, before, "nothing changed, not even updatedAt");
 }
 

@@ -15,7 +15,9 @@ async fn spawn_with_toss(toss: &TossStandIn, configure: Option<fn(&mut curtain::
         configure,
         ..Options::default()
     };
-    TestApp::spawn_with(Backend::Sqlite, options).await.expect("SQLite is always available")
+    TestApp::spawn_with(Backend::Sqlite, options)
+        .await
+        .expect("SQLite is always available")
 }
 
 async fn webhook(app: &TestApp, order_id: &str) -> reqwest::Response {
@@ -33,17 +35,18 @@ async fn the_breaker_recovers_when_the_probes_caller_disconnects() {
     let app = spawn_with_toss(&toss, None).await;
     let row = fixtures::one_row_session(&app, "장애", 3).await;
     let buyer = app.sign_up("outage@example.com").await;
-    let held: Vec<Held> = futures::future::join_all(
-        (0..3).map(|i| {
-            let (app, buyer, row) = (&app, &buyer, &row);
-            async move { hold(app, buyer, &row.session, &[&row.seats[i]], &format!("o-{i}")).await }
-        }),
-    )
+    let held: Vec<Held> = futures::future::join_all((0..3).map(|i| {
+        let (app, buyer, row) = (&app, &buyer, &row);
+        async move { hold(app, buyer, &row.session, &[&row.seats[i]], &format!("o-{i}")).await }
+    }))
     .await;
 
     // Three failures open the breaker (for one second in tests).
     toss.set_down(true);
-    assert_eq!(error_code(&pay(&app, &buyer, &held[0], held[0].amount, "ok-down").await), "PAYMENT_PENDING");
+    assert_eq!(
+        error_code(&pay(&app, &buyer, &held[0], held[0].amount, "ok-down").await),
+        "PAYMENT_PENDING"
+    );
     assert_eq!(
         error_code(&pay(&app, &buyer, &held[1], held[1].amount, "ok-refused").await),
         "PAYMENT_UNAVAILABLE"
@@ -114,7 +117,11 @@ async fn webhooks_for_many_orders_are_bounded_and_told_to_retry() {
     let buyer = app.sign_up("flooder@example.com").await;
     let mut orders = Vec::new();
     for (i, seat) in row.seats.iter().enumerate() {
-        orders.push(hold(&app, &buyer, &row.session, &[seat], &format!("f-{i}")).await.order_id);
+        orders.push(
+            hold(&app, &buyer, &row.session, &[seat], &format!("f-{i}"))
+                .await
+                .order_id,
+        );
     }
     toss.set_lookup_delay(Duration::from_millis(600));
 
@@ -136,7 +143,10 @@ async fn webhooks_for_many_orders_are_bounded_and_told_to_retry() {
     // cannot answer makes the webhook ask to be sent again.
     toss.set_lookup_delay(Duration::ZERO);
     let before = toss.lookups();
-    assert_eq!(webhook(&app, "curtain-no-such-order").await.status(), reqwest::StatusCode::OK);
+    assert_eq!(
+        webhook(&app, "curtain-no-such-order").await.status(),
+        reqwest::StatusCode::OK
+    );
     assert_eq!(toss.lookups(), before);
     toss.set_down(true);
     let answer = webhook(&app, &orders[0]).await;
