@@ -188,3 +188,36 @@ async fn an_account_cannot_keep_more_live_reservations_than_the_cap_even_all_at_
     assert!(again.get("errors").is_none(), "{again}");
     app.stop().await;
 }
+
+/// With Redis, every instance spends from the same budget: a bot cannot multiply its
+/// attempts by spreading them over the instances behind the load balancer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instances_sharing_redis_share_the_hold_budget() {
+    let options = || Options {
+        redis: true,
+        configure: Some(|s| s.booking.hold_attempts_per_account_per_minute = 3),
+        ..Options::default()
+    };
+    let Some(a) = TestApp::spawn_with(Backend::Postgres, options()).await else {
+        return;
+    };
+    let b = a.spawn_sibling(options()).await.expect("the second instance");
+    let row = fixtures::one_row_session(&a, "두 대의 서버", 8).await;
+    let bot = a.sign_up("spread@example.com").await;
+    for (i, app) in [&a, &b, &a, &b].into_iter().enumerate() {
+        let response = app
+            .post(
+                HOLD,
+                json!({ "s": row.session, "seats": [row.seats[i]], "k": format!("s-{i}") }),
+                Some(&bot.access_token),
+            )
+            .await;
+        if i < 3 {
+            assert!(response.get("errors").is_none(), "{response}");
+        } else {
+            assert_rate_limited(&response, 60);
+        }
+    }
+    b.stop().await;
+    a.stop().await;
+}

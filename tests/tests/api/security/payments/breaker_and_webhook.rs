@@ -32,7 +32,9 @@ async fn webhook(app: &TestApp, order_id: &str) -> reqwest::Response {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_breaker_recovers_when_the_probes_caller_disconnects() {
     let toss = TossStandIn::start().await;
-    let app = spawn_with_toss(&toss, None).await;
+    // Toss's slow answer (1.5 s) comes within the read timeout: a probe left running would
+    // close the breaker then, one dropped is stuck for good unless it is given back.
+    let app = spawn_with_toss(&toss, Some(|s| s.payments.read_timeout_ms = 3_000)).await;
     let row = fixtures::one_row_session(&app, "장애", 3).await;
     let buyer = app.sign_up("outage@example.com").await;
     let held: Vec<Held> = futures::future::join_all((0..3).map(|i| {
@@ -70,23 +72,22 @@ async fn the_breaker_recovers_when_the_probes_caller_disconnects() {
     tokio::time::sleep(Duration::from_millis(150)).await;
 
     // The abandoned probe was given back, so the next payment probes and closes the
-    // breaker, long before the slow answer would have come (1.5 s) or timed out (0.7 s).
-    let started = std::time::Instant::now();
+    // breaker, before the slow answer would have come.
     let response = pay(&app, &buyer, &held[2], held[2].amount, "ok-after").await;
     assert_eq!(data(&response)["confirmPayment"]["status"], "CONFIRMED", "{response}");
-    assert!(started.elapsed() < Duration::from_millis(500));
     app.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flood_of_webhooks_for_one_order_asks_toss_twice_at_most() {
     let toss = TossStandIn::start().await;
-    let app = spawn_with_toss(&toss, None).await;
+    // Slow lookups (below) must still be answered in time.
+    let app = spawn_with_toss(&toss, Some(|s| s.payments.read_timeout_ms = 5_000)).await;
     let row = fixtures::one_row_session(&app, "웹훅", 1).await;
     let buyer = app.sign_up("hooked@example.com").await;
     let held = hold(&app, &buyer, &row.session, &[&row.seats[0]], "w").await;
     data(&pay(&app, &buyer, &held, held.amount, "ok-hooked").await);
-    toss.set_lookup_delay(Duration::from_millis(600));
+    toss.set_lookup_delay(Duration::from_millis(1_000));
     let before = toss.lookups();
 
     let answers = futures::future::join_all((0..40).map(|_| webhook(&app, &held.order_id))).await;
@@ -109,6 +110,7 @@ async fn webhooks_for_many_orders_are_bounded_and_told_to_retry() {
         &toss,
         Some(|s| {
             s.payments.webhook_concurrency = 2;
+            s.payments.read_timeout_ms = 5_000;
             s.booking.max_seats_per_buyer = 8;
         }),
     )
@@ -123,7 +125,7 @@ async fn webhooks_for_many_orders_are_bounded_and_told_to_retry() {
                 .order_id,
         );
     }
-    toss.set_lookup_delay(Duration::from_millis(600));
+    toss.set_lookup_delay(Duration::from_millis(1_500));
 
     let answers = futures::future::join_all(orders.iter().map(|order| webhook(&app, order))).await;
     let ok = answers.iter().filter(|a| a.status() == reqwest::StatusCode::OK).count();
