@@ -139,6 +139,17 @@ pub struct BookingSettings {
     pub max_seats_per_buyer: usize,
     /// How often lapsed holds are swept back to AVAILABLE (0 turns the sweeper off).
     pub sweep_interval_seconds: u64,
+    /// `holdSeats`/`holdBestAvailable` calls one account may make per minute; beyond it,
+    /// RATE_LIMITED (0: no limit).
+    pub hold_attempts_per_account_per_minute: u32,
+    /// `holdSeats`/`holdBestAvailable` calls from one client address per minute, over all
+    /// accounts; beyond it, RATE_LIMITED (0: no limit). Higher than the per-account limit,
+    /// because many buyers can share an address (an office, a mobile carrier).
+    pub hold_attempts_per_ip_per_minute: u32,
+    /// Reservations one account may have waiting for payment (HELD or PAYING) at once,
+    /// over all sessions; one more hold is RATE_LIMITED until one is paid, released or
+    /// lapses. Counted in the hold's transaction, so it holds under any concurrency.
+    pub max_live_reservations_per_buyer: usize,
 }
 
 /// The outbox relay and the live seat map.
@@ -176,6 +187,9 @@ impl Default for BookingSettings {
             hold_seconds: 600,
             max_seats_per_buyer: 4,
             sweep_interval_seconds: 5,
+            hold_attempts_per_account_per_minute: 10,
+            hold_attempts_per_ip_per_minute: 60,
+            max_live_reservations_per_buyer: 4,
         }
     }
 }

@@ -115,7 +115,11 @@ impl Application {
             email: settings.notifications.smtp_host.is_some(),
             slack: settings.notifications.slack_webhook_url.is_some(),
         };
+        let webhooks = Arc::new(crate::domain::payments::WebhookGate::new(
+            settings.payments.webhook_concurrency,
+        ));
         let state = AppState {
+            webhooks,
             seat_maps,
             channels,
             job_locks: Default::default(),

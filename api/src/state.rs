@@ -49,6 +49,8 @@ pub struct AppState {
     pub kakao: Option<Arc<KakaoClient>>,
     /// Toss Payments, or the simulated provider when no Toss key is configured.
     pub payments: crate::infra::payments::SharedProvider,
+    /// Bounds and coalesces the provider calls Toss's public webhook triggers (this instance).
+    pub webhooks: Arc<crate::domain::payments::WebhookGate>,
 }
 
 impl std::fmt::Debug for AppState {
