@@ -22,7 +22,10 @@ pub fn worst_case_check_times() -> Vec<(String, Duration)> {
         .into_iter()
         .map(|(name, query)| {
             let time = median_check_time(&model, &query);
-            (format!("{name} ({} bytes, {} tokens)", query.len(), scan(&query).tokens), time)
+            (
+                format!("{name} ({} bytes, {} tokens)", query.len(), scan(&query).tokens),
+                time,
+            )
         })
         .collect()
 }
@@ -76,7 +79,11 @@ pub fn worst_documents(settings: &GraphqlSettings) -> Vec<(&'static str, String)
         bomb.push_str(&format!("fragment F{i} on QueryRoot {{{spreads} }}\n"));
     }
 
-    let nested_fields = format!("{}{}", "{ performance(id: 1) ".repeat(62), "{ id".to_string() + &" }".repeat(63));
+    let nested_fields = format!(
+        "{}{}",
+        "{ performance(id: 1) ".repeat(62),
+        "{ id".to_string() + &" }".repeat(63)
+    );
     vec![
         ("fragment bomb, 30 levels wide as the tokens allow", bomb),
         (
@@ -85,32 +92,51 @@ pub fn worst_documents(settings: &GraphqlSettings) -> Vec<(&'static str, String)
         ),
         (
             "seat map alias flood",
-            fill(settings, "query($s: ID!) {", |i| format!(" m{i}: seatMap(sessionId: $s) {{ version }}"), " }"),
+            fill(
+                settings,
+                "query($s: ID!) {",
+                |i| format!(" m{i}: seatMap(sessionId: $s) {{ version }}"),
+                " }",
+            ),
         ),
         ("fields nested to the bracket limit", nested_fields),
         (
             "inline fragments nested to the bracket limit",
-            format!("{{ {}__typename{} }}", "... on QueryRoot { ".repeat(62), " }".repeat(62)),
+            format!(
+                "{{ {}__typename{} }}",
+                "... on QueryRoot { ".repeat(62),
+                " }".repeat(62)
+            ),
         ),
         (
             "one small fragment spread as often as the tokens allow",
-            fill(settings, "query($n: Int) { performances(first: $n) { nodes {", |_| " ...P".to_string(), " } } } fragment P on Performance { title }"),
+            fill(
+                settings,
+                "query($n: Int) { performances(first: $n) { nodes {",
+                |_| " ...P".to_string(),
+                " } } } fragment P on Performance { title }",
+            ),
         ),
-        (
-            "many distinct fragments, all spread",
-            many_fragments(settings),
-        ),
+        ("many distinct fragments, all spread", many_fragments(settings)),
         (
             "many operations",
             fill(settings, "", |i| format!("query Q{i} {{ __typename }}\n"), ""),
         ),
         (
             "many connection fields with variable pages",
-            fill(settings, "query($n: Int) {", |i| format!(" v{i}: venues(first: $n) {{ nodes {{ name }} }}"), " }"),
+            fill(
+                settings,
+                "query($n: Int) {",
+                |i| format!(" v{i}: venues(first: $n) {{ nodes {{ name }} }}"),
+                " }",
+            ),
         ),
         (
             "one long string",
-            format!("{{ search(query: \"{}\") {{ nodes {{ __typename }} }} }}", "가".repeat((settings.document_bytes_limit - 60) / 3)),
+            format!(
+                "{{ search(query: \"{}\") {{ nodes {{ __typename }} }} }}",
+                "가".repeat((settings.document_bytes_limit - 60) / 3)
+            ),
         ),
     ]
 }
@@ -125,9 +151,8 @@ fn many_fragments(settings: &GraphqlSettings) -> String {
             .collect();
         format!("query($n: Int) {{ performances(first: $n) {{ nodes {{{spreads} }} }} }}\n{fragments}")
     };
-    let fits = |query: &str| {
-        query.len() <= settings.document_bytes_limit && scan(query).tokens <= settings.token_limit as u64
-    };
+    let fits =
+        |query: &str| query.len() <= settings.document_bytes_limit && scan(query).tokens <= settings.token_limit as u64;
     let count = (1..).take_while(|&count| fits(&doc(count))).last().unwrap_or(0);
     doc(count)
 }
@@ -141,7 +166,11 @@ mod tests {
         let settings = GraphqlSettings::default();
         let model = curtain::graphql::cost_model(&settings);
         for (name, query) in worst_documents(&settings) {
-            assert!(model.check_text(&query).is_ok(), "{name}: {:?}", model.check_text(&query));
+            assert!(
+                model.check_text(&query).is_ok(),
+                "{name}: {:?}",
+                model.check_text(&query)
+            );
             assert!(parse_query(&query).is_ok(), "{name} parses");
         }
     }

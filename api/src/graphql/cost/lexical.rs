@@ -46,7 +46,8 @@ pub fn scan(query: &str) -> Lexical {
             b'_' | b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' => {
                 i += 1;
                 // Names and numbers (with `.`, exponents and signs) run to the next other byte.
-                while i < bytes.len() && matches!(bytes[i], b'_' | b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'.' | b'+' | b'-')
+                while i < bytes.len()
+                    && matches!(bytes[i], b'_' | b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'.' | b'+' | b'-')
                 {
                     i += 1;
                 }
@@ -103,7 +104,10 @@ mod tests {
     fn tokens_are_counted_as_the_grammar_defines_them() {
         assert_eq!(tokens("{ a }"), 3);
         assert_eq!(tokens("query Q($n: Int = 5) { a(first: $n) { ...F } }"), 23);
-        assert_eq!(tokens("{ a(x: -1.5e+3, y: \"a } b\", z: \"\"\"x \\\"\"\" }\"\"\") }"), 14);
+        assert_eq!(
+            tokens("{ a(x: -1.5e+3, y: \"a } b\", z: \"\"\"x \\\"\"\" }\"\"\") }"),
+            14
+        );
         assert_eq!(tokens("# a comment { { {\n{ a,,, b }"), 4);
         assert_eq!(tokens("\u{feff}{ a }"), 3);
     }

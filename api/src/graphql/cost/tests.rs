@@ -63,7 +63,11 @@ fn connections_multiply_by_the_page_asked_for() {
     let defaulted = measure("query($n: Int = 7) { performances(first: $n) { nodes { id } } }").expect("allowed");
     assert_eq!(defaulted.complexity, 2 + 7);
     let zero = measure("{ performances(first: 0) { nodes { id } } }").expect("allowed");
-    assert_eq!(zero.complexity, 2 + 1, "an empty page still counts what it selects once");
+    assert_eq!(
+        zero.complexity,
+        2 + 1,
+        "an empty page still counts what it selects once"
+    );
 }
 
 #[test]
@@ -89,7 +93,11 @@ fn lists_multiply_by_their_estimate_and_seats_by_the_seat_estimate() {
     // The map is read whole (20,000 seats) and 20,000 seats of 2 fields are returned.
     assert_eq!(seats.complexity, 20_001 + 1 + 1 + 20_000 * 2);
     let version_only = measure(r#"{ seatMap(sessionId: "x") { version } }"#).expect("allowed");
-    assert_eq!(version_only.complexity, 20_001 + 1, "reading the map costs even unselected");
+    assert_eq!(
+        version_only.complexity,
+        20_001 + 1,
+        "reading the map costs even unselected"
+    );
 }
 
 #[test]
@@ -102,7 +110,9 @@ fn a_seat_map_alias_flood_is_refused() {
     let refusal = refused(&query);
     assert_eq!(refusal.code, QUERY_TOO_COMPLEX);
     assert_eq!(refusal.measure, Some("aliases"));
-    let few: String = (0..13).map(|i| format!(" m{i}: seatMap(sessionId: \"x\") {{ version }}")).collect();
+    let few: String = (0..13)
+        .map(|i| format!(" m{i}: seatMap(sessionId: \"x\") {{ version }}"))
+        .collect();
     assert_eq!(refused(&format!("{{{few} }}")).measure, Some("complexity"));
 }
 
@@ -112,7 +122,11 @@ fn a_fragment_bomb_is_measured_in_linear_time() {
     for (depth, width) in [(24, 2), (30, 8)] {
         let started = Instant::now();
         let refusal = refused(&fragment_bomb(depth, width));
-        assert!(started.elapsed() < Duration::from_secs(1), "took {:?}", started.elapsed());
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "took {:?}",
+            started.elapsed()
+        );
         assert_eq!(refusal.code, QUERY_TOO_COMPLEX);
         assert_eq!(refusal.measure, Some("fragmentSpreads"));
         assert!(refusal.value >= 1 << 24, "{refusal:?}");
@@ -139,9 +153,27 @@ fn depth_counts_through_fragments_but_not_introspection() {
     let deep = "{ performances { edges { node { cast { castMember { roles { performance { cast { castMember \
                 { roles { performance { venue { name } } } } } } } } } } } } }";
     let refusal = refused(deep);
-    assert_eq!((refusal.code, refusal.measure, refusal.value), (QUERY_TOO_DEEP, Some("depth"), 13));
+    assert_eq!(
+        (refusal.code, refusal.measure, refusal.value),
+        (QUERY_TOO_DEEP, Some("depth"), 13)
+    );
     let introspection = measure(INTROSPECTION).expect("GraphiQL's introspection query is allowed");
     assert!(introspection.depth <= 1, "{introspection:?}");
+    assert!(
+        introspection.complexity < 125_000,
+        "with room to spare: {introspection:?}"
+    );
+}
+
+#[test]
+fn self_nesting_introspection_multiplies_like_any_list() {
+    let level = |inner: &str| format!("fields {{ type {{ {inner} }} }}");
+    let mut selection = "name".to_string();
+    for _ in 0..6 {
+        selection = level(&selection);
+    }
+    let refusal = refused(&format!("{{ __schema {{ types {{ {selection} }} }} }}"));
+    assert_eq!(refusal.measure, Some("complexity"));
 }
 
 #[test]
@@ -160,7 +192,10 @@ fn nesting_is_refused_before_the_walk_recurses_far() {
 fn aliases_and_root_fields_count_through_fragments() {
     let doc = "{ ...A ...A } fragment A on QueryRoot { a: me { id } b: me { id } }";
     let measures = measure(doc).expect("allowed");
-    assert_eq!((measures.aliases, measures.root_fields, measures.fragment_spreads), (4, 4, 2));
+    assert_eq!(
+        (measures.aliases, measures.root_fields, measures.fragment_spreads),
+        (4, 4, 2)
+    );
     let many: String = (0..40).map(|i| format!(" f{i}: __typename")).collect();
     assert_eq!(refused(&format!("{{{many} }}")).measure, Some("rootFields"));
 }
@@ -174,7 +209,10 @@ fn long_and_dense_documents_are_refused_before_parsing() {
     let refusal = model().check_text(&dense).expect_err("too many tokens");
     assert_eq!((refusal.measure, refusal.value), (Some("tokens"), 5_002));
     let brackets = "[".repeat(100);
-    assert_eq!(model().check_text(&brackets).expect_err("deep").measure, Some("nesting"));
+    assert_eq!(
+        model().check_text(&brackets).expect_err("deep").measure,
+        Some("nesting")
+    );
 }
 
 #[test]

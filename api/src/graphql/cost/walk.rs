@@ -233,7 +233,10 @@ impl<'a> Walk<'a> {
         let Some(definition) = self.doc.fragments.get(name) else {
             return Ok(None);
         };
-        let on = self.shape().types.get(definition.node.type_condition.node.on.node.as_str());
+        let on = self
+            .shape()
+            .types
+            .get(definition.node.type_condition.node.on.node.as_str());
         self.fragments.insert(name, Memo::Open);
         let summary = self.selection_set(&definition.node.selection_set.node, on, level)?;
         self.fragments.insert(name, Memo::Done(summary));
@@ -253,7 +256,10 @@ impl<'a> Walk<'a> {
                 let resolved = value.node.clone().into_const_with(|name| {
                     Ok::<_, std::convert::Infallible>(match self.variables.get(&name) {
                         Some(value) => value.clone(),
-                        None => self.defaults.get(name.as_str()).map_or(ConstValue::Null, |n| ConstValue::from(*n)),
+                        None => self
+                            .defaults
+                            .get(name.as_str())
+                            .map_or(ConstValue::Null, |n| ConstValue::from(*n)),
                     })
                 });
                 resolved.ok().and_then(|value| requested(&value, limits.max_page_size))

@@ -21,7 +21,10 @@ backend_tests!(
 fn fragment_bomb() -> String {
     let mut doc = String::from("query { ...F24 }\nfragment F0 on QueryRoot { __typename }\n");
     for i in 1..=24 {
-        doc.push_str(&format!("fragment F{i} on QueryRoot {{ ...F{p} ...F{p} }}\n", p = i - 1));
+        doc.push_str(&format!(
+            "fragment F{i} on QueryRoot {{ ...F{p} ...F{p} }}\n",
+            p = i - 1
+        ));
     }
     doc
 }
@@ -87,7 +90,10 @@ async fn a_fragment_bomb_is_refused_while_the_server_keeps_answering() {
             .expect("task");
         let extensions = assert_refused(status, &body, "QUERY_TOO_COMPLEX");
         assert_eq!(extensions["measure"], "fragmentSpreads");
-        assert!(extensions["cost"].as_u64() > extensions["limit"].as_u64(), "{extensions}");
+        assert!(
+            extensions["cost"].as_u64() > extensions["limit"].as_u64(),
+            "{extensions}"
+        );
     }
     app.stop().await;
 }
@@ -102,7 +108,12 @@ async fn a_flood_of_seat_map_aliases_is_refused_before_any_database_call(app: &T
     };
     let before = request_statements(app).await;
     // The finding: 1,200 of them in one request.
-    let (status, body) = post_strict(app, &aliases(1_200, "version seats { id status }"), json!({ "s": show.session })).await;
+    let (status, body) = post_strict(
+        app,
+        &aliases(1_200, "version seats { id status }"),
+        json!({ "s": show.session }),
+    )
+    .await;
     assert_refused(status, &body, "QUERY_TOO_COMPLEX");
     // Fewer, each over a limit of its own.
     let (status, body) = post_strict(app, &aliases(100, "version"), json!({ "s": show.session })).await;
@@ -111,7 +122,11 @@ async fn a_flood_of_seat_map_aliases_is_refused_before_any_database_call(app: &T
     let extensions = assert_refused(status, &body, "QUERY_TOO_COMPLEX");
     assert_eq!(extensions["measure"], "complexity");
     assert_eq!(extensions["limit"], 250_000);
-    assert_eq!(request_statements(app).await, before, "no statement ran for a refused document");
+    assert_eq!(
+        request_statements(app).await,
+        before,
+        "no statement ran for a refused document"
+    );
 
     // A couple of seat maps are fine.
     let (status, body) = post_strict(app, &aliases(2, "version seats { id }"), json!({ "s": show.session })).await;
@@ -162,13 +177,19 @@ async fn over_long_dense_and_nested_documents_are_refused_before_parsing() {
     let long = format!("{{ __typename }} # {}", "x".repeat(20_000));
     let (status, body) = post_strict(&app, &long, Value::Null).await;
     let extensions = assert_refused(status, &body, "QUERY_TOO_COMPLEX");
-    assert_eq!((extensions["measure"].clone(), extensions["limit"].clone()), (json!("bytes"), json!(16_384)));
+    assert_eq!(
+        (extensions["measure"].clone(), extensions["limit"].clone()),
+        (json!("bytes"), json!(16_384))
+    );
 
     let dense = format!("{{{} }}", " a".repeat(4_500));
     assert!(dense.len() < 16_384);
     let (status, body) = post_strict(&app, &dense, Value::Null).await;
     let extensions = assert_refused(status, &body, "QUERY_TOO_COMPLEX");
-    assert_eq!((extensions["measure"].clone(), extensions["cost"].clone()), (json!("tokens"), json!(4_502)));
+    assert_eq!(
+        (extensions["measure"].clone(), extensions["cost"].clone()),
+        (json!("tokens"), json!(4_502))
+    );
 
     let nested = format!("{{ performances(filter: {}) {{ nodes {{ id }} }} }}", "[".repeat(200));
     let (status, body) = post_strict(&app, &nested, Value::Null).await;
@@ -184,14 +205,24 @@ async fn websocket_subscribers_get_the_same_refusals() {
     // graphql-transport-ws runs queries too.
     subscribe(&mut socket, "bomb", &fragment_bomb(), Value::Null).await;
     let message = next_message(&mut socket).await.expect("an answer, not a closed socket");
-    assert_eq!((message["type"].clone(), message["id"].clone()), (json!("error"), json!("bomb")), "{message}");
+    assert_eq!(
+        (message["type"].clone(), message["id"].clone()),
+        (json!("error"), json!("bomb")),
+        "{message}"
+    );
     assert_eq!(message["payload"][0]["extensions"]["code"], "QUERY_TOO_COMPLEX");
     assert_eq!(message["payload"][0]["extensions"]["measure"], "fragmentSpreads");
 
     let flood: String = (0..100)
         .map(|i| format!(" m{i}: seatMapUpdates(sessionId: $s) {{ __typename }}"))
         .collect();
-    subscribe(&mut socket, "flood", &format!("subscription($s: ID!) {{{flood} }}"), json!({ "s": show.session })).await;
+    subscribe(
+        &mut socket,
+        "flood",
+        &format!("subscription($s: ID!) {{{flood} }}"),
+        json!({ "s": show.session }),
+    )
+    .await;
     let message = next_message(&mut socket).await.expect("an answer");
     assert_eq!(message["type"], "error", "{message}");
     assert_eq!(message["payload"][0]["extensions"]["measure"], "aliases");
@@ -202,7 +233,12 @@ async fn websocket_subscribers_get_the_same_refusals() {
     subscribe(&mut socket, "live", live, json!({ "s": show.session })).await;
     let message = next_message(&mut socket).await.expect("the snapshot");
     assert_eq!(message["type"], "next", "{message}");
-    assert_eq!(message["payload"]["data"]["seatMapUpdates"]["seats"].as_array().map(Vec::len), Some(4));
+    assert_eq!(
+        message["payload"]["data"]["seatMapUpdates"]["seats"]
+            .as_array()
+            .map(Vec::len),
+        Some(4)
+    );
     app.stop().await;
 }
 
@@ -220,7 +256,10 @@ async fn the_limits_follow_the_settings() {
     assert_eq!(assert_refused(status, &body, "QUERY_TOO_COMPLEX")["limit"], 1);
     let (status, body) = post_strict(&app, "{ venues(first: 5) { nodes { name } } }", Value::Null).await;
     let extensions = assert_refused(status, &body, "QUERY_TOO_COMPLEX");
-    assert_eq!((extensions["cost"].clone(), extensions["limit"].clone()), (json!(7), json!(6)));
+    assert_eq!(
+        (extensions["cost"].clone(), extensions["limit"].clone()),
+        (json!(7), json!(6))
+    );
     let (status, body) = post_strict(&app, "{ venues(first: 2) { nodes { name } } }", Value::Null).await;
     assert_eq!(status, StatusCode::OK, "{body:#}");
     app.stop().await;
