@@ -28,11 +28,16 @@ pub enum ErrorCode {
     PaymentFailed,
     PaymentUnavailable,
     PaymentPending,
+    /// The document costs more than a limit allows (size, tokens, fragments, aliases,
+    /// root fields, estimated cost); refused before anything runs.
+    QueryTooComplex,
+    /// The document nests deeper than allowed; refused before anything runs.
+    QueryTooDeep,
     InternalServerError,
 }
 
 impl ErrorCode {
-    pub fn as_str(self) -> &'static str {
+    pub const fn as_str(self) -> &'static str {
         match self {
             Self::Unauthenticated => "UNAUTHENTICATED",
             Self::Forbidden => "FORBIDDEN",
@@ -46,6 +51,8 @@ impl ErrorCode {
             Self::PaymentFailed => "PAYMENT_FAILED",
             Self::PaymentUnavailable => "PAYMENT_UNAVAILABLE",
             Self::PaymentPending => "PAYMENT_PENDING",
+            Self::QueryTooComplex => "QUERY_TOO_COMPLEX",
+            Self::QueryTooDeep => "QUERY_TOO_DEEP",
             Self::InternalServerError => "INTERNAL_SERVER_ERROR",
         }
     }

@@ -18,6 +18,7 @@ use tokio::task::JoinHandle;
 pub use serde_json;
 
 pub mod bench;
+pub mod cost_bench;
 pub mod fanout_bench;
 pub mod kakao;
 pub mod outside;
