@@ -72,7 +72,10 @@ pub struct ServerSettings {
     /// rightmost hop that is not one of them. Empty (the default): the peer is the client.
     pub trusted_proxies: Vec<Cidr>,
     /// How long a client may take to send a request's headers (and, on a new connection,
-    /// its first request); the connection is closed after it.
+    /// its first request); the connection is closed after it. Hyper also counts an idle
+    /// kept-alive connection's wait for its next request against it, so behind a load
+    /// balancer keep this above the balancer's idle timeout (or lower that one), or the
+    /// balancer may reuse a connection just as it is closed.
     pub header_read_timeout_ms: u64,
     /// How long a client may take to send a request's body, counted from its headers;
     /// 408 after it.
