@@ -51,7 +51,11 @@ pub async fn deadlines(State(deadlines): State<Deadlines>, request: Request, nex
     let answered = tokio::time::timeout(deadlines.request, next.run(request)).await;
     // The handler saw only a failed read; say what really happened.
     if late.load(Ordering::Acquire) {
-        return refuse(StatusCode::REQUEST_TIMEOUT, "the request body took too long to arrive");
+        return refuse(
+            StatusCode::REQUEST_TIMEOUT,
+            "BODY_TIMEOUT",
+            "the request body took too long to arrive",
+        );
     }
     match answered {
         Ok(response) => response,
@@ -60,14 +64,20 @@ pub async fn deadlines(State(deadlines): State<Deadlines>, request: Request, nex
                 timeout_ms = deadlines.request.as_millis() as u64,
                 "a request ran past its deadline and was cut off"
             );
-            refuse(StatusCode::SERVICE_UNAVAILABLE, "the request took too long")
+            refuse(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "REQUEST_TIMEOUT",
+                "the request took too long",
+            )
         }
     }
 }
 
-/// An answer after which the connection is not reused: the client may still be sending.
-fn refuse(status: StatusCode, message: &'static str) -> Response {
-    let mut response = (status, message).into_response();
+/// A refusal in the shape of a GraphQL error (`extensions.code`), after which the
+/// connection is not reused: the client may still be sending.
+fn refuse(status: StatusCode, code: &str, message: &str) -> Response {
+    let body = serde_json::json!({ "errors": [{ "message": message, "extensions": { "code": code } }] });
+    let mut response = (status, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response();
     response
         .headers_mut()
         .insert(header::CONNECTION, HeaderValue::from_static("close"));
@@ -152,7 +162,11 @@ impl InFlight {
 /// until every caller times out.
 pub async fn shed_load(State(in_flight): State<InFlight>, request: Request, next: Next) -> Response {
     let Ok(_permit) = in_flight.0.clone().try_acquire_owned() else {
-        let mut response = refuse(StatusCode::SERVICE_UNAVAILABLE, "the server is busy; try again shortly");
+        let mut response = refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "SERVER_BUSY",
+            "the server is busy; try again in a second",
+        );
         response
             .headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
