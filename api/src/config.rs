@@ -512,6 +512,30 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail API returns its own error type.
+    fn trusted_proxies_are_address_blocks_and_the_old_switch_is_refused() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("CURTAIN_SERVER_TRUSTED_PROXIES", r#"["10.0.0.0/8", "127.0.0.1"]"#);
+            let settings = Settings::load(None).map_err(|e| *e)?;
+            let proxies: Vec<String> = settings
+                .server
+                .trusted_proxies
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+            assert_eq!(proxies, ["10.0.0.0/8", "127.0.0.1/32"]);
+
+            jail.set_env("CURTAIN_SERVER_TRUSTED_PROXIES", r#"["10.0.0.0/40"]"#);
+            assert!(Settings::load(None).is_err(), "a bad block is refused at start-up");
+            jail.set_env("CURTAIN_SERVER_TRUSTED_PROXIES", "[]");
+            // Trusting every peer's leftmost hop was the flaw: the old switch must not load.
+            jail.set_env("CURTAIN_SERVER_TRUST_FORWARDED_FOR", "true");
+            assert!(Settings::load(None).is_err());
+            Ok(())
+        });
+    }
+
+    #[test]
     fn the_default_database_is_sqlite_in_the_data_dir() {
         let settings = Settings::default();
         assert!(settings.uses_sqlite());

@@ -248,6 +248,37 @@ async fn a_client_that_sends_its_body_slowly_gets_408() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_past_its_deadline_gets_503_but_a_websocket_outlives_it() {
+    let app = spawn(|s| {
+        s.server.request_timeout_ms = 300;
+        s.server.body_read_timeout_ms = 10_000;
+    })
+    .await;
+    let mut socket = curtain_tests::socket::connect(&app, None).await;
+    let mut stream = TcpStream::connect(host(&app)).await.expect("connect");
+    stream
+        .write_all(b"POST /graphql HTTP/1.1\r\nHost: curtain\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{")
+        .await
+        .expect("write");
+    let answer = read_until_closed(&mut stream, Duration::from_secs(3))
+        .await
+        .expect("the connection is closed within 3 s");
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    assert!(answer.contains("REQUEST_TIMEOUT"), "{answer}");
+
+    // The socket opened before is well past the request deadline and still answers.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    send(
+        &mut socket,
+        json!({ "type": "subscribe", "id": "1", "payload": { "query": "{ __typename }" } }),
+    )
+    .await;
+    let message = next_message(&mut socket).await.expect("a result");
+    assert!(message["payload"]["data"]["__typename"].is_string(), "{message}");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_single_named_mutation_over_get_is_refused_with_405() {
     let app = spawn(|_| {}).await;
     let response = app
