@@ -54,23 +54,23 @@ pub fn router(state: HttpState) -> Router {
         );
     // The GraphQL handler reads its body itself: JSON up to `body_limit`, multipart with
     // room for one poster.
-    let mut shed = Router::new()
+    let mut sheddable = Router::new()
         .route("/graphql", get(graphql::get_graphql).post(graphql::post_graphql))
         .route("/webhooks/toss", axum::routing::post(webhooks::toss));
     if settings.metrics.token.is_some() {
-        shed = shed.route("/metrics", get(observe::metrics_with_token));
+        sheddable = sheddable.route("/metrics", get(observe::metrics_with_token));
     }
     if settings.graphql.graphiql {
-        shed = shed.route("/graphiql", get(graphql::graphiql));
+        sheddable = sheddable.route("/graphiql", get(graphql::graphiql));
     }
     let in_flight = limits::InFlight::new(settings.server.in_flight_limit());
-    let shed = shed
+    let sheddable = sheddable
         .nest("/files", files)
         .layer(axum::middleware::from_fn_with_state(in_flight, limits::shed_load));
     let deadlines = limits::Deadlines::from_settings(&settings.server);
     let cors = cors(&settings.server.cors_allowed_origins);
     Router::new()
-        .merge(shed)
+        .merge(sheddable)
         // Load balancers must see a busy instance as alive and ready: never shed.
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
