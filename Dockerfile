@@ -32,9 +32,11 @@ USER curtain
 
 ENV CURTAIN_DATA_DIR=/var/lib/curtain \
     CURTAIN_BIND=0.0.0.0 \
-    CURTAIN_PORT=8080
+    CURTAIN_PORT=8080 \
+    CURTAIN_METRICS_BIND=0.0.0.0
 
-EXPOSE 8080
+# 9464 serves /metrics: reachable by a scraper on the private network, never publish it.
+EXPOSE 8080 9464
 
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
     CMD curl -fsS http://127.0.0.1:8080/healthz || exit 1

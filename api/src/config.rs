@@ -11,16 +11,20 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 mod jobs;
+mod metrics;
 mod notify;
 mod payments;
 mod search;
 mod storage;
 
 pub use jobs::JobSettings;
+pub use metrics::MetricsSettings;
 pub use notify::{NotificationSettings, SmtpTls};
 pub use payments::PaymentSettings;
 pub use search::SearchSettings;
 pub use storage::StorageSettings;
+
+pub use crate::http::client_ip::Cidr;
 
 use figment::Figment;
 use figment::providers::{Env, Format, Toml};
@@ -48,6 +52,7 @@ pub struct Settings {
     pub payments: PaymentSettings,
     pub redis: RedisSettings,
     pub log: LogSettings,
+    pub metrics: MetricsSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -62,13 +67,38 @@ pub struct ServerSettings {
     pub cors_allowed_origins: Vec<String>,
     /// Largest request body accepted, in bytes.
     pub body_limit_bytes: usize,
-    /// Take the client address from `X-Forwarded-For` (only behind a proxy that sets it).
-    pub trust_forwarded_for: bool,
+    /// Proxies in front of the service, as address blocks (`["10.0.0.0/8", "127.0.0.1"]`).
+    /// Only when the peer is one of them is `X-Forwarded-For` read, and the client is the
+    /// rightmost hop that is not one of them. Empty (the default): the peer is the client.
+    pub trusted_proxies: Vec<Cidr>,
+    /// How long a client may take to send a request's headers (and, on a new connection,
+    /// its first request); the connection is closed after it. Hyper also counts an idle
+    /// kept-alive connection's wait for its next request against it, so behind a load
+    /// balancer keep this above the balancer's idle timeout (or lower that one), or the
+    /// balancer may reuse a connection just as it is closed.
+    pub header_read_timeout_ms: u64,
+    /// How long a client may take to send a request's body, counted from its headers;
+    /// 408 after it.
+    pub body_read_timeout_ms: u64,
+    /// How long a request may take, body included, before it is answered 503. A WebSocket
+    /// is not cut by it once upgraded.
+    pub request_timeout_ms: u64,
+    /// Requests served at once; more are refused at once with 503 and `Retry-After` rather
+    /// than queued. `/healthz` and `/readyz` are exempt. Defaults to 256 per CPU core.
+    pub max_in_flight_requests: Option<usize>,
     /// Base URL the service is reached at, used to build links to stored files.
     /// Defaults to `http://{bind}:{port}`.
     pub public_url: Option<String>,
     /// How long in-flight requests may take to finish after a shutdown signal.
     pub shutdown_grace_seconds: u64,
+}
+
+impl ServerSettings {
+    /// The bound on requests in flight: the configured one, or 256 per CPU core.
+    pub fn in_flight_limit(&self) -> usize {
+        self.max_in_flight_requests
+            .unwrap_or_else(|| 256 * std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get))
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -295,6 +325,7 @@ impl Default for Settings {
             payments: PaymentSettings::default(),
             redis: RedisSettings::default(),
             log: LogSettings::default(),
+            metrics: MetricsSettings::default(),
         }
     }
 }
@@ -306,7 +337,11 @@ impl Default for ServerSettings {
             port: 8080,
             cors_allowed_origins: Vec::new(),
             body_limit_bytes: 2 * 1024 * 1024,
-            trust_forwarded_for: false,
+            trusted_proxies: Vec::new(),
+            header_read_timeout_ms: 10_000,
+            body_read_timeout_ms: 30_000,
+            request_timeout_ms: 60_000,
+            max_in_flight_requests: None,
             public_url: None,
             shutdown_grace_seconds: 20,
         }
@@ -407,6 +442,7 @@ const SECTIONS: &[&str] = &[
     "payments",
     "redis",
     "log",
+    "metrics",
 ];
 
 /// Short environment names for the settings people change most.
@@ -516,6 +552,30 @@ mod tests {
                 !format!("{settings:?}").contains("postgres://localhost"),
                 "secrets must not print"
             );
+            Ok(())
+        });
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail API returns its own error type.
+    fn trusted_proxies_are_address_blocks_and_the_old_switch_is_refused() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("CURTAIN_SERVER_TRUSTED_PROXIES", r#"["10.0.0.0/8", "127.0.0.1"]"#);
+            let settings = Settings::load(None).map_err(|e| *e)?;
+            let proxies: Vec<String> = settings
+                .server
+                .trusted_proxies
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+            assert_eq!(proxies, ["10.0.0.0/8", "127.0.0.1/32"]);
+
+            jail.set_env("CURTAIN_SERVER_TRUSTED_PROXIES", r#"["10.0.0.0/40"]"#);
+            assert!(Settings::load(None).is_err(), "a bad block is refused at start-up");
+            jail.set_env("CURTAIN_SERVER_TRUSTED_PROXIES", "[]");
+            // Trusting every peer's leftmost hop was the flaw: the old switch must not load.
+            jail.set_env("CURTAIN_SERVER_TRUST_FORWARDED_FOR", "true");
+            assert!(Settings::load(None).is_err());
             Ok(())
         });
     }

@@ -1,6 +1,9 @@
 //! Prometheus metrics, one registry per running application (so that tests running several
 //! servers in one process each see their own figures), rendered at `/metrics`.
 
+use std::collections::HashSet;
+use std::sync::Mutex;
+
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -68,6 +71,34 @@ pub struct PoolLabels {
 
 type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
 
+/// The operation names that have a label of their own: the first `limit` distinct ones seen.
+/// Names come from clients, so without a bound every new name would add series forever.
+#[derive(Debug)]
+pub struct OperationNames {
+    limit: usize,
+    known: Mutex<HashSet<String>>,
+}
+
+impl OperationNames {
+    /// The label for an operation named `name` (already tidied by the caller).
+    pub fn label(&self, name: String) -> String {
+        let Ok(mut known) = self.known.lock() else {
+            return OTHER_OPERATION.into();
+        };
+        if known.contains(&name) {
+            return name;
+        }
+        if known.len() < self.limit {
+            known.insert(name.clone());
+            return name;
+        }
+        OTHER_OPERATION.into()
+    }
+}
+
+/// The label of operations named after the label bound was reached.
+pub const OTHER_OPERATION: &str = "other";
+
 fn latency_histogram() -> Histogram {
     // 0.5 ms .. ~4 s
     Histogram::new(exponential_buckets(0.0005, 2.0, 14))
@@ -84,6 +115,7 @@ pub struct Metrics {
     pub db_statement_duration: Histogram,
     pub db_pool_connections: Family<PoolLabels, Gauge>,
     pub cache_requests: Family<CacheLabels, Counter>,
+    pub operation_names: OperationNames,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -94,6 +126,13 @@ impl std::fmt::Debug for Metrics {
 
 impl Default for Metrics {
     fn default() -> Self {
+        Self::new(100)
+    }
+}
+
+impl Metrics {
+    /// Metrics in which at most `max_operation_labels` operation names get a label of their own.
+    pub fn new(max_operation_labels: usize) -> Self {
         let mut registry = Registry::with_prefix("curtain");
         let http_requests = Family::<HttpLabels, Counter>::default();
         registry.register(
@@ -153,11 +192,13 @@ impl Default for Metrics {
             db_statement_duration,
             db_pool_connections,
             cache_requests,
+            operation_names: OperationNames {
+                limit: max_operation_labels,
+                known: Mutex::new(HashSet::new()),
+            },
         }
     }
-}
 
-impl Metrics {
     /// The Prometheus text exposition of every metric.
     pub fn render(&self) -> String {
         let mut out = String::new();

@@ -8,14 +8,15 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use tokio::net::TcpListener;
-use tokio::sync::Notify;
+use tokio::sync::watch;
 
 use secrecy::ExposeSecret;
 
 use crate::auth::jwt::JwtKeys;
 use crate::background::Background;
 use crate::config::Settings;
-use crate::http::{HttpState, router};
+use crate::http::serve::serve;
+use crate::http::{HttpState, metrics_router, router};
 use crate::infra::kakao::KakaoClient;
 use crate::infra::{bus, kv};
 use crate::live::seat_maps::SeatMapHub;
@@ -29,6 +30,8 @@ use crate::{db, demo, graphql};
 pub struct Application {
     listener: TcpListener,
     address: SocketAddr,
+    /// The private listener `/metrics` is served on, when `metrics.listen`.
+    metrics_listener: Option<(TcpListener, SocketAddr)>,
     state: AppState,
     started: Instant,
 }
@@ -38,7 +41,7 @@ impl Application {
     /// enabled) and binds the listening socket. Port 0 picks a free port: see [`Self::port`].
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let started = Instant::now();
-        let metrics = Arc::new(Metrics::default());
+        let metrics = Arc::new(Metrics::new(settings.metrics.max_operation_labels));
         let db = db::connect(
             &settings.database_url(),
             settings.database.max_connections,
@@ -68,6 +71,18 @@ impl Application {
                 )
             })?;
         let address = listener.local_addr()?;
+        let metrics_listener = if settings.metrics.listen {
+            let (bind, port) = (settings.metrics.bind, settings.metrics.port);
+            let listener = TcpListener::bind((bind, port)).await.with_context(|| {
+                format!(
+                    "cannot listen for metrics on {bind}:{port}; pick another port with CURTAIN_METRICS_PORT, or set CURTAIN_METRICS_LISTEN=false"
+                )
+            })?;
+            let address = listener.local_addr()?;
+            Some((listener, address))
+        } else {
+            None
+        };
         let public_url = settings
             .server
             .public_url
@@ -141,6 +156,7 @@ impl Application {
         Ok(Self {
             listener,
             address,
+            metrics_listener,
             state,
             started,
         })
@@ -152,6 +168,11 @@ impl Application {
 
     pub fn address(&self) -> SocketAddr {
         self.address
+    }
+
+    /// Where `/metrics` is served apart from the API, when it is.
+    pub fn metrics_address(&self) -> Option<SocketAddr> {
+        self.metrics_listener.as_ref().map(|(_, address)| *address)
     }
 
     pub fn state(&self) -> &AppState {
@@ -166,33 +187,47 @@ impl Application {
     /// Serves until `signal` completes, then stops accepting connections and gives in-flight
     /// requests the configured grace period to finish.
     pub async fn run_until(self, signal: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        let grace = Duration::from_secs(self.state.settings.server.shutdown_grace_seconds);
+        let server_settings = &self.state.settings.server;
+        let grace = Duration::from_secs(server_settings.shutdown_grace_seconds);
+        let header_timeout = Duration::from_millis(server_settings.header_read_timeout_ms);
         let schema = graphql::build_schema(self.state.clone());
-        let app = router(HttpState {
+        let http = HttpState {
             app: self.state.clone(),
             schema,
-        });
+        };
+        let app = router(http.clone());
         let url = format!("http://{}", self.address);
         tracing::info!(
             address = %self.address,
             graphiql = %format!("{url}/graphiql"),
+            metrics = %self.metrics_address().map_or("off".to_string(), |a| format!("http://{a}/metrics")),
             startup_ms = self.started.elapsed().as_millis() as u64,
             "Curtain is ready: GraphQL at {url}/graphql, GraphiQL at {url}/graphiql"
         );
 
         let background = Background::start(&self.state)?;
-        let stopping = Arc::new(Notify::new());
-        let notify = stopping.clone();
-        let service = app.into_make_service_with_connect_info::<SocketAddr>();
-        let server = axum::serve(self.listener, service).with_graceful_shutdown(async move {
-            signal.await;
+        let (stop, stopped) = watch::channel(false);
+        let api = serve(self.listener, app, header_timeout, stopped.clone());
+        let metrics_listener = self.metrics_listener;
+        let metrics = async move {
+            if let Some((listener, _)) = metrics_listener {
+                serve(listener, metrics_router(http), header_timeout, stopped).await;
+            }
+        };
+        let servers = async { tokio::join!(api, metrics) };
+        tokio::pin!(servers);
+        let signalled = tokio::select! {
+            _ = &mut servers => false,
+            () = signal => true,
+        };
+        if signalled {
             tracing::info!("shutting down: no new connections, finishing requests in flight");
-            notify.notify_one();
-        });
-        tokio::select! {
-            result = server.into_future() => result.context("the HTTP server failed")?,
-            () = async { stopping.notified().await; tokio::time::sleep(grace).await } => {
-                tracing::warn!(grace_seconds = grace.as_secs(), "requests still running after the grace period were cut off");
+            let _ = stop.send(true);
+            tokio::select! {
+                _ = &mut servers => {}
+                () = tokio::time::sleep(grace) => {
+                    tracing::warn!(grace_seconds = grace.as_secs(), "requests still running after the grace period were cut off");
+                }
             }
         }
         background.stop();

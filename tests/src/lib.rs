@@ -91,6 +91,8 @@ pub struct Sibling {
 
 pub struct TestApp {
     pub address: String,
+    /// Base URL of the private metrics listener, when it is on.
+    pub metrics_address: Option<String>,
     pub client: reqwest::Client,
     pub backend: Backend,
     /// The application's own database, for checks and set-up no API offers.
@@ -157,6 +159,8 @@ impl TestApp {
             ..Settings::default()
         };
         settings.server.port = 0;
+        // Metrics on a private listener of their own, as by default, on a free port.
+        settings.metrics.port = 0;
         settings.server.shutdown_grace_seconds = 2;
         settings.demo.seed_when_empty = options.demo;
         settings.database.max_connections = 8;
@@ -265,6 +269,7 @@ impl TestApp {
         let database_url = secrecy::ExposeSecret::expose_secret(&settings.database_url()).to_string();
         let app = Application::build(settings).await.expect("the application builds");
         let address = format!("http://127.0.0.1:{}", app.port());
+        let metrics_address = app.metrics_address().map(|a| format!("http://{a}"));
         let db = app.state().db.clone();
         let state = app.state().clone();
         if options.sibling_of.is_none() {
@@ -280,6 +285,7 @@ impl TestApp {
             .expect("HTTP client");
         let mut app = TestApp {
             address,
+            metrics_address,
             client,
             backend,
             db,
@@ -393,18 +399,23 @@ impl TestApp {
         response.json().await.expect("a JSON body")
     }
 
-    /// The value of a counter or gauge in `/metrics`, summed over the label sets that
-    /// contain `labels` (e.g. `outcome="ok"`).
-    pub async fn metric(&self, name: &str, labels: &str) -> f64 {
-        let text = self
-            .client
-            .get(self.url("/metrics"))
+    /// The text of `/metrics`, from the private metrics listener.
+    pub async fn metrics_text(&self) -> String {
+        let base = self.metrics_address.as_deref().expect("the metrics listener is on");
+        self.client
+            .get(format!("{base}/metrics"))
             .send()
             .await
             .expect("metrics")
             .text()
             .await
-            .expect("text");
+            .expect("text")
+    }
+
+    /// The value of a counter or gauge in `/metrics`, summed over the label sets that
+    /// contain `labels` (e.g. `outcome="ok"`).
+    pub async fn metric(&self, name: &str, labels: &str) -> f64 {
+        let text = self.metrics_text().await;
         text.lines()
             .filter(|line| {
                 line.starts_with(name) && line[name.len()..].starts_with(['{', ' ']) && line.contains(labels)

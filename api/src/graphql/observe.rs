@@ -32,7 +32,7 @@ impl Extension for OperationMetricsExtension {
         let started = Instant::now();
         let response = next.run(ctx).await;
         let name = self.name.lock().ok().and_then(|mut name| name.take());
-        let operation = label(name.as_deref());
+        let operation = self.metrics.operation_names.label(label(name.as_deref()));
         let outcome = if response.errors.is_empty() { "ok" } else { "error" };
         self.metrics
             .graphql_operations
@@ -61,7 +61,8 @@ impl Extension for OperationMetricsExtension {
     }
 }
 
-/// Operation names come from clients: keep them short and tidy to bound label cardinality.
+/// Operation names come from clients: keep them short and tidy (their number is bounded by
+/// [`crate::metrics::OperationNames`]).
 fn label(name: Option<&str>) -> String {
     match name {
         Some(name) if !name.is_empty() => name

@@ -6,13 +6,15 @@
 use async_graphql::http::GraphiQLSource;
 use async_graphql::parser::parse_query;
 use async_graphql::parser::types::{DocumentOperations, OperationType};
-use axum::body::Bytes;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 
-use axum::extract::{ConnectInfo, FromRequestParts, Request, State, WebSocketUpgrade};
+use axum::body::Body;
+use axum::extract::{FromRequestParts, Request, State, WebSocketUpgrade};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 
+use super::client_ip::ClientIp;
+use super::limits::{BodyError, read_body};
 use super::{HttpState, REQUEST_ID};
 use crate::auth::flows;
 use crate::graphql;
@@ -51,9 +53,9 @@ pub async fn graphiql() -> Html<String> {
 
 pub async fn post_graphql(
     State(state): State<HttpState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientIp(client_ip): ClientIp,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Response {
     let Some(media) = negotiate(&headers) else {
         return not_acceptable();
@@ -63,20 +65,23 @@ pub async fn post_graphql(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
     let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let body_limit = state.app.settings.server.body_limit_bytes;
     if essence == "multipart/form-data" {
+        // Room for one poster besides the operations, which are held to `body_limit` apart.
+        let body = match read_body(body, body_limit + state.app.settings.storage.max_poster_bytes).await {
+            Ok(body) => body,
+            Err(err) => return body_error(media, err),
+        };
         return match super::upload::receive_multipart(&state, &headers, content_type, body).await {
-            Ok(request) => execute(state.clone(), peer, &headers, request, media).await,
+            Ok(request) => execute(state.clone(), client_ip, &headers, request, media).await,
             Err((status, message)) => request_error(media, status, "BAD_REQUEST", &message),
         };
     }
-    if body.len() > state.app.settings.server.body_limit_bytes {
-        return request_error(
-            media,
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "BAD_REQUEST",
-            "the request body is too large",
-        );
-    }
+    // JSON is never buffered past its own limit.
+    let body = match read_body(body, body_limit).await {
+        Ok(body) => body,
+        Err(err) => return body_error(media, err),
+    };
     if essence != JSON {
         return request_error(
             media,
@@ -96,15 +101,19 @@ pub async fn post_graphql(
             );
         }
     };
-    execute(state, peer, &headers, request, media).await
+    execute(state, client_ip, &headers, request, media).await
+}
+
+fn body_error(media: MediaType, err: BodyError) -> Response {
+    let (status, message) = match err {
+        BodyError::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "the request body is too large"),
+        BodyError::Unreadable => (StatusCode::BAD_REQUEST, "the request body could not be read"),
+    };
+    request_error(media, status, "BAD_REQUEST", message)
 }
 
 /// `GET /graphql`: a WebSocket upgrade (subscriptions), or a query in the query string.
-pub async fn get_graphql(
-    State(state): State<HttpState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    request: Request,
-) -> Response {
+pub async fn get_graphql(State(state): State<HttpState>, ClientIp(client_ip): ClientIp, request: Request) -> Response {
     let (mut parts, _) = request.into_parts();
     let headers = parts.headers.clone();
     if headers
@@ -115,7 +124,7 @@ pub async fn get_graphql(
         return match WebSocketUpgrade::from_request_parts(&mut parts, &state).await {
             Ok(ws) => {
                 let request_id = headers.get(REQUEST_ID).and_then(|v| v.to_str().ok()).map(str::to_owned);
-                super::ws::upgrade(state, peer, request_id, ws)
+                super::ws::upgrade(state, client_ip, request_id, ws)
             }
             Err(rejection) => rejection.into_response(),
         };
@@ -147,12 +156,12 @@ pub async fn get_graphql(
             .insert(header::ALLOW, HeaderValue::from_static("POST"));
         return response;
     }
-    execute(state, peer, &headers, request, media).await
+    execute(state, client_ip, &headers, request, media).await
 }
 
 async fn execute(
     state: HttpState,
-    peer: SocketAddr,
+    client_ip: IpAddr,
     headers: &HeaderMap,
     request: async_graphql::Request,
     media: MediaType,
@@ -161,7 +170,7 @@ async fn execute(
     let viewer = flows::authenticate(&state.app, bearer(headers)).await;
     let info = RequestInfo {
         request_id: request_id.clone(),
-        client_ip: client_ip(peer, headers, state.app.settings.server.trust_forwarded_for),
+        client_ip,
     };
     let response = graphql::execute(&state.schema, request.data(viewer).data(info), &state.app.db).await;
     let response = errors::finalize(response, request_id.as_deref());
@@ -211,19 +220,21 @@ fn negotiate(headers: &HeaderMap) -> Option<MediaType> {
     }
 }
 
+/// Whether the operation a request would run is a mutation: the named one, or the only one
+/// (a single operation runs without being named, even when the document names it).
 fn is_mutation(request: &async_graphql::Request) -> bool {
     let Ok(document) = parse_query(&request.query) else {
         return false;
     };
-    match &document.operations {
-        DocumentOperations::Single(op) => op.node.ty == OperationType::Mutation,
+    let ty = match &document.operations {
+        DocumentOperations::Single(op) => Some(op.node.ty),
         DocumentOperations::Multiple(ops) => match &request.operation_name {
-            Some(name) => ops
-                .get(name.as_str())
-                .is_some_and(|op| op.node.ty == OperationType::Mutation),
-            None => false,
+            Some(name) => ops.get(name.as_str()).map(|op| op.node.ty),
+            None if ops.len() == 1 => ops.values().next().map(|op| op.node.ty),
+            None => None,
         },
-    }
+    };
+    ty == Some(OperationType::Mutation)
 }
 
 /// The token of an `Authorization: Bearer …` header.
@@ -234,21 +245,6 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
         .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
         .map(str::trim)
         .filter(|t| !t.is_empty())
-}
-
-/// The client's address: the peer, or the first `X-Forwarded-For` hop when configured to
-/// trust the proxy in front.
-fn client_ip(peer: SocketAddr, headers: &HeaderMap, trust_forwarded_for: bool) -> IpAddr {
-    if trust_forwarded_for
-        && let Some(ip) = headers
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
-            .and_then(|v| v.trim().parse().ok())
-    {
-        return ip;
-    }
-    peer.ip()
 }
 
 fn request_error(media: MediaType, status: StatusCode, code: &str, message: &str) -> Response {
@@ -296,14 +292,12 @@ mod tests {
         assert!(!is_mutation(&async_graphql::Request::new("{ x }")));
         let named = async_graphql::Request::new("query A { x } mutation B { y }").operation_name("B");
         assert!(is_mutation(&named));
-    }
-
-    #[test]
-    fn forwarded_addresses_are_trusted_only_when_configured() {
-        let peer: SocketAddr = ([10, 0, 0, 9], 5000).into();
-        let mut headers = HeaderMap::new();
-        headers.insert("x-forwarded-for", HeaderValue::from_static("203.0.113.7, 10.0.0.1"));
-        assert_eq!(client_ip(peer, &headers, false).to_string(), "10.0.0.9");
-        assert_eq!(client_ip(peer, &headers, true).to_string(), "203.0.113.7");
+        // One named operation runs without `operationName`: it must not slip through GET.
+        assert!(is_mutation(&async_graphql::Request::new("mutation LogIn { x }")));
+        assert!(!is_mutation(&async_graphql::Request::new("query Venues { x }")));
+        // Several operations and no name: nothing runs (the executor refuses it).
+        assert!(!is_mutation(&async_graphql::Request::new(
+            "query A { x } mutation B { y }"
+        )));
     }
 }

@@ -1,9 +1,12 @@
 //! The HTTP surface: GraphQL, GraphiQL, health, metrics and stored files, behind request ids,
-//! tracing, metrics, compression, CORS and a body limit.
+//! tracing, metrics, compression, CORS, body limits, deadlines and load shedding.
 
+pub mod client_ip;
 mod graphql;
 mod health;
+mod limits;
 mod observe;
+pub mod serve;
 mod upload;
 mod webhooks;
 mod ws;
@@ -37,12 +40,9 @@ pub struct HttpState {
 pub fn router(state: HttpState) -> Router {
     let settings = &state.app.settings;
     let body_limit = settings.server.body_limit_bytes;
-    let poster_limit = settings.storage.max_poster_bytes;
     let files = Router::new()
-        .route(
-            "/uploads/{*key}",
-            put(upload::put_upload).layer(DefaultBodyLimit::max(poster_limit)),
-        )
+        // Reads its body itself, after checking the URL's signature.
+        .route("/uploads/{*key}", put(upload::put_upload))
         .fallback_service(
             ServiceBuilder::new()
                 .layer(SetResponseHeaderLayer::overriding(
@@ -52,27 +52,31 @@ pub fn router(state: HttpState) -> Router {
                 ))
                 .service(ServeDir::new(&state.app.files.dir)),
         );
-    let mut router = Router::new()
-        .route(
-            "/graphql",
-            get(graphql::get_graphql)
-                .post(graphql::post_graphql)
-                // Room for one poster in a multipart request; JSON bodies are held to
-                // `body_limit` by the handler.
-                .layer(DefaultBodyLimit::max(body_limit + poster_limit)),
-        )
+    // The GraphQL handler reads its body itself: JSON up to `body_limit`, multipart with
+    // room for one poster.
+    let mut sheddable = Router::new()
+        .route("/graphql", get(graphql::get_graphql).post(graphql::post_graphql))
+        .route("/webhooks/toss", axum::routing::post(webhooks::toss));
+    if settings.metrics.token.is_some() {
+        sheddable = sheddable.route("/metrics", get(observe::metrics_with_token));
+    }
+    if settings.graphql.graphiql {
+        sheddable = sheddable.route("/graphiql", get(graphql::graphiql));
+    }
+    let in_flight = limits::InFlight::new(settings.server.in_flight_limit());
+    let sheddable = sheddable
+        .nest("/files", files)
+        .layer(axum::middleware::from_fn_with_state(in_flight, limits::shed_load));
+    let deadlines = limits::Deadlines::from_settings(&settings.server);
+    let cors = cors(&settings.server.cors_allowed_origins);
+    Router::new()
+        .merge(sheddable)
+        // Load balancers must see a busy instance as alive and ready: never shed.
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
-        .route("/metrics", get(observe::metrics))
-        .route("/webhooks/toss", axum::routing::post(webhooks::toss));
-    if settings.graphql.graphiql {
-        router = router.route("/graphiql", get(graphql::graphiql));
-    }
-    let cors = cors(&settings.server.cors_allowed_origins);
-    router
-        .nest("/files", files)
-        // Bodies are read only through extractors, which this limit bounds (413 beyond it).
+        // Bodies read through extractors are bounded by this (413 beyond it).
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn_with_state(deadlines, limits::deadlines))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             observe::record_http,
@@ -83,9 +87,18 @@ pub fn router(state: HttpState) -> Router {
                 .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
                 .layer(TraceLayer::new_for_http().make_span_with(observe::span_for_request))
                 .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+                .layer(SetResponseHeaderLayer::if_not_present(
+                    header::X_CONTENT_TYPE_OPTIONS,
+                    HeaderValue::from_static("nosniff"),
+                ))
                 .layer(cors)
                 .layer(CompressionLayer::new()),
         )
+}
+
+/// The metrics listener's routes: `/metrics` only, with no token (keep the listener private).
+pub fn metrics_router(state: HttpState) -> Router {
+    Router::new().route("/metrics", get(observe::metrics)).with_state(state)
 }
 
 /// Browsers may call from the configured origins only; `*` allows any (development).

@@ -5,10 +5,12 @@ use std::time::Instant;
 
 use axum::body::Body;
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::header;
+use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tracing::Span;
+
+use secrecy::ExposeSecret;
 
 use super::{HttpState, REQUEST_ID};
 use crate::metrics::{HttpLabels, PoolLabels, RouteLabels};
@@ -36,7 +38,7 @@ pub async fn record_http(State(state): State<HttpState>, request: Request, next:
                 "unmatched".into()
             }
         });
-    let method = request.method().to_string();
+    let method = method_label(request.method()).to_string();
     let started = Instant::now();
     let response = next.run(request).await;
     let metrics = &state.app.metrics;
@@ -53,6 +55,52 @@ pub async fn record_http(State(state): State<HttpState>, request: Request, next:
         .get_or_create(&RouteLabels { route })
         .observe(started.elapsed().as_secs_f64());
     response
+}
+
+/// Clients may send any method name; only the standard ones get a label of their own.
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        Method::PATCH => "PATCH",
+        Method::CONNECT => "CONNECT",
+        Method::TRACE => "TRACE",
+        _ => "other",
+    }
+}
+
+/// `/metrics` on the API port, for bearers of `metrics.token` only.
+pub async fn metrics_with_token(State(state): State<HttpState>, headers: HeaderMap) -> Response {
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    let allowed = state
+        .app
+        .settings
+        .metrics
+        .token
+        .as_ref()
+        .is_some_and(|token| constant_time_eq(token.expose_secret().as_bytes(), presented.as_bytes()));
+    if !allowed {
+        return (
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, "Bearer")],
+            "metrics need the metrics token",
+        )
+            .into_response();
+    }
+    metrics(State(state)).await.into_response()
+}
+
+/// Compares without stopping at the first difference, so timing does not reveal the token.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |diff, (x, y)| diff | (x ^ y)) == 0
 }
 
 pub async fn metrics(State(state): State<HttpState>) -> impl IntoResponse {

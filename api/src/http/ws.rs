@@ -11,7 +11,7 @@
 //! `{"Authorization": "Bearer …"}` or `{"accessToken": "…"}`.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::IpAddr;
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
@@ -54,7 +54,9 @@ enum Outgoing {
 /// Bytes read from a socket at a time.
 const READ_BUFFER: usize = 4 * 1024;
 
-pub fn upgrade(state: HttpState, peer: SocketAddr, request_id: Option<String>, ws: WebSocketUpgrade) -> Response {
+/// Upgrades to a GraphQL WebSocket; `client_ip` is the caller's address as resolved for HTTP
+/// (behind trusted proxies, not the proxy's).
+pub fn upgrade(state: HttpState, client_ip: IpAddr, request_id: Option<String>, ws: WebSocketUpgrade) -> Response {
     // Clients send only small protocol messages; tungstenite's default 128 KiB read buffer
     // per socket would make memory, not CPU, the limit on how many can watch a seat map.
     // A longer message still arrives whole: the buffer grows for it.
@@ -64,10 +66,7 @@ pub fn upgrade(state: HttpState, peer: SocketAddr, request_id: Option<String>, w
         Some(LEGACY_WS) => Some(Protocol::Legacy),
         _ => None,
     };
-    let info = RequestInfo {
-        request_id,
-        client_ip: peer.ip(),
-    };
+    let info = RequestInfo { request_id, client_ip };
     ws.on_upgrade(move |socket| async move {
         match protocol {
             Some(protocol) => Connection { state, info, protocol }.run(socket).await,

@@ -129,15 +129,7 @@ async fn health_readiness_and_metrics_are_served(app: &TestApp) {
 
     app.gql("query VenueList { venues { edges { cursor } } }", Value::Null)
         .await;
-    let text = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .expect("sent")
-        .text()
-        .await
-        .expect("text");
+    let text = app.metrics_text().await;
     assert!(
         text.contains("curtain_http_requests_total{method=\"POST\",route=\"/graphql\",status=\"200\"}"),
         "{text}"
