@@ -15,12 +15,14 @@ mod notify;
 mod payments;
 mod search;
 mod storage;
+mod websocket;
 
 pub use jobs::JobSettings;
 pub use notify::{NotificationSettings, SmtpTls};
 pub use payments::PaymentSettings;
 pub use search::SearchSettings;
 pub use storage::StorageSettings;
+pub use websocket::WebSocketSettings;
 
 use figment::Figment;
 use figment::providers::{Env, Format, Toml};
@@ -36,6 +38,7 @@ pub struct Settings {
     pub server: ServerSettings,
     pub database: DatabaseSettings,
     pub graphql: GraphqlSettings,
+    pub websocket: WebSocketSettings,
     pub demo: DemoSettings,
     pub auth: AuthSettings,
     pub booking: BookingSettings,
@@ -246,6 +249,7 @@ impl Default for Settings {
             server: ServerSettings::default(),
             database: DatabaseSettings::default(),
             graphql: GraphqlSettings::default(),
+            websocket: WebSocketSettings::default(),
             demo: DemoSettings::default(),
             auth: AuthSettings::default(),
             booking: BookingSettings::default(),
@@ -350,6 +354,7 @@ const SECTIONS: &[&str] = &[
     "server",
     "database",
     "graphql",
+    "websocket",
     "demo",
     "auth",
     "booking",

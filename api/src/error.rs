@@ -28,6 +28,7 @@ pub enum ErrorCode {
     PaymentFailed,
     PaymentUnavailable,
     PaymentPending,
+    TooManySubscriptions,
     InternalServerError,
 }
 
@@ -46,6 +47,7 @@ impl ErrorCode {
             Self::PaymentFailed => "PAYMENT_FAILED",
             Self::PaymentUnavailable => "PAYMENT_UNAVAILABLE",
             Self::PaymentPending => "PAYMENT_PENDING",
+            Self::TooManySubscriptions => "TOO_MANY_SUBSCRIPTIONS",
             Self::InternalServerError => "INTERNAL_SERVER_ERROR",
         }
     }
@@ -85,6 +87,8 @@ pub enum ApiError {
     PaymentUnavailable,
     /// The payment's outcome is not known yet; reconciliation settles it shortly.
     PaymentPending,
+    /// A WebSocket already runs this many operations; complete one before starting another.
+    TooManySubscriptions(usize),
     /// Anything the client cannot fix. The cause is logged, never sent.
     Internal(anyhow::Error),
 }
@@ -126,6 +130,9 @@ impl ApiError {
             Self::PaymentPending => {
                 "the payment's outcome is not known yet; the reservation will be confirmed or released shortly".into()
             }
+            Self::TooManySubscriptions(limit) => {
+                format!("this connection already runs {limit} operations; complete one before starting another")
+            }
             Self::Internal(_) => "internal server error".into(),
         }
     }
@@ -152,6 +159,7 @@ impl ApiError {
             Self::PaymentFailed(_) => ErrorCode::PaymentFailed,
             Self::PaymentUnavailable => ErrorCode::PaymentUnavailable,
             Self::PaymentPending => ErrorCode::PaymentPending,
+            Self::TooManySubscriptions(_) => ErrorCode::TooManySubscriptions,
             Self::Internal(_) => ErrorCode::InternalServerError,
         }
     }

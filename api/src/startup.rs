@@ -109,8 +109,13 @@ impl Application {
             email: settings.notifications.smtp_host.is_some(),
             slack: settings.notifications.slack_webhook_url.is_some(),
         };
+        let sockets = Arc::new(crate::live::sockets::SocketRegistry::new(
+            settings.websocket.sockets_per_ip,
+            settings.websocket.sockets_per_account,
+        ));
         let state = AppState {
             seat_maps,
+            sockets,
             channels,
             job_locks: Default::default(),
             db,

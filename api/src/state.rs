@@ -32,6 +32,8 @@ pub struct AppState {
     pub relay: RelayWaker,
     /// This instance's live seat maps, shared by every subscription.
     pub seat_maps: Arc<SeatMapHub>,
+    /// This instance's WebSockets: counted per address and account, told of account changes.
+    pub sockets: Arc<crate::live::sockets::SocketRegistry>,
     /// Which notification channels (email, Slack) are configured.
     pub channels: crate::notify::Channels,
     /// The jobs running in this process (the leader lock on SQLite).
@@ -74,6 +76,7 @@ impl AppState {
             channels: self.channels,
             locks: self.job_locks.clone(),
             kv: self.kv.clone(),
+            bus: self.bus.clone(),
             storage: self.storage.clone(),
             payments: self.payments.clone(),
         }
