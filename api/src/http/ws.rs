@@ -20,6 +20,8 @@
 //! server's ping within `keepalive_timeout_ms` is closed with 1001.
 
 mod identity;
+mod timers;
+mod wire;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -28,13 +30,15 @@ use std::time::Duration;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use futures::{SinkExt, StreamExt};
+use futures::StreamExt;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use self::identity::{Identity, Refusal};
+use self::timers::{next_change, ticker, until};
+use self::wire::{read_failure, reply, token_of, write};
 use super::HttpState;
 use crate::auth::viewer::Viewer;
 use crate::error::ApiError;
@@ -372,78 +376,4 @@ impl Connection {
 
 async fn send(out: &mpsc::Sender<Outgoing>, value: Value) {
     let _ = out.send(Outgoing::Message(value)).await;
-}
-
-/// Answers the client from the session loop, which must not wait forever on a client that
-/// reads nothing: such a client is let go.
-async fn reply(out: &mpsc::Sender<Outgoing>, value: Value) -> Result<(), Ending> {
-    out.send_timeout(Outgoing::Message(value), CLOSE_GRACE)
-        .await
-        .map_err(|_| None)
-}
-
-/// Sends what the connection queues, until the queue closes or a close frame is sent.
-async fn write(mut sink: futures::stream::SplitSink<WebSocket, Message>, mut outgoing: mpsc::Receiver<Outgoing>) {
-    while let Some(item) = outgoing.recv().await {
-        let (message, last) = match item {
-            Outgoing::Message(value) => (Message::Text(Utf8Bytes::from(value.to_string())), false),
-            Outgoing::Ping => (Message::Ping(Default::default()), false),
-            Outgoing::Close(code, reason) => (close_message(code, &reason), true),
-        };
-        if sink.send(message).await.is_err() || last {
-            break;
-        }
-    }
-    let _ = sink.close().await;
-}
-
-/// The access token in `connection_init`'s payload, if any.
-fn token_of(payload: &Value) -> Option<&str> {
-    ["Authorization", "authorization"]
-        .iter()
-        .find_map(|key| payload[*key].as_str())
-        .map(|value| value.strip_prefix("Bearer ").unwrap_or(value))
-        .or_else(|| {
-            ["accessToken", "authToken", "token"]
-                .iter()
-                .find_map(|key| payload[*key].as_str())
-        })
-}
-
-/// The close for a message that could not be read: 1009 for one over the size limit (its
-/// body is never read), 1002 for a broken frame; nothing when the connection itself failed.
-fn read_failure(err: &axum::Error) -> Ending {
-    use tungstenite::error::{CapacityError, Error};
-    let cause = std::error::Error::source(err).and_then(|cause| cause.downcast_ref::<Error>());
-    match cause {
-        Some(Error::Capacity(CapacityError::MessageTooLong { max_size, .. })) => {
-            Some((1009, format!("Message too big: the limit is {max_size} bytes")))
-        }
-        Some(Error::Capacity(_) | Error::Protocol(_) | Error::Utf8(_)) => Some((1002, "Protocol error".into())),
-        _ => None,
-    }
-}
-
-/// A timer ticking every `ms` (at least every 10 ms), first after one period.
-fn ticker(ms: u64) -> tokio::time::Interval {
-    let period = Duration::from_millis(ms.max(10));
-    let mut ticks = tokio::time::interval_at(Instant::now() + period, period);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    ticks
-}
-
-/// Completes at `deadline`, or never without one.
-async fn until(deadline: Option<Instant>) {
-    match deadline {
-        Some(deadline) => tokio::time::sleep_until(deadline).await,
-        None => std::future::pending().await,
-    }
-}
-
-/// The logged-in account's next announced change; never for an anonymous socket.
-async fn next_change(identity: &mut Option<Identity>) -> crate::live::sockets::AccountChange {
-    match identity {
-        Some(identity) => identity.changed().await,
-        None => std::future::pending().await,
-    }
 }

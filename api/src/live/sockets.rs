@@ -218,7 +218,7 @@ mod tests {
         let bus: SharedBus = Arc::new(crate::infra::bus::LocalBus::new());
         tokio::spawn(registry.clone().run(bus.clone()));
         let mut mine = registry.admit_account(1).expect("slot");
-        let mut other = registry.admit_account(2).expect("slot");
+        let other = registry.admit_account(2).expect("slot");
         let change = AccountChange { role: Some(Role::User) };
         announce(bus.as_ref(), 1, change.clone()).await;
         tokio::time::timeout(std::time::Duration::from_secs(5), mine.changes.changed())
