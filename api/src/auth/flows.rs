@@ -55,7 +55,11 @@ async fn issue(app: &AppState, user: user::Model, family: Option<refresh_tokens:
         Some(token) => token,
         None => refresh_tokens::start_family(&app.db, user.id, refresh_ttl(app)).await?,
     };
-    let role = user.role.to_value_string();
+    // The role is read again once the session exists: a demotion committed after this read
+    // ends the session (`end_all_sessions` finds it), one committed before is read here. The
+    // `user` read before the session began could sign a just-removed ADMIN role into a live
+    // session.
+    let role = accounts::find_user(&app.db, user.id).await?.role.to_value_string();
     let (access_token, access_token_expires_at) = app
         .jwt
         .issue(user.id, &role, &refresh.family_id)
