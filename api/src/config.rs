@@ -88,9 +88,14 @@ pub struct DatabaseSettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct GraphqlSettings {
-    /// Deepest selection nesting a query may have.
+    /// Deepest field nesting a query may have, counted through fragments (introspection
+    /// fields excluded). Over it: `QUERY_TOO_DEEP`.
     pub depth_limit: usize,
-    /// Highest complexity (roughly: fields selected, multiplied through lists) a query may have.
+    /// Highest estimated cost a document may have: every field costs 1, a list multiplies
+    /// what is selected inside it by its size (a connection by `first`, or the default page
+    /// size; a seat list by `seat_map_size_estimate`; any other list by
+    /// `list_size_estimate`), and a seat map costs its seats once more for being read.
+    /// Over it: `QUERY_TOO_COMPLEX`. See `graphql::cost`.
     pub complexity_limit: usize,
     /// Largest `first` a connection accepts.
     pub max_page_size: u32,
@@ -100,6 +105,24 @@ pub struct GraphqlSettings {
     pub graphiql: bool,
     /// How long a WebSocket client has to send `connection_init` before it is closed (4408).
     pub ws_init_timeout_ms: u64,
+    /// Longest document (query text) accepted, in bytes, checked before it is parsed.
+    pub document_bytes_limit: usize,
+    /// Most lexical tokens (names, punctuation, values) a document may have, checked before
+    /// it is parsed.
+    pub token_limit: usize,
+    /// Most fields and fragments a document may select once its fragments are expanded.
+    pub selection_limit: usize,
+    /// Most fragment spreads (named or inline) a document may have once expanded.
+    pub fragment_spread_limit: usize,
+    /// Most fields at the root of the operations, counted through fragments.
+    pub root_field_limit: usize,
+    /// Most aliased fields, counted through fragments.
+    pub alias_limit: usize,
+    /// Items assumed in a plain list (not a connection, not seats) when estimating cost.
+    pub list_size_estimate: usize,
+    /// Seats assumed in one seat map when estimating cost: by default the most a venue may
+    /// have, so the estimate holds for any session without asking the database.
+    pub seat_map_size_estimate: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -142,6 +165,17 @@ pub struct BookingSettings {
     pub max_seats_per_buyer: usize,
     /// How often lapsed holds are swept back to AVAILABLE (0 turns the sweeper off).
     pub sweep_interval_seconds: u64,
+    /// `holdSeats`/`holdBestAvailable` calls one account may make per minute; beyond it,
+    /// RATE_LIMITED (0: no limit).
+    pub hold_attempts_per_account_per_minute: u32,
+    /// `holdSeats`/`holdBestAvailable` calls from one client address per minute, over all
+    /// accounts; beyond it, RATE_LIMITED (0: no limit). Higher than the per-account limit,
+    /// because many buyers can share an address (an office, a mobile carrier).
+    pub hold_attempts_per_ip_per_minute: u32,
+    /// Reservations one account may have waiting for payment (HELD or PAYING) at once,
+    /// over all sessions; one more hold is RATE_LIMITED until one is paid, released or
+    /// lapses. Counted in the hold's transaction, so it holds under any concurrency.
+    pub max_live_reservations_per_buyer: usize,
 }
 
 /// The outbox relay and the live seat map.
@@ -179,6 +213,9 @@ impl Default for BookingSettings {
             hold_seconds: 600,
             max_seats_per_buyer: 4,
             sweep_interval_seconds: 5,
+            hold_attempts_per_account_per_minute: 10,
+            hold_attempts_per_ip_per_minute: 60,
+            max_live_reservations_per_buyer: 4,
         }
     }
 }
@@ -294,11 +331,19 @@ impl Default for GraphqlSettings {
     fn default() -> Self {
         Self {
             depth_limit: 12,
-            complexity_limit: 5_000,
+            complexity_limit: 250_000,
             max_page_size: 100,
             default_page_size: 20,
             graphiql: true,
             ws_init_timeout_ms: 3_000,
+            document_bytes_limit: 16 * 1024,
+            token_limit: 4_000,
+            selection_limit: 2_000,
+            fragment_spread_limit: 500,
+            root_field_limit: 32,
+            alias_limit: 64,
+            list_size_estimate: 20,
+            seat_map_size_estimate: crate::domain::venues::MAX_SEATS_PER_VENUE,
         }
     }
 }

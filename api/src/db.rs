@@ -12,6 +12,7 @@ use sea_orm::{
 };
 use secrecy::{ExposeSecret, SecretString};
 
+use crate::error::{ApiError, ApiResult};
 use crate::metrics::Metrics;
 
 /// Opens a pool on `url`, counting every statement into `metrics`.
@@ -66,6 +67,17 @@ pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction,
         ..TransactionOptions::default()
     })
     .await
+}
+
+/// [`begin_write`] for a resolver: a failure is an internal error, so the database's text
+/// never becomes a client message (async-graphql would show any `Display` error as it is).
+pub async fn write(db: &DatabaseConnection) -> ApiResult<DatabaseTransaction> {
+    begin_write(db).await.map_err(ApiError::from)
+}
+
+/// Commits `txn`; a failure is an internal error, for the same reason as [`write`].
+pub async fn commit(txn: DatabaseTransaction) -> ApiResult<()> {
+    txn.commit().await.map_err(ApiError::from)
 }
 
 /// Applies every pending migration.

@@ -11,7 +11,7 @@
 //! `From<ApiError>` below.
 
 use async_graphql::ErrorExtensions;
-use sea_orm::{DbErr, SqlErr};
+use sea_orm::DbErr;
 
 /// Machine-readable error codes, stable API for clients.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,12 +28,17 @@ pub enum ErrorCode {
     PaymentFailed,
     PaymentUnavailable,
     PaymentPending,
+    /// The document costs more than a limit allows (size, tokens, fragments, aliases,
+    /// root fields, estimated cost); refused before anything runs.
+    QueryTooComplex,
+    /// The document nests deeper than allowed; refused before anything runs.
+    QueryTooDeep,
     TooManySubscriptions,
     InternalServerError,
 }
 
 impl ErrorCode {
-    pub fn as_str(self) -> &'static str {
+    pub const fn as_str(self) -> &'static str {
         match self {
             Self::Unauthenticated => "UNAUTHENTICATED",
             Self::Forbidden => "FORBIDDEN",
@@ -47,6 +52,8 @@ impl ErrorCode {
             Self::PaymentFailed => "PAYMENT_FAILED",
             Self::PaymentUnavailable => "PAYMENT_UNAVAILABLE",
             Self::PaymentPending => "PAYMENT_PENDING",
+            Self::QueryTooComplex => "QUERY_TOO_COMPLEX",
+            Self::QueryTooDeep => "QUERY_TOO_DEEP",
             Self::TooManySubscriptions => "TOO_MANY_SUBSCRIPTIONS",
             Self::InternalServerError => "INTERNAL_SERVER_ERROR",
         }
@@ -164,15 +171,12 @@ impl ApiError {
         }
     }
 
-    /// Maps a database error, turning constraint violations into CONFLICT with `what` as the
-    /// explanation a client can act on (e.g. "the venue still has performances").
+    /// Maps a database error: a violated constraint becomes the answer
+    /// [`crate::constraints::KNOWN`] gives it, or CONFLICT with `what` as the explanation a
+    /// client can act on (e.g. "the venue still has performances") when the database does not
+    /// say which constraint it was; anything else is internal.
     pub fn from_db_conflict(err: DbErr, what: &str) -> Self {
-        match err.sql_err() {
-            Some(SqlErr::ForeignKeyConstraintViolation(_) | SqlErr::UniqueConstraintViolation(_)) => {
-                Self::Conflict(what.to_string())
-            }
-            _ => Self::internal(err),
-        }
+        crate::constraints::answer(err, what)
     }
 }
 

@@ -8,6 +8,7 @@ pub mod background;
 pub mod catalog_cache;
 pub mod cli;
 pub mod config;
+pub mod constraints;
 pub mod db;
 pub mod demo;
 pub mod domain;

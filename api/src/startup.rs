@@ -91,10 +91,16 @@ impl Application {
             "authentication ready"
         );
         // In process, cached reads get a store of their own so that a flood of distinct
-        // searches cannot evict the token deny-list; Redis evicts by TTL, one connection serves.
+        // searches cannot evict rate-limit counters; Redis evicts by TTL, one connection serves.
         let cache = match redis_url {
             Some(_) => kv.clone(),
             None => kv::connect(None, &settings.redis.key_prefix).await?,
+        };
+        // Revocations live as long as an access token (minutes) and only log-outs and
+        // revocations make them; in process they get a store that nothing else can fill.
+        let deny_list = match redis_url {
+            Some(_) => kv.clone(),
+            None => Arc::new(kv::MemoryStore::new(kv::DENY_LIST_CAPACITY)) as kv::SharedStore,
         };
         let search = crate::search::SearchService::open(db.clone(), &settings, cache.clone(), metrics.clone())
             .await
@@ -113,7 +119,11 @@ impl Application {
             settings.websocket.sockets_per_ip,
             settings.websocket.sockets_per_account,
         ));
+        let webhooks = Arc::new(crate::domain::payments::WebhookGate::new(
+            settings.payments.webhook_concurrency,
+        ));
         let state = AppState {
+            webhooks,
             seat_maps,
             sockets,
             channels,
@@ -124,6 +134,7 @@ impl Application {
             files: Arc::new(files),
             storage,
             kv,
+            deny_list,
             jwt: Arc::new(jwt),
             kakao,
             search: Arc::new(search),

@@ -23,8 +23,12 @@ pub struct AppState {
     pub files: Arc<LocalFiles>,
     /// Where posters are stored: `files`, or S3 when configured.
     pub storage: crate::storage::SharedStorage,
-    /// Deny-list, rate limits, lock-outs, OAuth states: in-process or Redis.
+    /// Rate limits, lock-outs, OAuth states: in-process or Redis.
     pub kv: SharedStore,
+    /// Revoked sessions, whose access tokens are refused until they expire: in-process or
+    /// Redis. Apart from `kv` in process, so that a flood of rate-limit counters (one per
+    /// address or email an attacker tries) can never evict a revocation.
+    pub deny_list: SharedStore,
     pub jwt: Arc<JwtKeys>,
     /// Carries outbox events to every instance: in-process or Redis pub/sub.
     pub bus: SharedBus,
@@ -47,6 +51,8 @@ pub struct AppState {
     pub kakao: Option<Arc<KakaoClient>>,
     /// Toss Payments, or the simulated provider when no Toss key is configured.
     pub payments: crate::infra::payments::SharedProvider,
+    /// Bounds and coalesces the provider calls Toss's public webhook triggers (this instance).
+    pub webhooks: Arc<crate::domain::payments::WebhookGate>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -75,7 +81,7 @@ impl AppState {
             settings: self.settings.clone(),
             channels: self.channels,
             locks: self.job_locks.clone(),
-            kv: self.kv.clone(),
+            deny_list: self.deny_list.clone(),
             bus: self.bus.clone(),
             storage: self.storage.clone(),
             payments: self.payments.clone(),

@@ -18,6 +18,7 @@ use tokio::task::JoinHandle;
 pub use serde_json;
 
 pub mod bench;
+pub mod cost_bench;
 pub mod fanout_bench;
 pub mod kakao;
 pub mod outside;
@@ -37,7 +38,8 @@ pub enum Backend {
     Postgres,
 }
 
-/// Options for spawning; the defaults suit most tests (no demo catalog, generous limits).
+/// Options for spawning; the defaults suit most tests (no demo catalog, generous limits on
+/// log-ins and holds).
 #[derive(Debug, Clone, Default)]
 pub struct Options {
     pub demo: bool,
@@ -163,6 +165,11 @@ impl TestApp {
         settings.auth.argon2_memory_kib = 1024;
         settings.auth.argon2_iterations = 1;
         settings.auth.rate_limit_per_minute = options.rate_limit_per_minute.unwrap_or(10_000);
+        // Test buyers all come from 127.0.0.1, race for seats and hold many times over; the
+        // tests of these limits set real values through `configure`.
+        settings.booking.hold_attempts_per_ip_per_minute = 100_000;
+        settings.booking.hold_attempts_per_account_per_minute = 10_000;
+        settings.booking.max_live_reservations_per_buyer = 1_000;
         if let Some(base) = &options.kakao_base_url {
             settings.kakao.client_id = Some("test-client-id".into());
             settings.kakao.client_secret = Some(SecretString::from("test-client-secret"));
@@ -704,11 +711,18 @@ pub mod fixtures {
 
     /// Takes a held reservation through payment to CONFIRMED, as a successful payment does.
     pub async fn confirm(app: &TestApp, reservation_id: &str) {
+        use sea_orm::EntityTrait;
         let id = database_id(reservation_id);
-        curtain::domain::reservation_flow::start_payment(&app.db, id)
+        let amount = entity::reservation::Entity::find_by_id(id)
+            .one(&app.db)
+            .await
+            .expect("read the reservation")
+            .expect("the reservation")
+            .amount;
+        curtain::domain::reservation_flow::start_payment(&app.db, id, amount)
             .await
             .expect("start the payment");
-        curtain::domain::reservation_flow::confirm_reservation(&app.db, id)
+        curtain::domain::reservation_flow::confirm_reservation(&app.db, id, amount)
             .await
             .expect("confirm the reservation");
         app.state.relay.wake();

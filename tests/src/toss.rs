@@ -6,7 +6,8 @@
 //! replays the stored answer for a repeated `Idempotency-Key`. Payment keys choose what
 //! happens on confirm: `decline…` is refused, `slow…` is approved but answered too late,
 //! `lost…` is never approved and answered too late; anything else is approved. Tests can
-//! also make it fail, go down, or change payments behind Curtain's back.
+//! also make it fail, go down, answer lookups slowly, or change payments behind Curtain's
+//! back.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -43,6 +44,10 @@ struct Inner {
     down: bool,
     /// Answer this many confirm attempts with a retryable 500.
     failing_confirms: usize,
+    /// How long looking a payment up by order takes.
+    lookup_delay: Duration,
+    /// Lookups by order so far.
+    lookups: usize,
 }
 
 type Shared = Arc<Mutex<Inner>>;
@@ -118,6 +123,16 @@ impl TossStandIn {
     /// The next `n` confirm attempts get a retryable 500.
     pub fn fail_next_confirms(&self, n: usize) {
         self.lock().failing_confirms = n;
+    }
+
+    /// Makes every lookup of a payment by order take `delay`.
+    pub fn set_lookup_delay(&self, delay: Duration) {
+        self.lock().lookup_delay = delay;
+    }
+
+    /// Lookups of payments by order so far (what reconciliation and webhooks ask).
+    pub fn lookups(&self) -> usize {
+        self.lock().lookups
     }
 
     /// The payment Toss has for an order.
@@ -264,6 +279,14 @@ async fn by_order(
     Path(order_id): Path<String>,
     headers: HeaderMap,
 ) -> (StatusCode, Json<Value>) {
+    let delay = {
+        let mut state = inner.lock().expect("state");
+        state.lookups += 1;
+        state.lookup_delay
+    };
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
     let mut state = inner.lock().expect("state");
     state.requests += 1;
     if state.down {

@@ -223,7 +223,7 @@ async fn end_sessions(app: &AppState, user_id: i64, sessions: &[String]) -> ApiR
     if sessions.is_empty() {
         return Ok(());
     }
-    deny_access(app.kv.as_ref(), &app.settings.auth, sessions).await?;
+    deny_access(app.deny_list.as_ref(), &app.settings.auth, sessions).await?;
     crate::live::sockets::announce(app.bus.as_ref(), user_id, Default::default()).await;
     Ok(())
 }
@@ -253,7 +253,7 @@ pub async fn authenticate(app: &AppState, bearer: Option<&str>) -> Viewer {
         Ok(claims) => claims,
         Err(err) => return Viewer::Rejected(err),
     };
-    match app.kv.get(&deny_key(&claims.sid)).await {
+    match app.deny_list.get(&deny_key(&claims.sid)).await {
         Ok(None) => {}
         Ok(Some(_)) => return Viewer::Rejected(TokenError::Invalid),
         Err(err) => {

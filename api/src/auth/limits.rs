@@ -1,6 +1,7 @@
-//! Rate limits on the endpoints attackers hammer (log-in, sign-up, token refresh) and the
-//! lock-out after repeated failed log-ins. Counters live in the shared key-value store, so
-//! every instance counts together when Redis is configured.
+//! Rate limits on the endpoints attackers hammer (log-in, sign-up, token refresh; holds, in
+//! `graphql::booking`, through [`spend_budget`]) and the lock-out after repeated failed
+//! log-ins. Counters live in the shared key-value store, so every instance counts together
+//! when Redis is configured.
 
 use std::net::IpAddr;
 use std::time::Duration;
@@ -31,13 +32,26 @@ const WINDOW: Duration = Duration::from_secs(60);
 
 /// Counts one call of `op` from `ip`; RATE_LIMITED once the per-minute budget is spent.
 pub async fn check_rate(kv: &dyn KeyValueStore, settings: &AuthSettings, op: Limited, ip: IpAddr) -> ApiResult<()> {
-    let (count, remaining) = kv
-        .increment(&format!("rate:{}:{ip}", op.name()), WINDOW)
-        .await
-        .map_err(ApiError::internal)?;
-    if count > u64::from(settings.rate_limit_per_minute) {
+    spend_budget(
+        kv,
+        &format!("rate:{}:{ip}", op.name()),
+        settings.rate_limit_per_minute,
+        "too many requests from your address; try again shortly",
+    )
+    .await
+}
+
+/// Counts one call against the per-minute budget named `bucket` (e.g. an operation and
+/// who makes it: `hold:account:42`); RATE_LIMITED with `message` and the rest of the minute
+/// as `retryAfter` once more than `per_minute` calls were made. 0 means no limit.
+pub async fn spend_budget(kv: &dyn KeyValueStore, bucket: &str, per_minute: u32, message: &str) -> ApiResult<()> {
+    if per_minute == 0 {
+        return Ok(());
+    }
+    let (count, remaining) = kv.increment(bucket, WINDOW).await.map_err(ApiError::internal)?;
+    if count > u64::from(per_minute) {
         return Err(ApiError::RateLimited {
-            message: "too many requests from your address; try again shortly".into(),
+            message: message.into(),
             retry_after: remaining.max(Duration::from_secs(1)),
         });
     }

@@ -31,6 +31,10 @@ pub struct PaymentSettings {
     pub cancel_cutoff_hours: i64,
     /// A reservation left PAYING this long is settled by reconciliation, asking Toss.
     pub reconcile_after_seconds: i64,
+    /// Orders one instance settles at once for Toss's webhook (each asks Toss about the
+    /// order); a webhook beyond that is answered 503 so that Toss sends it again later.
+    /// Webhooks about an order already being settled do not count: they are coalesced.
+    pub webhook_concurrency: usize,
 }
 
 impl Default for PaymentSettings {
@@ -47,6 +51,7 @@ impl Default for PaymentSettings {
             breaker_open_seconds: 30,
             cancel_cutoff_hours: 24,
             reconcile_after_seconds: 60,
+            webhook_concurrency: 8,
         }
     }
 }

@@ -74,7 +74,7 @@ pub async fn delete_cast_member(db: &impl ConnectionTrait, id: i64) -> ApiResult
     cast_member::Entity::delete_by_id(id)
         .exec(db)
         .await
-        .map_err(|e| ApiError::from_db_conflict(e, "the cast member is still referenced"))?;
+        .map_err(|e| ApiError::from_db_conflict(e, "the cast member still plays in a performance"))?;
     record_change(db, CatalogObject::CastMember, id).await
 }
 

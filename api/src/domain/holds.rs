@@ -36,10 +36,12 @@ pub struct HoldRequest {
 pub struct HoldPolicy {
     pub hold_for: Duration,
     pub max_seats_per_buyer: usize,
+    /// Reservations a buyer may have HELD or PAYING at once, over all sessions.
+    pub max_live_reservations: usize,
 }
 
 /// Holds every requested seat or none. Returns the same reservation again for a repeated
-/// idempotency key.
+/// idempotency key; the key reused for other seats (or another session) is CONFLICT.
 pub async fn hold_seats(
     db: &DatabaseConnection,
     policy: HoldPolicy,
@@ -53,7 +55,7 @@ pub async fn hold_seats(
         ));
     }
     if let Some(existing) = find_by_key(db, request.user_id, key).await? {
-        return replay(existing, &request);
+        return super::hold_guards::replay(db, existing, &request).await;
     }
     let seat_ids: BTreeSet<i64> = request.seat_ids.iter().copied().collect();
     if seat_ids.is_empty() {
@@ -83,6 +85,12 @@ pub async fn hold_seats(
     let order_name = super::payments::order_name(db, session.performance_id, ids.len()).await?;
 
     let txn = crate::db::begin_write(db).await?;
+    // Counted under the buyer's lock, taken before the session lock so that a buyer waiting
+    // on their own requests never holds up a hot session.
+    if let Err(err) = super::hold_guards::check_live_reservations(&txn, policy, request.user_id, now).await {
+        txn.rollback().await?;
+        return Err(err);
+    }
     let version = bump_version(&txn, session.id).await?;
     // Counted under the session lock, so that parallel requests of one buyer cannot each
     // see room for their seats.
@@ -335,21 +343,16 @@ pub async fn seats_of(db: &impl ConnectionTrait, reservation_id: i64) -> ApiResu
         .await?)
 }
 
-async fn find_by_key(db: &impl ConnectionTrait, user_id: i64, key: &str) -> ApiResult<Option<reservation::Model>> {
+pub(super) async fn find_by_key(
+    db: &impl ConnectionTrait,
+    user_id: i64,
+    key: &str,
+) -> ApiResult<Option<reservation::Model>> {
     Ok(reservation::Entity::find()
         .filter(reservation::Column::UserId.eq(user_id))
         .filter(reservation::Column::IdempotencyKey.eq(key))
         .one(db)
         .await?)
-}
-
-fn replay(existing: reservation::Model, request: &HoldRequest) -> ApiResult<reservation::Model> {
-    if existing.session_id != request.session_id || existing.seat_count as usize != request.seat_ids.len() {
-        return Err(ApiError::Conflict(
-            "this idempotency key was already used for a different hold".into(),
-        ));
-    }
-    Ok(existing)
 }
 
 /// Seats the buyer holds or owns in the session.

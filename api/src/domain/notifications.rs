@@ -7,7 +7,7 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use super::paging::{Page, PageRequest};
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
 
 pub async fn list_mine(
     db: &impl ConnectionTrait,
@@ -39,9 +39,20 @@ pub async fn unread_count(db: &impl ConnectionTrait, user_id: i64) -> ApiResult<
 }
 
 /// Marks the caller's own notifications among `ids` read; returns how many changed.
+/// Most notifications one `markNotificationsRead` may name.
+pub const MAX_MARK_READ: usize = 500;
+
 pub async fn mark_read(db: &impl ConnectionTrait, user_id: i64, ids: &[i64]) -> ApiResult<u64> {
     if ids.is_empty() {
         return Ok(0);
+    }
+    // One statement binds every id: bounded, so that no list can reach the database's own
+    // limit on bound parameters (an internal error) or hold the row locks for long.
+    if ids.len() > MAX_MARK_READ {
+        return Err(ApiError::bad_input(
+            "ids",
+            format!("mark at most {MAX_MARK_READ} notifications read at a time"),
+        ));
     }
     Ok(notification::Entity::update_many()
         .col_expr(notification::Column::ReadAt, Expr::value(Utc::now()))

@@ -149,7 +149,7 @@ pub async fn delete_performance(db: &impl ConnectionTrait, id: i64) -> ApiResult
     performance::Entity::delete_by_id(id)
         .exec(db)
         .await
-        .map_err(|e| ApiError::from_db_conflict(e, "the performance is still referenced"))?;
+        .map_err(|e| ApiError::from_db_conflict(e, "the performance still has sessions"))?;
     record_change(db, CatalogObject::Performance, id).await?;
     Ok(performance)
 }

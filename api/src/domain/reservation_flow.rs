@@ -42,10 +42,14 @@ pub(crate) async fn record_status_change(db: &impl ConnectionTrait, reservation:
     outbox::record(db, topic::RESERVATION, reservation.id, None, &event).await
 }
 
-/// HELD → PAYING: the buyer is paying now. From here the hold no longer lapses (a payment
-/// in flight must not lose its seats), so the sweeper and other buyers leave the seats alone
-/// until the payment is confirmed or abandoned.
-pub async fn start_payment(db: &DatabaseConnection, reservation_id: i64) -> ApiResult<reservation::Model> {
+/// HELD → PAYING: the buyer is paying `amount` now. From here the hold no longer lapses (a
+/// payment in flight must not lose its seats), and its coupon and amount no longer change
+/// (`applyCoupon`/`removeCoupon` move HELD reservations only), so the sweeper and other
+/// buyers leave the seats alone until the payment is confirmed or abandoned.
+///
+/// Conditional on the recorded amount still being `amount`: a coupon applied or removed
+/// since the caller read it loses here, in the database, and nothing is charged.
+pub async fn start_payment(db: &DatabaseConnection, reservation_id: i64, amount: i64) -> ApiResult<reservation::Model> {
     let current = load(db, reservation_id).await?;
     let txn = crate::db::begin_write(db).await?;
     lock_session(&txn, current.session_id).await?;
@@ -56,12 +60,17 @@ pub async fn start_payment(db: &DatabaseConnection, reservation_id: i64) -> ApiR
         .filter(reservation::Column::Id.eq(reservation_id))
         .filter(reservation::Column::Status.eq(ReservationStatus::Held))
         .filter(reservation::Column::ExpiresAt.gt(now))
+        .filter(reservation::Column::Amount.eq(amount))
         .exec(&txn)
         .await?
         .rows_affected;
     if moved == 0 {
         txn.rollback().await?;
-        return Err(not_in_state(&load(db, reservation_id).await?, "held and unexpired"));
+        let now = load(db, reservation_id).await?;
+        if now.status == ReservationStatus::Held && now.amount != amount {
+            return Err(amount_changed());
+        }
+        return Err(not_in_state(&now, "held and unexpired"));
     }
     // The seats must still be this reservation's: a lapsed hold's seats can be taken over.
     let kept = session_seat::Entity::update_many()
@@ -91,7 +100,14 @@ pub async fn abandon_payment(db: &DatabaseConnection, reservation_id: i64) -> Ap
     let current = load(db, reservation_id).await?;
     let txn = crate::db::begin_write(db).await?;
     lock_session(&txn, current.session_id).await?;
-    let moved = transition(&txn, reservation_id, ReservationStatus::Paying, ReservationStatus::Held).await?;
+    let moved = transition(
+        &txn,
+        reservation_id,
+        ReservationStatus::Paying,
+        ReservationStatus::Held,
+        None,
+    )
+    .await?;
     if moved == 0 {
         txn.rollback().await?;
         return Err(not_in_state(&load(db, reservation_id).await?, "paying"));
@@ -107,17 +123,33 @@ pub async fn abandon_payment(db: &DatabaseConnection, reservation_id: i64) -> Ap
     Ok(held)
 }
 
-/// PAYING → CONFIRMED: the payment went through. The seats become SOLD.
-pub async fn confirm_reservation(db: &DatabaseConnection, reservation_id: i64) -> ApiResult<reservation::Model> {
+/// PAYING → CONFIRMED: a payment of `paid` KRW went through. The seats become SOLD and the
+/// applied coupon is spent. Conditional on the recorded amount being what was paid, so a
+/// reservation is never confirmed for another amount than the one charged (CONFLICT then:
+/// the caller refunds).
+pub async fn confirm_reservation(
+    db: &DatabaseConnection,
+    reservation_id: i64,
+    paid: i64,
+) -> ApiResult<reservation::Model> {
     let Moved { current, txn, version } = move_seats_state(
         db,
         reservation_id,
         ReservationStatus::Paying,
         ReservationStatus::Confirmed,
+        Some(paid),
         "paying",
     )
     .await?;
-    super::coupons::spend(&txn, reservation_id).await?;
+    let spent = super::coupons::spend(&txn, reservation_id).await?;
+    // The amount was computed with this copy: it must be the one spent, now.
+    if spent != u64::from(current.user_coupon_id.is_some()) {
+        txn.rollback().await?;
+        return Err(ApiError::internal(anyhow::anyhow!(
+            "reservation {reservation_id} is paying with coupon copy {:?}, but {spent} copies were spent",
+            current.user_coupon_id
+        )));
+    }
     let seats = seat_ids(&txn, reservation_id).await?;
     let sold = session_seat::Entity::update_many()
         .col_expr(session_seat::Column::Status, Expr::value(SeatStatus::Sold))
@@ -155,6 +187,7 @@ pub async fn cancel_confirmed(
         reservation_id,
         ReservationStatus::Confirmed,
         ReservationStatus::Cancelled,
+        None,
         "confirmed",
     )
     .await?;
@@ -202,22 +235,29 @@ struct Moved {
 }
 
 /// Begins a transition that changes seats: bumps the session's seat-map version (which
-/// also serialises it with holds) and moves the reservation `from` → `to`, or answers that
-/// it is no longer `from_name`.
+/// also serialises it with holds) and moves the reservation `from` → `to` (only while its
+/// amount is `amount`, when given), or answers that it is no longer `from_name`. `current`
+/// is the reservation as it was moved, read inside the transaction.
 async fn move_seats_state(
     db: &DatabaseConnection,
     reservation_id: i64,
     from: ReservationStatus,
     to: ReservationStatus,
+    amount: Option<i64>,
     from_name: &str,
 ) -> ApiResult<Moved> {
-    let current = load(db, reservation_id).await?;
+    let session_id = load(db, reservation_id).await?.session_id;
     let txn = crate::db::begin_write(db).await?;
-    let version = bump_version(&txn, current.session_id).await?;
-    if transition(&txn, reservation_id, from, to).await? == 0 {
+    let version = bump_version(&txn, session_id).await?;
+    if transition(&txn, reservation_id, from, to, amount).await? == 0 {
         txn.rollback().await?;
-        return Err(not_in_state(&load(db, reservation_id).await?, from_name));
+        let now = load(db, reservation_id).await?;
+        if now.status == from && amount.is_some_and(|amount| amount != now.amount) {
+            return Err(amount_changed());
+        }
+        return Err(not_in_state(&now, from_name));
     }
+    let current = load(&txn, reservation_id).await?;
     Ok(Moved { current, txn, version })
 }
 
@@ -226,15 +266,17 @@ async fn transition(
     reservation_id: i64,
     from: ReservationStatus,
     to: ReservationStatus,
+    amount: Option<i64>,
 ) -> ApiResult<u64> {
-    Ok(reservation::Entity::update_many()
+    let mut update = reservation::Entity::update_many()
         .col_expr(reservation::Column::Status, Expr::value(to))
         .col_expr(reservation::Column::UpdatedAt, Expr::value(Utc::now()))
         .filter(reservation::Column::Id.eq(reservation_id))
-        .filter(reservation::Column::Status.eq(from))
-        .exec(db)
-        .await?
-        .rows_affected)
+        .filter(reservation::Column::Status.eq(from));
+    if let Some(amount) = amount {
+        update = update.filter(reservation::Column::Amount.eq(amount));
+    }
+    Ok(update.exec(db).await?.rows_affected)
 }
 
 async fn load(db: &impl ConnectionTrait, reservation_id: i64) -> ApiResult<reservation::Model> {
@@ -253,6 +295,12 @@ async fn seat_ids(db: &impl ConnectionTrait, reservation_id: i64) -> ApiResult<V
         .into_iter()
         .map(|seat| seat.seat_id)
         .collect())
+}
+
+fn amount_changed() -> ApiError {
+    ApiError::Conflict(
+        "the reservation's amount changed meanwhile (a coupon was applied or removed); pay the new amount".into(),
+    )
 }
 
 fn not_in_state(reservation: &reservation::Model, wanted: &str) -> ApiError {

@@ -10,6 +10,7 @@ use sea_orm::{
     QueryFilter, QueryOrder, QuerySelect, Set,
 };
 
+use super::audit::{AuditEntry, record};
 use super::paging::{Page, PageRequest};
 use super::performances::find_performance;
 use super::validate::{in_range, required_text};
@@ -19,10 +20,20 @@ use crate::error::{ApiError, ApiResult};
 pub const MAX_BODY_CHARS: usize = 2_000;
 
 /// Who is changing a review: its author, or an admin moderating.
-#[derive(Debug, Clone, Copy)]
-pub struct Editor {
+#[derive(Debug, Clone)]
+pub struct Editor<'a> {
     pub user_id: i64,
-    pub is_admin: bool,
+    /// For an admin: the audit entry a change to someone else's review records, in the
+    /// change's own transaction. `None` for a buyer, who may change only their own.
+    pub moderation: Option<AuditEntry<'a>>,
+}
+
+impl Editor<'_> {
+    /// The audit entry to record when this editor changes `review`: only moderation (an
+    /// admin changing another's review) is audited.
+    fn audit_for(&self, review: &review::Model) -> Option<&AuditEntry<'_>> {
+        self.moderation.as_ref().filter(|_| review.user_id != self.user_id)
+    }
 }
 
 /// Writes the buyer's review of a performance they attended (a CONFIRMED reservation for a
@@ -64,14 +75,14 @@ pub async fn write_review(
 /// Changes the rating and/or body of a review; `None` keeps the current value.
 pub async fn update_review(
     db: &DatabaseConnection,
-    editor: Editor,
+    editor: Editor<'_>,
     review_id: i64,
     rating: Option<i64>,
     body: Option<&str>,
 ) -> ApiResult<review::Model> {
     let rating = rating.map(check_rating).transpose()?;
     let body = body.map(|b| required_text("body", b, MAX_BODY_CHARS)).transpose()?;
-    let current = editable(db, editor, review_id).await?;
+    let current = editable(db, &editor, review_id).await?;
     let new_rating = rating.unwrap_or(current.rating);
     let txn = crate::db::begin_write(db).await?;
     // Conditional on the rating read above: a concurrent edit makes this one fail instead of
@@ -100,14 +111,17 @@ pub async fn update_review(
         )
         .await?;
     }
+    if let Some(entry) = editor.audit_for(&current) {
+        record(&txn, entry.clone()).await?;
+    }
     let updated = find_review(&txn, review_id).await?;
     txn.commit().await?;
     Ok(updated)
 }
 
 /// Deletes a review and takes it out of its performance's totals.
-pub async fn delete_review(db: &DatabaseConnection, editor: Editor, review_id: i64) -> ApiResult<review::Model> {
-    let current = editable(db, editor, review_id).await?;
+pub async fn delete_review(db: &DatabaseConnection, editor: Editor<'_>, review_id: i64) -> ApiResult<review::Model> {
+    let current = editable(db, &editor, review_id).await?;
     let txn = crate::db::begin_write(db).await?;
     let deleted = review::Entity::delete_many()
         .filter(review::Column::Id.eq(review_id))
@@ -120,6 +134,9 @@ pub async fn delete_review(db: &DatabaseConnection, editor: Editor, review_id: i
         return Err(ApiError::Conflict("the review was changed meanwhile; try again".into()));
     }
     change_totals(&txn, current.performance_id, -i64::from(current.rating), -1).await?;
+    if let Some(entry) = editor.audit_for(&current) {
+        record(&txn, entry.clone()).await?;
+    }
     txn.commit().await?;
     Ok(current)
 }
@@ -178,9 +195,9 @@ fn reservation_session() -> sea_orm::RelationDef {
 }
 
 /// The review, when `editor` may change it: its author or an admin.
-async fn editable(db: &impl ConnectionTrait, editor: Editor, review_id: i64) -> ApiResult<review::Model> {
+async fn editable(db: &impl ConnectionTrait, editor: &Editor<'_>, review_id: i64) -> ApiResult<review::Model> {
     let review = find_review(db, review_id).await?;
-    if review.user_id != editor.user_id && !editor.is_admin {
+    if review.user_id != editor.user_id && editor.moderation.is_none() {
         return Err(ApiError::ForbiddenBecause(
             "only its author or an admin may change a review",
         ));

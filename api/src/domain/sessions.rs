@@ -155,7 +155,7 @@ pub async fn delete_session(db: &impl ConnectionTrait, id: i64) -> ApiResult<()>
     session::Entity::delete_by_id(id)
         .exec(db)
         .await
-        .map_err(|e| ApiError::from_db_conflict(e, "the session is still referenced"))?;
+        .map_err(|e| ApiError::from_db_conflict(e, "the session has reservations"))?;
     Ok(())
 }
 

@@ -8,6 +8,17 @@ pub fn required_text(field: &str, value: &str, max: usize) -> ApiResult<String> 
     if trimmed.is_empty() {
         return Err(ApiError::bad_input(field, format!("{field} must not be empty")));
     }
+    // PostgreSQL cannot store NUL in text, and no field of ours wants control characters
+    // other than line breaks and tabs; refusing them here keeps both databases alike.
+    if trimmed
+        .chars()
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+    {
+        return Err(ApiError::bad_input(
+            field,
+            format!("{field} must not contain control characters"),
+        ));
+    }
     if trimmed.chars().count() > max {
         return Err(ApiError::bad_input(
             field,
@@ -46,6 +57,8 @@ mod tests {
         assert!(required_text("title", "   ", 10).is_err());
         assert!(required_text("title", "가나다라마바사아자차카", 10).is_err());
         assert_eq!(optional_text("bio", Some(" "), 10).ok(), Some(None));
+        assert!(required_text("title", "Ham\0let", 10).is_err());
+        assert_eq!(required_text("body", "two\nlines", 10).ok(), Some("two\nlines".into()));
     }
 
     #[test]

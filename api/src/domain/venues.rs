@@ -135,7 +135,7 @@ pub async fn delete_venue(db: &impl ConnectionTrait, id: i64) -> ApiResult<()> {
     venue::Entity::delete_by_id(id)
         .exec(db)
         .await
-        .map_err(|e| ApiError::from_db_conflict(e, "the venue is still referenced"))?;
+        .map_err(|e| ApiError::from_db_conflict(e, "the venue still has performances"))?;
     record_change(db, CatalogObject::Venue, id).await
 }
 

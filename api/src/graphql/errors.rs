@@ -1,4 +1,4 @@
-//! Error codes for the errors async-graphql raises itself (parse, validation, limits), and a
+//! Error codes for the errors async-graphql raises itself (parse, validation), and a
 //! last pass over every response so that no error reaches a client without `extensions.code`.
 
 use std::sync::Arc;
@@ -7,10 +7,12 @@ use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, N
 use async_graphql::parser::types::ExecutableDocument;
 use async_graphql::{ErrorExtensionValues, Response, ServerError, ServerResult, ValidationResult, Value, Variables};
 
+use crate::error::ErrorCode;
+
 pub const GRAPHQL_PARSE_FAILED: &str = "GRAPHQL_PARSE_FAILED";
 pub const GRAPHQL_VALIDATION_FAILED: &str = "GRAPHQL_VALIDATION_FAILED";
-pub const QUERY_TOO_DEEP: &str = "QUERY_TOO_DEEP";
-pub const QUERY_TOO_COMPLEX: &str = "QUERY_TOO_COMPLEX";
+pub const QUERY_TOO_DEEP: &str = ErrorCode::QueryTooDeep.as_str();
+pub const QUERY_TOO_COMPLEX: &str = ErrorCode::QueryTooComplex.as_str();
 
 /// Adds codes to parse and validation errors.
 pub struct ErrorCodes;
@@ -45,14 +47,7 @@ impl Extension for ErrorCodesExtension {
         next.run(ctx).await.map_err(|errors| {
             errors
                 .into_iter()
-                .map(|err| {
-                    let code = match err.message.as_str() {
-                        "Query is nested too deep." => QUERY_TOO_DEEP,
-                        "Query is too complex." => QUERY_TOO_COMPLEX,
-                        _ => GRAPHQL_VALIDATION_FAILED,
-                    };
-                    with_code(err, code)
-                })
+                .map(|err| with_code(err, GRAPHQL_VALIDATION_FAILED))
                 .collect()
         })
     }

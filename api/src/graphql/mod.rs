@@ -7,6 +7,7 @@ mod accounts;
 pub mod audit;
 mod booking;
 mod catalog;
+pub mod cost;
 mod coupons;
 pub mod errors;
 pub mod guard;
@@ -22,6 +23,8 @@ pub mod relay;
 mod reviews;
 mod search;
 mod wake_relay;
+
+use std::sync::{Arc, OnceLock};
 
 use async_graphql::{Context, MergedObject, MergedSubscription, Schema, SchemaBuilder};
 
@@ -65,16 +68,38 @@ pub type GqlResult<T> = async_graphql::Result<T>;
 
 pub type CurtainSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 
-/// The schema with its limits, without any data attached.
-pub fn schema_builder(settings: &GraphqlSettings) -> SchemaBuilder<QueryRoot, MutationRoot, SubscriptionRoot> {
+/// The schema's types alone: no limits, extensions or data.
+fn bare_schema() -> SchemaBuilder<QueryRoot, MutationRoot, SubscriptionRoot> {
     Schema::build(
         QueryRoot::default(),
         MutationRoot::default(),
         SubscriptionRoot::default(),
     )
-    .limit_depth(settings.depth_limit)
-    .limit_complexity(settings.complexity_limit)
-    .extension(errors::ErrorCodes)
+}
+
+/// The schema's shape as the cost check reads it. It depends only on the compiled types,
+/// so it is read from the SDL once per process.
+pub fn schema_shape() -> Arc<cost::SchemaShape> {
+    static SHAPE: OnceLock<Arc<cost::SchemaShape>> = OnceLock::new();
+    SHAPE
+        .get_or_init(|| Arc::new(cost::SchemaShape::from_sdl(&sdl())))
+        .clone()
+}
+
+/// The cost check with the limits of `settings` (see [`cost`]).
+pub fn cost_model(settings: &GraphqlSettings) -> cost::CostModel {
+    cost::CostModel::new(schema_shape(), cost::CostLimits::from_settings(settings))
+}
+
+/// The schema with its limits, without any data attached. The cost check replaces
+/// async-graphql's depth and complexity limits, which expand every fragment at every
+/// spread before comparing; its recursion limit is set to the check's own nesting limit,
+/// so it never refuses first.
+pub fn schema_builder(settings: &GraphqlSettings) -> SchemaBuilder<QueryRoot, MutationRoot, SubscriptionRoot> {
+    bare_schema()
+        .extension(cost::CostCheck(Arc::new(cost_model(settings))))
+        .limit_recursive_depth(cost::NESTING_LIMIT as usize)
+        .extension(errors::ErrorCodes)
 }
 
 /// The schema served by a running application.
@@ -88,7 +113,7 @@ pub fn build_schema(state: AppState) -> CurtainSchema {
 
 /// The SDL clients see; `schema.graphql` at the repository root must equal it.
 pub fn sdl() -> String {
-    schema_builder(&GraphqlSettings::default()).finish().sdl()
+    bare_schema().finish().sdl()
 }
 
 /// Executes one request with fresh per-request dataloaders (see [`loaders::per_request`]).

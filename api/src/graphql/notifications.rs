@@ -112,7 +112,7 @@ pub struct NotificationMutation;
 
 #[Object]
 impl NotificationMutation {
-    /// Marks the caller's notifications read; returns how many were unread.
+    /// Marks the caller's notifications read (at most 500 per call); returns how many were unread.
     #[graphql(guard = "RoleGuard(Role::User)")]
     async fn mark_notifications_read(&self, ctx: &Context<'_>, ids: Vec<ID>) -> GqlResult<u64> {
         let ids = ids

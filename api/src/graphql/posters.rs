@@ -92,10 +92,10 @@ impl PosterMutation {
 async fn attach(ctx: &Context<'_>, id: i64, key: &str, action: &str) -> GqlResult<entity::performance::Model> {
     let app = app(ctx)?;
     let attached: Result<Attached, async_graphql::Error> = async {
-        let txn = crate::db::begin_write(&app.db).await.map_err(ApiError::from)?;
+        let txn = crate::db::write(&app.db).await?;
         let attached = posters::attach(&txn, id, key).await?;
         record_admin_action(ctx, &txn, action, NodeKind::Performance, Some(id)).await?;
-        txn.commit().await.map_err(ApiError::from)?;
+        crate::db::commit(txn).await?;
         Ok(attached)
     }
     .await;

@@ -9,6 +9,7 @@ use entity::review;
 use super::catalog::Performance;
 use crate::domain::reviews::{self, Editor};
 use crate::error::ApiError;
+use crate::graphql::audit::admin_action;
 use crate::graphql::guard::{Role, RoleGuard, principal};
 use crate::graphql::ids::{NodeKind, encode, expect};
 use crate::graphql::loaders::{PerformanceKey, load_error};
@@ -72,11 +73,17 @@ pub(crate) async fn reviews_of(
     Ok(connection::<NewestFirst, _>(rows, Review))
 }
 
-fn editor(ctx: &Context<'_>) -> GqlResult<Editor> {
+/// The caller as a review's editor; an admin's changes to others' reviews are audited as
+/// `action` on the review.
+fn editor<'a>(ctx: &Context<'_>, action: &'a str, review_id: i64) -> GqlResult<Editor<'a>> {
     let principal = principal(ctx)?;
+    let moderation = match principal.role {
+        Role::Admin => Some(admin_action(ctx, action, NodeKind::Review, Some(review_id))?),
+        _ => None,
+    };
     Ok(Editor {
         user_id: principal.user_id,
-        is_admin: principal.role == Role::Admin,
+        moderation,
     })
 }
 
@@ -113,8 +120,14 @@ impl ReviewMutation {
         body: Option<String>,
     ) -> GqlResult<Review> {
         let id = expect(NodeKind::Review, &id, "id")?;
-        let review =
-            reviews::update_review(&app(ctx)?.db, editor(ctx)?, id, rating.map(i64::from), body.as_deref()).await?;
+        let review = reviews::update_review(
+            &app(ctx)?.db,
+            editor(ctx, "updateReview", id)?,
+            id,
+            rating.map(i64::from),
+            body.as_deref(),
+        )
+        .await?;
         crate::catalog_cache::invalidate(app(ctx)?.cache.as_ref()).await;
         Ok(Review(review))
     }
@@ -123,7 +136,7 @@ impl ReviewMutation {
     #[graphql(guard = "RoleGuard(Role::User)")]
     async fn delete_review(&self, ctx: &Context<'_>, id: ID) -> GqlResult<ID> {
         let raw = expect(NodeKind::Review, &id, "id")?;
-        reviews::delete_review(&app(ctx)?.db, editor(ctx)?, raw).await?;
+        reviews::delete_review(&app(ctx)?.db, editor(ctx, "deleteReview", raw)?, raw).await?;
         crate::catalog_cache::invalidate(app(ctx)?.cache.as_ref()).await;
         Ok(id)
     }

@@ -31,6 +31,10 @@ pub trait KeyValueStore: Send + Sync {
 
 pub type SharedStore = Arc<dyn KeyValueStore>;
 
+/// Revoked sessions the in-process deny-list keeps before it would evict one: far more than
+/// log-outs and revocations within an access token's lifetime.
+pub const DENY_LIST_CAPACITY: u64 = 1_000_000;
+
 /// Connects to Redis when a URL is given, else keeps state in this process.
 pub async fn connect(redis_url: Option<&str>, key_prefix: &str) -> anyhow::Result<SharedStore> {
     match redis_url {

@@ -33,7 +33,7 @@ pub async fn run(settings: Settings, name: &str) -> anyhow::Result<ExitCode> {
         slack: settings.notifications.slack_webhook_url.is_some(),
     };
     let redis_url = settings.redis.url.as_ref().map(|url| url.expose_secret().to_string());
-    let kv = crate::infra::kv::connect(redis_url.as_deref(), &settings.redis.key_prefix).await?;
+    let deny_list = crate::infra::kv::connect(redis_url.as_deref(), &settings.redis.key_prefix).await?;
     // With Redis, the servers' sockets of accounts made dormant here hear of it at once.
     let bus = crate::infra::bus::connect(redis_url.as_deref(), &settings.redis.key_prefix).await?;
     // Links are not needed here, only deletions, so the public URL may stay empty.
@@ -44,7 +44,7 @@ pub async fn run(settings: Settings, name: &str) -> anyhow::Result<ExitCode> {
     let storage = crate::storage::from_settings(&settings, &files)?;
     let payments = crate::infra::payments::from_settings(&settings.payments)?;
     let env = JobEnv {
-        kv,
+        deny_list,
         bus,
         db,
         storage,

@@ -142,8 +142,8 @@ pub struct JobEnv {
     pub settings: Arc<Settings>,
     pub channels: Channels,
     pub locks: Arc<lock::LocalLocks>,
-    /// Shared state (with Redis, the instances'): ending a dormant account's sessions.
-    pub kv: crate::infra::kv::SharedStore,
+    /// The token deny-list (with Redis, the instances'): ending a dormant account's sessions.
+    pub deny_list: crate::infra::kv::SharedStore,
     /// Tells sockets on every instance when an account went dormant.
     pub bus: crate::infra::bus::SharedBus,
     /// Where stored files (posters) live.

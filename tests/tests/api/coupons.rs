@@ -255,17 +255,16 @@ async fn a_coupon_comes_back_when_its_reservation_expires_is_released_or_cancell
     // Payment spends it; cancelling the paid reservation gives it back.
     let third = hold(app, &buyer, &session, &seats[2..3], "paid").await;
     use_on(third.clone()).await;
-    let id = reservation::Entity::find()
+    let held = reservation::Entity::find()
         .filter(reservation::Column::Status.eq(entity::ReservationStatus::Held))
         .one(&app.db)
         .await
         .expect("query")
-        .expect("the held reservation")
-        .id;
-    curtain::domain::reservation_flow::start_payment(&app.db, id)
+        .expect("the held reservation");
+    curtain::domain::reservation_flow::start_payment(&app.db, held.id, held.amount)
         .await
         .expect("paying");
-    curtain::domain::reservation_flow::confirm_reservation(&app.db, id)
+    curtain::domain::reservation_flow::confirm_reservation(&app.db, held.id, held.amount)
         .await
         .expect("confirmed");
     assert_eq!(copy_status(app, &buyer, &copy).await, "USED");
@@ -274,7 +273,7 @@ async fn a_coupon_comes_back_when_its_reservation_expires_is_released_or_cancell
         .post(APPLY, json!({ "r": fourth, "u": copy }), Some(&buyer.access_token))
         .await;
     assert_eq!(error_code(&response), "CONFLICT", "a spent coupon does not apply");
-    curtain::domain::reservation_flow::cancel_confirmed(&app.db, id, None)
+    curtain::domain::reservation_flow::cancel_confirmed(&app.db, held.id, None)
         .await
         .expect("cancelled");
     assert_eq!(copy_status(app, &buyer, &copy).await, "AVAILABLE");

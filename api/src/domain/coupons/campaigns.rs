@@ -84,28 +84,45 @@ pub async fn create_coupon(db: &impl ConnectionTrait, new: NewCoupon) -> ApiResu
     })
 }
 
+/// Changes a campaign. Every field is checked before anything is written, so bad input
+/// changes nothing even outside a transaction; the checks that need the current row
+/// (the date window, copies already claimed) run on it under its lock, and the total is
+/// written conditionally, because claims move `issued` meanwhile.
 pub async fn update_coupon(db: &impl ConnectionTrait, id: i64, changes: CouponChanges) -> ApiResult<coupon::Model> {
-    touch(db, id).await?;
-    let current = find_coupon(db, id).await?;
-    let mut update = coupon::Entity::update_many()
-        .col_expr(coupon::Column::UpdatedAt, Expr::value(Utc::now()))
-        .filter(coupon::Column::Id.eq(id));
-    if let Some(name) = &changes.name {
-        update = update.col_expr(coupon::Column::Name, Expr::value(required_text("name", name, 100)?));
-    }
+    let name = changes
+        .name
+        .as_deref()
+        .map(|name| required_text("name", name, 100))
+        .transpose()?;
     if let Some(minimum) = changes.minimum_order_amount {
         check_minimum(minimum)?;
-        update = update.col_expr(coupon::Column::MinimumOrderAmount, Expr::value(minimum));
     }
+    if let Some(total) = changes.total_quantity {
+        check_quantity(total, 0)?;
+    }
+    if let (Some(from), Some(until)) = (changes.valid_from, changes.valid_until) {
+        check_window(from, until)?;
+    }
+    let current = find_locked(db, id).await?;
     let valid_from = changes.valid_from.unwrap_or(current.valid_from);
     let valid_until = changes.valid_until.unwrap_or(current.valid_until);
     check_window(valid_from, valid_until)?;
-    update = update
-        .col_expr(coupon::Column::ValidFrom, Expr::value(valid_from))
-        .col_expr(coupon::Column::ValidUntil, Expr::value(valid_until));
     if let Some(total) = changes.total_quantity {
         check_quantity(total, current.issued)?;
-        // Conditional, because claims move `issued` meanwhile: never below what is out.
+    }
+
+    let mut update = coupon::Entity::update_many()
+        .col_expr(coupon::Column::UpdatedAt, Expr::value(Utc::now()))
+        .col_expr(coupon::Column::ValidFrom, Expr::value(valid_from))
+        .col_expr(coupon::Column::ValidUntil, Expr::value(valid_until))
+        .filter(coupon::Column::Id.eq(id));
+    if let Some(name) = name {
+        update = update.col_expr(coupon::Column::Name, Expr::value(name));
+    }
+    if let Some(minimum) = changes.minimum_order_amount {
+        update = update.col_expr(coupon::Column::MinimumOrderAmount, Expr::value(minimum));
+    }
+    if let Some(total) = changes.total_quantity {
         update = update
             .col_expr(coupon::Column::TotalQuantity, Expr::value(total))
             .filter(coupon::Column::Issued.lte(total));
@@ -134,19 +151,15 @@ pub async fn deactivate_coupon(db: &impl ConnectionTrait, id: i64) -> ApiResult<
     find_coupon(db, id).await
 }
 
-/// Writes to the coupon row before reading it, so that the caller's transaction holds the
-/// row (and on SQLite the write lock) from its first statement.
-async fn touch(db: &impl ConnectionTrait, id: i64) -> ApiResult<()> {
-    let changed = coupon::Entity::update_many()
-        .col_expr(coupon::Column::UpdatedAt, Expr::value(Utc::now()))
-        .filter(coupon::Column::Id.eq(id))
-        .exec(db)
+/// The coupon, read under its row lock (`FOR UPDATE` on PostgreSQL; on SQLite the write
+/// transaction the caller began already serialises writers), so that the checks made on
+/// it still hold when it is written.
+async fn find_locked(db: &impl ConnectionTrait, id: i64) -> ApiResult<coupon::Model> {
+    coupon::Entity::find_by_id(id)
+        .lock_exclusive()
+        .one(db)
         .await?
-        .rows_affected;
-    if changed == 0 {
-        return Err(ApiError::NotFound("coupon"));
-    }
-    Ok(())
+        .ok_or(ApiError::NotFound("coupon"))
 }
 
 pub async fn find_coupon(db: &impl ConnectionTrait, id: i64) -> ApiResult<coupon::Model> {

@@ -4,7 +4,9 @@
 //!
 //! Each move is a conditional update on the current status, reservation row first and the
 //! coupon copy second in every transaction (here and in `holds`/`reservation_flow`), so that
-//! concurrent moves lose cleanly and never deadlock.
+//! concurrent moves lose cleanly and never deadlock. Coupons change on HELD reservations
+//! only: once the payment has started (PAYING), the amount being charged is frozen, and
+//! starting and confirming the payment are themselves conditional on that amount.
 
 use chrono::Utc;
 use entity::{ReservationStatus, UserCouponStatus, coupon, reservation, session, user_coupon};
@@ -123,17 +125,19 @@ pub async fn remove_coupon(
     Ok(removed)
 }
 
-/// Marks the coupon applied to a reservation as spent; in the transaction that confirms it.
-pub(crate) async fn spend(db: &impl ConnectionTrait, reservation_id: i64) -> ApiResult<()> {
+/// Marks the coupon applied to a reservation as spent, in the transaction that confirms it;
+/// returns how many copies were spent (0 or 1), for the caller to check against the
+/// reservation.
+pub(crate) async fn spend(db: &impl ConnectionTrait, reservation_id: i64) -> ApiResult<u64> {
     let copies = applied_to([reservation_id]);
-    user_coupon::Entity::update_many()
+    Ok(user_coupon::Entity::update_many()
         .col_expr(user_coupon::Column::Status, Expr::value(UserCouponStatus::Used))
         .col_expr(user_coupon::Column::UpdatedAt, Expr::value(Utc::now()))
         .filter(user_coupon::Column::Status.eq(UserCouponStatus::Applied))
         .filter(user_coupon::Column::Id.in_subquery(copies))
         .exec(db)
-        .await?;
-    Ok(())
+        .await?
+        .rows_affected)
 }
 
 /// Gives the coupons of these reservations back to their buyers, applied or spent; in the

@@ -56,7 +56,9 @@ pub async fn confirm_payment(deps: PaymentDeps<'_>, input: ConfirmInput) -> ApiR
     }
     // While the provider is known to be down, say so before touching the reservation.
     deps.provider.check_available().map_err(provider_error)?;
-    start_payment(deps.db, reservation.id).await?;
+    // Only while the reservation still costs what was checked: a coupon applied or removed
+    // meanwhile makes this fail, before anything is charged.
+    start_payment(deps.db, reservation.id, input.amount).await?;
 
     let request = ConfirmRequest {
         payment_key: key.to_string(),

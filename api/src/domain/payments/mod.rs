@@ -11,6 +11,7 @@ mod cancel;
 mod confirm;
 mod record;
 mod settle;
+mod webhook;
 
 use entity::performance;
 use sea_orm::{ConnectionTrait, DatabaseConnection, EntityTrait};
@@ -19,6 +20,7 @@ pub use cancel::{Canceller, cancel_reservation};
 pub use confirm::{ConfirmInput, confirm_payment};
 pub use record::find_payment;
 pub use settle::{reconcile_payments, settle_order};
+pub use webhook::{WebhookGate, WebhookOutcome};
 
 use crate::config::PaymentSettings;
 use crate::error::{ApiError, ApiResult};

@@ -27,20 +27,21 @@ pub(super) async fn finish(
     payment: &ProviderPayment,
 ) -> ApiResult<reservation::Model> {
     record_payment(deps.db, reservation, payment, deps.provider.name()).await?;
-    if payment.total_amount == reservation.amount {
-        let confirmed = match confirm_reservation(deps.db, reservation.id).await {
-            Err(ApiError::Conflict(_)) => take_late_payment(deps, reservation.id).await?,
-            other => Some(other?),
-        };
-        if let Some(confirmed) = confirmed {
-            tracing::info!(
-                reservation_id = reservation.id,
-                provider = deps.provider.name(),
-                amount = payment.total_amount,
-                "payment approved; reservation confirmed"
-            );
-            return Ok(confirmed);
-        }
+    // The database decides whether the amount still matches (the reservation read here may
+    // be stale): a reservation is only ever confirmed for the amount charged.
+    let paid = payment.total_amount;
+    let confirmed = match confirm_reservation(deps.db, reservation.id, paid).await {
+        Err(ApiError::Conflict(_)) => take_late_payment(deps, reservation.id, paid).await?,
+        other => Some(other?),
+    };
+    if let Some(confirmed) = confirmed {
+        tracing::info!(
+            reservation_id = reservation.id,
+            provider = deps.provider.name(),
+            amount = paid,
+            "payment approved; reservation confirmed"
+        );
+        return Ok(confirmed);
     }
     refund_late_payment(deps, reservation, payment).await?;
     Err(ApiError::PaymentFailed(
@@ -48,16 +49,25 @@ pub(super) async fn finish(
     ))
 }
 
-/// The reservation was not PAYING when its approval arrived: confirmed meanwhile (fine),
-/// held again and still unexpired (pay now), or gone (`None`: refund).
-async fn take_late_payment(deps: PaymentDeps<'_>, reservation_id: i64) -> ApiResult<Option<reservation::Model>> {
+/// The reservation was not PAYING for `paid` when its approval arrived: confirmed meanwhile
+/// (fine), held again, unexpired and still costing `paid` (pay now), or gone or costing
+/// something else (`None`: refund).
+async fn take_late_payment(
+    deps: PaymentDeps<'_>,
+    reservation_id: i64,
+    paid: i64,
+) -> ApiResult<Option<reservation::Model>> {
     let Some(now) = reservation::Entity::find_by_id(reservation_id).one(deps.db).await? else {
         return Ok(None);
     };
     match now.status {
         ReservationStatus::Confirmed => Ok(Some(now)),
-        ReservationStatus::Held => match start_payment(deps.db, reservation_id).await {
-            Ok(_) => Ok(Some(confirm_reservation(deps.db, reservation_id).await?)),
+        ReservationStatus::Held => match start_payment(deps.db, reservation_id, paid).await {
+            Ok(_) => match confirm_reservation(deps.db, reservation_id, paid).await {
+                Ok(confirmed) => Ok(Some(confirmed)),
+                Err(ApiError::Conflict(_)) => Ok(None),
+                Err(err) => Err(err),
+            },
             Err(ApiError::Conflict(_)) => Ok(None),
             Err(err) => Err(err),
         },

@@ -136,11 +136,11 @@ impl AccountMutation {
             return Err(ApiError::Conflict("you cannot take the ADMIN role from yourself".into()).into());
         }
         let app = app(ctx)?;
-        let txn = crate::db::begin_write(&app.db).await?;
+        let txn = crate::db::write(&app.db).await?;
         let before = accounts::find_user(&txn, id).await?;
         let user = accounts::set_role(&txn, id, role).await?;
         record_admin_action(ctx, &txn, "grantRole", NodeKind::User, Some(id)).await?;
-        txn.commit().await?;
+        crate::db::commit(txn).await?;
         if before.role == Role::Admin && role != Role::Admin {
             flows::end_all_sessions(app, id).await?;
         }

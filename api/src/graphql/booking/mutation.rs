@@ -1,14 +1,15 @@
 use async_graphql::{Context, ID, Object};
 
 use super::types::Reservation;
+use crate::auth::limits;
 use crate::domain::holds::{self, HoldPolicy, HoldRequest};
-use crate::domain::{best_available, blocks, sessions};
+use crate::domain::{best_available, blocks, hold_guards, sessions};
 use crate::error::ApiError;
 use crate::graphql::audit::record_admin_action;
 use crate::graphql::catalog::Session;
 use crate::graphql::guard::{Role, RoleGuard, principal};
 use crate::graphql::ids::{NodeKind, expect};
-use crate::graphql::{GqlResult, app};
+use crate::graphql::{GqlResult, app, request_info};
 use crate::state::AppState;
 
 #[derive(Default)]
@@ -28,8 +29,10 @@ impl BookingMutation {
         idempotency_key: String,
     ) -> GqlResult<Reservation> {
         let app = app(ctx)?;
+        let user_id = principal(ctx)?.user_id;
+        check_hold_rate(ctx, app, user_id).await?;
         let request = HoldRequest {
-            user_id: principal(ctx)?.user_id,
+            user_id,
             session_id: expect(NodeKind::Session, &session_id, "sessionId")?,
             seat_ids: seat_ids
                 .iter()
@@ -55,6 +58,7 @@ impl BookingMutation {
         let session_id = expect(NodeKind::Session, &session_id, "sessionId")?;
         let count = best_available::check_count(count.into(), app.settings.booking.max_seats_per_buyer)?;
         let user_id = principal(ctx)?.user_id;
+        check_hold_rate(ctx, app, user_id).await?;
         Ok(Reservation(
             hold_best(app, user_id, session_id, count, grade.trim(), &idempotency_key).await?,
         ))
@@ -87,7 +91,29 @@ fn policy(app: &AppState) -> HoldPolicy {
     HoldPolicy {
         hold_for: chrono::Duration::seconds(booking.hold_seconds),
         max_seats_per_buyer: booking.max_seats_per_buyer,
+        max_live_reservations: booking.max_live_reservations_per_buyer,
     }
+}
+
+/// Counts a hold attempt against the buyer's and the client address's per-minute budgets
+/// (shared by every instance with Redis); RATE_LIMITED with `retryAfter` beyond either.
+async fn check_hold_rate(ctx: &Context<'_>, app: &AppState, user_id: i64) -> Result<(), ApiError> {
+    let booking = &app.settings.booking;
+    let ip = request_info(ctx)?.client_ip;
+    limits::spend_budget(
+        app.kv.as_ref(),
+        &format!("hold:account:{user_id}"),
+        booking.hold_attempts_per_account_per_minute,
+        "too many hold attempts from your account; try again shortly",
+    )
+    .await?;
+    limits::spend_budget(
+        app.kv.as_ref(),
+        &format!("hold:ip:{ip}"),
+        booking.hold_attempts_per_ip_per_minute,
+        "too many hold attempts from your address; try again shortly",
+    )
+    .await
 }
 
 /// Chooses and holds; another buyer may take the chosen seats in between, so choose again a
@@ -100,6 +126,12 @@ async fn hold_best(
     grade: &str,
     idempotency_key: &str,
 ) -> Result<entity::reservation::Model, ApiError> {
+    // A repeated request must not choose again: the seats it chose are no longer free.
+    if let Some(existing) =
+        hold_guards::replay_best_available(&app.db, user_id, idempotency_key, session_id, count, grade).await?
+    {
+        return Ok(existing);
+    }
     let mut attempts = 0;
     loop {
         let candidates = best_available::candidates(&app.db, session_id, grade, chrono::Utc::now()).await?;
@@ -132,10 +164,10 @@ async fn set_blocked(ctx: &Context<'_>, session_id: &ID, seat_ids: &[ID], block:
         .iter()
         .map(|id| expect(NodeKind::Seat, id, "seatIds"))
         .collect::<Result<Vec<_>, _>>()?;
-    let txn = crate::db::begin_write(&app.db).await?;
+    let txn = crate::db::write(&app.db).await?;
     blocks::set_blocked(&txn, session_id, &seats, block).await?;
     let action = if block { "blockSeats" } else { "unblockSeats" };
     record_admin_action(ctx, &txn, action, NodeKind::Session, Some(session_id)).await?;
-    txn.commit().await?;
+    crate::db::commit(txn).await?;
     Ok(Session(sessions::find_session(&app.db, session_id).await?))
 }

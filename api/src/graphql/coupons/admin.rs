@@ -95,10 +95,10 @@ impl CouponAdminMutation {
                 .map(|id| expect(NodeKind::Performance, id, "performanceId"))
                 .transpose()?,
         };
-        let txn = crate::db::begin_write(&app(ctx)?.db).await?;
+        let txn = crate::db::write(&app(ctx)?.db).await?;
         let coupon = coupons::create_coupon(&txn, new).await?;
         record_admin_action(ctx, &txn, "createCoupon", NodeKind::Coupon, Some(coupon.id)).await?;
-        txn.commit().await?;
+        crate::db::commit(txn).await?;
         Ok(Coupon(coupon))
     }
 
@@ -112,10 +112,10 @@ impl CouponAdminMutation {
             valid_until: input.valid_until,
             total_quantity: input.total_quantity,
         };
-        let txn = crate::db::begin_write(&app(ctx)?.db).await?;
+        let txn = crate::db::write(&app(ctx)?.db).await?;
         let coupon = coupons::update_coupon(&txn, id, changes).await?;
         record_admin_action(ctx, &txn, "updateCoupon", NodeKind::Coupon, Some(id)).await?;
-        txn.commit().await?;
+        crate::db::commit(txn).await?;
         Ok(Coupon(coupon))
     }
 
@@ -123,10 +123,10 @@ impl CouponAdminMutation {
     #[graphql(guard = "RoleGuard(Role::Admin)")]
     async fn deactivate_coupon(&self, ctx: &Context<'_>, id: ID) -> GqlResult<Coupon> {
         let id = expect(NodeKind::Coupon, &id, "id")?;
-        let txn = crate::db::begin_write(&app(ctx)?.db).await?;
+        let txn = crate::db::write(&app(ctx)?.db).await?;
         let coupon = coupons::deactivate_coupon(&txn, id).await?;
         record_admin_action(ctx, &txn, "deactivateCoupon", NodeKind::Coupon, Some(id)).await?;
-        txn.commit().await?;
+        crate::db::commit(txn).await?;
         Ok(Coupon(coupon))
     }
 }

@@ -17,6 +17,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::breaker::Permit;
 use super::{CircuitBreaker, ConfirmRequest, PaymentProvider, ProviderError, ProviderPayment, ProviderResult};
 use crate::config::PaymentSettings;
 
@@ -82,6 +83,8 @@ impl TossClient {
             breaker: CircuitBreaker::new(
                 settings.breaker_failure_threshold,
                 Duration::from_secs(settings.breaker_open_seconds),
+                // One call's longest wait; a probe still silent after it was lost somewhere.
+                connect + read,
             ),
         })
     }
@@ -99,11 +102,11 @@ impl TossClient {
             if attempt > 1 {
                 tokio::time::sleep(self.backoff_for(attempt)).await;
             }
-            if !self.breaker.allow() {
+            let Some(permit) = self.breaker.allow() else {
                 break;
-            }
+            };
             match self
-                .attempt(method.clone(), path, body.as_ref(), idempotency_key)
+                .attempt(permit, method.clone(), path, body.as_ref(), idempotency_key)
                 .await?
             {
                 Attempt::Answered(value) => return Ok(value),
@@ -129,8 +132,11 @@ impl TossClient {
         }
     }
 
+    /// One attempt, reporting its outcome to the breaker through `permit` (if this future is
+    /// dropped first, the permit says so).
     async fn attempt(
         &self,
+        permit: Permit<'_>,
         method: Method,
         path: &str,
         body: Option<&Value>,
@@ -149,11 +155,11 @@ impl TossClient {
         let response = match request.send().await {
             Ok(response) => response,
             Err(err) if err.is_connect() => {
-                self.breaker.record_failure();
+                permit.failure();
                 return Ok(Attempt::NotSent);
             }
             Err(err) => {
-                self.breaker.record_failure();
+                permit.failure();
                 tracing::warn!(path, error = %err, "no answer from Toss Payments; the outcome is unknown");
                 return Err(ProviderError::Unknown(err.to_string()));
             }
@@ -162,12 +168,12 @@ impl TossClient {
         let value: Value = match response.json().await {
             Ok(value) => value,
             Err(err) => {
-                self.breaker.record_failure();
+                permit.failure();
                 return Err(ProviderError::Unknown(format!("unreadable answer ({status}): {err}")));
             }
         };
         if status.is_success() {
-            self.breaker.record_success();
+            permit.success();
             return Ok(Attempt::Answered(value));
         }
         let error: TossError = serde_json::from_value(value).unwrap_or(TossError {
@@ -178,14 +184,14 @@ impl TossClient {
             || status == StatusCode::TOO_MANY_REQUESTS
             || RETRYABLE_CODES.contains(&error.code.as_str())
         {
-            self.breaker.record_failure();
+            permit.failure();
             return Ok(Attempt::Retryable {
                 code: error.code,
                 message: error.message,
             });
         }
         // A definite refusal: Toss is up and answering.
-        self.breaker.record_success();
+        permit.success();
         Err(ProviderError::Declined {
             code: error.code,
             message: error.message,

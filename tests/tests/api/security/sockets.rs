@@ -187,7 +187,7 @@ async fn a_session_ended_without_word_on_the_bus_is_caught_by_the_periodic_check
     let mut socket = watching_inbox(&app, &buyer.access_token).await;
     // Deny-listed as a log-out does, but with no account event: as if Redis lost it.
     let session = app.state.jwt.verify(&buyer.access_token).expect("claims").sid;
-    curtain::auth::flows::deny_access(app.state.kv.as_ref(), &app.state.settings.auth, &[session])
+    curtain::auth::flows::deny_access(app.state.deny_list.as_ref(), &app.state.settings.auth, &[session])
         .await
         .expect("deny-list");
     forbidden_promptly(&mut socket).await;
