@@ -40,6 +40,7 @@ impl Background {
                 Duration::from_millis(events.seat_map_check_ms.max(50)),
             )),
             crate::metrics::spawn_background(state.search.clone().run(state.bus.clone())),
+            crate::metrics::spawn_background(state.sockets.clone().run(state.bus.clone())),
         ];
         tasks.extend(spawn_hold_sweeper(state));
         tasks.extend(spawn_delivery_workers(state)?);

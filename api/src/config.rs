@@ -16,6 +16,7 @@ mod notify;
 mod payments;
 mod search;
 mod storage;
+mod websocket;
 
 pub use jobs::JobSettings;
 pub use metrics::MetricsSettings;
@@ -23,6 +24,7 @@ pub use notify::{NotificationSettings, SmtpTls};
 pub use payments::PaymentSettings;
 pub use search::SearchSettings;
 pub use storage::StorageSettings;
+pub use websocket::WebSocketSettings;
 
 pub use crate::http::client_ip::Cidr;
 
@@ -40,6 +42,7 @@ pub struct Settings {
     pub server: ServerSettings,
     pub database: DatabaseSettings,
     pub graphql: GraphqlSettings,
+    pub websocket: WebSocketSettings,
     pub demo: DemoSettings,
     pub auth: AuthSettings,
     pub booking: BookingSettings,
@@ -313,6 +316,7 @@ impl Default for Settings {
             server: ServerSettings::default(),
             database: DatabaseSettings::default(),
             graphql: GraphqlSettings::default(),
+            websocket: WebSocketSettings::default(),
             demo: DemoSettings::default(),
             auth: AuthSettings::default(),
             booking: BookingSettings::default(),
@@ -430,6 +434,7 @@ const SECTIONS: &[&str] = &[
     "server",
     "database",
     "graphql",
+    "websocket",
     "demo",
     "auth",
     "booking",

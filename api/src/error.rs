@@ -33,6 +33,7 @@ pub enum ErrorCode {
     QueryTooComplex,
     /// The document nests deeper than allowed; refused before anything runs.
     QueryTooDeep,
+    TooManySubscriptions,
     InternalServerError,
 }
 
@@ -53,6 +54,7 @@ impl ErrorCode {
             Self::PaymentPending => "PAYMENT_PENDING",
             Self::QueryTooComplex => "QUERY_TOO_COMPLEX",
             Self::QueryTooDeep => "QUERY_TOO_DEEP",
+            Self::TooManySubscriptions => "TOO_MANY_SUBSCRIPTIONS",
             Self::InternalServerError => "INTERNAL_SERVER_ERROR",
         }
     }
@@ -92,6 +94,8 @@ pub enum ApiError {
     PaymentUnavailable,
     /// The payment's outcome is not known yet; reconciliation settles it shortly.
     PaymentPending,
+    /// A WebSocket already runs this many operations; complete one before starting another.
+    TooManySubscriptions(usize),
     /// Anything the client cannot fix. The cause is logged, never sent.
     Internal(anyhow::Error),
 }
@@ -133,6 +137,9 @@ impl ApiError {
             Self::PaymentPending => {
                 "the payment's outcome is not known yet; the reservation will be confirmed or released shortly".into()
             }
+            Self::TooManySubscriptions(limit) => {
+                format!("this connection already runs {limit} operations; complete one before starting another")
+            }
             Self::Internal(_) => "internal server error".into(),
         }
     }
@@ -159,6 +166,7 @@ impl ApiError {
             Self::PaymentFailed(_) => ErrorCode::PaymentFailed,
             Self::PaymentUnavailable => ErrorCode::PaymentUnavailable,
             Self::PaymentPending => ErrorCode::PaymentPending,
+            Self::TooManySubscriptions(_) => ErrorCode::TooManySubscriptions,
             Self::Internal(_) => ErrorCode::InternalServerError,
         }
     }

@@ -130,12 +130,17 @@ impl Application {
             email: settings.notifications.smtp_host.is_some(),
             slack: settings.notifications.slack_webhook_url.is_some(),
         };
+        let sockets = Arc::new(crate::live::sockets::SocketRegistry::new(
+            settings.websocket.sockets_per_ip,
+            settings.websocket.sockets_per_account,
+        ));
         let webhooks = Arc::new(crate::domain::payments::WebhookGate::new(
             settings.payments.webhook_concurrency,
         ));
         let state = AppState {
             webhooks,
             seat_maps,
+            sockets,
             channels,
             job_locks: Default::default(),
             db,

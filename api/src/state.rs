@@ -36,6 +36,8 @@ pub struct AppState {
     pub relay: RelayWaker,
     /// This instance's live seat maps, shared by every subscription.
     pub seat_maps: Arc<SeatMapHub>,
+    /// This instance's WebSockets: counted per address and account, told of account changes.
+    pub sockets: Arc<crate::live::sockets::SocketRegistry>,
     /// Which notification channels (email, Slack) are configured.
     pub channels: crate::notify::Channels,
     /// The jobs running in this process (the leader lock on SQLite).
@@ -80,6 +82,7 @@ impl AppState {
             channels: self.channels,
             locks: self.job_locks.clone(),
             deny_list: self.deny_list.clone(),
+            bus: self.bus.clone(),
             storage: self.storage.clone(),
             payments: self.payments.clone(),
         }

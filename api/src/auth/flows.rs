@@ -55,7 +55,11 @@ async fn issue(app: &AppState, user: user::Model, family: Option<refresh_tokens:
         Some(token) => token,
         None => refresh_tokens::start_family(&app.db, user.id, refresh_ttl(app)).await?,
     };
-    let role = user.role.to_value_string();
+    // The role is read again once the session exists: a demotion committed after this read
+    // ends the session (`end_all_sessions` finds it), one committed before is read here. The
+    // `user` read before the session began could sign a just-removed ADMIN role into a live
+    // session.
+    let role = accounts::find_user(&app.db, user.id).await?.role.to_value_string();
     let (access_token, access_token_expires_at) = app
         .jwt
         .issue(user.id, &role, &refresh.family_id)
@@ -161,7 +165,7 @@ pub async fn refresh(app: &AppState, ip: IpAddr, token: &str) -> ApiResult<Token
                 family_id,
                 "a spent refresh token was presented again: the session is revoked"
             );
-            deny_sessions(app, &[family_id]).await?;
+            end_sessions(app, user_id, &[family_id]).await?;
             Err(unauthenticated(
                 "this refresh token was already used; the session has been ended, log in again",
             ))
@@ -181,7 +185,7 @@ pub async fn log_out(app: &AppState, viewer: &Viewer, token: &str) -> ApiResult<
         return Err(unauthenticated("the refresh token is not valid"));
     }
     refresh_tokens::revoke_family(&app.db, &family_id).await?;
-    deny_sessions(app, &[family_id]).await
+    end_sessions(app, owner, &[family_id]).await
 }
 
 /// Changes the password after checking the current one, and ends every other session.
@@ -204,18 +208,24 @@ pub async fn change_password(app: &AppState, principal: &Principal, current: &st
     accounts::set_password_hash(&txn, user.id, hash).await?;
     let revoked = refresh_tokens::revoke_other_families(&txn, user.id, Some(&principal.session_id)).await?;
     txn.commit().await?;
-    deny_sessions(app, &revoked).await
+    end_sessions(app, user.id, &revoked).await
 }
 
 /// Ends every session of a user (after a role change, say).
 pub async fn end_all_sessions(app: &AppState, user_id: i64) -> ApiResult<()> {
     let revoked = refresh_tokens::revoke_other_families(&app.db, user_id, None).await?;
-    deny_sessions(app, &revoked).await
+    end_sessions(app, user_id, &revoked).await
 }
 
-/// Deny-lists sessions for as long as their access tokens can live.
-async fn deny_sessions(app: &AppState, sessions: &[String]) -> ApiResult<()> {
-    deny_access(app.deny_list.as_ref(), &app.settings.auth, sessions).await
+/// Deny-lists the user's revoked sessions for as long as their access tokens can live, then
+/// tells the user's open sockets on every instance to check their token again.
+async fn end_sessions(app: &AppState, user_id: i64, sessions: &[String]) -> ApiResult<()> {
+    if sessions.is_empty() {
+        return Ok(());
+    }
+    deny_access(app.deny_list.as_ref(), &app.settings.auth, sessions).await?;
+    crate::live::sockets::announce(app.bus.as_ref(), user_id, Default::default()).await;
+    Ok(())
 }
 
 /// Refuses the access tokens of `sessions` (refresh-token families) from now until they
@@ -388,6 +398,6 @@ pub async fn kakao_log_in(app: &AppState, ip: IpAddr, code: &str, state: &str) -
     let user = accounts::record_login(&txn, user).await?;
     let family = refresh_tokens::start_family(&txn, user.id, refresh_ttl(app)).await?;
     txn.commit().await?;
-    deny_sessions(app, &ended_sessions).await?;
+    end_sessions(app, user.id, &ended_sessions).await?;
     issue(app, user, Some(family)).await
 }

@@ -8,23 +8,42 @@
 //! (subscriptions-transport-ws) protocol for older clients.
 //!
 //! The caller authenticates with its access token in `connection_init`'s payload, as
-//! `{"Authorization": "Bearer …"}` or `{"accessToken": "…"}`.
+//! `{"Authorization": "Bearer …"}` or `{"accessToken": "…"}`. The socket follows the
+//! account: it closes with 4403 when that token expires, and within moments of a log-out, a
+//! revoked session, a role change or dormancy (see [`identity`]).
+//!
+//! Limits (`[websocket]` settings): a message over `max_message_bytes` closes the socket
+//! with 1009 unread; a client address over `sockets_per_ip` is refused the upgrade with 429;
+//! an account over `sockets_per_account` is closed with 4429 at `connection_init`; an
+//! operation over `max_subscriptions` gets an `error` coded TOO_MANY_SUBSCRIPTIONS; a socket
+//! running nothing for `idle_timeout_ms` is closed with 1000; one that does not answer the
+//! server's ping within `keepalive_timeout_ms` is closed with 1001.
+
+mod identity;
+mod timers;
+mod wire;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
-use axum::response::Response;
-use futures::{SinkExt, StreamExt};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use futures::StreamExt;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 
+use self::identity::{Identity, Refusal};
+use self::timers::{next_change, ticker, until};
+use self::wire::{read_failure, reply, token_of, write};
 use super::HttpState;
-use crate::auth::flows;
 use crate::auth::viewer::Viewer;
+use crate::error::ApiError;
 use crate::graphql::{self, errors};
+use crate::live::sockets::IpSlot;
 use crate::state::RequestInfo;
 
 pub const TRANSPORT_WS: &str = "graphql-transport-ws";
@@ -48,28 +67,61 @@ impl Protocol {
 /// Something to send, or the close that ends the connection.
 enum Outgoing {
     Message(Value),
+    Ping,
     Close(u16, String),
 }
 
 /// Bytes read from a socket at a time.
 const READ_BUFFER: usize = 4 * 1024;
+/// What a client refused for its address's socket count is told to wait.
+const RETRY_AFTER_SECONDS: &str = "10";
+/// How long a closing socket may take to send what is queued and its close frame.
+const CLOSE_GRACE: Duration = Duration::from_secs(5);
 
 /// Upgrades to a GraphQL WebSocket; `client_ip` is the caller's address as resolved for HTTP
 /// (behind trusted proxies, not the proxy's).
 pub fn upgrade(state: HttpState, client_ip: IpAddr, request_id: Option<String>, ws: WebSocketUpgrade) -> Response {
     // Clients send only small protocol messages; tungstenite's default 128 KiB read buffer
     // per socket would make memory, not CPU, the limit on how many can watch a seat map.
-    // A longer message still arrives whole: the buffer grows for it.
-    let ws = ws.protocols([TRANSPORT_WS, LEGACY_WS]).read_buffer_size(READ_BUFFER);
+    // A message over the limit is refused by its header, before its body is read.
+    let max_message = state.app.settings.websocket.max_message_bytes;
+    let ws = ws
+        .protocols([TRANSPORT_WS, LEGACY_WS])
+        .read_buffer_size(READ_BUFFER)
+        .max_message_size(max_message)
+        .max_frame_size(max_message);
     let protocol = match ws.selected_protocol().and_then(|p| p.to_str().ok()) {
         Some(TRANSPORT_WS) => Some(Protocol::TransportWs),
         Some(LEGACY_WS) => Some(Protocol::Legacy),
         _ => None,
     };
     let info = RequestInfo { request_id, client_ip };
+    accept(state, info, protocol, ws)
+}
+
+/// Upgrades when the client's address has a socket left on this instance; 429 otherwise.
+fn accept(state: HttpState, info: RequestInfo, protocol: Option<Protocol>, ws: WebSocketUpgrade) -> Response {
+    let Some(slot) = state.app.sockets.admit_ip(info.client_ip) else {
+        tracing::info!(client_ip = %info.client_ip, "a WebSocket was refused: its address holds too many");
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            [(header::RETRY_AFTER, RETRY_AFTER_SECONDS)],
+            "too many WebSocket connections from this address",
+        )
+            .into_response();
+    };
     ws.on_upgrade(move |socket| async move {
         match protocol {
-            Some(protocol) => Connection { state, info, protocol }.run(socket).await,
+            Some(protocol) => {
+                Connection {
+                    state,
+                    info,
+                    protocol,
+                    _slot: slot,
+                }
+                .run(socket)
+                .await
+            }
             None => {
                 let mut socket = socket;
                 let _ = socket.send(close_message(4406, "Subprotocol not acceptable")).await;
@@ -89,54 +141,90 @@ struct Connection {
     state: HttpState,
     info: RequestInfo,
     protocol: Protocol,
+    /// The client address's place, given back when the connection ends.
+    _slot: IpSlot,
 }
 
 /// Per-connection state of the protocol.
-#[derive(Default)]
 struct Session {
     initialised: bool,
     viewer: Viewer,
+    /// The logged-in caller's token and place, checked again while the socket lives.
+    identity: Option<Identity>,
     operations: HashMap<String, JoinHandle<()>>,
+    /// When the client last started or ended something; idleness counts from here.
+    last_active: Instant,
 }
+
+/// Why the session loop ended: a close to send, or nothing (the client went away).
+type Ending = Option<Refusal>;
 
 impl Connection {
     async fn run(self, socket: WebSocket) {
-        let (mut sink, mut incoming) = socket.split();
-        let (out, mut outgoing) = mpsc::channel::<Outgoing>(64);
-        let writer = tokio::spawn(async move {
-            while let Some(item) = outgoing.recv().await {
-                let (message, last) = match item {
-                    Outgoing::Message(value) => (Message::Text(Utf8Bytes::from(value.to_string())), false),
-                    Outgoing::Close(code, reason) => (close_message(code, &reason), true),
-                };
-                if sink.send(message).await.is_err() || last {
-                    break;
-                }
-            }
-            let _ = sink.close().await;
-        });
+        let settings = &self.state.app.settings;
+        let limits = &settings.websocket;
+        let (sink, mut incoming) = socket.split();
+        let (out, outgoing) = mpsc::channel::<Outgoing>(64);
+        let mut writer = tokio::spawn(write(sink, outgoing));
         // Operations tell the connection when they end, so their ids can be reused.
         let (done_tx, mut done) = mpsc::unbounded_channel::<String>();
-        let mut session = Session::default();
-        let init_timeout = tokio::time::sleep(Duration::from_millis(
-            self.state.app.settings.graphql.ws_init_timeout_ms,
-        ));
-        tokio::pin!(init_timeout);
+        let mut session = Session {
+            initialised: false,
+            viewer: Viewer::Anonymous,
+            identity: None,
+            operations: HashMap::new(),
+            last_active: Instant::now(),
+        };
+        let init_deadline = Instant::now() + Duration::from_millis(settings.graphql.ws_init_timeout_ms);
+        let idle_timeout = Duration::from_millis(limits.idle_timeout_ms);
+        let keepalive_timeout = Duration::from_millis(limits.keepalive_timeout_ms);
+        let mut keepalive = ticker(limits.keepalive_interval_ms);
+        let mut identity_checks = ticker(limits.identity_check_ms);
+        // Set while a ping waits for its answer: when the socket is given up.
+        let mut unanswered: Option<Instant> = None;
 
-        let close = loop {
+        let close: Ending = loop {
+            let idle_at =
+                (session.initialised && session.operations.is_empty()).then(|| session.last_active + idle_timeout);
+            let expires_at = session.identity.as_ref().map(|identity| identity.expires_at);
             tokio::select! {
-                () = &mut init_timeout, if !session.initialised => {
+                () = tokio::time::sleep_until(init_deadline), if !session.initialised => {
                     break Some((4408, "Connection initialisation timeout".to_string()));
+                }
+                () = until(idle_at) => break Some((1000, "Idle timeout".into())),
+                () = until(unanswered) => break Some((1001, "Keep-alive timeout".into())),
+                () = until(expires_at) => break Some((4403, "Forbidden: the token expired".into())),
+                _ = keepalive.tick() => {
+                    if unanswered.is_none() {
+                        unanswered = Some(Instant::now() + keepalive_timeout);
+                        // A full queue means the client is not reading: the ping's deadline
+                        // still runs.
+                        let _ = out.try_send(Outgoing::Ping);
+                    }
+                }
+                change = next_change(&mut session.identity) => {
+                    if let Err(close) = self.recheck(&session, Some(&change)).await {
+                        break Some(close);
+                    }
+                }
+                _ = identity_checks.tick(), if session.identity.is_some() => {
+                    if let Err(close) = self.recheck(&session, None).await {
+                        break Some(close);
+                    }
                 }
                 Some(id) = done.recv() => {
                     session.operations.remove(&id);
+                    session.last_active = Instant::now();
                 }
                 message = incoming.next() => {
+                    // Whatever arrives shows the client is there.
+                    unanswered = None;
                     let text = match message {
                         Some(Ok(Message::Text(text))) => text,
                         Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
                         Some(Ok(Message::Binary(_))) => break Some((4400, "Binary messages are not supported".into())),
-                        Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break None,
+                        Some(Ok(Message::Close(_))) | None => break None,
+                        Some(Err(err)) => break read_failure(&err),
                     };
                     match self.handle(&mut session, text.as_str(), &out, &done_tx).await {
                         Ok(()) => {}
@@ -149,10 +237,25 @@ impl Connection {
             operation.abort();
         }
         if let Some((code, reason)) = close {
-            let _ = out.send(Outgoing::Close(code, reason)).await;
+            let _ = out.send_timeout(Outgoing::Close(code, reason), CLOSE_GRACE).await;
         }
         drop(out);
-        let _ = writer.await;
+        // A client that reads nothing must not keep the writer, and the socket, forever.
+        if tokio::time::timeout(CLOSE_GRACE, &mut writer).await.is_err() {
+            writer.abort();
+        }
+    }
+
+    /// Checks the logged-in caller's token again; `Err` closes the socket.
+    async fn recheck(
+        &self,
+        session: &Session,
+        change: Option<&crate::live::sockets::AccountChange>,
+    ) -> Result<(), Refusal> {
+        match &session.identity {
+            Some(identity) => identity.check(&self.state.app, change).await,
+            None => Ok(()),
+        }
     }
 
     /// Handles one client message; `Err` closes the connection (with a code, or silently).
@@ -162,7 +265,7 @@ impl Connection {
         text: &str,
         out: &mpsc::Sender<Outgoing>,
         done: &mpsc::UnboundedSender<String>,
-    ) -> Result<(), Option<(u16, String)>> {
+    ) -> Result<(), Ending> {
         let invalid = |why: &str| Some((4400, why.to_string()));
         let message: Value = serde_json::from_str(text).map_err(|_| invalid("Invalid message received: not JSON"))?;
         let kind = message["type"]
@@ -173,14 +276,16 @@ impl Connection {
                 if session.initialised {
                     return Err(Some((4429, "Too many initialisation requests".into())));
                 }
-                session.viewer = self
-                    .authenticate(&message["payload"])
-                    .await
-                    .ok_or(Some((4403, "Forbidden".into())))?;
+                if let Some(token) = token_of(&message["payload"]) {
+                    let identity = Identity::establish(&self.state.app, token).await.map_err(Some)?;
+                    session.viewer = Viewer::User(identity.principal.clone());
+                    session.identity = Some(identity);
+                }
                 session.initialised = true;
-                send(out, json!({ "type": "connection_ack" })).await;
+                session.last_active = Instant::now();
+                reply(out, json!({ "type": "connection_ack" })).await?;
                 if self.protocol == Protocol::Legacy {
-                    send(out, json!({ "type": "ka" })).await;
+                    reply(out, json!({ "type": "ka" })).await?;
                 }
             }
             (Protocol::TransportWs, "ping") => {
@@ -188,7 +293,7 @@ impl Connection {
                 if !message["payload"].is_null() {
                     pong["payload"] = message["payload"].clone();
                 }
-                send(out, pong).await;
+                reply(out, pong).await?;
             }
             (Protocol::TransportWs, "pong") => {}
             (Protocol::TransportWs, "subscribe") | (Protocol::Legacy, "start") => {
@@ -204,6 +309,13 @@ impl Connection {
                 }
                 let request: async_graphql::Request = serde_json::from_value(message["payload"].clone())
                     .map_err(|_| invalid("Invalid message received: the payload is not a GraphQL request"))?;
+                session.last_active = Instant::now();
+                let limit = self.state.app.settings.websocket.max_subscriptions;
+                if session.operations.len() >= limit {
+                    let error = async_graphql::Error::from(ApiError::TooManySubscriptions(limit))
+                        .into_server_error(async_graphql::Pos::default());
+                    return reply(out, json!({ "type": "error", "id": id, "payload": [error] })).await;
+                }
                 let operation = self.start(
                     id.to_string(),
                     request,
@@ -216,29 +328,13 @@ impl Connection {
             (Protocol::TransportWs, "complete") | (Protocol::Legacy, "stop") => {
                 if let Some(operation) = message["id"].as_str().and_then(|id| session.operations.remove(id)) {
                     operation.abort();
+                    session.last_active = Instant::now();
                 }
             }
             (Protocol::Legacy, "connection_terminate") => return Err(None),
             (_, other) => return Err(invalid(&format!("Invalid message received: unknown type {other:?}"))),
         }
         Ok(())
-    }
-
-    /// Who the connection acts for; `None` when a token was given and refused.
-    async fn authenticate(&self, payload: &Value) -> Option<Viewer> {
-        let token = ["Authorization", "authorization"]
-            .iter()
-            .find_map(|key| payload[*key].as_str())
-            .map(|value| value.strip_prefix("Bearer ").unwrap_or(value))
-            .or_else(|| {
-                ["accessToken", "authToken", "token"]
-                    .iter()
-                    .find_map(|key| payload[*key].as_str())
-            });
-        match flows::authenticate(&self.state.app, token).await {
-            Viewer::Rejected(_) => None,
-            viewer => Some(viewer),
-        }
     }
 
     /// Runs one operation, streaming its results until it ends or is cancelled.

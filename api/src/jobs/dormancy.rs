@@ -125,5 +125,6 @@ async fn move_aside(env: &JobEnv, account: user::Model) -> anyhow::Result<u64> {
     crate::auth::flows::deny_access(env.deny_list.as_ref(), &env.settings.auth, &sessions)
         .await
         .map_err(ApiError::into_anyhow)?;
+    crate::live::sockets::announce(env.bus.as_ref(), account.id, Default::default()).await;
     Ok(1)
 }

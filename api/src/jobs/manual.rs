@@ -34,6 +34,8 @@ pub async fn run(settings: Settings, name: &str) -> anyhow::Result<ExitCode> {
     };
     let redis_url = settings.redis.url.as_ref().map(|url| url.expose_secret().to_string());
     let deny_list = crate::infra::kv::connect(redis_url.as_deref(), &settings.redis.key_prefix).await?;
+    // With Redis, the servers' sockets of accounts made dormant here hear of it at once.
+    let bus = crate::infra::bus::connect(redis_url.as_deref(), &settings.redis.key_prefix).await?;
     // Links are not needed here, only deletions, so the public URL may stay empty.
     let files = crate::storage::LocalFiles::new(
         settings.files_dir(),
@@ -43,6 +45,7 @@ pub async fn run(settings: Settings, name: &str) -> anyhow::Result<ExitCode> {
     let payments = crate::infra::payments::from_settings(&settings.payments)?;
     let env = JobEnv {
         deny_list,
+        bus,
         db,
         storage,
         payments,

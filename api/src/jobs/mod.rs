@@ -144,6 +144,8 @@ pub struct JobEnv {
     pub locks: Arc<lock::LocalLocks>,
     /// The token deny-list (with Redis, the instances'): ending a dormant account's sessions.
     pub deny_list: crate::infra::kv::SharedStore,
+    /// Tells sockets on every instance when an account went dormant.
+    pub bus: crate::infra::bus::SharedBus,
     /// Where stored files (posters) live.
     pub storage: crate::storage::SharedStorage,
     /// The payment provider: in the server, the one requests use, so that its circuit

@@ -1,3 +1,4 @@
 //! Live views fed by the event bus: the per-instance hubs that subscriptions read from.
 
 pub mod seat_maps;
+pub mod sockets;

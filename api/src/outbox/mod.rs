@@ -26,6 +26,11 @@ pub mod topic {
     /// A notification was stored for a user; `aggregate_id` is the user, the payload a
     /// [`crate::notify::Pushed`].
     pub const NOTIFICATION: &str = "notification";
+    /// Something about an account changed that its open sockets must check (a log-out, a
+    /// revoked session, a new role, dormancy); `aggregate_id` is the user, the payload a
+    /// [`crate::live::sockets::AccountChange`]. Published straight to the bus, not through
+    /// the outbox: it is a hint, and sockets re-check their token periodically anyway.
+    pub const ACCOUNT: &str = "account";
 }
 
 /// An event as the bus carries it.

@@ -162,6 +162,8 @@ async fn bench_server() -> anyhow::Result<TestApp> {
     }
     let options = Options {
         rate_limit_per_minute: Some(1_000_000),
+        // Every fan-out subscriber comes from this machine's one address.
+        configure: Some(|settings| settings.websocket.sockets_per_ip = 0),
         ..Options::default()
     };
     TestApp::spawn_with(Backend::Postgres, options)

@@ -144,6 +144,11 @@ impl AccountMutation {
         if before.role == Role::Admin && role != Role::Admin {
             flows::end_all_sessions(app, id).await?;
         }
+        if before.role != role {
+            // Sockets acting with the old role end, on every instance.
+            let change = crate::live::sockets::AccountChange { role: Some(role) };
+            crate::live::sockets::announce(app.bus.as_ref(), id, change).await;
+        }
         Ok(Account(user))
     }
 }

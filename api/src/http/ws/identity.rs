@@ -1,0 +1,77 @@
+//! Who a logged-in socket acts for, and whether it still may.
+//!
+//! The token given at `connection_init` is kept and checked again (signature, expiry,
+//! deny-list, as for every HTTP request) whenever the account is announced on the bus and
+//! every `websocket.identity_check_ms` besides; the socket also ends at the token's `exp`.
+//! A socket whose token is refused, or whose account now has another role, is closed with
+//! 4403. There is no refresh in place: a client reconnects with its new access token.
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::auth::flows;
+use crate::auth::viewer::{Principal, Viewer};
+use crate::live::sockets::{AccountChange, AccountSlot};
+use crate::state::AppState;
+
+pub(super) struct Identity {
+    token: String,
+    pub principal: Principal,
+    /// When the token expires.
+    pub expires_at: Instant,
+    slot: AccountSlot,
+}
+
+/// Why a logged-in socket could not start or must end: a close code and reason.
+pub(super) type Refusal = (u16, String);
+
+fn forbidden(why: &str) -> Refusal {
+    (4403, format!("Forbidden: {why}"))
+}
+
+impl Identity {
+    /// Authenticates `token` and takes a place among the account's sockets. The place is
+    /// taken before the deny-list is read, so that no announcement can fall in between.
+    pub async fn establish(app: &AppState, token: &str) -> Result<Self, Refusal> {
+        let claims = app.jwt.verify(token).map_err(|_| forbidden("the token was refused"))?;
+        let user_id = claims.sub.parse().map_err(|_| forbidden("the token was refused"))?;
+        let slot = app
+            .sockets
+            .admit_account(user_id)
+            .ok_or_else(|| (4429, "Too many connections for this account".to_string()))?;
+        let Viewer::User(principal) = flows::authenticate(app, Some(token)).await else {
+            return Err(forbidden("the token was refused"));
+        };
+        let left_ms = (claims.exp * 1000 - chrono::Utc::now().timestamp_millis()).max(0);
+        Ok(Self {
+            token: token.to_string(),
+            principal,
+            expires_at: Instant::now() + Duration::from_millis(u64::try_from(left_ms).unwrap_or(0)),
+            slot,
+        })
+    }
+
+    /// Checks the token again, after `change` when the account was announced.
+    pub async fn check(&self, app: &AppState, change: Option<&AccountChange>) -> Result<(), Refusal> {
+        if change
+            .and_then(|c| c.role)
+            .is_some_and(|role| role != self.principal.role)
+        {
+            return Err(forbidden("the account's role changed"));
+        }
+        match flows::authenticate(app, Some(&self.token)).await {
+            Viewer::User(now) if now == self.principal => Ok(()),
+            _ => Err(forbidden("the session has ended")),
+        }
+    }
+
+    /// The account's next announced change.
+    pub async fn changed(&mut self) -> AccountChange {
+        if self.slot.changes.changed().await.is_err() {
+            // The registry dropped the account's channel: only the timer checks remain.
+            std::future::pending::<()>().await;
+        }
+        self.slot.changes.borrow_and_update().clone()
+    }
+}
