@@ -4,7 +4,6 @@
 //! types we cannot speak.
 
 use async_graphql::http::GraphiQLSource;
-use async_graphql::parser::parse_query;
 use async_graphql::parser::types::{DocumentOperations, OperationType};
 use std::net::IpAddr;
 
@@ -18,6 +17,7 @@ use super::limits::{BodyError, read_body};
 use super::{HttpState, REQUEST_ID};
 use crate::auth::flows;
 use crate::graphql;
+use crate::graphql::cost::CostModel;
 use crate::graphql::errors;
 use crate::state::RequestInfo;
 
@@ -133,7 +133,7 @@ pub async fn get_graphql(State(state): State<HttpState>, ClientIp(client_ip): Cl
     let Some(media) = negotiate(&headers) else {
         return not_acceptable();
     };
-    let request = match async_graphql::http::parse_query_string(query.as_deref().unwrap_or("")) {
+    let mut request = match async_graphql::http::parse_query_string(query.as_deref().unwrap_or("")) {
         Ok(request) => request,
         Err(err) => {
             return request_error(
@@ -144,7 +144,7 @@ pub async fn get_graphql(State(state): State<HttpState>, ClientIp(client_ip): Cl
             );
         }
     };
-    if is_mutation(&request) {
+    if is_mutation(&mut request, &graphql::cost_model(&state.app.settings.graphql)) {
         let mut response = request_error(
             media,
             StatusCode::METHOD_NOT_ALLOWED,
@@ -222,13 +222,21 @@ fn negotiate(headers: &HeaderMap) -> Option<MediaType> {
 
 /// Whether the operation a request would run is a mutation: the named one, or the only one
 /// (a single operation runs without being named, even when the document names it).
-fn is_mutation(request: &async_graphql::Request) -> bool {
-    let Ok(document) = parse_query(&request.query) else {
+///
+/// The parser is recursive, so only a document within the cost check's text limits is
+/// parsed here; one beyond them goes on to be refused by the check itself. The parse is kept
+/// in the request, so the document is parsed once.
+fn is_mutation(request: &mut async_graphql::Request, cost: &CostModel) -> bool {
+    if cost.check_text(&request.query).is_err() {
+        return false;
+    }
+    let operation_name = request.operation_name.clone();
+    let Ok(document) = request.parsed_query() else {
         return false;
     };
     let ty = match &document.operations {
         DocumentOperations::Single(op) => Some(op.node.ty),
-        DocumentOperations::Multiple(ops) => match &request.operation_name {
+        DocumentOperations::Multiple(ops) => match &operation_name {
             Some(name) => ops.get(name.as_str()).map(|op| op.node.ty),
             None if ops.len() == 1 => ops.values().next().map(|op| op.node.ty),
             None => None,
@@ -288,16 +296,30 @@ mod tests {
 
     #[test]
     fn mutations_are_recognised() {
-        assert!(is_mutation(&async_graphql::Request::new("mutation { x }")));
-        assert!(!is_mutation(&async_graphql::Request::new("{ x }")));
-        let named = async_graphql::Request::new("query A { x } mutation B { y }").operation_name("B");
-        assert!(is_mutation(&named));
+        let cost = graphql::cost_model(&crate::config::GraphqlSettings::default());
+        let mutation = |query: &str, name: Option<&str>| {
+            let mut request = async_graphql::Request::new(query);
+            if let Some(name) = name {
+                request = request.operation_name(name);
+            }
+            is_mutation(&mut request, &cost)
+        };
+        assert!(mutation("mutation { x }", None));
+        assert!(!mutation("{ x }", None));
+        assert!(mutation("query A { x } mutation B { y }", Some("B")));
         // One named operation runs without `operationName`: it must not slip through GET.
-        assert!(is_mutation(&async_graphql::Request::new("mutation LogIn { x }")));
-        assert!(!is_mutation(&async_graphql::Request::new("query Venues { x }")));
+        assert!(mutation("mutation LogIn { x }", None));
+        assert!(!mutation("query Venues { x }", None));
         // Several operations and no name: nothing runs (the executor refuses it).
-        assert!(!is_mutation(&async_graphql::Request::new(
-            "query A { x } mutation B { y }"
-        )));
+        assert!(!mutation("query A { x } mutation B { y }", None));
+    }
+
+    #[test]
+    fn a_document_past_the_text_limits_is_not_parsed_to_look_for_a_mutation() {
+        let cost = graphql::cost_model(&crate::config::GraphqlSettings::default());
+        // Deep enough to exhaust a recursive parser's stack; refused by the check unparsed.
+        let bomb = format!("{{ x(a: {}1{}) }}", "[".repeat(100_000), "]".repeat(100_000));
+        let mut request = async_graphql::Request::new(bomb);
+        assert!(!is_mutation(&mut request, &cost));
     }
 }
