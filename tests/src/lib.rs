@@ -19,6 +19,7 @@ pub use serde_json;
 
 pub mod bench;
 pub mod fanout_bench;
+pub mod fuzz;
 pub mod kakao;
 pub mod outside;
 pub mod s3;

@@ -25,6 +25,6 @@ mod search;
 mod search_files;
 mod search_instances;
 mod search_matching;
-mod security;
 mod seat_map_live;
+mod security;
 mod ws;
