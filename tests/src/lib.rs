@@ -17,6 +17,8 @@ use tokio::task::JoinHandle;
 
 pub use serde_json;
 
+pub mod abuse_attacker;
+pub mod abuse_bench;
 pub mod bench;
 pub mod fanout_bench;
 pub mod fuzz;
