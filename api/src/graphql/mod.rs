@@ -13,6 +13,7 @@ pub mod guard;
 pub mod ids;
 mod jobs;
 pub mod loaders;
+mod no_nul;
 mod node;
 mod notifications;
 mod observe;
@@ -75,6 +76,7 @@ pub fn schema_builder(settings: &GraphqlSettings) -> SchemaBuilder<QueryRoot, Mu
     .limit_depth(settings.depth_limit)
     .limit_complexity(settings.complexity_limit)
     .extension(errors::ErrorCodes)
+    .extension(no_nul::NoNul)
 }
 
 /// The schema served by a running application.

@@ -9,12 +9,22 @@
 use std::time::Instant;
 
 use curtain_tests::fuzz::{self, FuzzSettings};
-use curtain_tests::{Backend, Options, TestApp};
+use curtain_tests::{Backend, Options, TestApp, error_code};
+use serde_json::json;
+
+#[test]
+fn fuzzed_requests_and_socket_frames_never_panic_fail_or_leak_internals_on_sqlite() {
+    fuzz_on(Backend::Sqlite);
+}
+
+#[test]
+fn fuzzed_requests_and_socket_frames_never_panic_fail_or_leak_internals_on_postgres() {
+    fuzz_on(Backend::Postgres);
+}
 
 /// The server runs in this test's own runtime, whose threads are named so that the panic
 /// counter sees panics in the server's tasks and in no other test's.
-#[test]
-fn fuzzed_requests_and_socket_frames_never_panic_fail_or_leak_internals() {
+fn fuzz_on(backend: Backend) {
     fuzz::watch_panics();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -28,13 +38,13 @@ fn fuzzed_requests_and_socket_frames_never_panic_fail_or_leak_internals() {
             demo: true,
             ..Options::default()
         };
-        let app = TestApp::spawn_with(Backend::Sqlite, options)
-            .await
-            .expect("SQLite is always available");
+        let Some(app) = TestApp::spawn_with(backend, options).await else {
+            return;
+        };
         let started = Instant::now();
         let report = fuzz::run(&app, &settings).await;
         eprintln!(
-            "fuzz seed {}: {} requests and {} sockets in {:.1?}\n  statuses {:?}\n  codes {:?}\n  manglings {:?}\n  socket endings {:?}",
+            "fuzz seed {} on {backend:?}: {} requests and {} sockets in {:.1?}\n  statuses {:?}\n  codes {:?}\n  manglings {:?}\n  socket endings {:?}",
             settings.seed,
             settings.cases,
             settings.sockets,
@@ -68,4 +78,28 @@ fn fuzzed_requests_and_socket_frames_never_panic_fail_or_leak_internals() {
             report.failures.join("\n\n")
         );
     });
+}
+
+// Found by the fuzzer: a NUL in any text reached PostgreSQL, which refused it with an
+// internal error. It is now refused up front on every backend.
+curtain_tests::backend_tests!(text_with_a_nul_character_is_refused_before_any_resolver_runs);
+
+async fn text_with_a_nul_character_is_refused_before_any_resolver_runs(app: &TestApp) {
+    let literal = app
+        .admin(
+            "{ adminAccountByEmail(email: \"a\\u0000b@example.com\") { email } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(error_code(&literal), "BAD_USER_INPUT", "{literal:#}");
+    let buyer = app.sign_up("nul@example.com").await;
+    let variable = app
+        .post(
+            "mutation($input: UpdateMeInput!) { updateMe(input: $input) { name } }",
+            json!({ "input": { "name": "구매자\u{0}" } }),
+            Some(&buyer.access_token),
+        )
+        .await;
+    assert_eq!(error_code(&variable), "BAD_USER_INPUT", "{variable:#}");
+    assert!(variable["data"].is_null(), "nothing ran: {variable:#}");
 }
