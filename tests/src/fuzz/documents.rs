@@ -26,6 +26,9 @@ pub(crate) struct Builder<'a> {
     /// Whether this document may break the rules on purpose (wrong types, missing
     /// variables); half do, so that the other half reach the resolvers.
     sloppy: bool,
+    /// Bytes of text values still allowed, so that a document stays well under the server's
+    /// body limit (a few long strings, not a hundred megabytes of them).
+    budget: usize,
     /// Variable definitions (`$v0: Int!`) and their JSON values (`None`: left out).
     definitions: Vec<String>,
     variables: Vec<(String, String)>,
@@ -35,6 +38,7 @@ impl<'a> Builder<'a> {
     pub(crate) fn new(schema: &'a Schema, known: &'a KnownIds, rng: &'a mut StdRng) -> Self {
         let sloppy = rng.random_bool(0.5);
         Builder {
+            budget: 200_000,
             sloppy,
             schema,
             known,
@@ -176,7 +180,14 @@ impl<'a> Builder<'a> {
                     Val::Object(object)
                 }
                 Some(Kind::Enum(values)) => values::scalar(name, hint, Some(values), self.sloppy, self.known, self.rng),
-                _ => values::scalar(name, hint, None, self.sloppy, self.known, self.rng),
+                _ => match values::scalar(name, hint, None, self.sloppy, self.known, self.rng) {
+                    Val::Str(text) if text.len() > self.budget => Val::Str("over budget".into()),
+                    Val::Str(text) => {
+                        self.budget -= text.len();
+                        Val::Str(text)
+                    }
+                    other => other,
+                },
             },
         }
     }

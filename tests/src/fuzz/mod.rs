@@ -275,7 +275,13 @@ pub async fn run(app: &TestApp, settings: &FuzzSettings) -> Report {
                 }
             }
             Err(error) if error.is_timeout() => report.timeouts.push(describe("no answer in time")),
-            Err(error) => report.failures.push(describe(&format!("no answer: {error}"))),
+            // A URL longer than the client takes: the server never saw it.
+            Err(error) if error.is_builder() => *report.codes.entry("not sent (URL too long)".into()).or_default() += 1,
+            // Refused while still sending, as a body over the limit may be.
+            Err(_) if request.body.len() > app.state.settings.server.body_limit_bytes => {
+                *report.codes.entry("cut off (body over the limit)".into()).or_default() += 1
+            }
+            Err(error) => report.failures.push(describe(&format!("no answer: {}", chain(&error)))),
         }
     }
     sockets::run(app, &schema, &known, (&buyer, &admin), settings, &mut rng, &mut report).await;
@@ -319,6 +325,17 @@ fn first_code(text: &str) -> String {
             .unwrap_or("no code")
             .to_string(),
     }
+}
+
+/// An error and its sources, which say what happened to the connection.
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    text
 }
 
 /// At most `limit` bytes of `text`, cut at a char boundary.

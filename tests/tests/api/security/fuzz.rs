@@ -82,7 +82,6 @@ fn fuzz_on(backend: Backend) {
 
 // Found by the fuzzer: a NUL in any text reached PostgreSQL, which refused it with an
 // internal error. It is now refused up front on every backend.
-curtain_tests::backend_tests!(text_with_a_nul_character_is_refused_before_any_resolver_runs);
 
 async fn text_with_a_nul_character_is_refused_before_any_resolver_runs(app: &TestApp) {
     let literal = app
@@ -103,3 +102,23 @@ async fn text_with_a_nul_character_is_refused_before_any_resolver_runs(app: &Tes
     assert_eq!(error_code(&variable), "BAD_USER_INPUT", "{variable:#}");
     assert!(variable["data"].is_null(), "nothing ran: {variable:#}");
 }
+
+// Found by the fuzzer: a date PostgreSQL cannot hold (before 4713 BC) reached it and came
+// back as an internal error. SQLite keeps dates as text and answers as usual.
+
+async fn a_date_the_database_cannot_hold_is_bad_user_input_not_an_internal_error(app: &TestApp) {
+    let response = app
+        .gql(
+            "query($to: NaiveDate) { performances(filter: { to: $to }) { edges { cursor } } }",
+            json!({ "to": "-9999-01-01" }),
+        )
+        .await;
+    if response.get("errors").is_some() {
+        assert_eq!(error_code(&response), "BAD_USER_INPUT", "{response:#}");
+    }
+}
+
+curtain_tests::backend_tests!(
+    text_with_a_nul_character_is_refused_before_any_resolver_runs,
+    a_date_the_database_cannot_hold_is_bad_user_input_not_an_internal_error,
+);
