@@ -222,8 +222,11 @@ pub async fn run(app: &TestApp, settings: &FuzzSettings) -> Report {
         .await
         .expect("the admin logs in");
     let known = known_ids(app, &buyer).await;
+    // A connection per request: a reused one the server has just closed (as idle timeouts
+    // do) would fail for reasons that are not the request's.
     let client = reqwest::Client::builder()
         .timeout(settings.timeout)
+        .pool_max_idle_per_host(0)
         .build()
         .expect("HTTP client");
     let mut rng = StdRng::seed_from_u64(settings.seed);
