@@ -180,11 +180,34 @@ impl ApiError {
     }
 }
 
-/// Bare `?` on a database error is an internal error: logged, not shown.
+/// Bare `?` on a database error is an internal error: logged, not shown. Except a value the
+/// database cannot hold (PostgreSQL's class 22, data exception: a date before 4713 BC, say,
+/// which SQLite stores as text): that is the caller's input, and says so. Found by fuzzing.
 impl From<DbErr> for ApiError {
     fn from(err: DbErr) -> Self {
+        if is_data_exception(&err) {
+            tracing::warn!(error = %err, "the database refused a value a client sent");
+            return Self::BadUserInput {
+                field: None,
+                message: "a value is outside the range this server can store".into(),
+            };
+        }
         Self::internal(err)
     }
+}
+
+/// A PostgreSQL error of SQLSTATE class 22 (data exception).
+fn is_data_exception(err: &DbErr) -> bool {
+    use sea_orm::RuntimeErr;
+    use sea_orm::sqlx::postgres::PgDatabaseError;
+    let (DbErr::Exec(RuntimeErr::SqlxError(err)) | DbErr::Query(RuntimeErr::SqlxError(err))) = err else {
+        return false;
+    };
+    let sea_orm::sqlx::Error::Database(err) = err.as_ref() else {
+        return false;
+    };
+    err.try_downcast_ref::<PgDatabaseError>()
+        .is_some_and(|err| err.code().starts_with("22"))
 }
 
 impl From<ApiError> for async_graphql::Error {

@@ -75,12 +75,13 @@ pub async fn run(app: &TestApp, subscribers: usize, changes: usize) -> anyhow::R
     summarize(subscribers, changes, &asked, &report, (before, during), cores)
 }
 
-/// The subscriber process, killed if the bench stops early.
-struct Child(std::process::Child);
+/// A child process of a bench (subscribers here, the attacker of P8), killed if the bench
+/// stops early.
+pub(crate) struct Child(pub(crate) std::process::Child);
 
 impl Child {
     /// Its standard output, line by line, read on a thread of its own.
-    fn lines(&mut self) -> anyhow::Result<tokio::sync::mpsc::UnboundedReceiver<String>> {
+    pub(crate) fn lines(&mut self) -> anyhow::Result<tokio::sync::mpsc::UnboundedReceiver<String>> {
         let stdout = self.0.stdout.take().context("the child's output")?;
         let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();
         std::thread::spawn(move || {

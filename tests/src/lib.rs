@@ -17,9 +17,12 @@ use tokio::task::JoinHandle;
 
 pub use serde_json;
 
+pub mod abuse_attacker;
+pub mod abuse_bench;
 pub mod bench;
 pub mod cost_bench;
 pub mod fanout_bench;
+pub mod fuzz;
 pub mod kakao;
 pub mod outside;
 pub mod s3;

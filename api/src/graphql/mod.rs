@@ -14,6 +14,7 @@ pub mod guard;
 pub mod ids;
 mod jobs;
 pub mod loaders;
+mod no_nul;
 mod node;
 mod notifications;
 mod observe;
@@ -100,6 +101,7 @@ pub fn schema_builder(settings: &GraphqlSettings) -> SchemaBuilder<QueryRoot, Mu
         .extension(cost::CostCheck(Arc::new(cost_model(settings))))
         .limit_recursive_depth(cost::NESTING_LIMIT as usize)
         .extension(errors::ErrorCodes)
+        .extension(no_nul::NoNul)
 }
 
 /// The schema served by a running application.

@@ -16,6 +16,9 @@
 //! first-come coupon at the same moment; it reports throughput and latency, then counts the
 //! copies issued and the buyers holding two.
 //!
+//! `curtain-bench abuse` is P8, abuse during an on-sale (see `curtain_tests::abuse_bench`):
+//! P1's rush alone and under attack.
+//!
 //! The server runs in this process (the real one, over loopback HTTP), so load generator
 //! and server share the machine's cores, as pgbench and PostgreSQL do in the baseline.
 
@@ -25,10 +28,10 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
-use curtain_tests::bench::percentile_ms;
-use curtain_tests::fixtures::{create_coupon, create_performance, create_venue, day};
-use curtain_tests::{Backend, Options, TestApp, data};
-use rand::Rng;
+use curtain_tests::abuse_attacker::Attack;
+use curtain_tests::bench::{hold_rush, on_sale_performance, on_sale_session, percentile_ms, sign_up_buyers};
+use curtain_tests::fixtures::create_coupon;
+use curtain_tests::{Backend, Options, TestApp};
 use sea_orm::{ConnectionTrait, Statement};
 use serde_json::json;
 use tokio::sync::Semaphore;
@@ -82,6 +85,35 @@ enum Bench {
         #[arg(long, default_value_t = 30)]
         changes: usize,
     },
+    /// P8: P1's on-sale, alone and then under attack (fragment bombs, alias floods, slow
+    /// headers, socket floods from a child process); reports the buyers' hold latency, /healthz
+    /// and how the attacks were answered. PostgreSQL at CURTAIN_TEST_DATABASE_URL, or SQLite.
+    Abuse {
+        /// Buyers, each with their own account and one attempt per run.
+        #[arg(long, default_value_t = 2_000)]
+        buyers: usize,
+        /// Seats in each session (rows of 50).
+        #[arg(long, default_value_t = 1_000)]
+        seats: usize,
+        /// Buyers' requests in flight at once (HTTP connections).
+        #[arg(long, default_value_t = 256)]
+        concurrency: usize,
+        /// Run on SQLite in a temporary directory instead of PostgreSQL.
+        #[arg(long)]
+        sqlite: bool,
+        #[command(flatten)]
+        attack: Attack,
+    },
+    /// The attacker of `abuse`, run by it in a child process.
+    #[command(hide = true)]
+    AbuseAttacker {
+        #[arg(long)]
+        url: String,
+        #[arg(long)]
+        session: String,
+        #[command(flatten)]
+        attack: Attack,
+    },
     /// The subscribers of `fanout`, run by it in a child process.
     #[command(hide = true)]
     FanoutClient {
@@ -129,8 +161,28 @@ async fn main() -> anyhow::Result<()> {
             coupons,
             concurrency,
         } => coupon_rush(buyers, coupons, concurrency).await?,
+        Bench::Abuse {
+            buyers,
+            seats,
+            concurrency,
+            sqlite,
+            attack,
+        } => {
+            let backend = if sqlite { Backend::Sqlite } else { Backend::Postgres };
+            let app = Arc::new(bench_server(backend).await?);
+            let figures = curtain_tests::abuse_bench::run(app.clone(), buyers, seats, concurrency, &attack).await?;
+            match Arc::try_unwrap(app) {
+                Ok(app) => app.stop().await,
+                Err(_) => eprintln!("the server is still referenced; its database is left behind"),
+            }
+            figures
+        }
+        Bench::AbuseAttacker { url, session, attack } => {
+            curtain_tests::abuse_attacker::attacker(&url, &session, &attack).await?;
+            return Ok(());
+        }
         Bench::Fanout { subscribers, changes } => {
-            let app = bench_server().await?;
+            let app = bench_server(Backend::Postgres).await?;
             let figures = curtain_tests::fanout_bench::run(&app, subscribers, changes).await?;
             app.stop().await;
             figures
@@ -152,12 +204,9 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-const HOLD: &str = "mutation($s: ID!, $seats: [ID!]!, $k: String!) {
-    holdSeats(sessionId: $s, seatIds: $seats, idempotencyKey: $k) { id } }";
-
-/// A server on a fresh PostgreSQL database, with log-in limits out of the way.
-async fn bench_server() -> anyhow::Result<TestApp> {
-    if std::env::var("CURTAIN_TEST_DATABASE_URL").is_err() {
+/// A server on a fresh database, with log-in limits out of the way.
+async fn bench_server(backend: Backend) -> anyhow::Result<TestApp> {
+    if backend == Backend::Postgres && std::env::var("CURTAIN_TEST_DATABASE_URL").is_err() {
         bail!("set CURTAIN_TEST_DATABASE_URL to a PostgreSQL server, e.g. postgres://postgres@127.0.0.1:5432/postgres");
     }
     let options = Options {
@@ -166,34 +215,13 @@ async fn bench_server() -> anyhow::Result<TestApp> {
         configure: Some(|settings| settings.websocket.sockets_per_ip = 0),
         ..Options::default()
     };
-    TestApp::spawn_with(Backend::Postgres, options)
-        .await
-        .context("no PostgreSQL")
-}
-
-/// Signs up `count` buyers, 32 at a time, and returns their access tokens.
-async fn sign_up_buyers(app: &Arc<TestApp>, count: usize, prefix: &str) -> anyhow::Result<Vec<String>> {
-    eprintln!("signing up {count} buyers…");
-    let limit = Arc::new(Semaphore::new(32));
-    let mut signups = Vec::new();
-    for i in 0..count {
-        let (app, limit, prefix) = (app.clone(), limit.clone(), prefix.to_string());
-        signups.push(tokio::spawn(async move {
-            let _permit = limit.acquire().await;
-            app.sign_up(&format!("{prefix}-{i}@example.com")).await.access_token
-        }));
-    }
-    let mut tokens = Vec::new();
-    for signup in signups {
-        tokens.push(signup.await?);
-    }
-    Ok(tokens)
+    TestApp::spawn_with(backend, options).await.context("no PostgreSQL")
 }
 
 const CLAIM: &str = "mutation($c: ID!) { claimCoupon(couponId: $c) { id } }";
 
 async fn coupon_rush(buyers: usize, copies: i32, concurrency: usize) -> anyhow::Result<serde_json::Value> {
-    let app = Arc::new(bench_server().await?);
+    let app = Arc::new(bench_server(Backend::Postgres).await?);
     let coupon = create_coupon(&app, copies, json!({ "discountAmount": 5000 })).await;
     let tokens = sign_up_buyers(&app, buyers, "rush").await?;
 
@@ -281,116 +309,18 @@ async fn coupon_rush(buyers: usize, copies: i32, concurrency: usize) -> anyhow::
 }
 
 async fn holds(buyers: usize, seats: usize, concurrency: usize) -> anyhow::Result<serde_json::Value> {
-    if std::env::var("CURTAIN_TEST_DATABASE_URL").is_err() {
-        bail!("set CURTAIN_TEST_DATABASE_URL to a PostgreSQL server, e.g. postgres://postgres@127.0.0.1:5432/postgres");
-    }
-    let options = Options {
-        rate_limit_per_minute: Some(1_000_000),
-        ..Options::default()
-    };
-    let app = TestApp::spawn_with(Backend::Postgres, options)
-        .await
-        .context("no PostgreSQL")?;
-    let rows = seats.div_ceil(50);
-    let layout = json!({ "sections": [{ "name": "1층", "rows": (0..rows).map(|r| json!({
-        "label": format!("R{r}"), "seatCount": 50.min(seats - r * 50), "grade": "R" })).collect::<Vec<_>>() }] });
-    let venue = create_venue(&app, "Bench hall", layout).await;
-    let performance = create_performance(&app, &venue, "Bench", &day(0).0, &day(10).0).await;
-    let response = app
-        .admin(
-            "mutation($input: CreateSessionInput!) { createSession(input: $input) { id } }",
-            json!({ "input": { "performanceId": performance, "startsAt": day(2).1, "prices": [{ "grade": "R", "price": 50000 }] } }),
-        )
-        .await;
-    let session = data(&response)["createSession"]["id"]
-        .as_str()
-        .context("session")?
-        .to_string();
+    let app = bench_server(Backend::Postgres).await?;
+    let performance = on_sale_performance(&app, seats).await;
+    let sale = on_sale_session(&app, &performance, 2).await?;
     // A twin session for the pgbench baseline, so that both start from the same empty hall.
-    data(
-        &app.admin(
-            "mutation($input: CreateSessionInput!) { createSession(input: $input) { id } }",
-            json!({ "input": { "performanceId": performance, "startsAt": day(3).1, "prices": [{ "grade": "R", "price": 50000 }] } }),
-        )
-        .await,
-    );
-    let map = app
-        .gql(
-            "query($s: ID!) { seatMap(sessionId: $s) { seats { id row } } }",
-            json!({ "s": session }),
-        )
-        .await;
-    let seat_list: Vec<(String, String)> = data(&map)["seatMap"]["seats"]
-        .as_array()
-        .context("seats")?
-        .iter()
-        .map(|s| {
-            (
-                s["id"].as_str().unwrap_or_default().to_string(),
-                s["row"].as_str().unwrap_or_default().to_string(),
-            )
-        })
-        .collect();
-    // Adjacent pairs within a row.
-    let pairs: Vec<[String; 2]> = seat_list
-        .windows(2)
-        .filter(|w| w[0].1 == w[1].1)
-        .map(|w| [w[0].0.clone(), w[1].0.clone()])
-        .collect();
-
-    eprintln!("signing up {buyers} buyers…");
+    on_sale_session(&app, &performance, 3).await?;
     let app = Arc::new(app);
-    let limit = Arc::new(Semaphore::new(32));
-    let mut signups = Vec::new();
-    for i in 0..buyers {
-        let (app, limit) = (app.clone(), limit.clone());
-        signups.push(tokio::spawn(async move {
-            let _permit = limit.acquire().await;
-            app.sign_up(&format!("bench-{i}@example.com")).await.access_token
-        }));
-    }
-    let mut tokens = Vec::new();
-    for signup in signups {
-        tokens.push(signup.await?);
-    }
+    let tokens = sign_up_buyers(&app, buyers, "bench").await?;
 
     eprintln!("{buyers} buyers hold 2 seats each, {concurrency} at a time…");
-    let limit = Arc::new(Semaphore::new(concurrency));
-    let start_line = Arc::new(tokio::sync::Barrier::new(buyers + 1));
-    let mut attempts = Vec::new();
-    for (i, token) in tokens.into_iter().enumerate() {
-        let pair = pairs[rand::rng().random_range(0..pairs.len())].clone();
-        let (app, limit, start_line, session) = (app.clone(), limit.clone(), start_line.clone(), session.clone());
-        attempts.push(tokio::spawn(async move {
-            start_line.wait().await;
-            let _permit = limit.acquire().await;
-            let started = Instant::now();
-            let response = app
-                .post(
-                    HOLD,
-                    json!({ "s": session, "seats": pair, "k": format!("bench-{i}") }),
-                    Some(&token),
-                )
-                .await;
-            let code = response["errors"][0]["extensions"]["code"].as_str().map(String::from);
-            (started.elapsed(), code)
-        }));
-    }
-    start_line.wait().await;
-    let began = Instant::now();
-    let mut latencies = Vec::new();
-    let (mut held, mut unavailable, mut other) = (0usize, 0usize, Vec::new());
-    for attempt in attempts {
-        let (latency, code) = attempt.await?;
-        latencies.push(latency);
-        match code.as_deref() {
-            None => held += 1,
-            Some("SEAT_UNAVAILABLE") => unavailable += 1,
-            Some(code) => other.push(code.to_string()),
-        }
-    }
-    let elapsed = began.elapsed();
-    latencies.sort_unstable();
+    let rush = hold_rush(&app, &sale, &tokens, concurrency, "bench").await?;
+    let (latencies, held, unavailable, other, elapsed) =
+        (rush.latencies, rush.held, rush.unavailable, rush.other, rush.elapsed);
 
     let checks = check_inventory(&app.db).await?;
     let baseline = pgbench_baseline(&app.db, &app.database_url, seats, buyers).await;
