@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 backend_tests!(
     constraint_violations_answer_by_the_constraint_s_name,
-    text_with_a_nul_byte_is_bad_input_on_every_database,
+    text_with_control_characters_is_bad_input_on_every_database,
     an_admin_changing_or_deleting_someone_s_review_is_audited,
     marking_a_huge_list_of_notifications_read_is_bad_input,
 );
@@ -69,17 +69,18 @@ async fn constraint_violations_answer_by_the_constraint_s_name(app: &TestApp) {
     }
 }
 
-async fn text_with_a_nul_byte_is_bad_input_on_every_database(app: &TestApp) {
-    // PostgreSQL refuses NUL in text with an error of its own; SQLite would store it.
-    let response = app
-        .admin(
-            "mutation($input: CreateCastMemberInput!) { createCastMember(input: $input) { id } }",
-            json!({ "input": { "name": "Nul\u{0}Byte" } }),
-        )
-        .await;
-    assert_eq!(error_code(&response), "BAD_USER_INPUT", "{response}");
-    assert_eq!(response["errors"][0]["extensions"]["field"], "name");
-    assert_no_database_text(&response);
+async fn text_with_control_characters_is_bad_input_on_every_database(app: &TestApp) {
+    let create = "mutation($input: CreateCastMemberInput!) { createCastMember(input: $input) { id } }";
+    // PostgreSQL refuses NUL in text with an error of its own; SQLite would store it. NUL is
+    // refused before any resolver runs; other control characters by the field's check.
+    for (name, field) in [("Nul\u{0}Byte", None), ("Bell\u{7}Ring", Some("name"))] {
+        let response = app.admin(create, json!({ "input": { "name": name } })).await;
+        assert_eq!(error_code(&response), "BAD_USER_INPUT", "{response}");
+        if let Some(field) = field {
+            assert_eq!(response["errors"][0]["extensions"]["field"], field);
+        }
+        assert_no_database_text(&response);
+    }
 }
 
 async fn an_admin_changing_or_deleting_someone_s_review_is_audited(app: &TestApp) {
