@@ -6,8 +6,11 @@ mod limits;
 
 use std::time::{Duration, Instant};
 
+use curtain::auth::flows::{self, TokenCheck};
 use curtain::auth::jwt::JwtKeys;
+use curtain::auth::viewer::Viewer;
 use curtain::config::{JwtKeySetting, Settings};
+use curtain::infra::kv::KeyValueStore;
 use curtain_tests::fixtures::{database_id, run_job};
 use curtain_tests::socket::{self, Socket};
 use curtain_tests::{BUYER_PASSWORD, Backend, Options, TestApp, backend_tests, data, error_code};
@@ -22,6 +25,7 @@ backend_tests!(
     reusing_a_spent_refresh_token_closes_the_familys_sockets,
     a_role_change_either_way_closes_the_accounts_sockets,
     an_account_made_dormant_has_its_sockets_closed,
+    a_deny_list_that_cannot_be_read_refuses_http_but_not_an_open_socket,
 );
 
 const INBOX: &str = "subscription { notificationReceived { id kind } }";
@@ -214,4 +218,58 @@ async fn logging_out_on_one_instance_closes_the_socket_on_another() {
     eprintln!("the socket on the other instance closed {took:?} after the log-out");
     b.stop().await;
     a.stop().await;
+}
+
+/// A deny-list that cannot be read, as Redis during a blip.
+struct Unreachable;
+
+#[async_trait::async_trait]
+impl KeyValueStore for Unreachable {
+    async fn set(&self, _: &str, _: &str, _: Duration) -> anyhow::Result<()> {
+        anyhow::bail!("unreachable")
+    }
+    async fn get(&self, _: &str) -> anyhow::Result<Option<String>> {
+        anyhow::bail!("unreachable")
+    }
+    async fn take(&self, _: &str) -> anyhow::Result<Option<String>> {
+        anyhow::bail!("unreachable")
+    }
+    async fn delete(&self, _: &str) -> anyhow::Result<()> {
+        anyhow::bail!("unreachable")
+    }
+    async fn increment(&self, _: &str, _: Duration) -> anyhow::Result<(u64, Duration)> {
+        anyhow::bail!("unreachable")
+    }
+    fn backend(&self) -> &'static str {
+        "unreachable"
+    }
+}
+
+/// HTTP fails closed when the deny-list cannot be read; the check an open socket makes tells
+/// "could not check" apart from "ended", so a blip does not disconnect every socket.
+async fn a_deny_list_that_cannot_be_read_refuses_http_but_not_an_open_socket(app: &TestApp) {
+    let buyer = app.sign_up("blip@example.com").await;
+    let mut state = app.state.clone();
+    state.deny_list = std::sync::Arc::new(Unreachable);
+    assert!(matches!(
+        flows::authenticate(&state, Some(&buyer.access_token)).await,
+        Viewer::Rejected(_)
+    ));
+    assert!(matches!(
+        flows::check_token(&state, &buyer.access_token).await,
+        TokenCheck::Unknown
+    ));
+    // Readable again: a valid token is valid, a deny-listed one refused.
+    assert!(matches!(
+        flows::check_token(&app.state, &buyer.access_token).await,
+        TokenCheck::Valid(_)
+    ));
+    let session = app.state.jwt.verify(&buyer.access_token).expect("claims").sid;
+    flows::deny_access(app.state.deny_list.as_ref(), &app.state.settings.auth, &[session])
+        .await
+        .expect("deny-list");
+    assert!(matches!(
+        flows::check_token(&app.state, &buyer.access_token).await,
+        TokenCheck::Refused(_)
+    ));
 }
