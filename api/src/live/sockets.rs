@@ -5,8 +5,9 @@
 //! The auth flows [`announce`] such changes on the event bus under [`topic::ACCOUNT`]; one
 //! task per instance ([`SocketRegistry::run`]) hears them and wakes the sockets of that
 //! account, which then check their own token again. The event is only a hint: the deny-list
-//! is the truth, and sockets also re-check on a timer, so a lost message delays an ending
-//! socket, it never keeps one alive for good.
+//! and the account's stored role are the truth, and sockets also re-check both on a timer
+//! (`websocket.identity_check_ms`), so a lost message delays an ending socket by at most one
+//! period, it never keeps one alive for good.
 
 use std::collections::HashMap;
 use std::net::IpAddr;

@@ -199,6 +199,27 @@ async fn a_session_ended_without_word_on_the_bus_is_caught_by_the_periodic_check
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_role_change_without_word_on_the_bus_is_caught_by_the_periodic_check() {
+    let options = Options {
+        configure: Some(|settings| settings.websocket.identity_check_ms = 300),
+        ..Options::default()
+    };
+    let app = TestApp::spawn_with(Backend::Sqlite, options).await.expect("app");
+    let buyer = app.sign_up("quietly-promoted@example.com").await;
+    let mut socket = watching_inbox(&app, &buyer.access_token).await;
+    // Promoted in the database with no account event: as if the announcement was lost.
+    // The token stays valid (a promotion ends no session): only the stored role tells.
+    entity::user::Entity::update_many()
+        .col_expr(entity::user::Column::Role, Expr::value(entity::Role::Admin))
+        .filter(entity::user::Column::Id.eq(database_id(&buyer.user_id)))
+        .exec(&app.db)
+        .await
+        .expect("promoted");
+    forbidden_promptly(&mut socket).await;
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn logging_out_on_one_instance_closes_the_socket_on_another() {
     let Some((a, b)) = TestApp::pair_with_redis().await else {
         return;
