@@ -170,6 +170,17 @@ struct Operation {
 /// What an operation's task sends when it ends: its id and serial number.
 type Done = (String, u64);
 
+/// Forgets the operation `id` that ended, if it is the one numbered `serial`; true if so.
+/// A `done` read late may be of an operation the client completed since, whose id now
+/// names a newer one: that one stays tracked (counted, completable, aborted at the close).
+fn ended(operations: &mut HashMap<String, Operation>, id: &str, serial: u64) -> bool {
+    let current = operations.get(id).is_some_and(|op| op.serial == serial);
+    if current {
+        operations.remove(id);
+    }
+    current
+}
+
 /// Why the session loop ended: a close to send, or nothing (the client went away).
 type Ending = Option<Refusal>;
 
@@ -228,10 +239,7 @@ impl Connection {
                     }
                 }
                 Some((id, serial)) = done.recv() => {
-                    // A `done` read late may be of an operation completed by the client
-                    // since, whose id now names a newer one: that one keeps running.
-                    if session.operations.get(&id).is_some_and(|op| op.serial == serial) {
-                        session.operations.remove(&id);
+                    if ended(&mut session.operations, &id, serial) {
                         session.last_active = Instant::now();
                     }
                 }
@@ -399,4 +407,22 @@ impl Connection {
 /// Queues `value` for the client; false when the socket's queue is closed.
 async fn send(out: &mpsc::Sender<Outgoing>, value: Value) -> bool {
     out.send(Outgoing::Message(value)).await.is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_late_end_does_not_untrack_a_newer_operation_under_the_same_id() {
+        let mut operations = HashMap::new();
+        let newer = tokio::spawn(std::future::pending::<()>());
+        // "1" was started (serial 0), completed by the client, and started again (serial 1).
+        operations.insert("1".to_string(), Operation { serial: 1, task: newer });
+        assert!(!ended(&mut operations, "1", 0), "the first operation's late done");
+        assert!(operations.contains_key("1"), "the newer operation is still tracked");
+        assert!(ended(&mut operations, "1", 1));
+        assert!(operations.is_empty());
+        assert!(!ended(&mut operations, "1", 1), "an unknown id is ignored");
+    }
 }
