@@ -244,28 +244,51 @@ pub async fn deny_access(
 }
 
 /// Decides the caller from an `Authorization: Bearer …` token: a valid, unexpired token of a
-/// session that was not ended.
+/// session that was not ended. Fails closed: a token is refused when the deny-list cannot
+/// be read.
 pub async fn authenticate(app: &AppState, bearer: Option<&str>) -> Viewer {
     let Some(token) = bearer else {
         return Viewer::Anonymous;
     };
+    match check_token(app, token).await {
+        TokenCheck::Valid(principal) => Viewer::User(principal),
+        TokenCheck::Refused(err) => Viewer::Rejected(err),
+        // An unreachable deny-list must not let a revoked token through.
+        TokenCheck::Unknown => Viewer::Rejected(TokenError::Invalid),
+    }
+}
+
+/// What is known of a token now.
+#[derive(Debug)]
+pub enum TokenCheck {
+    /// Valid, unexpired, of a session that was not ended.
+    Valid(Principal),
+    /// Refused: bad, expired, or of an ended session.
+    Refused(TokenError),
+    /// Its signature and expiry are good but the deny-list could not be read: whether its
+    /// session was ended is unknown. HTTP refuses such a token; an open socket keeps going
+    /// and asks again later, so that a blip of the store does not disconnect everyone.
+    Unknown,
+}
+
+/// Checks `token` (signature, expiry, deny-list), telling "refused" from "could not check".
+pub async fn check_token(app: &AppState, token: &str) -> TokenCheck {
     let claims = match app.jwt.verify(token) {
         Ok(claims) => claims,
-        Err(err) => return Viewer::Rejected(err),
+        Err(err) => return TokenCheck::Refused(err),
     };
     match app.deny_list.get(&deny_key(&claims.sid)).await {
         Ok(None) => {}
-        Ok(Some(_)) => return Viewer::Rejected(TokenError::Invalid),
+        Ok(Some(_)) => return TokenCheck::Refused(TokenError::Invalid),
         Err(err) => {
-            // Failing closed: an unreachable deny-list must not let a revoked token through.
             tracing::error!(error = ?err, "the token deny-list could not be read");
-            return Viewer::Rejected(TokenError::Invalid);
+            return TokenCheck::Unknown;
         }
     }
     let (Ok(user_id), Ok(role)) = (claims.sub.parse::<i64>(), claims.role.parse::<RoleName>()) else {
-        return Viewer::Rejected(TokenError::Invalid);
+        return TokenCheck::Refused(TokenError::Invalid);
     };
-    Viewer::User(Principal {
+    TokenCheck::Valid(Principal {
         user_id,
         role: role.0,
         session_id: claims.sid,

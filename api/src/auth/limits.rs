@@ -3,7 +3,7 @@
 //! log-ins. Counters live in the shared key-value store, so every instance counts together
 //! when Redis is configured.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr};
 use std::time::Duration;
 
 use crate::config::AuthSettings;
@@ -30,11 +30,26 @@ impl Limited {
 
 const WINDOW: Duration = Duration::from_secs(60);
 
+/// The key an address is limited under: an IPv4 address as is (an IPv4-mapped IPv6 address
+/// as its IPv4), any other IPv6 address as its /64. A single IPv6 subscriber is routinely
+/// given a whole /64, so keying on the full address would hand one client 2^64 budgets.
+/// Every per-address limit (rate limits, lock-outs, hold budgets, sockets per address)
+/// keys on this.
+pub fn limit_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(Ipv6Addr::from(u128::from(v6) & !u128::from(u64::MAX))),
+        },
+    }
+}
+
 /// Counts one call of `op` from `ip`; RATE_LIMITED once the per-minute budget is spent.
 pub async fn check_rate(kv: &dyn KeyValueStore, settings: &AuthSettings, op: Limited, ip: IpAddr) -> ApiResult<()> {
     spend_budget(
         kv,
-        &format!("rate:{}:{ip}", op.name()),
+        &format!("rate:{}:{}", op.name(), limit_key(ip)),
         settings.rate_limit_per_minute,
         "too many requests from your address; try again shortly",
     )
@@ -59,11 +74,11 @@ pub async fn spend_budget(kv: &dyn KeyValueStore, bucket: &str, per_minute: u32,
 }
 
 fn account_key(email: &str, ip: IpAddr) -> String {
-    format!("lockout:account:{}:{ip}", email.to_lowercase())
+    format!("lockout:account:{}:{}", email.to_lowercase(), limit_key(ip))
 }
 
 fn address_key(ip: IpAddr) -> String {
-    format!("lockout:address:{ip}")
+    format!("lockout:address:{}", limit_key(ip))
 }
 
 fn locked_error(remaining: Duration) -> ApiError {
@@ -150,6 +165,47 @@ mod tests {
         assert!(
             check_lock(&kv, "b@x.kr", ip).await.is_ok(),
             "another account is not locked"
+        );
+        Ok(())
+    }
+
+    fn ip(text: &str) -> IpAddr {
+        text.parse().unwrap_or_else(|_| panic!("{text} is an address"))
+    }
+
+    #[test]
+    fn an_ipv6_address_is_limited_as_its_64() {
+        assert_eq!(limit_key(ip("203.0.113.7")), ip("203.0.113.7"));
+        assert_eq!(limit_key(ip("::ffff:203.0.113.7")), ip("203.0.113.7"));
+        assert_eq!(limit_key(ip("2001:db8:1:2:aaaa:bbbb:cccc:dddd")), ip("2001:db8:1:2::"));
+        assert_eq!(limit_key(ip("2001:db8:1:2::1")), limit_key(ip("2001:db8:1:2:ffff::9")));
+        assert_ne!(limit_key(ip("2001:db8:1:2::1")), limit_key(ip("2001:db8:1:3::1")));
+        assert_eq!(limit_key(ip("::1")), ip("::"));
+    }
+
+    #[tokio::test]
+    async fn one_64_shares_one_budget() -> ApiResult<()> {
+        let kv = MemoryStore::new(100);
+        let settings = AuthSettings {
+            rate_limit_per_minute: 2,
+            ..AuthSettings::default()
+        };
+        check_rate(&kv, &settings, Limited::LogIn, ip("2001:db8::1")).await?;
+        check_rate(&kv, &settings, Limited::LogIn, ip("2001:db8::2")).await?;
+        assert!(matches!(
+            check_rate(&kv, &settings, Limited::LogIn, ip("2001:db8::3")).await,
+            Err(ApiError::RateLimited { .. })
+        ));
+        check_rate(&kv, &settings, Limited::LogIn, ip("2001:db8:0:1::1")).await?;
+        for _ in 0..20 {
+            record_failure(&kv, &AuthSettings::default(), "a@x.kr", ip("2001:db8::7")).await?;
+        }
+        assert!(
+            matches!(
+                check_lock(&kv, "b@x.kr", ip("2001:db8::8")).await,
+                Err(ApiError::RateLimited { .. })
+            ),
+            "the lock-out of an address covers its /64"
         );
         Ok(())
     }

@@ -167,7 +167,7 @@ async fn execute(
     media: MediaType,
 ) -> Response {
     let request_id = headers.get(REQUEST_ID).and_then(|v| v.to_str().ok()).map(str::to_owned);
-    let viewer = flows::authenticate(&state.app, bearer(headers)).await;
+    let viewer = flows::authenticate(&state.app, super::bearer::from_headers(headers)).await;
     let info = RequestInfo {
         request_id: request_id.clone(),
         client_ip,
@@ -243,16 +243,6 @@ fn is_mutation(request: &mut async_graphql::Request, cost: &CostModel) -> bool {
         },
     };
     ty == Some(OperationType::Mutation)
-}
-
-/// The token of an `Authorization: Bearer …` header.
-fn bearer(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
 }
 
 fn request_error(media: MediaType, status: StatusCode, code: &str, message: &str) -> Response {

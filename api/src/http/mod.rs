@@ -1,6 +1,7 @@
 //! The HTTP surface: GraphQL, GraphiQL, health, metrics and stored files, behind request ids,
 //! tracing, metrics, compression, CORS, body limits, deadlines and load shedding.
 
+mod bearer;
 pub mod client_ip;
 mod graphql;
 mod health;

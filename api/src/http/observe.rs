@@ -75,18 +75,16 @@ fn method_label(method: &Method) -> &'static str {
 
 /// `/metrics` on the API port, for bearers of `metrics.token` only.
 pub async fn metrics_with_token(State(state): State<HttpState>, headers: HeaderMap) -> Response {
-    let presented = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("");
+    let presented = super::bearer::from_headers(&headers);
+    // No token presented is never allowed, whatever the setting.
     let allowed = state
         .app
         .settings
         .metrics
         .token
         .as_ref()
-        .is_some_and(|token| constant_time_eq(token.expose_secret().as_bytes(), presented.as_bytes()));
+        .zip(presented)
+        .is_some_and(|(token, presented)| constant_time_eq(token.expose_secret().as_bytes(), presented.as_bytes()));
     if !allowed {
         return (
             StatusCode::UNAUTHORIZED,

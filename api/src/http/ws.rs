@@ -151,9 +151,34 @@ struct Session {
     viewer: Viewer,
     /// The logged-in caller's token and place, checked again while the socket lives.
     identity: Option<Identity>,
-    operations: HashMap<String, JoinHandle<()>>,
+    /// Running operations by id, each with its serial number: an id can be reused once its
+    /// operation is completed, so an operation's `done` names the serial it ended.
+    operations: HashMap<String, Operation>,
+    /// The serial number of the next operation started.
+    next_serial: u64,
     /// When the client last started or ended something; idleness counts from here.
     last_active: Instant,
+}
+
+/// A running operation: its task, and the serial number that tells it from an earlier or
+/// later operation under the same id.
+struct Operation {
+    serial: u64,
+    task: JoinHandle<()>,
+}
+
+/// What an operation's task sends when it ends: its id and serial number.
+type Done = (String, u64);
+
+/// Forgets the operation `id` that ended, if it is the one numbered `serial`; true if so.
+/// A `done` read late may be of an operation the client completed since, whose id now
+/// names a newer one: that one stays tracked (counted, completable, aborted at the close).
+fn ended(operations: &mut HashMap<String, Operation>, id: &str, serial: u64) -> bool {
+    let current = operations.get(id).is_some_and(|op| op.serial == serial);
+    if current {
+        operations.remove(id);
+    }
+    current
 }
 
 /// Why the session loop ended: a close to send, or nothing (the client went away).
@@ -167,12 +192,13 @@ impl Connection {
         let (out, outgoing) = mpsc::channel::<Outgoing>(64);
         let mut writer = tokio::spawn(write(sink, outgoing));
         // Operations tell the connection when they end, so their ids can be reused.
-        let (done_tx, mut done) = mpsc::unbounded_channel::<String>();
+        let (done_tx, mut done) = mpsc::unbounded_channel::<Done>();
         let mut session = Session {
             initialised: false,
             viewer: Viewer::Anonymous,
             identity: None,
             operations: HashMap::new(),
+            next_serial: 0,
             last_active: Instant::now(),
         };
         let init_deadline = Instant::now() + Duration::from_millis(settings.graphql.ws_init_timeout_ms);
@@ -212,9 +238,10 @@ impl Connection {
                         break Some(close);
                     }
                 }
-                Some(id) = done.recv() => {
-                    session.operations.remove(&id);
-                    session.last_active = Instant::now();
+                Some((id, serial)) = done.recv() => {
+                    if ended(&mut session.operations, &id, serial) {
+                        session.last_active = Instant::now();
+                    }
                 }
                 message = incoming.next() => {
                     // Whatever arrives shows the client is there.
@@ -234,7 +261,7 @@ impl Connection {
             }
         };
         for (_, operation) in session.operations.drain() {
-            operation.abort();
+            operation.task.abort();
         }
         if let Some((code, reason)) = close {
             let _ = out.send_timeout(Outgoing::Close(code, reason), CLOSE_GRACE).await;
@@ -264,7 +291,7 @@ impl Connection {
         session: &mut Session,
         text: &str,
         out: &mpsc::Sender<Outgoing>,
-        done: &mpsc::UnboundedSender<String>,
+        done: &mpsc::UnboundedSender<Done>,
     ) -> Result<(), Ending> {
         let invalid = |why: &str| Some((4400, why.to_string()));
         let message: Value = serde_json::from_str(text).map_err(|_| invalid("Invalid message received: not JSON"))?;
@@ -316,18 +343,20 @@ impl Connection {
                         .into_server_error(async_graphql::Pos::default());
                     return reply(out, json!({ "type": "error", "id": id, "payload": [error] })).await;
                 }
-                let operation = self.start(
-                    id.to_string(),
+                let serial = session.next_serial;
+                session.next_serial += 1;
+                let task = self.start(
+                    (id.to_string(), serial),
                     request,
                     session.viewer.clone(),
                     out.clone(),
                     done.clone(),
                 );
-                session.operations.insert(id.to_string(), operation);
+                session.operations.insert(id.to_string(), Operation { serial, task });
             }
             (Protocol::TransportWs, "complete") | (Protocol::Legacy, "stop") => {
                 if let Some(operation) = message["id"].as_str().and_then(|id| session.operations.remove(id)) {
-                    operation.abort();
+                    operation.task.abort();
                     session.last_active = Instant::now();
                 }
             }
@@ -337,14 +366,15 @@ impl Connection {
         Ok(())
     }
 
-    /// Runs one operation, streaming its results until it ends or is cancelled.
+    /// Runs one operation, streaming its results until it ends, is cancelled, or the socket's
+    /// outgoing queue is closed (nobody would read what it sends).
     fn start(
         &self,
-        id: String,
+        (id, serial): Done,
         request: async_graphql::Request,
         viewer: Viewer,
         out: mpsc::Sender<Outgoing>,
-        done: mpsc::UnboundedSender<String>,
+        done: mpsc::UnboundedSender<Done>,
     ) -> JoinHandle<()> {
         let request = request.data(viewer).data(self.info.clone());
         let responses = graphql::execute_stream(&self.state.schema, request, &self.state.app.db);
@@ -357,22 +387,42 @@ impl Connection {
                 if first && protocol == Protocol::TransportWs && errors::is_request_error(&response) {
                     // A request that could not run gets `error`, and no `complete` after it.
                     send(&out, json!({ "type": "error", "id": id, "payload": response.errors })).await;
-                    let _ = done.send(id);
+                    let _ = done.send((id, serial));
                     return;
                 }
                 first = false;
-                send(
-                    &out,
-                    json!({ "type": protocol.next_type(), "id": id, "payload": response }),
-                )
-                .await;
+                let next = json!({ "type": protocol.next_type(), "id": id, "payload": response });
+                if !send(&out, next).await {
+                    // The socket is gone: a subscription must not run on for nobody.
+                    let _ = done.send((id, serial));
+                    return;
+                }
             }
             send(&out, json!({ "type": "complete", "id": id })).await;
-            let _ = done.send(id);
+            let _ = done.send((id, serial));
         })
     }
 }
 
-async fn send(out: &mpsc::Sender<Outgoing>, value: Value) {
-    let _ = out.send(Outgoing::Message(value)).await;
+/// Queues `value` for the client; false when the socket's queue is closed.
+async fn send(out: &mpsc::Sender<Outgoing>, value: Value) -> bool {
+    out.send(Outgoing::Message(value)).await.is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_late_end_does_not_untrack_a_newer_operation_under_the_same_id() {
+        let mut operations = HashMap::new();
+        let newer = tokio::spawn(std::future::pending::<()>());
+        // "1" was started (serial 0), completed by the client, and started again (serial 1).
+        operations.insert("1".to_string(), Operation { serial: 1, task: newer });
+        assert!(!ended(&mut operations, "1", 0), "the first operation's late done");
+        assert!(operations.contains_key("1"), "the newer operation is still tracked");
+        assert!(ended(&mut operations, "1", 1));
+        assert!(operations.is_empty());
+        assert!(!ended(&mut operations, "1", 1), "an unknown id is ignored");
+    }
 }

@@ -5,8 +5,9 @@
 //! The auth flows [`announce`] such changes on the event bus under [`topic::ACCOUNT`]; one
 //! task per instance ([`SocketRegistry::run`]) hears them and wakes the sockets of that
 //! account, which then check their own token again. The event is only a hint: the deny-list
-//! is the truth, and sockets also re-check on a timer, so a lost message delays an ending
-//! socket, it never keeps one alive for good.
+//! and the account's stored role are the truth, and sockets also re-check both on a timer
+//! (`websocket.identity_check_ms`), so a lost message delays an ending socket by at most one
+//! period, it never keeps one alive for good.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -92,8 +93,11 @@ impl SocketRegistry {
         self.counts.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// One more socket for `ip`, or `None` when it holds its limit already.
+    /// One more socket for `ip` (counted with its /64 for IPv6: see
+    /// [`limit_key`](crate::auth::limits::limit_key)), or `None` when it holds its limit
+    /// already.
     pub fn admit_ip(self: &Arc<Self>, ip: IpAddr) -> Option<IpSlot> {
+        let ip = crate::auth::limits::limit_key(ip);
         let mut counts = self.counts();
         let held = counts.by_ip.entry(ip).or_default();
         if *held >= self.per_ip {
@@ -204,6 +208,12 @@ mod tests {
         assert!(registry.admit_ip(ip).is_none());
         drop(first);
         assert!(registry.admit_ip(ip).is_some());
+        // One /64 is one address.
+        let (a, b): (IpAddr, IpAddr) = ("2001:db8::1".parse().expect("v6"), "2001:db8::2".parse().expect("v6"));
+        let _a = registry.admit_ip(a).expect("first of the /64");
+        let _b = registry.admit_ip(b).expect("second of the /64");
+        assert!(registry.admit_ip("2001:db8::3".parse().expect("v6")).is_none());
+        assert!(registry.admit_ip("2001:db8:0:1::3".parse().expect("v6")).is_some());
 
         let account = registry.admit_account(7).expect("first");
         assert!(registry.admit_account(7).is_none());

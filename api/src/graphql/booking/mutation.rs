@@ -99,7 +99,7 @@ fn policy(app: &AppState) -> HoldPolicy {
 /// (shared by every instance with Redis); RATE_LIMITED with `retryAfter` beyond either.
 async fn check_hold_rate(ctx: &Context<'_>, app: &AppState, user_id: i64) -> Result<(), ApiError> {
     let booking = &app.settings.booking;
-    let ip = request_info(ctx)?.client_ip;
+    let ip = limits::limit_key(request_info(ctx)?.client_ip);
     limits::spend_budget(
         app.kv.as_ref(),
         &format!("hold:account:{user_id}"),

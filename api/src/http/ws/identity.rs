@@ -2,15 +2,19 @@
 //!
 //! The token given at `connection_init` is kept and checked again (signature, expiry,
 //! deny-list, as for every HTTP request) whenever the account is announced on the bus and
-//! every `websocket.identity_check_ms` besides; the socket also ends at the token's `exp`.
+//! every `websocket.identity_check_ms` besides, when the account's stored role is read too;
+//! the socket also ends at the token's `exp`.
 //! A socket whose token is refused, or whose account now has another role, is closed with
-//! 4403. There is no refresh in place: a client reconnects with its new access token.
+//! 4403. When the deny-list cannot be read, a re-check keeps the socket (it is not known to
+//! be ended) and the next check asks again; a new socket is refused, as HTTP is. There is no refresh in place: a client reconnects with its new access token.
 
 use std::time::Duration;
 
+use entity::{Role, user};
+use sea_orm::EntityTrait;
 use tokio::time::Instant;
 
-use crate::auth::flows;
+use crate::auth::flows::{self, TokenCheck};
 use crate::auth::viewer::{Principal, Viewer};
 use crate::live::sockets::{AccountChange, AccountSlot};
 use crate::state::AppState;
@@ -52,17 +56,47 @@ impl Identity {
         })
     }
 
-    /// Checks the token again, after `change` when the account was announced.
+    /// Checks the token again, after `change` when the account was announced. The periodic
+    /// check (no `change`) also reads the account's role from the database (one read by
+    /// primary key per socket per `identity_check_ms`), so that a role change whose
+    /// announcement was lost still ends the socket.
     pub async fn check(&self, app: &AppState, change: Option<&AccountChange>) -> Result<(), Refusal> {
-        if change
-            .and_then(|c| c.role)
-            .is_some_and(|role| role != self.principal.role)
-        {
+        let role = match change {
+            Some(change) => change.role,
+            None => self.current_role(app).await?,
+        };
+        if role.is_some_and(|role| role != self.principal.role) {
             return Err(forbidden("the account's role changed"));
         }
-        match flows::authenticate(app, Some(&self.token)).await {
-            Viewer::User(now) if now == self.principal => Ok(()),
+        match flows::check_token(app, &self.token).await {
+            TokenCheck::Valid(now) if now == self.principal => Ok(()),
+            TokenCheck::Unknown => {
+                // Not known to be ended: closing every socket on a blip of the deny-list
+                // would make all clients reconnect at once. The next check asks again.
+                tracing::warn!(
+                    user_id = self.principal.user_id,
+                    "a socket's token could not be re-checked; it stays open until the next check"
+                );
+                Ok(())
+            }
             _ => Err(forbidden("the session has ended")),
+        }
+    }
+
+    /// The account's role as stored; `None` when it could not be read (the next check asks
+    /// again). An account that no longer exists ends the socket.
+    async fn current_role(&self, app: &AppState) -> Result<Option<Role>, Refusal> {
+        match user::Entity::find_by_id(self.principal.user_id).one(&app.db).await {
+            Ok(Some(account)) => Ok(Some(account.role)),
+            Ok(None) => Err(forbidden("the account no longer exists")),
+            Err(err) => {
+                tracing::warn!(
+                    user_id = self.principal.user_id,
+                    error = ?err,
+                    "a socket's account could not be read; it stays open until the next check"
+                );
+                Ok(None)
+            }
         }
     }
 

@@ -39,7 +39,8 @@ pub(super) fn token_of(payload: &Value) -> Option<&str> {
     ["Authorization", "authorization"]
         .iter()
         .find_map(|key| payload[*key].as_str())
-        .map(|value| value.strip_prefix("Bearer ").unwrap_or(value))
+        // A bare token is taken as it is.
+        .map(|value| crate::http::bearer::token(value).unwrap_or(value.trim()))
         .or_else(|| {
             ["accessToken", "authToken", "token"]
                 .iter()

@@ -206,20 +206,21 @@ async fn read_head(stream: &mut TcpStream, wait: Duration) -> Option<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_sends_its_headers_slowly_is_cut_off() {
-    let app = spawn(|s| s.server.header_read_timeout_ms = 300).await;
+    // Applies to every connection, the harness's own included: a second, for a loaded machine.
+    let app = spawn(|s| s.server.header_read_timeout_ms = 1_000).await;
     // Half a request, then silence.
     let mut stream = TcpStream::connect(host(&app)).await.expect("connect");
     stream
         .write_all(b"GET /healthz HTTP/1.1\r\nHost: curtain\r\n")
         .await
         .expect("write");
-    let closed = read_until_closed(&mut stream, Duration::from_secs(3)).await;
-    assert!(closed.is_some(), "the connection is still open after 3 s");
+    let closed = read_until_closed(&mut stream, Duration::from_secs(10)).await;
+    assert!(closed.is_some(), "the connection is still open after 10 s");
 
     // Not a byte at all (before hyper can even tell HTTP/1 from HTTP/2).
     let mut stream = TcpStream::connect(host(&app)).await.expect("connect");
-    let closed = read_until_closed(&mut stream, Duration::from_secs(3)).await;
-    assert!(closed.is_some(), "a silent connection is still open after 3 s");
+    let closed = read_until_closed(&mut stream, Duration::from_secs(10)).await;
+    assert!(closed.is_some(), "a silent connection is still open after 10 s");
 
     // A prompt client is unaffected.
     let response = app.client.get(app.url("/healthz")).send().await.expect("sent");
@@ -229,7 +230,7 @@ async fn a_client_that_sends_its_headers_slowly_is_cut_off() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_sends_its_body_slowly_gets_408() {
-    let app = spawn(|s| s.server.body_read_timeout_ms = 300).await;
+    let app = spawn(|s| s.server.body_read_timeout_ms = 1_000).await;
     let mut stream = TcpStream::connect(host(&app)).await.expect("connect");
     stream
         .write_all(
@@ -239,9 +240,9 @@ async fn a_client_that_sends_its_body_slowly_gets_408() {
         .expect("write");
     // The answer names the cause, and the connection is closed (the rest of the body
     // would otherwise be read as a next request).
-    let answer = read_until_closed(&mut stream, Duration::from_secs(3))
+    let answer = read_until_closed(&mut stream, Duration::from_secs(10))
         .await
-        .expect("the connection is closed within 3 s");
+        .expect("the connection is closed within 10 s");
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
     assert!(answer.contains("BODY_TIMEOUT"), "{answer}");
     app.stop().await;
@@ -250,7 +251,9 @@ async fn a_client_that_sends_its_body_slowly_gets_408() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_past_its_deadline_gets_503_but_a_websocket_outlives_it() {
     let app = spawn(|s| {
-        s.server.request_timeout_ms = 300;
+        // Also the deadline of the harness's own admin log-in while spawning (argon2 and a
+        // SQLite write): two seconds, for a loaded machine.
+        s.server.request_timeout_ms = 2_000;
         s.server.body_read_timeout_ms = 10_000;
     })
     .await;
@@ -260,13 +263,14 @@ async fn a_request_past_its_deadline_gets_503_but_a_websocket_outlives_it() {
         .write_all(b"POST /graphql HTTP/1.1\r\nHost: curtain\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{")
         .await
         .expect("write");
-    let answer = read_until_closed(&mut stream, Duration::from_secs(3))
+    let answer = read_until_closed(&mut stream, Duration::from_secs(10))
         .await
-        .expect("the connection is closed within 3 s");
+        .expect("the connection is closed within 10 s");
     assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
     assert!(answer.contains("REQUEST_TIMEOUT"), "{answer}");
 
-    // The socket opened before is well past the request deadline and still answers.
+    // The socket opened before the request is past the request deadline (the 503 came after
+    // it), and a little more, and still answers.
     tokio::time::sleep(Duration::from_millis(300)).await;
     send(
         &mut socket,
@@ -327,7 +331,8 @@ async fn beyond_the_in_flight_bound_requests_are_shed_with_503_but_health_still_
             .send()
     };
     let mut shed = None;
-    for _ in 0..100 {
+    let started = std::time::Instant::now();
+    while started.elapsed() < Duration::from_secs(10) {
         let response = query().await.expect("sent");
         if response.status() == StatusCode::SERVICE_UNAVAILABLE {
             shed = Some(response);
@@ -348,7 +353,8 @@ async fn beyond_the_in_flight_bound_requests_are_shed_with_503_but_health_still_
     // Once the slot is free, requests are served again.
     drop(holder);
     let mut served = false;
-    for _ in 0..100 {
+    let started = std::time::Instant::now();
+    while started.elapsed() < Duration::from_secs(10) {
         if query().await.expect("sent").status() == StatusCode::OK {
             served = true;
             break;
@@ -409,9 +415,9 @@ async fn an_unsigned_upload_is_refused_before_its_body_is_read() {
     );
     stream.write_all(request.as_bytes()).await.expect("write");
     // Not a byte of the promised megabyte is sent: the answer must not wait for it.
-    let head = read_head(&mut stream, Duration::from_secs(3))
+    let head = read_head(&mut stream, Duration::from_secs(10))
         .await
-        .expect("an answer within 3 s");
+        .expect("an answer within 10 s");
     assert!(head.starts_with("HTTP/1.1 403"), "{head}");
     app.stop().await;
 }

@@ -6,8 +6,11 @@ mod limits;
 
 use std::time::{Duration, Instant};
 
+use curtain::auth::flows::{self, TokenCheck};
 use curtain::auth::jwt::JwtKeys;
+use curtain::auth::viewer::Viewer;
 use curtain::config::{JwtKeySetting, Settings};
+use curtain::infra::kv::KeyValueStore;
 use curtain_tests::fixtures::{database_id, run_job};
 use curtain_tests::socket::{self, Socket};
 use curtain_tests::{BUYER_PASSWORD, Backend, Options, TestApp, backend_tests, data, error_code};
@@ -22,11 +25,13 @@ backend_tests!(
     reusing_a_spent_refresh_token_closes_the_familys_sockets,
     a_role_change_either_way_closes_the_accounts_sockets,
     an_account_made_dormant_has_its_sockets_closed,
+    a_deny_list_that_cannot_be_read_refuses_http_but_not_an_open_socket,
 );
 
 const INBOX: &str = "subscription { notificationReceived { id kind } }";
-/// Well under the 30 s periodic check: only the account event can close a socket this soon.
-const PROMPTLY: Duration = Duration::from_secs(2);
+/// Well under the 30 s periodic check, so only the account event can close a socket this
+/// soon; generous for a loaded CI machine (a prompt close returns at once).
+const PROMPTLY: Duration = Duration::from_secs(8);
 
 /// A socket logged in with `token`, subscribed to its notifications.
 async fn watching_inbox(app: &TestApp, token: &str) -> Socket {
@@ -60,7 +65,7 @@ pub(crate) async fn closed_within(socket: &mut Socket, within: Duration) -> (Opt
 async fn forbidden_promptly(socket: &mut Socket) {
     let (code, _) = closed_within(socket, PROMPTLY).await;
     assert_eq!(code, Some(4403));
-    let after = tokio::time::timeout(Duration::from_secs(1), socket.next()).await;
+    let after = tokio::time::timeout(Duration::from_secs(5), socket.next()).await;
     assert!(
         matches!(after, Ok(None | Some(Err(_)))),
         "nothing after the close: {after:?}"
@@ -167,7 +172,7 @@ async fn a_socket_closes_when_its_token_expires() {
         .issue(database_id(&buyer.user_id), "USER", "short-session")
         .expect("a token");
     let mut socket = watching_inbox(&app, &token).await;
-    let (code, _) = closed_within(&mut socket, Duration::from_secs(5)).await;
+    let (code, _) = closed_within(&mut socket, Duration::from_secs(10)).await;
     assert_eq!(code, Some(4403));
     assert!(
         chrono::Utc::now() >= expires_at - chrono::Duration::milliseconds(1100),
@@ -195,6 +200,27 @@ async fn a_session_ended_without_word_on_the_bus_is_caught_by_the_periodic_check
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_role_change_without_word_on_the_bus_is_caught_by_the_periodic_check() {
+    let options = Options {
+        configure: Some(|settings| settings.websocket.identity_check_ms = 300),
+        ..Options::default()
+    };
+    let app = TestApp::spawn_with(Backend::Sqlite, options).await.expect("app");
+    let buyer = app.sign_up("quietly-promoted@example.com").await;
+    let mut socket = watching_inbox(&app, &buyer.access_token).await;
+    // Promoted in the database with no account event: as if the announcement was lost.
+    // The token stays valid (a promotion ends no session): only the stored role tells.
+    entity::user::Entity::update_many()
+        .col_expr(entity::user::Column::Role, Expr::value(entity::Role::Admin))
+        .filter(entity::user::Column::Id.eq(database_id(&buyer.user_id)))
+        .exec(&app.db)
+        .await
+        .expect("promoted");
+    forbidden_promptly(&mut socket).await;
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn logging_out_on_one_instance_closes_the_socket_on_another() {
     let Some((a, b)) = TestApp::pair_with_redis().await else {
         return;
@@ -214,4 +240,58 @@ async fn logging_out_on_one_instance_closes_the_socket_on_another() {
     eprintln!("the socket on the other instance closed {took:?} after the log-out");
     b.stop().await;
     a.stop().await;
+}
+
+/// A deny-list that cannot be read, as Redis during a blip.
+struct Unreachable;
+
+#[async_trait::async_trait]
+impl KeyValueStore for Unreachable {
+    async fn set(&self, _: &str, _: &str, _: Duration) -> anyhow::Result<()> {
+        anyhow::bail!("unreachable")
+    }
+    async fn get(&self, _: &str) -> anyhow::Result<Option<String>> {
+        anyhow::bail!("unreachable")
+    }
+    async fn take(&self, _: &str) -> anyhow::Result<Option<String>> {
+        anyhow::bail!("unreachable")
+    }
+    async fn delete(&self, _: &str) -> anyhow::Result<()> {
+        anyhow::bail!("unreachable")
+    }
+    async fn increment(&self, _: &str, _: Duration) -> anyhow::Result<(u64, Duration)> {
+        anyhow::bail!("unreachable")
+    }
+    fn backend(&self) -> &'static str {
+        "unreachable"
+    }
+}
+
+/// HTTP fails closed when the deny-list cannot be read; the check an open socket makes tells
+/// "could not check" apart from "ended", so a blip does not disconnect every socket.
+async fn a_deny_list_that_cannot_be_read_refuses_http_but_not_an_open_socket(app: &TestApp) {
+    let buyer = app.sign_up("blip@example.com").await;
+    let mut state = app.state.clone();
+    state.deny_list = std::sync::Arc::new(Unreachable);
+    assert!(matches!(
+        flows::authenticate(&state, Some(&buyer.access_token)).await,
+        Viewer::Rejected(_)
+    ));
+    assert!(matches!(
+        flows::check_token(&state, &buyer.access_token).await,
+        TokenCheck::Unknown
+    ));
+    // Readable again: a valid token is valid, a deny-listed one refused.
+    assert!(matches!(
+        flows::check_token(&app.state, &buyer.access_token).await,
+        TokenCheck::Valid(_)
+    ));
+    let session = app.state.jwt.verify(&buyer.access_token).expect("claims").sid;
+    flows::deny_access(app.state.deny_list.as_ref(), &app.state.settings.auth, &[session])
+        .await
+        .expect("deny-list");
+    assert!(matches!(
+        flows::check_token(&app.state, &buyer.access_token).await,
+        TokenCheck::Refused(_)
+    ));
 }

@@ -73,7 +73,7 @@ async fn a_message_over_the_limit_closes_the_socket_before_its_body_is_read() {
     tcp.write_all(&frame).await.expect("the start of the message");
 
     let mut close = [0u8; 4];
-    tokio::time::timeout(Duration::from_secs(5), tcp.read_exact(&mut close))
+    tokio::time::timeout(Duration::from_secs(10), tcp.read_exact(&mut close))
         .await
         .expect("the server answers without waiting for the rest")
         .expect("a close frame");
@@ -131,7 +131,7 @@ async fn an_account_over_its_socket_limit_is_closed_at_connection_init() {
         socket::send(&mut again, init.clone()).await;
         match socket::next_message(&mut again).await {
             Ok(ack) => break assert_eq!(ack["type"], "connection_ack"),
-            Err(code) if started.elapsed() < Duration::from_secs(5) => {
+            Err(code) if started.elapsed() < Duration::from_secs(10) => {
                 assert_eq!(code, Some(4429));
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
@@ -159,7 +159,7 @@ async fn an_address_over_its_socket_limit_is_refused_the_upgrade_with_429() {
     loop {
         match open(&app).await {
             Ok(_) => break,
-            Err(refusal) if started.elapsed() < Duration::from_secs(5) => {
+            Err(refusal) if started.elapsed() < Duration::from_secs(10) => {
                 assert_eq!(refusal.0, 429);
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
@@ -171,14 +171,15 @@ async fn an_address_over_its_socket_limit_is_refused_the_upgrade_with_429() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_socket_running_nothing_is_closed_when_idle() {
-    let app = spawn(|settings| settings.websocket.idle_timeout_ms = 600).await;
+    let app = spawn(|settings| settings.websocket.idle_timeout_ms = 2_000).await;
     let buyer = app.sign_up("watching@example.com").await;
     let mut busy = socket::connect(&app, Some(&buyer.access_token)).await;
     socket::subscribe(&mut busy, "inbox", super::INBOX, json!({})).await;
     let mut idle = socket::connect(&app, None).await;
-    let (code, took) = closed_within(&mut idle, Duration::from_secs(5)).await;
+    let (code, took) = closed_within(&mut idle, Duration::from_secs(10)).await;
     assert_eq!(code, Some(1000));
-    assert!(took >= Duration::from_millis(400), "closed after {took:?}");
+    // Idleness counts from connection_init: a second of slack for a loaded machine.
+    assert!(took >= Duration::from_secs(1), "closed after {took:?}");
     // The socket with a running subscription is not idle.
     tokio::time::sleep(Duration::from_millis(400)).await;
     socket::send(&mut busy, json!({ "type": "ping" })).await;
@@ -189,15 +190,16 @@ async fn a_socket_running_nothing_is_closed_when_idle() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_socket_that_does_not_answer_pings_is_closed() {
     let app = spawn(|settings| {
-        settings.websocket.keepalive_interval_ms = 200;
-        settings.websocket.keepalive_timeout_ms = 400;
+        settings.websocket.keepalive_interval_ms = 500;
+        // Long enough for a loaded machine to answer, short enough to be outlived below.
+        settings.websocket.keepalive_timeout_ms = 2_000;
     })
     .await;
     let mut answering = socket::connect(&app, None).await;
     let mut silent = socket::connect(&app, None).await;
     // The answering client reads, so its library answers each ping.
     let (mut pings, started) = (0, Instant::now());
-    while started.elapsed() < Duration::from_millis(1500) {
+    while started.elapsed() < Duration::from_secs(3) {
         match tokio::time::timeout(Duration::from_millis(100), answering.next()).await {
             Err(_) => {}
             Ok(Some(Ok(Message::Ping(_)))) => pings += 1,
@@ -206,7 +208,7 @@ async fn a_socket_that_does_not_answer_pings_is_closed() {
     }
     assert!(pings >= 3, "pinged {pings} times");
     // The silent one read nothing meanwhile, so it answered nothing.
-    let (code, _) = closed_within(&mut silent, Duration::from_secs(5)).await;
+    let (code, _) = closed_within(&mut silent, Duration::from_secs(10)).await;
     assert_eq!(code, Some(1001));
     answering.send(Message::Close(None)).await.ok();
     app.stop().await;
@@ -236,7 +238,7 @@ async fn subscribers_hold_no_database_connection(backend: Backend) {
     }
     for _ in 0..5 {
         let answered = tokio::time::timeout(
-            Duration::from_secs(5),
+            Duration::from_secs(10),
             app.post("{ me { email } }", json!({}), Some(&buyer.access_token)),
         )
         .await
