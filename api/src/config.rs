@@ -84,7 +84,10 @@ pub struct ServerSettings {
     /// 408 after it.
     pub body_read_timeout_ms: u64,
     /// How long a request may take, body included, before it is answered 503. A WebSocket
-    /// is not cut by it once upgraded.
+    /// is not cut by it once upgraded. With Toss configured it must exceed the longest
+    /// payment call (`payments.max_attempts` × (`connect_timeout_ms` + `read_timeout_ms`)
+    /// plus backoff, about 100 s by default), or the service refuses to start: a client
+    /// would be told REQUEST_TIMEOUT while it may have been charged.
     pub request_timeout_ms: u64,
     /// Requests served at once; more are refused at once with 503 and `Retry-After` rather
     /// than queued. `/healthz` and `/readyz` are exempt. Defaults to 256 per CPU core.
@@ -344,7 +347,7 @@ impl Default for ServerSettings {
             trusted_proxies: Vec::new(),
             header_read_timeout_ms: 10_000,
             body_read_timeout_ms: 30_000,
-            request_timeout_ms: 60_000,
+            request_timeout_ms: 120_000,
             max_in_flight_requests: None,
             public_url: None,
             shutdown_grace_seconds: 20,
@@ -486,6 +489,27 @@ impl Settings {
             )
     }
 
+    /// Refuses a request deadline shorter than the longest call to Toss (when Toss is
+    /// configured; the simulated provider does not wait): a `confirmPayment` cut off by it
+    /// would tell the buyer REQUEST_TIMEOUT while the payment may have gone through.
+    pub fn check_request_deadline(&self) -> Result<(), String> {
+        if self.payments.toss_secret_key.is_none() {
+            return Ok(());
+        }
+        let deadline = std::time::Duration::from_millis(self.server.request_timeout_ms);
+        let longest = self.payments.longest_call();
+        if deadline < longest {
+            return Err(format!(
+                "server.request_timeout_ms ({} ms) is shorter than the longest call to Toss Payments \
+                 ({} ms: payments.max_attempts × (connect_timeout_ms + read_timeout_ms) + backoff); \
+                 raise it (CURTAIN_SERVER_REQUEST_TIMEOUT_MS) or lower the payment timeouts",
+                self.server.request_timeout_ms,
+                longest.as_millis()
+            ));
+        }
+        Ok(())
+    }
+
     /// The database URL in force: the configured one, or the SQLite file in the data directory.
     pub fn database_url(&self) -> SecretString {
         match &self.database.url {
@@ -530,6 +554,30 @@ fn env_key_to_path(key: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_request_deadline_must_outlast_the_longest_payment_call() {
+        let mut settings = Settings::default();
+        assert_eq!(settings.payments.longest_call().as_millis(), 3 * 33_000 + 200 + 400);
+        settings.payments.toss_secret_key = Some(SecretString::from("test_sk_x"));
+        assert_eq!(settings.check_request_deadline(), Ok(()), "the defaults fit");
+        settings.server.request_timeout_ms = 60_000;
+        let refused = settings.check_request_deadline().expect_err("60 s is too short");
+        assert!(refused.contains("request_timeout_ms"), "{refused}");
+        settings.payments.read_timeout_ms = 15_000;
+        assert_eq!(
+            settings.check_request_deadline(),
+            Ok(()),
+            "shorter payment timeouts fit"
+        );
+        settings.payments.toss_secret_key = None;
+        settings.server.request_timeout_ms = 300;
+        assert_eq!(
+            settings.check_request_deadline(),
+            Ok(()),
+            "the simulated provider never waits"
+        );
+    }
 
     #[test]
     fn environment_keys_map_to_sections_and_aliases() {

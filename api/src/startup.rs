@@ -41,6 +41,7 @@ impl Application {
     /// enabled) and binds the listening socket. Port 0 picks a free port: see [`Self::port`].
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let started = Instant::now();
+        settings.check_request_deadline().map_err(anyhow::Error::msg)?;
         let metrics = Arc::new(Metrics::new(settings.metrics.max_operation_labels));
         let db = db::connect(
             &settings.database_url(),

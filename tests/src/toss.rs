@@ -6,8 +6,8 @@
 //! replays the stored answer for a repeated `Idempotency-Key`. Payment keys choose what
 //! happens on confirm: `decline…` is refused, `slow…` is approved but answered too late,
 //! `lost…` is never approved and answered too late; anything else is approved. Tests can
-//! also make it fail, go down, answer lookups slowly, or change payments behind Curtain's
-//! back.
+//! also make it fail, go down, answer lookups slowly or hold them until released, or change
+//! payments behind Curtain's back.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -48,6 +48,8 @@ struct Inner {
     lookup_delay: Duration,
     /// Lookups by order so far.
     lookups: usize,
+    /// While true, lookups by order wait (after being counted) until it is false again.
+    lookups_held: tokio::sync::watch::Sender<bool>,
 }
 
 type Shared = Arc<Mutex<Inner>>;
@@ -128,6 +130,18 @@ impl TossStandIn {
     /// Makes every lookup of a payment by order take `delay`.
     pub fn set_lookup_delay(&self, delay: Duration) {
         self.lock().lookup_delay = delay;
+    }
+
+    /// Makes lookups of payments by order wait, once counted, until
+    /// [`Self::release_lookups`]: a test can then look at what arrived meanwhile without
+    /// depending on how fast requests arrive.
+    pub fn hold_lookups(&self) {
+        self.lock().lookups_held.send_replace(true);
+    }
+
+    /// Lets the held lookups (and any later one) answer.
+    pub fn release_lookups(&self) {
+        self.lock().lookups_held.send_replace(false);
     }
 
     /// Lookups of payments by order so far (what reconciliation and webhooks ask).
@@ -279,11 +293,13 @@ async fn by_order(
     Path(order_id): Path<String>,
     headers: HeaderMap,
 ) -> (StatusCode, Json<Value>) {
-    let delay = {
+    let (delay, mut held) = {
         let mut state = inner.lock().expect("state");
         state.lookups += 1;
-        state.lookup_delay
+        (state.lookup_delay, state.lookups_held.subscribe())
     };
+    // Only fails if the sender is gone, which it is not while the stand-in runs.
+    let _ = held.wait_for(|held| !*held).await;
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }

@@ -1,5 +1,7 @@
 //! Settings of payments: the Toss Payments client, its failure handling, and cancellations.
 
+use std::time::Duration;
+
 use secrecy::SecretString;
 use serde::Deserialize;
 
@@ -53,5 +55,21 @@ impl Default for PaymentSettings {
             reconcile_after_seconds: 60,
             webhook_concurrency: 8,
         }
+    }
+}
+
+impl PaymentSettings {
+    /// The longest one call to Toss can take: every attempt waiting out its connect and read
+    /// timeouts, plus the longest backoffs between them. A request that asks Toss must be
+    /// allowed at least this long (see `server.request_timeout_ms`).
+    pub fn longest_call(&self) -> Duration {
+        let attempts = self.max_attempts.max(1);
+        let per_attempt = Duration::from_millis(self.connect_timeout_ms.saturating_add(self.read_timeout_ms));
+        let backoff = Duration::from_millis(self.backoff_base_ms);
+        // As the Toss client backs off: up to `base × 2^(attempt-2)` before attempt 2, 3, …
+        let backoffs = (2..=attempts)
+            .map(|attempt| backoff.saturating_mul(1 << (attempt - 2).min(10)))
+            .fold(Duration::ZERO, Duration::saturating_add);
+        per_attempt.saturating_mul(attempts).saturating_add(backoffs)
     }
 }

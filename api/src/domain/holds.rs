@@ -40,6 +40,20 @@ pub struct HoldPolicy {
     pub max_live_reservations: usize,
 }
 
+/// The reservation a repeated request (same buyer, same idempotency key) already made:
+/// `None` for a fresh key (or one `hold_seats` will refuse), CONFLICT for a key used for
+/// other seats. A cheap read, so that a retry can be answered before anything is counted.
+pub async fn replay_hold(db: &DatabaseConnection, request: &HoldRequest) -> ApiResult<Option<reservation::Model>> {
+    let key = request.idempotency_key.trim();
+    if key.is_empty() || key.len() > 100 {
+        return Ok(None);
+    }
+    match find_by_key(db, request.user_id, key).await? {
+        Some(existing) => super::hold_guards::replay(db, existing, request).await.map(Some),
+        None => Ok(None),
+    }
+}
+
 /// Holds every requested seat or none. Returns the same reservation again for a repeated
 /// idempotency key; the key reused for other seats (or another session) is CONFLICT.
 pub async fn hold_seats(

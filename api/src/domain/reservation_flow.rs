@@ -126,7 +126,8 @@ pub async fn abandon_payment(db: &DatabaseConnection, reservation_id: i64) -> Ap
 /// PAYING → CONFIRMED: a payment of `paid` KRW went through. The seats become SOLD and the
 /// applied coupon is spent. Conditional on the recorded amount being what was paid, so a
 /// reservation is never confirmed for another amount than the one charged (CONFLICT then:
-/// the caller refunds).
+/// the caller refunds). A coupon copy or seats not as recorded are CONFLICT too (logged as
+/// an invariant breach): the payment is refunded rather than kept without a ticket.
 pub async fn confirm_reservation(
     db: &DatabaseConnection,
     reservation_id: i64,
@@ -145,10 +146,13 @@ pub async fn confirm_reservation(
     // The amount was computed with this copy: it must be the one spent, now.
     if spent != u64::from(current.user_coupon_id.is_some()) {
         txn.rollback().await?;
-        return Err(ApiError::internal(anyhow::anyhow!(
-            "reservation {reservation_id} is paying with coupon copy {:?}, but {spent} copies were spent",
-            current.user_coupon_id
-        )));
+        tracing::error!(
+            reservation_id,
+            user_coupon_id = ?current.user_coupon_id,
+            spent,
+            "invariant breach: the coupon copy of a paying reservation could not be spent; it is not confirmed"
+        );
+        return Err(cannot_take_payment());
     }
     let seats = seat_ids(&txn, reservation_id).await?;
     let sold = session_seat::Entity::update_many()
@@ -161,10 +165,13 @@ pub async fn confirm_reservation(
         .rows_affected;
     if sold as usize != seats.len() {
         txn.rollback().await?;
-        return Err(ApiError::internal(anyhow::anyhow!(
-            "reservation {reservation_id} is paying but holds {sold} of its {} seats",
-            seats.len()
-        )));
+        tracing::error!(
+            reservation_id,
+            sold,
+            seats = seats.len(),
+            "invariant breach: a paying reservation no longer holds all of its seats; it is not confirmed"
+        );
+        return Err(cannot_take_payment());
     }
     // Sold seats were not available before either: the counter stays, read it for the delta.
     let available = change_available(&txn, current.session_id, 0).await?;
@@ -173,6 +180,14 @@ pub async fn confirm_reservation(
     record_status_change(&txn, &confirmed).await?;
     txn.commit().await?;
     Ok(confirmed)
+}
+
+/// A paying reservation that cannot be confirmed for a reason that should never happen (its
+/// coupon copy or seats are not as recorded). CONFLICT, like any reservation that can no
+/// longer take its payment, so that the caller refunds what was charged instead of failing
+/// with the money taken (and reconciliation failing the same way every run).
+fn cannot_take_payment() -> ApiError {
+    ApiError::Conflict("the reservation can no longer take this payment".into())
 }
 
 /// CONFIRMED → CANCELLED (after the refund): the seats are for sale again. `audit`, when

@@ -10,6 +10,7 @@ use entity::payment;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
 use crate::domain::payments::{self, Canceller, ConfirmInput};
+use crate::error::ApiError;
 use crate::graphql::audit::admin_action;
 use crate::graphql::booking::Reservation;
 use crate::graphql::guard::{Role, RoleGuard, principal};
@@ -136,9 +137,15 @@ impl PaymentMutation {
             order_id,
             amount,
         };
-        Ok(Reservation(
-            payments::confirm_payment(app(ctx)?.payment_deps(), input).await?,
-        ))
+        // The payment runs in its own task, awaited here: a client that disconnects, or the
+        // request deadline, drops only this wait, never the provider call half-way nor the
+        // settling of its outcome (confirming, or holding the seats again after a decline).
+        let app = app(ctx)?.clone();
+        let paying = tokio::spawn(async move { payments::confirm_payment(app.payment_deps(), input).await });
+        let paid = paying
+            .await
+            .map_err(|err| ApiError::internal(anyhow::anyhow!("the payment task failed: {err}")))??;
+        Ok(Reservation(paid))
     }
 
     /// Cancels a paid reservation and refunds it in full; buyers until the cut-off before

@@ -30,7 +30,6 @@ impl BookingMutation {
     ) -> GqlResult<Reservation> {
         let app = app(ctx)?;
         let user_id = principal(ctx)?.user_id;
-        check_hold_rate(ctx, app, user_id).await?;
         let request = HoldRequest {
             user_id,
             session_id: expect(NodeKind::Session, &session_id, "sessionId")?,
@@ -40,6 +39,12 @@ impl BookingMutation {
                 .collect::<Result<_, _>>()?,
             idempotency_key,
         };
+        // A retry of a hold already made (a network retry with the same key) is answered
+        // without spending the hold budget: only new holds count.
+        if let Some(existing) = holds::replay_hold(&app.db, &request).await? {
+            return Ok(Reservation(existing));
+        }
+        check_hold_rate(ctx, app, user_id).await?;
         Ok(Reservation(holds::hold_seats(&app.db, policy(app), request).await?))
     }
 
@@ -58,9 +63,16 @@ impl BookingMutation {
         let session_id = expect(NodeKind::Session, &session_id, "sessionId")?;
         let count = best_available::check_count(count.into(), app.settings.booking.max_seats_per_buyer)?;
         let user_id = principal(ctx)?.user_id;
+        let grade = grade.trim();
+        // A retry is answered without spending the hold budget (see `hold_seats`).
+        if let Some(existing) =
+            hold_guards::replay_best_available(&app.db, user_id, &idempotency_key, session_id, count, grade).await?
+        {
+            return Ok(Reservation(existing));
+        }
         check_hold_rate(ctx, app, user_id).await?;
         Ok(Reservation(
-            hold_best(app, user_id, session_id, count, grade.trim(), &idempotency_key).await?,
+            hold_best(app, user_id, session_id, count, grade, &idempotency_key).await?,
         ))
     }
 
@@ -97,6 +109,7 @@ fn policy(app: &AppState) -> HoldPolicy {
 
 /// Counts a hold attempt against the buyer's and the client address's per-minute budgets
 /// (shared by every instance with Redis); RATE_LIMITED with `retryAfter` beyond either.
+/// Called after the idempotency replay, so that retries of a hold already made are free.
 async fn check_hold_rate(ctx: &Context<'_>, app: &AppState, user_id: i64) -> Result<(), ApiError> {
     let booking = &app.settings.booking;
     let ip = limits::limit_key(request_info(ctx)?.client_ip);

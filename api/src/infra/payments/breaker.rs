@@ -8,6 +8,10 @@
 //! probe back when the permit is dropped, so the next caller probes at once; and a probe
 //! that neither reports nor goes away is replaced after `probe_deadline`. Either way the
 //! breaker can never stay half-open for good.
+//!
+//! Probes are numbered, and once the breaker has opened only the current probe's report
+//! counts: a replaced probe that reports late, or a call let through before the breaker
+//! opened, can neither close nor reopen it while another probe is in flight.
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -35,7 +39,8 @@ pub struct CircuitBreaker {
     open_for: Duration,
     /// How long one probe may stay in flight before another is let through.
     probe_deadline: Duration,
-    /// Numbers the probes, so that a late report of a replaced probe is told apart.
+    /// Numbers the probes, so that a late report (success, failure or abandonment) of a
+    /// replaced probe is told apart and ignored.
     probes: std::sync::atomic::AtomicU64,
 }
 
@@ -52,21 +57,24 @@ pub struct Permit<'a> {
 }
 
 impl Permit<'_> {
-    pub fn success(mut self) {
-        self.reported = true;
-        self.breaker.record_success();
+    pub fn success(self) {
+        self.report(true, Instant::now());
     }
 
-    pub fn failure(mut self) {
+    pub fn failure(self) {
+        self.report(false, Instant::now());
+    }
+
+    fn report(mut self, succeeded: bool, now: Instant) {
         self.reported = true;
-        self.breaker.record_failure();
+        self.breaker.record(self.probe, succeeded, now);
     }
 }
 
 impl Drop for Permit<'_> {
     fn drop(&mut self) {
         if let (false, Some(probe)) = (self.reported, self.probe) {
-            self.breaker.abandon(probe);
+            self.breaker.abandon(probe, Instant::now());
         }
     }
 }
@@ -87,8 +95,11 @@ impl CircuitBreaker {
     /// Leave for a call to go out now, or `None` while the breaker refuses calls. Past the
     /// open period (or a probe's deadline), the first caller becomes the half-open probe.
     pub fn allow(&self) -> Option<Permit<'_>> {
+        self.allow_at(Instant::now())
+    }
+
+    fn allow_at(&self, now: Instant) -> Option<Permit<'_>> {
         let mut state = self.lock();
-        let now = Instant::now();
         let probe = match *state {
             State::Closed { .. } => None,
             State::Open { until } if now >= until => Some(self.start_probe(&mut state, now)),
@@ -114,7 +125,10 @@ impl CircuitBreaker {
 
     /// Whether calls would be refused now, without claiming the probe.
     pub fn is_open(&self) -> bool {
-        let now = Instant::now();
+        self.is_open_at(Instant::now())
+    }
+
+    fn is_open_at(&self, now: Instant) -> bool {
         match *self.lock() {
             State::Closed { .. } => false,
             State::Open { until } => now < until,
@@ -122,19 +136,35 @@ impl CircuitBreaker {
         }
     }
 
-    fn record_success(&self) {
+    /// Applies a call's outcome. `probe` is the probe number the call was let through as
+    /// (`None`: while closed). Once the breaker has opened, only the current probe decides:
+    /// any other report is stale (a probe that overstayed and was replaced, or a call that
+    /// went out before the breaker opened) and is ignored, so that it cannot close or reopen
+    /// the breaker under the probe in flight.
+    fn record(&self, probe: Option<u64>, succeeded: bool, now: Instant) {
         let mut state = self.lock();
-        if !matches!(*state, State::Closed { .. }) {
-            tracing::info!("payment provider circuit closed");
+        let current = match (*state, probe) {
+            (State::HalfOpen { probe: current, .. }, Some(probe)) if probe == current => true,
+            (State::Closed { .. }, None) => false,
+            _ => {
+                tracing::debug!(
+                    probe,
+                    succeeded,
+                    "a stale report to the payment provider circuit ignored"
+                );
+                return;
+            }
+        };
+        if succeeded {
+            if current {
+                tracing::info!("payment provider circuit closed");
+            }
+            *state = State::Closed { failures: 0 };
+            return;
         }
-        *state = State::Closed { failures: 0 };
-    }
-
-    fn record_failure(&self) {
-        let mut state = self.lock();
         let failures = match *state {
-            State::Closed { failures } => failures + 1,
-            State::Open { .. } | State::HalfOpen { .. } => self.threshold,
+            State::Closed { failures } if !current => failures + 1,
+            _ => self.threshold,
         };
         *state = if failures >= self.threshold {
             tracing::warn!(
@@ -142,7 +172,7 @@ impl CircuitBreaker {
                 "payment provider circuit open: refusing payment calls"
             );
             State::Open {
-                until: Instant::now() + self.open_for,
+                until: now + self.open_for,
             }
         } else {
             State::Closed { failures }
@@ -151,11 +181,11 @@ impl CircuitBreaker {
 
     /// The probe's caller went away before it reported: the provider's health is as unknown
     /// as before, so the next caller may probe at once.
-    fn abandon(&self, probe: u64) {
+    fn abandon(&self, probe: u64, now: Instant) {
         let mut state = self.lock();
         if matches!(*state, State::HalfOpen { probe: current, .. } if current == probe) {
             tracing::info!("the payment provider probe was abandoned; the next call probes");
-            *state = State::Open { until: Instant::now() };
+            *state = State::Open { until: now };
         }
     }
 
@@ -169,47 +199,66 @@ impl CircuitBreaker {
 mod tests {
     use super::*;
 
+    // Time is injected (`allow_at`, `report`): nothing here depends on how fast the machine
+    // runs the test.
     const LONG: Duration = Duration::from_secs(60);
+    const OPEN_FOR: Duration = Duration::from_secs(10);
 
-    fn opened(threshold: u32, open_for: Duration, probe_deadline: Duration) -> CircuitBreaker {
-        let breaker = CircuitBreaker::new(threshold, open_for, probe_deadline);
+    fn at(start: Instant, millis: u64) -> Instant {
+        start + Duration::from_millis(millis)
+    }
+
+    /// A breaker opened at `start` by `threshold` failures.
+    fn opened(start: Instant, threshold: u32, probe_deadline: Duration) -> CircuitBreaker {
+        let breaker = CircuitBreaker::new(threshold, OPEN_FOR, probe_deadline);
         for _ in 0..threshold {
-            breaker.allow().expect("closed").failure();
+            breaker.allow_at(start).expect("closed").report(false, start);
         }
         breaker
     }
 
     #[test]
     fn opens_after_repeated_failures_and_closes_after_a_good_probe() {
-        let breaker = CircuitBreaker::new(2, Duration::from_millis(20), LONG);
-        breaker.allow().expect("closed").failure();
-        let permit = breaker.allow();
+        let t = Instant::now();
+        let breaker = CircuitBreaker::new(2, OPEN_FOR, LONG);
+        breaker.allow_at(t).expect("closed").report(false, t);
+        let permit = breaker.allow_at(t);
         assert!(permit.is_some(), "one failure is not enough");
-        permit.expect("closed").failure();
-        assert!(breaker.allow().is_none(), "open after the threshold");
-        std::thread::sleep(Duration::from_millis(30));
-        let probe = breaker.allow().expect("the first caller after the pause probes");
-        assert!(breaker.allow().is_none(), "only one probe at a time");
-        assert!(breaker.is_open());
-        probe.success();
-        assert!(!breaker.is_open());
-        assert!(breaker.allow().is_some() && breaker.allow().is_some(), "closed again");
+        permit.expect("closed").report(false, t);
+        assert!(breaker.allow_at(at(t, 9_999)).is_none(), "open after the threshold");
+        let later = at(t, 10_000);
+        let probe = breaker
+            .allow_at(later)
+            .expect("the first caller after the pause probes");
+        assert!(breaker.allow_at(later).is_none(), "only one probe at a time");
+        assert!(breaker.is_open_at(later));
+        probe.report(true, later);
+        assert!(!breaker.is_open_at(later));
+        assert!(
+            breaker.allow_at(later).is_some() && breaker.allow_at(later).is_some(),
+            "closed again"
+        );
     }
 
     #[test]
     fn a_failed_probe_opens_it_again() {
-        let breaker = opened(1, Duration::from_millis(20), LONG);
-        std::thread::sleep(Duration::from_millis(30));
-        breaker.allow().expect("probe").failure();
-        assert!(breaker.allow().is_none());
+        let t = Instant::now();
+        let breaker = opened(t, 1, LONG);
+        breaker
+            .allow_at(at(t, 10_000))
+            .expect("probe")
+            .report(false, at(t, 10_000));
+        assert!(breaker.allow_at(at(t, 19_999)).is_none());
+        assert!(breaker.allow_at(at(t, 20_000)).is_some(), "for another open period");
     }
 
     #[test]
     fn a_probe_whose_caller_went_away_lets_the_next_caller_probe() {
-        let breaker = opened(1, Duration::from_millis(20), LONG);
-        std::thread::sleep(Duration::from_millis(30));
-        let probe = breaker.allow().expect("probe");
-        assert!(breaker.allow().is_none(), "one probe at a time");
+        let t = Instant::now();
+        let breaker = opened(t, 1, LONG);
+        let later = at(t, 10_000);
+        let probe = breaker.allow_at(later).expect("probe");
+        assert!(breaker.allow_at(later).is_none(), "one probe at a time");
         // The client disconnected: its future, and the permit in it, are dropped.
         drop(probe);
         assert!(!breaker.is_open(), "payments are not refused for good");
@@ -220,15 +269,16 @@ mod tests {
 
     #[test]
     fn a_dropped_future_holding_the_probe_gives_it_back() {
-        let breaker = opened(1, Duration::from_millis(20), LONG);
-        std::thread::sleep(Duration::from_millis(30));
+        let t = Instant::now();
+        let breaker = opened(t, 1, LONG);
+        let later = at(t, 10_000);
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_time()
             .build()
             .expect("runtime");
         runtime.block_on(async {
             let call = async {
-                let _permit = breaker.allow().expect("probe");
+                let _permit = breaker.allow_at(later).expect("probe");
                 // A provider that never answers.
                 std::future::pending::<()>().await;
             };
@@ -240,17 +290,59 @@ mod tests {
 
     #[test]
     fn a_probe_that_overstays_its_deadline_is_replaced() {
-        let breaker = opened(1, Duration::from_millis(10), Duration::from_millis(30));
-        std::thread::sleep(Duration::from_millis(15));
-        let stuck = breaker.allow().expect("probe");
-        assert!(breaker.allow().is_none());
-        std::thread::sleep(Duration::from_millis(40));
-        let second = breaker.allow().expect("a new probe past the deadline");
+        let t = Instant::now();
+        let deadline = Duration::from_secs(30);
+        let breaker = opened(t, 1, deadline);
+        let stuck = breaker.allow_at(at(t, 10_000)).expect("probe");
+        assert!(breaker.allow_at(at(t, 39_999)).is_none());
+        let second = breaker.allow_at(at(t, 40_000)).expect("a new probe past the deadline");
         // The first probe's caller finally goes away: that must not disturb the second.
         drop(stuck);
-        assert!(breaker.allow().is_none(), "the second probe is still the only one");
-        second.success();
-        assert!(breaker.allow().is_some());
+        assert!(
+            breaker.allow_at(at(t, 40_001)).is_none(),
+            "the second probe is still the only one"
+        );
+        second.report(true, at(t, 40_001));
+        assert!(breaker.allow_at(at(t, 40_001)).is_some());
+    }
+
+    #[test]
+    fn a_replaced_probe_that_reports_late_is_ignored() {
+        let t = Instant::now();
+        let deadline = Duration::from_secs(30);
+        for late_success in [true, false] {
+            let breaker = opened(t, 1, deadline);
+            let stuck = breaker.allow_at(at(t, 10_000)).expect("probe");
+            let second = breaker.allow_at(at(t, 40_000)).expect("a new probe past the deadline");
+            // The first probe's answer finally comes, either way: the second probe decides.
+            stuck.report(late_success, at(t, 40_001));
+            assert!(
+                breaker.is_open_at(at(t, 40_001)),
+                "still half-open under the second probe (late success: {late_success})"
+            );
+            assert!(
+                breaker.allow_at(at(t, 40_001)).is_none(),
+                "the second probe is still the only one (late success: {late_success})"
+            );
+            second.report(true, at(t, 40_002));
+            assert!(breaker.allow_at(at(t, 40_002)).is_some(), "closed by the second probe");
+        }
+    }
+
+    #[test]
+    fn a_call_from_before_the_breaker_opened_does_not_decide_for_the_probe() {
+        let t = Instant::now();
+        let breaker = CircuitBreaker::new(1, OPEN_FOR, LONG);
+        let slow = breaker.allow_at(t).expect("closed");
+        breaker.allow_at(t).expect("closed").report(false, t);
+        let probe = breaker.allow_at(at(t, 10_000)).expect("probe");
+        slow.report(true, at(t, 10_001));
+        assert!(breaker.allow_at(at(t, 10_001)).is_none(), "the probe still decides");
+        probe.report(false, at(t, 10_002));
+        assert!(
+            breaker.allow_at(at(t, 10_003)).is_none(),
+            "open again after the probe failed"
+        );
     }
 
     #[test]

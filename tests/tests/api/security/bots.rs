@@ -28,6 +28,7 @@ both_backends!(
     hold_attempts_are_limited_per_account,
     hold_attempts_are_limited_per_address,
     an_account_cannot_keep_more_live_reservations_than_the_cap_even_all_at_once,
+    retries_of_a_hold_already_made_do_not_spend_the_hold_budget,
 );
 
 async fn spawn(backend: Backend, configure: fn(&mut curtain::config::Settings)) -> Option<TestApp> {
@@ -96,6 +97,52 @@ async fn hold_attempts_are_limited_per_account(backend: Backend) {
         .post(BEST, json!({ "s": row.session, "k": "h" }), Some(&human.access_token))
         .await;
     assert!(response.get("errors").is_none(), "{response}");
+    app.stop().await;
+}
+
+/// A client that retries a hold with the same idempotency key (a flaky network) gets the
+/// same reservation back every time, without using up its budget; new holds still count.
+async fn retries_of_a_hold_already_made_do_not_spend_the_hold_budget(backend: Backend) {
+    let Some(app) = spawn(backend, |s| {
+        s.booking.hold_attempts_per_account_per_minute = 3;
+        s.booking.hold_attempts_per_ip_per_minute = 3;
+    })
+    .await
+    else {
+        return;
+    };
+    let row = fixtures::one_row_session(&app, "재시도", 8).await;
+    let buyer = app.sign_up("retrier@example.com").await;
+    let hold = |seat: usize, key: &'static str| {
+        app.post(
+            HOLD,
+            json!({ "s": row.session, "seats": [row.seats[seat]], "k": key }),
+            Some(&buyer.access_token),
+        )
+    };
+    let best = |key: &'static str| app.post(BEST, json!({ "s": row.session, "k": key }), Some(&buyer.access_token));
+
+    let first = hold(0, "a").await;
+    let first_id = first["data"]["holdSeats"]["id"].clone();
+    assert!(first_id.is_string(), "{first}");
+    for _ in 0..5 {
+        let again = hold(0, "a").await;
+        assert_eq!(again["data"]["holdSeats"]["id"], first_id, "{again}");
+    }
+    let chosen = best("b").await;
+    let chosen_id = chosen["data"]["holdBestAvailable"]["id"].clone();
+    assert!(chosen_id.is_string(), "{chosen}");
+    for _ in 0..5 {
+        let again = best("b").await;
+        assert_eq!(again["data"]["holdBestAvailable"]["id"], chosen_id, "{again}");
+    }
+    // Ten requests so far, two holds: one new hold is left in the budget of three.
+    let third = hold(6, "c").await;
+    assert!(third.get("errors").is_none(), "{third}");
+    assert_rate_limited(&hold(7, "d").await, 60);
+    // Even with the budget spent, a retry still gets its reservation.
+    let again = hold(0, "a").await;
+    assert_eq!(again["data"]["holdSeats"]["id"], first_id, "{again}");
     app.stop().await;
 }
 

@@ -98,7 +98,10 @@ macro_rules! provider_tests {
     };
 }
 
-provider_tests!(removing_a_coupon_while_paying_never_charges_one_amount_and_records_another);
+provider_tests!(
+    removing_a_coupon_while_paying_never_charges_one_amount_and_records_another,
+    a_payment_that_cannot_be_confirmed_for_a_broken_invariant_is_refunded,
+);
 
 async fn spawn(backend: Backend, toss: Option<&TossStandIn>) -> Option<TestApp> {
     let options = Options {
@@ -186,6 +189,53 @@ async fn removing_a_coupon_while_paying_never_charges_one_amount_and_records_ano
         }
     }
     eprintln!("{confirmed} of {ROUNDS} payments won the race");
+    app.stop().await;
+}
+
+/// A charged payment whose reservation cannot be confirmed because its coupon copy is not
+/// as recorded (an invariant breach, forced here in the database) is refunded, not left
+/// charged behind an internal error that reconciliation would hit again every run.
+async fn a_payment_that_cannot_be_confirmed_for_a_broken_invariant_is_refunded(backend: Backend, toss: bool) {
+    let stand_in = match toss {
+        true => Some(TossStandIn::start().await),
+        false => None,
+    };
+    let Some(app) = spawn(backend, stand_in.as_ref()).await else {
+        return;
+    };
+    let row = fixtures::one_row_session(&app, "불변식", 1).await;
+    let coupon = create_coupon(&app, 1, json!({ "discountAmount": 10000 })).await;
+    let (buyer, held, copy) = buyer_with_coupon_applied(&app, "broken", &coupon, &row.session, &row.seats[0]).await;
+    // The copy is no longer APPLIED, although the reservation still names it.
+    user_coupon::Entity::update_many()
+        .col_expr(
+            user_coupon::Column::Status,
+            sea_orm::sea_query::Expr::value(UserCouponStatus::Used),
+        )
+        .filter(user_coupon::Column::Id.eq(database_id(&copy)))
+        .exec(&app.db)
+        .await
+        .expect("break the invariant");
+
+    let response = pay(&app, &buyer, &held, held.amount, "ok-broken").await;
+    assert_eq!(error_code(&response), "PAYMENT_FAILED", "{response}");
+    let recorded = reservation::Entity::find_by_id(database_id(&held.id))
+        .one(&app.db)
+        .await
+        .expect("read")
+        .expect("reservation");
+    assert_ne!(recorded.status, entity::ReservationStatus::Confirmed);
+    let at_provider = app
+        .state
+        .payments
+        .find_by_order(&held.order_id)
+        .await
+        .unwrap_or_else(|e| panic!("ask the provider: {e:?}"))
+        .expect("the payment was made");
+    assert!(at_provider.is_cancelled(), "refunded in full: {at_provider:?}");
+    if let Some(stand_in) = &stand_in {
+        assert_eq!(stand_in.cancels(), 1);
+    }
     app.stop().await;
 }
 
