@@ -204,6 +204,12 @@ fn summarize(
         loud_health.failed,
         loud_health.latencies.len() + loud_health.failed
     );
+    let checks = crate::cost_bench::worst_case_check_times();
+    println!("\n| cost check on the worst document the size limit admits | median | goal |");
+    println!("|---|---|---|");
+    for (document, time) in &checks {
+        println!("| {document} | {:.3} ms | ≤ 1 ms |", time.as_secs_f64() * 1000.0);
+    }
     println!("\n| attack | attempts | how they ended |");
     println!("|---|---|---|");
     for (kind, tally) in outcomes.as_object().into_iter().flatten() {
@@ -232,6 +238,7 @@ fn summarize(
                       "healthz_p99_ms": h(loud_health, 0.99), "healthz_max_ms": h(loud_health, 1.0),
                       "healthz_failed": loud_health.failed },
         "p99_ratio": ratio,
+        "cost_check_ms": checks.iter().map(|(document, time)| json!({ "document": document, "median_ms": time.as_secs_f64() * 1000.0 })).collect::<Vec<_>>(),
         "attacker": outcomes,
     })
 }
