@@ -46,20 +46,27 @@ struct Cli {
     json: Option<std::path::PathBuf>,
 }
 
+/// P1's on-sale rush, as `holds` runs it and `abuse` runs it twice.
+#[derive(Debug, clap::Args)]
+struct Rush {
+    /// Buyers, each with their own account and one attempt per run.
+    #[arg(long, default_value_t = 2_000)]
+    buyers: usize,
+    /// Seats in each session (rows of 50).
+    #[arg(long, default_value_t = 1_000)]
+    seats: usize,
+    /// Buyers' requests in flight at once (HTTP connections).
+    #[arg(long, default_value_t = 256)]
+    concurrency: usize,
+}
+
 #[derive(Subcommand)]
 enum Bench {
     /// P1: concurrent buyers hold 2 seats each in one session (PostgreSQL at
     /// CURTAIN_TEST_DATABASE_URL); baseline: the same UPDATE through pgbench.
     Holds {
-        /// Buyers, each with their own account and one attempt.
-        #[arg(long, default_value_t = 2_000)]
-        buyers: usize,
-        /// Seats in the session (rows of 50).
-        #[arg(long, default_value_t = 1_000)]
-        seats: usize,
-        /// Requests in flight at once (HTTP connections).
-        #[arg(long, default_value_t = 256)]
-        concurrency: usize,
+        #[command(flatten)]
+        rush: Rush,
     },
     /// P3: keyword search over a generated catalog (PostgreSQL at CURTAIN_TEST_DATABASE_URL):
     /// GraphQL beside ILIKE '%q%' and the bare tantivy index.
@@ -89,15 +96,8 @@ enum Bench {
     /// headers, socket floods from a child process); reports the buyers' hold latency, /healthz
     /// and how the attacks were answered. PostgreSQL at CURTAIN_TEST_DATABASE_URL, or SQLite.
     Abuse {
-        /// Buyers, each with their own account and one attempt per run.
-        #[arg(long, default_value_t = 2_000)]
-        buyers: usize,
-        /// Seats in each session (rows of 50).
-        #[arg(long, default_value_t = 1_000)]
-        seats: usize,
-        /// Buyers' requests in flight at once (HTTP connections).
-        #[arg(long, default_value_t = 256)]
-        concurrency: usize,
+        #[command(flatten)]
+        rush: Rush,
         /// Run on SQLite in a temporary directory instead of PostgreSQL.
         #[arg(long)]
         sqlite: bool,
@@ -145,11 +145,7 @@ enum Bench {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let figures = match cli.bench {
-        Bench::Holds {
-            buyers,
-            seats,
-            concurrency,
-        } => holds(buyers, seats, concurrency).await?,
+        Bench::Holds { rush } => holds(rush.buyers, rush.seats, rush.concurrency).await?,
         Bench::Search {
             performances,
             cast,
@@ -161,13 +157,12 @@ async fn main() -> anyhow::Result<()> {
             coupons,
             concurrency,
         } => coupon_rush(buyers, coupons, concurrency).await?,
-        Bench::Abuse {
-            buyers,
-            seats,
-            concurrency,
-            sqlite,
-            attack,
-        } => {
+        Bench::Abuse { rush, sqlite, attack } => {
+            let Rush {
+                buyers,
+                seats,
+                concurrency,
+            } = rush;
             let backend = if sqlite { Backend::Sqlite } else { Backend::Postgres };
             let app = Arc::new(bench_server(backend).await?);
             let figures = curtain_tests::abuse_bench::run(app.clone(), buyers, seats, concurrency, &attack).await?;
