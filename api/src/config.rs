@@ -209,6 +209,9 @@ pub struct BookingSettings {
     /// over all sessions; one more hold is RATE_LIMITED until one is paid, released or
     /// lapses. Counted in the hold's transaction, so it holds under any concurrency.
     pub max_live_reservations_per_buyer: usize,
+    /// Hold requests for one session applied together in one transaction at most (group
+    /// commit; see `domain::holds::combiner`). 1 applies every hold on its own.
+    pub hold_batch_max: usize,
 }
 
 /// The outbox relay and the live seat map.
@@ -249,6 +252,7 @@ impl Default for BookingSettings {
             hold_attempts_per_account_per_minute: 10,
             hold_attempts_per_ip_per_minute: 60,
             max_live_reservations_per_buyer: 4,
+            hold_batch_max: 128,
         }
     }
 }

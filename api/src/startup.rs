@@ -138,8 +138,15 @@ impl Application {
         let webhooks = Arc::new(crate::domain::payments::WebhookGate::new(
             settings.payments.webhook_concurrency,
         ));
+        let holds = crate::domain::holds::HoldCombiner::new(
+            db.clone(),
+            metrics.clone(),
+            crate::domain::holds::HoldPolicy::from(&settings.booking),
+            settings.booking.hold_batch_max,
+        );
         let state = AppState {
             webhooks,
+            holds,
             seat_maps,
             sockets,
             channels,

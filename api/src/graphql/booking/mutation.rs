@@ -2,7 +2,7 @@ use async_graphql::{Context, ID, Object};
 
 use super::types::Reservation;
 use crate::auth::limits;
-use crate::domain::holds::{self, HoldPolicy, HoldRequest};
+use crate::domain::holds::{self, HoldRequest};
 use crate::domain::{best_available, blocks, hold_guards, sessions};
 use crate::error::ApiError;
 use crate::graphql::audit::record_admin_action;
@@ -45,7 +45,7 @@ impl BookingMutation {
             return Ok(Reservation(existing));
         }
         check_hold_rate(ctx, app, user_id).await?;
-        Ok(Reservation(holds::hold_seats(&app.db, policy(app), request).await?))
+        Ok(Reservation(holds::hold_seats(&app.holds, request).await?))
     }
 
     /// Holds the best `count` adjacent seats of `grade`: the frontmost section and row,
@@ -95,15 +95,6 @@ impl BookingMutation {
         Ok(Reservation(
             holds::release_hold(&app(ctx)?.db, id, principal(ctx)?.user_id).await?,
         ))
-    }
-}
-
-fn policy(app: &AppState) -> HoldPolicy {
-    let booking = &app.settings.booking;
-    HoldPolicy {
-        hold_for: chrono::Duration::seconds(booking.hold_seconds),
-        max_seats_per_buyer: booking.max_seats_per_buyer,
-        max_live_reservations: booking.max_live_reservations_per_buyer,
     }
 }
 
@@ -162,7 +153,7 @@ async fn hold_best(
             seat_ids,
             idempotency_key: idempotency_key.to_string(),
         };
-        match holds::hold_seats(&app.db, policy(app), request).await {
+        match holds::hold_seats(&app.holds, request).await {
             Err(ApiError::SeatUnavailable(_)) if attempts < 3 => attempts += 1,
             result => return result,
         }

@@ -18,6 +18,13 @@ use sea_orm::{
     QuerySelect, Set,
 };
 
+mod batch;
+mod combiner;
+mod decide;
+
+pub use combiner::HoldCombiner;
+pub(super) use decide::live_limit;
+
 use super::inventory::{bump_version, change_available, current_version, lock_session, record_seat_changes};
 use super::reservation_flow::record_status_change;
 use super::sessions::{SaleState, sale_state};
@@ -40,6 +47,16 @@ pub struct HoldPolicy {
     pub max_live_reservations: usize,
 }
 
+impl From<&crate::config::BookingSettings> for HoldPolicy {
+    fn from(booking: &crate::config::BookingSettings) -> Self {
+        Self {
+            hold_for: Duration::seconds(booking.hold_seconds),
+            max_seats_per_buyer: booking.max_seats_per_buyer,
+            max_live_reservations: booking.max_live_reservations_per_buyer,
+        }
+    }
+}
+
 /// The reservation a repeated request (same buyer, same idempotency key) already made:
 /// `None` for a fresh key (or one `hold_seats` will refuse), CONFLICT for a key used for
 /// other seats. A cheap read, so that a retry can be answered before anything is counted.
@@ -56,11 +73,50 @@ pub async fn replay_hold(db: &DatabaseConnection, request: &HoldRequest) -> ApiR
 
 /// Holds every requested seat or none. Returns the same reservation again for a repeated
 /// idempotency key; the key reused for other seats (or another session) is CONFLICT.
-pub async fn hold_seats(
-    db: &DatabaseConnection,
-    policy: HoldPolicy,
+///
+/// What can be checked without locks is checked here, concurrently; the hold itself is
+/// applied by the session's [`HoldCombiner`], together with the requests that arrived
+/// while the previous batch was committing.
+pub async fn hold_seats(holds: &std::sync::Arc<HoldCombiner>, request: HoldRequest) -> ApiResult<reservation::Model> {
+    match prepare(holds.db(), holds.policy(), request).await? {
+        Prepared::Replayed(existing) => Ok(existing),
+        Prepared::Ready(ready) => holds.submit(ready).await,
+    }
+}
+
+/// A hold request that passed every check made without locks, priced and named.
+#[derive(Debug, Clone)]
+pub(crate) struct ReadyHold {
+    /// With `seat_ids` sorted and without repeats.
     request: HoldRequest,
-) -> ApiResult<reservation::Model> {
+    /// The idempotency key, trimmed.
+    key: String,
+    /// Each seat's grade and price.
+    priced: Vec<(i64, String, i32)>,
+    amount: i64,
+    order_name: String,
+}
+
+impl ReadyHold {
+    pub(crate) fn session_id(&self) -> i64 {
+        self.request.session_id
+    }
+
+    /// The same request made twice (a retry): same buyer, key, session and seats.
+    fn same_as(&self, other: &ReadyHold) -> bool {
+        self.request.user_id == other.request.user_id
+            && self.key == other.key
+            && self.request.session_id == other.request.session_id
+            && self.request.seat_ids == other.request.seat_ids
+    }
+}
+
+enum Prepared {
+    Replayed(reservation::Model),
+    Ready(ReadyHold),
+}
+
+async fn prepare(db: &DatabaseConnection, policy: HoldPolicy, request: HoldRequest) -> ApiResult<Prepared> {
     let key = request.idempotency_key.trim();
     if key.is_empty() || key.len() > 100 {
         return Err(ApiError::bad_input(
@@ -68,9 +124,8 @@ pub async fn hold_seats(
             "the idempotency key must have 1 to 100 characters",
         ));
     }
-    if let Some(existing) = find_by_key(db, request.user_id, key).await? {
-        return super::hold_guards::replay(db, existing, &request).await;
-    }
+    // A key already used is found by the batch, under the buyer's lock (the resolvers have
+    // also looked, before counting the attempt against the buyer's budget).
     let seat_ids: BTreeSet<i64> = request.seat_ids.iter().copied().collect();
     if seat_ids.is_empty() {
         return Err(ApiError::bad_input("seatIds", "choose at least one seat"));
@@ -88,16 +143,50 @@ pub async fn hold_seats(
     if seat_ids.len() > policy.max_seats_per_buyer {
         return Err(over_limit(policy, 0));
     }
-    let ids: Vec<i64> = seat_ids.iter().copied().collect();
-    let now = Utc::now();
-    // On sale day most attempts find a seat taken. Saying so before taking the session lock
-    // keeps the lock for the attempts that can succeed; the conditional update below still
-    // decides.
-    check_still_free(db, session.id, &ids, now).await?;
+    let ids: Vec<i64> = seat_ids.into_iter().collect();
+    // On sale day most attempts find a seat taken. Saying so before queueing for the session
+    // lock keeps the batches for the attempts that can succeed; the batch still decides.
+    if let Err(taken) = check_still_free(db, session.id, &ids, Utc::now()).await {
+        // Taken by this very request, made again while the first was being committed?
+        if let Some(existing) = find_by_key(db, request.user_id, key).await? {
+            return super::hold_guards::replay(db, existing, &request)
+                .await
+                .map(Prepared::Replayed);
+        }
+        return Err(taken);
+    }
     let priced = price_seats(db, session.id, &ids).await?;
     let amount: i64 = priced.iter().map(|(_, _, price)| i64::from(*price)).sum();
     let order_name = super::payments::order_name(db, session.performance_id, ids.len()).await?;
+    Ok(Prepared::Ready(ReadyHold {
+        key: key.to_string(),
+        request: HoldRequest {
+            seat_ids: ids,
+            ..request
+        },
+        priced,
+        amount,
+        order_name,
+    }))
+}
 
+/// Applies one hold in a transaction of its own: what a batch falls back to when it fails as
+/// a whole (a constraint the batch did not foresee), so that each request still gets the
+/// answer it would have had alone.
+async fn hold_one(db: &DatabaseConnection, policy: HoldPolicy, ready: ReadyHold) -> ApiResult<reservation::Model> {
+    let ReadyHold {
+        request,
+        key,
+        priced,
+        amount,
+        order_name,
+    } = ready;
+    if let Some(existing) = find_by_key(db, request.user_id, &key).await? {
+        return super::hold_guards::replay(db, existing, &request).await;
+    }
+    let ids = request.seat_ids.clone();
+    let session_id = request.session_id;
+    let now = Utc::now();
     let txn = crate::db::begin_write(db).await?;
     // Counted under the buyer's lock, taken before the session lock so that a buyer waiting
     // on their own requests never holds up a hot session.
@@ -105,10 +194,10 @@ pub async fn hold_seats(
         txn.rollback().await?;
         return Err(err);
     }
-    let version = bump_version(&txn, session.id).await?;
+    let version = bump_version(&txn, session_id).await?;
     // Counted under the session lock, so that parallel requests of one buyer cannot each
     // see room for their seats.
-    let already = seats_held_by(&txn, request.user_id, session.id).await?;
+    let already = seats_held_by(&txn, request.user_id, session_id).await?;
     if already + ids.len() > policy.max_seats_per_buyer {
         txn.rollback().await?;
         return Err(over_limit(policy, already));
@@ -116,7 +205,7 @@ pub async fn hold_seats(
     let expires_at = now + policy.hold_for;
     let reservation = reservation::ActiveModel {
         user_id: Set(request.user_id),
-        session_id: Set(session.id),
+        session_id: Set(session_id),
         status: Set(ReservationStatus::Held),
         seat_count: Set(ids.len() as i32),
         amount: Set(amount),
@@ -124,7 +213,7 @@ pub async fn hold_seats(
         discount: Set(0),
         order_id: Set(Some(super::payments::new_order_id())),
         order_name: Set(Some(order_name)),
-        idempotency_key: Set(key.to_string()),
+        idempotency_key: Set(key.clone()),
         expires_at: Set(expires_at),
         created_at: Set(now),
         updated_at: Set(now),
@@ -140,7 +229,7 @@ pub async fn hold_seats(
             .col_expr(session_seat::Column::ReservationId, Expr::value(reservation.id))
             .col_expr(session_seat::Column::HoldExpiresAt, Expr::value(expires_at))
             .col_expr(session_seat::Column::Version, Expr::value(version))
-            .filter(session_seat::Column::SessionId.eq(session.id))
+            .filter(session_seat::Column::SessionId.eq(session_id))
             .filter(session_seat::Column::SeatId.is_in(ids.clone()))
             .filter(condition)
     };
@@ -164,17 +253,17 @@ pub async fn hold_seats(
     };
 
     if (available + reclaimed) as usize != ids.len() {
-        let taken = unavailable_seats(&txn, session.id, &ids, reservation.id).await?;
+        let taken = unavailable_seats(&txn, session_id, &ids, reservation.id).await?;
         txn.rollback().await?;
         return Err(taken);
     }
     if reclaimed > 0 {
-        retire_lapsed_holds(&txn, session.id, &ids, now).await?;
+        retire_lapsed_holds(&txn, session_id, &ids, now).await?;
     }
     reservation_seat::Entity::insert_many(priced.into_iter().map(|(seat_id, grade, price)| {
         reservation_seat::ActiveModel {
             reservation_id: Set(reservation.id),
-            session_id: Set(session.id),
+            session_id: Set(session_id),
             seat_id: Set(seat_id),
             grade: Set(grade),
             price: Set(price),
@@ -185,8 +274,8 @@ pub async fn hold_seats(
     .exec_without_returning(&txn)
     .await
     .map_err(|e| ApiError::from_db_conflict(e, "a seat is already in another reservation"))?;
-    let left = change_available(&txn, session.id, -(available as i64)).await?;
-    record_seat_changes(&txn, session.id, version, &ids, SeatStatus::Held, left).await?;
+    let left = change_available(&txn, session_id, -(available as i64)).await?;
+    record_seat_changes(&txn, session_id, version, &ids, SeatStatus::Held, left).await?;
     record_status_change(&txn, &reservation).await?;
     txn.commit().await?;
     Ok(reservation)
@@ -227,7 +316,7 @@ fn is_free(seat: &session_seat::Model, now: DateTime<Utc>) -> bool {
     }
 }
 
-fn over_limit(policy: HoldPolicy, already: usize) -> ApiError {
+pub(super) fn over_limit(policy: HoldPolicy, already: usize) -> ApiError {
     ApiError::bad_input(
         "seatIds",
         format!(
