@@ -14,8 +14,8 @@ use chrono::{DateTime, Duration, Utc};
 use entity::{ReservationStatus, SeatStatus, reservation, reservation_seat, seat, session, session_seat};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
-    QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, FromQueryResult, JoinType,
+    PaginatorTrait, QueryFilter, QuerySelect, Set,
 };
 
 mod batch;
@@ -146,14 +146,17 @@ async fn prepare(db: &DatabaseConnection, policy: HoldPolicy, request: HoldReque
     let ids: Vec<i64> = seat_ids.into_iter().collect();
     // On sale day most attempts find a seat taken. Saying so before queueing for the session
     // lock keeps the batches for the attempts that can succeed; the batch still decides.
-    if let Err(taken) = check_still_free(db, session.id, &ids, Utc::now()).await {
-        // Taken by this very request, made again while the first was being committed?
-        if let Some(existing) = find_by_key(db, request.user_id, key).await? {
-            return super::hold_guards::replay(db, existing, &request)
-                .await
-                .map(Prepared::Replayed);
+    match check_still_free(db, session.id, &ids, &request, key, Utc::now()).await? {
+        Precheck::Free => {}
+        // Taken by this very request, made again while the first was being committed.
+        Precheck::Mine => {
+            if let Some(existing) = find_by_key(db, request.user_id, key).await? {
+                return super::hold_guards::replay(db, existing, &request)
+                    .await
+                    .map(Prepared::Replayed);
+            }
         }
-        return Err(taken);
+        Precheck::Taken(taken) => return Err(ApiError::SeatUnavailable(taken)),
     }
     let priced = price_seats(db, session.id, &ids).await?;
     let amount: i64 = priced.iter().map(|(_, _, price)| i64::from(*price)).sum();
@@ -281,34 +284,71 @@ async fn hold_one(db: &DatabaseConnection, policy: HoldPolicy, ready: ReadyHold)
     Ok(reservation)
 }
 
-/// Refuses at once when a requested seat is neither available nor a lapsed hold.
+/// What the seats looked like before queueing for the batch.
+enum Precheck {
+    Free,
+    /// Some are held by the reservation this buyer made with this key.
+    Mine,
+    /// These are neither available nor a lapsed hold.
+    Taken(Vec<i64>),
+}
+
+/// A seat of the session and who holds it.
+#[derive(Debug, FromQueryResult)]
+struct SeatHolder {
+    seat_id: i64,
+    status: SeatStatus,
+    hold_expires_at: Option<DateTime<Utc>>,
+    holder: Option<i64>,
+    holder_key: Option<String>,
+}
+
+/// Looks at the seats without locks. On sale day most attempts find a seat taken: saying
+/// so before queueing keeps the batches for the attempts that can succeed (the batch still
+/// decides). The holders come along, so that a copy of a request racing its original can be
+/// told apart from a loser without another query.
 async fn check_still_free(
     db: &impl ConnectionTrait,
     session_id: i64,
     ids: &[i64],
+    request: &HoldRequest,
+    key: &str,
     now: DateTime<Utc>,
-) -> ApiResult<()> {
-    let rows = session_seat::Entity::find()
+) -> ApiResult<Precheck> {
+    let held_by = session_seat::Entity::belongs_to(reservation::Entity)
+        .from(session_seat::Column::ReservationId)
+        .to(reservation::Column::Id)
+        .into();
+    let rows: Vec<SeatHolder> = session_seat::Entity::find()
+        .select_only()
+        .column(session_seat::Column::SeatId)
+        .column(session_seat::Column::Status)
+        .column(session_seat::Column::HoldExpiresAt)
+        .column_as(reservation::Column::UserId, "holder")
+        .column_as(reservation::Column::IdempotencyKey, "holder_key")
+        .join(JoinType::LeftJoin, held_by)
         .filter(session_seat::Column::SessionId.eq(session_id))
         .filter(session_seat::Column::SeatId.is_in(ids.iter().copied()))
+        .into_model()
         .all(db)
         .await?;
     if rows.len() != ids.len() {
         return Err(ApiError::bad_input("seatIds", "a seat does not belong to this session"));
     }
-    let taken: Vec<i64> = rows
-        .iter()
-        .filter(|seat| !is_free(seat, now))
-        .map(|seat| seat.seat_id)
-        .collect();
+    let taken: Vec<&SeatHolder> = rows.iter().filter(|seat| !is_free(seat, now)).collect();
     if taken.is_empty() {
-        Ok(())
+        Ok(Precheck::Free)
+    } else if taken
+        .iter()
+        .any(|seat| seat.holder == Some(request.user_id) && seat.holder_key.as_deref() == Some(key))
+    {
+        Ok(Precheck::Mine)
     } else {
-        Err(ApiError::SeatUnavailable(taken))
+        Ok(Precheck::Taken(taken.iter().map(|seat| seat.seat_id).collect()))
     }
 }
 
-fn is_free(seat: &session_seat::Model, now: DateTime<Utc>) -> bool {
+fn is_free(seat: &SeatHolder, now: DateTime<Utc>) -> bool {
     match seat.status {
         SeatStatus::Available => true,
         SeatStatus::Held => seat.hold_expires_at.is_some_and(|at| at < now),
