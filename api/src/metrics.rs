@@ -119,6 +119,8 @@ pub struct Metrics {
     pub hold_batch_size: Histogram,
     /// Hold batches that failed as a whole and were applied one request at a time.
     pub hold_batch_fallbacks: Counter,
+    /// How long a hold batch's transaction took, begin to commit.
+    pub hold_batch_duration: Histogram,
     pub operation_names: OperationNames,
 }
 
@@ -198,8 +200,15 @@ impl Metrics {
             "Hold batches that failed as a whole and were applied one request at a time",
             hold_batch_fallbacks.clone(),
         );
+        let hold_batch_duration = latency_histogram();
+        registry.register(
+            "hold_batch_duration_seconds",
+            "How long a hold batch's transaction took, from begin to commit",
+            hold_batch_duration.clone(),
+        );
         Self {
             registry,
+            hold_batch_duration,
             hold_batch_size,
             hold_batch_fallbacks,
             http_requests,

@@ -150,8 +150,19 @@ enum Bench {
     },
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    runtime.enable_all();
+    if let Some(interval) = std::env::var("CURTAIN_BENCH_EVENT_INTERVAL")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        runtime.event_interval(interval);
+    }
+    runtime.build()?.block_on(run())
+}
+
+async fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let figures = match cli.bench {
         Bench::Holds {
@@ -385,6 +396,8 @@ struct RushFigures {
     checks: Checks,
     /// Hold requests per transaction, on average (the combiner's own count).
     mean_batch: Option<f64>,
+    /// Transactions the combiner ran, and their mean duration in ms.
+    batches: Option<(f64, f64)>,
     baseline: anyhow::Result<f64>,
 }
 
@@ -396,6 +409,7 @@ impl RushFigures {
             "held": self.held, "unavailable": self.unavailable, "other_errors": self.other.len(),
             "sold_twice": self.checks.doubly_held, "stranded": self.checks.stranded,
             "counter_ok": self.checks.counter_ok, "mean_batch": self.mean_batch,
+            "transactions": self.batches.map(|b| b.0), "transaction_ms": self.batches.map(|b| b.1),
         })
     }
 }
@@ -453,7 +467,10 @@ async fn holds(rush: &Rush, sqlite: bool, unbatched: bool) -> anyhow::Result<ser
         grouped.p99_ms,
         other(&single, &|f| format!("{:.1} / {:.1} ms", f.p50_ms, f.p99_ms)),
     );
-    let batch = |f: &RushFigures| f.mean_batch.map_or("?".into(), |m| format!("{m:.1}"));
+    let batch = |f: &RushFigures| match (f.mean_batch, f.batches) {
+        (Some(mean), Some((count, ms))) => format!("{mean:.1} ({count:.0} transactions, {ms:.1} ms each)"),
+        _ => "?".into(),
+    };
     println!(
         "| hold requests per transaction (mean) | {} | {} | 1 | |",
         batch(&grouped),
@@ -520,13 +537,17 @@ async fn rush_once(backend: Backend, rush: &Rush, batch_max: Option<usize>) -> a
     );
     let result = hold_rush(&app, &sale, &tokens, rush.concurrency, "bench").await?;
     let checks = check_inventory(&app.db).await?;
-    let mean_batch = match app.metrics_address {
+    let (mean_batch, batches) = match app.metrics_address {
         Some(_) => {
             let sum = app.metric("curtain_hold_batch_size_sum", "").await;
             let count = app.metric("curtain_hold_batch_size_count", "").await;
-            (count > 0.0).then(|| sum / count)
+            let seconds = app.metric("curtain_hold_batch_duration_seconds_sum", "").await;
+            (
+                (count > 0.0).then(|| sum / count),
+                (count > 0.0).then(|| (count, 1000.0 * seconds / count)),
+            )
         }
-        None => None,
+        None => (None, None),
     };
     eprintln!("baseline…");
     let baseline = match backend {
@@ -542,6 +563,7 @@ async fn rush_once(backend: Backend, rush: &Rush, batch_max: Option<usize>) -> a
         other: result.other,
         checks,
         mean_batch,
+        batches,
         baseline,
     };
     match Arc::try_unwrap(app) {

@@ -6,6 +6,11 @@
 //! under a rush, one commit (and one pass of the session lock) serves many buyers. A task
 //! that has had nothing to do for a while ends, and the next request starts another.
 //!
+//! The batches run on a thread of their own, with a runtime and a small pool of their own
+//! ([`Writer`]): a batch is a dozen round trips in series under the session lock, and on
+//! sale day each of them would otherwise wait for a pooled connection behind hundreds of
+//! requests, and for a worker thread busy serving them.
+//!
 //! The combiner is per instance and only an optimisation: across instances the database
 //! still serialises the batches (the session row's lock), and nothing here is needed for
 //! correctness.
@@ -17,6 +22,7 @@ use std::time::Duration;
 use chrono::Utc;
 use entity::reservation;
 use sea_orm::DatabaseConnection;
+use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{HoldPolicy, ReadyHold};
@@ -26,11 +32,51 @@ use crate::metrics::Metrics;
 /// How long a session's task waits for more work before it ends.
 const IDLE: Duration = Duration::from_secs(5);
 
+/// Connections of the writer's own pool: one per hot session at a time.
+const WRITER_CONNECTIONS: u32 = 4;
+
+/// Where batches run: a thread with a single-threaded runtime and its own pool.
+struct Writer {
+    runtime: tokio::runtime::Handle,
+    db: DatabaseConnection,
+    /// Dropped with the combiner, which ends the thread.
+    _stop: oneshot::Sender<()>,
+}
+
+impl Writer {
+    /// Starts the thread and opens its pool on it (so that the pool's sockets are driven by
+    /// the writer's own runtime).
+    async fn start(url: SecretString, metrics: Arc<Metrics>) -> anyhow::Result<Self> {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let handle = runtime.handle().clone();
+        let (stop, stopped) = oneshot::channel::<()>();
+        std::thread::Builder::new()
+            .name("curtain-holds".into())
+            .spawn(move || {
+                runtime.block_on(async {
+                    let _ = stopped.await;
+                })
+            })?;
+        let db = handle
+            .spawn(async move { crate::db::connect(&url, WRITER_CONNECTIONS, Some(metrics)).await })
+            .await??;
+        Ok(Self {
+            runtime: handle,
+            db,
+            _stop: stop,
+        })
+    }
+}
+
 type Answer = oneshot::Sender<ApiResult<reservation::Model>>;
 
 /// The hold requests of this instance, queued per session.
 pub struct HoldCombiner {
+    /// The server's pool, for the checks made before queueing.
     db: DatabaseConnection,
+    /// `None` on an in-memory SQLite database, which a second pool could not share: batches
+    /// then run on the server's runtime and pool.
+    writer: Option<Writer>,
     metrics: Arc<Metrics>,
     policy: HoldPolicy,
     max_batch: usize,
@@ -50,15 +96,34 @@ impl std::fmt::Debug for HoldCombiner {
 }
 
 impl HoldCombiner {
+    /// Starts the writer thread (with its own pool on `url`) beside the server's pool `db`.
     /// `max_batch` bounds how many requests one transaction applies (at least 1).
-    pub fn new(db: DatabaseConnection, metrics: Arc<Metrics>, policy: HoldPolicy, max_batch: usize) -> Arc<Self> {
-        Arc::new(Self {
+    pub async fn start(
+        url: SecretString,
+        db: DatabaseConnection,
+        metrics: Arc<Metrics>,
+        policy: HoldPolicy,
+        max_batch: usize,
+    ) -> anyhow::Result<Arc<Self>> {
+        let in_memory = url.expose_secret().starts_with("sqlite") && url.expose_secret().contains(":memory:");
+        let writer = if in_memory {
+            None
+        } else {
+            Some(Writer::start(url, metrics.clone()).await?)
+        };
+        Ok(Arc::new(Self {
             db,
+            writer,
             metrics,
             policy,
             max_batch: max_batch.max(1),
             queues: Mutex::new(HashMap::new()),
-        })
+        }))
+    }
+
+    /// The pool batches are written through.
+    fn writer_db(&self) -> &DatabaseConnection {
+        self.writer.as_ref().map_or(&self.db, |writer| &writer.db)
     }
 
     pub(super) fn db(&self) -> &DatabaseConnection {
@@ -94,7 +159,11 @@ impl HoldCombiner {
         let (queue, waiting) = mpsc::unbounded_channel();
         queue.send(item).expect("the receiver is right here");
         queues.insert(session_id, queue);
-        tokio::spawn(self.clone().run(session_id, waiting));
+        let task = self.clone().run(session_id, waiting);
+        match &self.writer {
+            Some(writer) => drop(writer.runtime.spawn(task)),
+            None => drop(tokio::spawn(task)),
+        }
     }
 
     /// The session's task: takes everything waiting (up to `max_batch`) and applies it,
@@ -137,7 +206,7 @@ impl HoldCombiner {
                 self.metrics.hold_batch_fallbacks.inc();
                 tracing::warn!(session_id, requests = holds.len(), error = ?err, "a hold batch failed; applying its requests one by one");
                 for (hold, answer) in holds.into_iter().zip(answers) {
-                    let _ = answer.send(super::hold_one(&self.db, self.policy, hold).await);
+                    let _ = answer.send(super::hold_one(self.writer_db(), self.policy, hold).await);
                 }
             }
         }
@@ -148,9 +217,13 @@ impl HoldCombiner {
         session_id: i64,
         holds: &[ReadyHold],
     ) -> ApiResult<Vec<ApiResult<reservation::Model>>> {
-        let txn = crate::db::write(&self.db).await?;
+        let started = std::time::Instant::now();
+        let txn = crate::db::write(self.writer_db()).await?;
         let results = super::batch::apply(&txn, self.policy, session_id, holds, Utc::now()).await?;
         crate::db::commit(txn).await?;
+        self.metrics
+            .hold_batch_duration
+            .observe(started.elapsed().as_secs_f64());
         Ok(results)
     }
 }
