@@ -28,6 +28,7 @@ use sea_orm::{
 
 use super::ReadyHold;
 use super::decide::{Ask, Buyer, SeatState, Win, decide};
+use super::pricing::Pricing;
 use crate::domain::inventory::{SeatChange, SeatChanges};
 use crate::domain::reservation_flow::ReservationChanged;
 use crate::error::{ApiError, ApiResult};
@@ -41,6 +42,7 @@ pub(super) async fn apply(
     policy: super::HoldPolicy,
     session_id: i64,
     holds: &[ReadyHold],
+    pricing: &Pricing,
     now: DateTime<Utc>,
 ) -> ApiResult<Vec<ApiResult<reservation::Model>>> {
     let mut answers: Vec<Option<ApiResult<reservation::Model>>> = holds.iter().map(|_| None).collect();
@@ -99,8 +101,12 @@ pub(super) async fn apply(
             now,
             expires_at: now + policy.hold_for,
         };
-        let made = insert_reservations(txn, holds, &winners, times).await?;
-        write_seats(txn, session_id, holds, &winners, &made, start_version, times).await?;
+        let priced = winners
+            .iter()
+            .map(|(i, _)| pricing.price(&holds[*i].request.seat_ids))
+            .collect::<ApiResult<Vec<_>>>()?;
+        let made = insert_reservations(txn, holds, &winners, &priced, pricing, times).await?;
+        write_seats(txn, session_id, &winners, &made, &priced, start_version, times).await?;
         for ((i, _), reservation) in winners.iter().zip(made) {
             answers[*i] = Some(Ok(reservation));
         }
@@ -278,20 +284,22 @@ async fn insert_reservations(
     txn: &DatabaseTransaction,
     holds: &[ReadyHold],
     winners: &[(usize, Win)],
+    priced: &[Vec<(i64, String, i32)>],
+    pricing: &Pricing,
     Times { now, expires_at }: Times,
 ) -> ApiResult<Vec<reservation::Model>> {
-    let rows = winners.iter().map(|(i, _)| {
+    let rows = winners.iter().zip(priced).map(|((i, _), seats)| {
         let hold = &holds[*i];
         reservation::ActiveModel {
             user_id: Set(hold.request.user_id),
             session_id: Set(hold.request.session_id),
             status: Set(ReservationStatus::Held),
             seat_count: Set(hold.request.seat_ids.len() as i32),
-            amount: Set(hold.amount),
+            amount: Set(seats.iter().map(|(_, _, price)| i64::from(*price)).sum()),
             user_coupon_id: Set(None),
             discount: Set(0),
             order_id: Set(Some(crate::domain::payments::new_order_id())),
-            order_name: Set(Some(hold.order_name.clone())),
+            order_name: Set(Some(pricing.order_name(seats.len()))),
             idempotency_key: Set(hold.key.clone()),
             expires_at: Set(expires_at),
             created_at: Set(now),
@@ -328,9 +336,9 @@ async fn insert_reservations(
 async fn write_seats(
     txn: &DatabaseTransaction,
     session_id: i64,
-    holds: &[ReadyHold],
     winners: &[(usize, Win)],
     made: &[reservation::Model],
+    priced: &[Vec<(i64, String, i32)>],
     start_version: i64,
     Times { now, expires_at }: Times,
 ) -> ApiResult<()> {
@@ -350,8 +358,8 @@ async fn write_seats(
     let mut owner = CaseStatement::new();
     let mut version = CaseStatement::new();
     let mut all_seats = Vec::new();
-    for (n, ((i, _), reservation)) in winners.iter().zip(made).enumerate() {
-        let seats = &holds[*i].request.seat_ids;
+    for (n, (reservation, seats)) in made.iter().zip(priced).enumerate() {
+        let seats: Vec<i64> = seats.iter().map(|(id, _, _)| *id).collect();
         let column = Expr::col(session_seat::Column::SeatId);
         owner = owner.case(column.clone().is_in(seats.iter().copied()), reservation.id);
         version = version.case(column.is_in(seats.iter().copied()), start_version + n as i64 + 1);
@@ -384,9 +392,8 @@ async fn write_seats(
         )));
     }
 
-    reservation_seat::Entity::insert_many(winners.iter().zip(made).flat_map(|((i, _), reservation)| {
-        holds[*i]
-            .priced
+    reservation_seat::Entity::insert_many(made.iter().zip(priced).flat_map(|(reservation, seats)| {
+        seats
             .iter()
             .map(move |(seat_id, grade, price)| reservation_seat::ActiveModel {
                 reservation_id: Set(reservation.id),
@@ -407,14 +414,12 @@ async fn write_seats(
 
     let mut available = i64::from(available_after) + from_available;
     let mut events = Vec::with_capacity(winners.len() * 2);
-    for (n, ((i, win), reservation)) in winners.iter().zip(made).enumerate() {
+    for (n, (((_, win), reservation), seats)) in winners.iter().zip(made).zip(priced).enumerate() {
         available -= win.from_available as i64;
         let changes = SeatChanges {
-            changes: holds[*i]
-                .request
-                .seat_ids
+            changes: seats
                 .iter()
-                .map(|&seat_id| SeatChange {
+                .map(|&(seat_id, _, _)| SeatChange {
                     seat_id,
                     status: SeatStatus::Held,
                 })

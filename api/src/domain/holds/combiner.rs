@@ -25,6 +25,7 @@ use sea_orm::DatabaseConnection;
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::{mpsc, oneshot};
 
+use super::pricing::Sale;
 use super::{HoldPolicy, ReadyHold};
 use crate::error::{ApiError, ApiResult};
 use crate::metrics::Metrics;
@@ -218,8 +219,13 @@ impl HoldCombiner {
         holds: &[ReadyHold],
     ) -> ApiResult<Vec<ApiResult<reservation::Model>>> {
         let started = std::time::Instant::now();
+        // Read before the transaction: none of it needs the locks.
+        let pricing = match super::pricing::read(self.writer_db(), session_id, holds).await? {
+            Sale::Open(pricing) => pricing,
+            Sale::Closed(refusal) => return Ok(holds.iter().map(|_| Err(refusal())).collect()),
+        };
         let txn = crate::db::write(self.writer_db()).await?;
-        let results = super::batch::apply(&txn, self.policy, session_id, holds, Utc::now()).await?;
+        let results = super::batch::apply(&txn, self.policy, session_id, holds, &pricing, Utc::now()).await?;
         crate::db::commit(txn).await?;
         self.metrics
             .hold_batch_duration

@@ -11,7 +11,7 @@
 use std::collections::BTreeSet;
 
 use chrono::{DateTime, Duration, Utc};
-use entity::{ReservationStatus, SeatStatus, reservation, reservation_seat, seat, session, session_seat};
+use entity::{ReservationStatus, SeatStatus, reservation, reservation_seat, session, session_seat};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, FromQueryResult, JoinType,
@@ -21,13 +21,13 @@ use sea_orm::{
 mod batch;
 mod combiner;
 mod decide;
+mod pricing;
 
 pub use combiner::HoldCombiner;
 pub(super) use decide::live_limit;
 
 use super::inventory::{bump_version, change_available, current_version, lock_session, record_seat_changes};
 use super::reservation_flow::record_status_change;
-use super::sessions::{SaleState, sale_state};
 use crate::error::{ApiError, ApiResult};
 
 #[derive(Debug, Clone)]
@@ -84,17 +84,14 @@ pub async fn hold_seats(holds: &std::sync::Arc<HoldCombiner>, request: HoldReque
     }
 }
 
-/// A hold request that passed every check made without locks, priced and named.
+/// A hold request that passed every check made without locks. Its session's sale state,
+/// prices and title are read once for its whole batch ([`pricing`]).
 #[derive(Debug, Clone)]
 pub(crate) struct ReadyHold {
     /// With `seat_ids` sorted and without repeats.
     request: HoldRequest,
     /// The idempotency key, trimmed.
     key: String,
-    /// Each seat's grade and price.
-    priced: Vec<(i64, String, i32)>,
-    amount: i64,
-    order_name: String,
 }
 
 impl ReadyHold {
@@ -133,20 +130,13 @@ async fn prepare(db: &DatabaseConnection, policy: HoldPolicy, request: HoldReque
     if seat_ids.len() != request.seat_ids.len() {
         return Err(ApiError::bad_input("seatIds", "a seat is listed twice"));
     }
-    let session = session::Entity::find_by_id(request.session_id)
-        .one(db)
-        .await?
-        .ok_or(ApiError::NotFound("session"))?;
-    if !matches!(sale_state(&session, Utc::now()), SaleState::OnSale | SaleState::SoldOut) {
-        return Err(ApiError::Conflict("this session is not on sale".into()));
-    }
     if seat_ids.len() > policy.max_seats_per_buyer {
         return Err(over_limit(policy, 0));
     }
     let ids: Vec<i64> = seat_ids.into_iter().collect();
     // On sale day most attempts find a seat taken. Saying so before queueing for the session
     // lock keeps the batches for the attempts that can succeed; the batch still decides.
-    match check_still_free(db, session.id, &ids, &request, key, Utc::now()).await? {
+    match check_still_free(db, request.session_id, &ids, &request, key, Utc::now()).await? {
         Precheck::Free => {}
         // Taken by this very request, made again while the first was being committed.
         Precheck::Mine => {
@@ -158,18 +148,12 @@ async fn prepare(db: &DatabaseConnection, policy: HoldPolicy, request: HoldReque
         }
         Precheck::Taken(taken) => return Err(ApiError::SeatUnavailable(taken)),
     }
-    let priced = price_seats(db, session.id, &ids).await?;
-    let amount: i64 = priced.iter().map(|(_, _, price)| i64::from(*price)).sum();
-    let order_name = super::payments::order_name(db, session.performance_id, ids.len()).await?;
     Ok(Prepared::Ready(ReadyHold {
         key: key.to_string(),
         request: HoldRequest {
             seat_ids: ids,
             ..request
         },
-        priced,
-        amount,
-        order_name,
     }))
 }
 
@@ -177,16 +161,17 @@ async fn prepare(db: &DatabaseConnection, policy: HoldPolicy, request: HoldReque
 /// a whole (a constraint the batch did not foresee), so that each request still gets the
 /// answer it would have had alone.
 async fn hold_one(db: &DatabaseConnection, policy: HoldPolicy, ready: ReadyHold) -> ApiResult<reservation::Model> {
-    let ReadyHold {
-        request,
-        key,
-        priced,
-        amount,
-        order_name,
-    } = ready;
+    let pricing = match pricing::read(db, ready.request.session_id, std::slice::from_ref(&ready)).await? {
+        pricing::Sale::Open(pricing) => pricing,
+        pricing::Sale::Closed(refusal) => return Err(refusal()),
+    };
+    let ReadyHold { request, key } = ready;
     if let Some(existing) = find_by_key(db, request.user_id, &key).await? {
         return super::hold_guards::replay(db, existing, &request).await;
     }
+    let priced = pricing.price(&request.seat_ids)?;
+    let amount: i64 = priced.iter().map(|(_, _, price)| i64::from(*price)).sum();
+    let order_name = pricing.order_name(priced.len());
     let ids = request.seat_ids.clone();
     let session_id = request.session_id;
     let now = Utc::now();
@@ -333,6 +318,9 @@ async fn check_still_free(
         .all(db)
         .await?;
     if rows.len() != ids.len() {
+        if session::Entity::find_by_id(session_id).one(db).await?.is_none() {
+            return Err(ApiError::NotFound("session"));
+        }
         return Err(ApiError::bad_input("seatIds", "a seat does not belong to this session"));
     }
     let taken: Vec<&SeatHolder> = rows.iter().filter(|seat| !is_free(seat, now)).collect();
@@ -617,26 +605,4 @@ async fn free_seats(
     debug_assert_eq!(freed as usize, seat_ids.len());
     let available = change_available(db, session_id, freed as i64).await?;
     Ok((seat_ids, available))
-}
-
-/// Each seat's grade and this session's price for it.
-async fn price_seats(db: &impl ConnectionTrait, session_id: i64, ids: &[i64]) -> ApiResult<Vec<(i64, String, i32)>> {
-    let grades: Vec<(i64, String)> = seat::Entity::find()
-        .select_only()
-        .column(seat::Column::Id)
-        .column(seat::Column::Grade)
-        .filter(seat::Column::Id.is_in(ids.iter().copied()))
-        .into_tuple()
-        .all(db)
-        .await?;
-    let prices = super::sessions::prices_by_grade(db, session_id).await?;
-    grades
-        .into_iter()
-        .map(|(id, grade)| {
-            let price = prices.get(&grade).copied().ok_or_else(|| {
-                ApiError::internal(anyhow::anyhow!("session {session_id} has no price for grade {grade}"))
-            })?;
-            Ok((id, grade, price))
-        })
-        .collect()
 }
