@@ -12,10 +12,10 @@ use std::collections::BTreeSet;
 
 use chrono::{DateTime, Duration, Utc};
 use entity::{ReservationStatus, SeatStatus, reservation, reservation_seat, session, session_seat};
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, Query};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, FromQueryResult, JoinType,
-    PaginatorTrait, QueryFilter, QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, FromQueryResult, PaginatorTrait,
+    QueryFilter, QuerySelect, Set,
 };
 
 mod batch;
@@ -57,20 +57,6 @@ impl From<&crate::config::BookingSettings> for HoldPolicy {
     }
 }
 
-/// The reservation a repeated request (same buyer, same idempotency key) already made:
-/// `None` for a fresh key (or one `hold_seats` will refuse), CONFLICT for a key used for
-/// other seats. A cheap read, so that a retry can be answered before anything is counted.
-pub async fn replay_hold(db: &DatabaseConnection, request: &HoldRequest) -> ApiResult<Option<reservation::Model>> {
-    let key = request.idempotency_key.trim();
-    if key.is_empty() || key.len() > 100 {
-        return Ok(None);
-    }
-    match find_by_key(db, request.user_id, key).await? {
-        Some(existing) => super::hold_guards::replay(db, existing, request).await.map(Some),
-        None => Ok(None),
-    }
-}
-
 /// Holds every requested seat or none. Returns the same reservation again for a repeated
 /// idempotency key; the key reused for other seats (or another session) is CONFLICT.
 ///
@@ -78,16 +64,21 @@ pub async fn replay_hold(db: &DatabaseConnection, request: &HoldRequest) -> ApiR
 /// applied by the session's [`HoldCombiner`], together with the requests that arrived
 /// while the previous batch was committing.
 pub async fn hold_seats(holds: &std::sync::Arc<HoldCombiner>, request: HoldRequest) -> ApiResult<reservation::Model> {
-    match prepare(holds.db(), holds.policy(), request).await? {
+    match prepare(holds, request).await? {
         Prepared::Replayed(existing) => Ok(existing),
         Prepared::Ready(ready) => holds.submit(ready).await,
     }
 }
 
+/// Queues a checked request for its session's next batch and waits for the answer.
+pub async fn submit(holds: &std::sync::Arc<HoldCombiner>, ready: ReadyHold) -> ApiResult<reservation::Model> {
+    holds.submit(ready).await
+}
+
 /// A hold request that passed every check made without locks. Its session's sale state,
 /// prices and title are read once for its whole batch ([`pricing`]).
 #[derive(Debug, Clone)]
-pub(crate) struct ReadyHold {
+pub struct ReadyHold {
     /// With `seat_ids` sorted and without repeats.
     request: HoldRequest,
     /// The idempotency key, trimmed.
@@ -108,12 +99,21 @@ impl ReadyHold {
     }
 }
 
-enum Prepared {
+/// A hold request after the checks made without locks.
+pub enum Prepared {
+    /// The same request was made before: its reservation.
     Replayed(reservation::Model),
+    /// To be applied by [`submit`].
     Ready(ReadyHold),
 }
 
-async fn prepare(db: &DatabaseConnection, policy: HoldPolicy, request: HoldRequest) -> ApiResult<Prepared> {
+/// The checks a hold request passes before it queues, in one query: the idempotency key
+/// (a request made again is answered with its reservation, or CONFLICT for other seats),
+/// the seats (in the session, and not visibly taken: on sale day most attempts find a seat
+/// taken, and saying so here keeps the batches for the attempts that can succeed; the
+/// batch still decides), and the buyer's per-session limit on the request alone.
+pub async fn prepare(holds: &HoldCombiner, request: HoldRequest) -> ApiResult<Prepared> {
+    let (db, policy) = (holds.db(), holds.policy());
     let key = request.idempotency_key.trim();
     if key.is_empty() || key.len() > 100 {
         return Err(ApiError::bad_input(
@@ -121,8 +121,6 @@ async fn prepare(db: &DatabaseConnection, policy: HoldPolicy, request: HoldReque
             "the idempotency key must have 1 to 100 characters",
         ));
     }
-    // A key already used is found by the batch, under the buyer's lock (the resolvers have
-    // also looked, before counting the attempt against the buyer's budget).
     let seat_ids: BTreeSet<i64> = request.seat_ids.iter().copied().collect();
     if seat_ids.is_empty() {
         return Err(ApiError::bad_input("seatIds", "choose at least one seat"));
@@ -134,17 +132,16 @@ async fn prepare(db: &DatabaseConnection, policy: HoldPolicy, request: HoldReque
         return Err(over_limit(policy, 0));
     }
     let ids: Vec<i64> = seat_ids.into_iter().collect();
-    // On sale day most attempts find a seat taken. Saying so before queueing for the session
-    // lock keeps the batches for the attempts that can succeed; the batch still decides.
-    match check_still_free(db, request.session_id, &ids, &request, key, Utc::now()).await? {
+    match check_still_free(db, request.session_id, &ids, request.user_id, key, Utc::now()).await? {
         Precheck::Free => {}
-        // Taken by this very request, made again while the first was being committed.
-        Precheck::Mine => {
-            if let Some(existing) = find_by_key(db, request.user_id, key).await? {
-                return super::hold_guards::replay(db, existing, &request)
-                    .await
-                    .map(Prepared::Replayed);
-            }
+        Precheck::KeyUsed(id) => {
+            let existing = reservation::Entity::find_by_id(id)
+                .one(db)
+                .await?
+                .ok_or(ApiError::NotFound("reservation"))?;
+            return super::hold_guards::replay(db, existing, &request)
+                .await
+                .map(Prepared::Replayed);
         }
         Precheck::Taken(taken) => return Err(ApiError::SeatUnavailable(taken)),
     }
@@ -269,49 +266,45 @@ async fn hold_one(db: &DatabaseConnection, policy: HoldPolicy, ready: ReadyHold)
     Ok(reservation)
 }
 
-/// What the seats looked like before queueing for the batch.
+/// What the pre-check found.
 enum Precheck {
     Free,
-    /// Some are held by the reservation this buyer made with this key.
-    Mine,
-    /// These are neither available nor a lapsed hold.
+    /// The buyer already made a reservation with this key (this one).
+    KeyUsed(i64),
+    /// These seats are neither available nor a lapsed hold.
     Taken(Vec<i64>),
 }
 
-/// A seat of the session and who holds it.
+/// A seat of the session, and the reservation the buyer made with the key, if any (the same
+/// on every row).
 #[derive(Debug, FromQueryResult)]
 struct SeatHolder {
     seat_id: i64,
     status: SeatStatus,
     hold_expires_at: Option<DateTime<Utc>>,
-    holder: Option<i64>,
-    holder_key: Option<String>,
+    key_used_by: Option<i64>,
 }
 
-/// Looks at the seats without locks. On sale day most attempts find a seat taken: saying
-/// so before queueing keeps the batches for the attempts that can succeed (the batch still
-/// decides). The holders come along, so that a copy of a request racing its original can be
-/// told apart from a loser without another query.
 async fn check_still_free(
     db: &impl ConnectionTrait,
     session_id: i64,
     ids: &[i64],
-    request: &HoldRequest,
+    user_id: i64,
     key: &str,
     now: DateTime<Utc>,
 ) -> ApiResult<Precheck> {
-    let held_by = session_seat::Entity::belongs_to(reservation::Entity)
-        .from(session_seat::Column::ReservationId)
-        .to(reservation::Column::Id)
-        .into();
+    let by_key = Query::select()
+        .column(reservation::Column::Id)
+        .from(reservation::Entity)
+        .and_where(reservation::Column::UserId.eq(user_id))
+        .and_where(reservation::Column::IdempotencyKey.eq(key))
+        .to_owned();
     let rows: Vec<SeatHolder> = session_seat::Entity::find()
         .select_only()
         .column(session_seat::Column::SeatId)
         .column(session_seat::Column::Status)
         .column(session_seat::Column::HoldExpiresAt)
-        .column_as(reservation::Column::UserId, "holder")
-        .column_as(reservation::Column::IdempotencyKey, "holder_key")
-        .join(JoinType::LeftJoin, held_by)
+        .expr_as(Expr::SubQuery(None, Box::new(by_key.into())), "key_used_by")
         .filter(session_seat::Column::SessionId.eq(session_id))
         .filter(session_seat::Column::SeatId.is_in(ids.iter().copied()))
         .into_model()
@@ -323,16 +316,18 @@ async fn check_still_free(
         }
         return Err(ApiError::bad_input("seatIds", "a seat does not belong to this session"));
     }
-    let taken: Vec<&SeatHolder> = rows.iter().filter(|seat| !is_free(seat, now)).collect();
+    if let Some(id) = rows.first().and_then(|row| row.key_used_by) {
+        return Ok(Precheck::KeyUsed(id));
+    }
+    let taken: Vec<i64> = rows
+        .iter()
+        .filter(|seat| !is_free(seat, now))
+        .map(|seat| seat.seat_id)
+        .collect();
     if taken.is_empty() {
         Ok(Precheck::Free)
-    } else if taken
-        .iter()
-        .any(|seat| seat.holder == Some(request.user_id) && seat.holder_key.as_deref() == Some(key))
-    {
-        Ok(Precheck::Mine)
     } else {
-        Ok(Precheck::Taken(taken.iter().map(|seat| seat.seat_id).collect()))
+        Ok(Precheck::Taken(taken))
     }
 }
 

@@ -2,7 +2,7 @@ use async_graphql::{Context, ID, Object};
 
 use super::types::Reservation;
 use crate::auth::limits;
-use crate::domain::holds::{self, HoldRequest};
+use crate::domain::holds::{self, HoldRequest, Prepared};
 use crate::domain::{best_available, blocks, hold_guards, sessions};
 use crate::error::ApiError;
 use crate::graphql::audit::record_admin_action;
@@ -40,12 +40,16 @@ impl BookingMutation {
             idempotency_key,
         };
         // A retry of a hold already made (a network retry with the same key) is answered
-        // without spending the hold budget: only new holds count.
-        if let Some(existing) = holds::replay_hold(&app.db, &request).await? {
-            return Ok(Reservation(existing));
-        }
+        // without spending the hold budget; every other attempt counts, whatever its outcome.
+        let prepared = match holds::prepare(&app.holds, request).await {
+            Ok(Prepared::Replayed(existing)) => return Ok(Reservation(existing)),
+            other => other,
+        };
         check_hold_rate(ctx, app, user_id).await?;
-        Ok(Reservation(holds::hold_seats(&app.holds, request).await?))
+        match prepared? {
+            Prepared::Replayed(existing) => Ok(Reservation(existing)),
+            Prepared::Ready(ready) => Ok(Reservation(holds::submit(&app.holds, ready).await?)),
+        }
     }
 
     /// Holds the best `count` adjacent seats of `grade`: the frontmost section and row,
