@@ -277,11 +277,11 @@ async fn sqlite_baseline(db: &sea_orm::DatabaseConnection, seats: usize, transac
 
 /// A server on a fresh database, with log-in limits out of the way.
 async fn bench_server(backend: Backend) -> anyhow::Result<TestApp> {
-    bench_server_with(backend, None).await
+    bench_server_with(backend, None, false).await
 }
 
-/// [`bench_server`] with `booking.hold_batch_max` set when given.
-async fn bench_server_with(backend: Backend, hold_batch_max: Option<usize>) -> anyhow::Result<TestApp> {
+/// [`bench_server`] for P1 (`holds`), with `booking.hold_batch_max` set when given.
+async fn bench_server_with(backend: Backend, hold_batch_max: Option<usize>, holds: bool) -> anyhow::Result<TestApp> {
     if backend == Backend::Postgres && std::env::var("CURTAIN_TEST_DATABASE_URL").is_err() {
         bail!("set CURTAIN_TEST_DATABASE_URL to a PostgreSQL server, e.g. postgres://postgres@127.0.0.1:5432/postgres");
     }
@@ -291,6 +291,19 @@ async fn bench_server_with(backend: Backend, hold_batch_max: Option<usize>) -> a
         // Every fan-out subscriber comes from this machine's one address.
         configure: Some(|settings| settings.websocket.sockets_per_ip = 0),
         ..Options::default()
+    };
+    let options = if holds {
+        Options {
+            // P1 measures holds: a rush with more requests in flight than the server serves
+            // at once (256 per core) would measure its 503s instead.
+            configure: Some(|settings| {
+                settings.websocket.sockets_per_ip = 0;
+                settings.server.max_in_flight_requests = Some(8_192);
+            }),
+            ..options
+        }
+    } else {
+        options
     };
     TestApp::spawn_with(backend, options).await.context("no PostgreSQL")
 }
@@ -518,7 +531,7 @@ async fn holds(rush: &Rush, sqlite: bool, unbatched: bool) -> anyhow::Result<ser
 /// One rush on a fresh server (`batch_max` overrides `booking.hold_batch_max`), checked,
 /// then the baseline on a twin session of the same database.
 async fn rush_once(backend: Backend, rush: &Rush, batch_max: Option<usize>) -> anyhow::Result<RushFigures> {
-    let app = bench_server_with(backend, batch_max).await?;
+    let app = bench_server_with(backend, batch_max, true).await?;
     let performance = on_sale_performance(&app, rush.seats).await;
     let sale = on_sale_session(&app, &performance, 2).await?;
     // A twin session for the baseline, so that both start from the same empty hall.
