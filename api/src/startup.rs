@@ -141,6 +141,7 @@ impl Application {
         let state = AppState {
             webhooks,
             seat_maps,
+            waiting_rooms: Arc::new(crate::live::waiting_rooms::WaitingRoomHub::new()),
             sockets,
             channels,
             job_locks: Default::default(),

@@ -28,3 +28,4 @@ mod search_matching;
 mod seat_map_live;
 mod security;
 mod ws;
+mod waiting_room;
