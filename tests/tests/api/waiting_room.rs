@@ -397,3 +397,75 @@ async fn a_second_instance_carries_on_the_same_line(backend: Backend) {
     b.stop().await;
     a.stop().await;
 }
+
+/// Two instances on PostgreSQL and Redis: only A runs the admission tick (in the
+/// background, every 100 ms), buyers follow their tickets on B, and B's subscribers hear
+/// every admission and the sold-out broadcast through the bus.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscribers_on_one_instance_hear_the_ticks_of_another() {
+    let ticking = Options {
+        redis: true,
+        configure: Some(|settings| settings.booking.waiting_room_tick_ms = 100),
+        ..Options::default()
+    };
+    let Some(a) = TestApp::spawn_with(Backend::Postgres, ticking).await else {
+        return;
+    };
+    let quiet = Options {
+        redis: true,
+        ..options()
+    };
+    let b = a.spawn_sibling(quiet).await.expect("a second instance");
+    let row = room(&a, "Shared", 4).await;
+    let tokens = buyers(&b, "shared", 3).await;
+    let tickets = tickets_now(&b, &tokens, &row.session).await;
+
+    let query = format!("subscription($t: ID!) {{ waitingRoomUpdates(ticketId: $t) {{ {TICKET} }} }}");
+    let mut sockets = Vec::new();
+    let mut first_seen = Vec::new();
+    for (token, ticket) in tokens.iter().zip(&tickets) {
+        let mut socket = socket::connect(&b, Some(token)).await;
+        socket::subscribe(&mut socket, "1", &query, json!({ "t": ticket["id"] })).await;
+        // The ticket as it is when the subscription starts.
+        first_seen.push(follow(&mut socket, "").await);
+        sockets.push(socket);
+    }
+    // Four seats serve one buyer: the first is admitted by A's tick; the others are told
+    // their places (a position change comes at most once a second).
+    if first_seen[0][0].0 != "ADMITTED" {
+        follow(&mut sockets[0], "ADMITTED").await;
+    }
+    for (seen, socket) in first_seen.iter_mut().zip(&mut sockets).skip(1) {
+        while seen.last().is_some_and(|(_, position)| position.is_none()) {
+            seen.extend(follow(socket, "").await);
+        }
+    }
+    let seats: Vec<&String> = row.seats.iter().collect();
+    data(&hold(&b, &tokens[0], &row.session, &seats, "all").await);
+    for (i, socket) in sockets.iter_mut().enumerate().skip(1) {
+        let mut seen = first_seen[i].clone();
+        seen.extend(follow(socket, "SOLD_OUT").await);
+        assert!(
+            seen.contains(&("WAITING".into(), Some(i as i64))),
+            "buyer {i} was told its place: {seen:?}"
+        );
+        assert_eq!(seen.last(), Some(&("SOLD_OUT".into(), Some(i as i64))));
+    }
+    b.stop().await;
+    a.stop().await;
+}
+
+/// The ticket states and positions a subscriber is sent, up to the first in state `until`
+/// (just the next one for "").
+async fn follow(socket: &mut socket::Socket, until: &str) -> Vec<(String, Option<i64>)> {
+    let mut seen = Vec::new();
+    loop {
+        let message = next_message(socket).await.expect("an event");
+        let ticket = &message["payload"]["data"]["waitingRoomUpdates"];
+        let state = ticket["state"].as_str().expect("a ticket").to_string();
+        seen.push((state.clone(), ticket["position"].as_i64()));
+        if until.is_empty() || state == until {
+            return seen;
+        }
+    }
+}

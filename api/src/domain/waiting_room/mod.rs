@@ -232,18 +232,25 @@ async fn find_ticket_of(
 }
 
 /// The buyer's own ticket and its room as they are now; anyone else's ticket is NOT_FOUND.
+///
+/// The ticket is read again after the room: a tick committing in between then leaves the
+/// room's tick counter behind the ticket (its event is applied again, harmlessly), never
+/// ahead of it (its event would be skipped and the ticket left stale).
 pub async fn ticket_and_room(
     db: &impl ConnectionTrait,
     ticket_id: i64,
     user_id: i64,
 ) -> ApiResult<(waiting_room_ticket::Model, waiting_room::Model)> {
-    let ticket = find_ticket(db, ticket_id)
-        .await?
-        .filter(|ticket| ticket.user_id == user_id)
-        .ok_or(ApiError::NotFound("waiting room ticket"))?;
+    let owned = |ticket: Option<waiting_room_ticket::Model>| {
+        ticket
+            .filter(|ticket| ticket.user_id == user_id)
+            .ok_or(ApiError::NotFound("waiting room ticket"))
+    };
+    let ticket = owned(find_ticket(db, ticket_id).await?)?;
     let room = find_room(db, ticket.session_id)
         .await?
         .ok_or(ApiError::NotFound("waiting room"))?;
+    let ticket = owned(find_ticket(db, ticket_id).await?)?;
     Ok((ticket, room))
 }
 
