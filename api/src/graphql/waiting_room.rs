@@ -48,11 +48,15 @@ impl WaitingRoom {
     }
     /// Buyers in line (WAITING or SOLD_OUT).
     async fn waiting(&self, ctx: &Context<'_>) -> GqlResult<u64> {
-        Ok(rooms::head_counts(&app(ctx)?.db, self.0.session_id, Utc::now()).await?.0)
+        Ok(rooms::head_counts(&app(ctx)?.db, self.0.session_id, Utc::now())
+            .await?
+            .0)
     }
     /// Buyers admitted whose window to hold is still open.
     async fn admitted(&self, ctx: &Context<'_>) -> GqlResult<u64> {
-        Ok(rooms::head_counts(&app(ctx)?.db, self.0.session_id, Utc::now()).await?.1)
+        Ok(rooms::head_counts(&app(ctx)?.db, self.0.session_id, Utc::now())
+            .await?
+            .1)
     }
 }
 
@@ -163,7 +167,9 @@ impl WaitingRoomMutation {
     async fn join_waiting_room(&self, ctx: &Context<'_>, session_id: ID) -> GqlResult<WaitingRoomTicket> {
         let session_id = expect(NodeKind::Session, &session_id, "sessionId")?;
         let user_id = principal(ctx)?.user_id;
-        Ok(WaitingRoomTicket(rooms::join(&app(ctx)?.db, session_id, user_id).await?))
+        Ok(WaitingRoomTicket(
+            rooms::join(&app(ctx)?.db, session_id, user_id).await?,
+        ))
     }
 }
 

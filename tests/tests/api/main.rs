@@ -27,5 +27,5 @@ mod search_instances;
 mod search_matching;
 mod seat_map_live;
 mod security;
-mod ws;
 mod waiting_room;
+mod ws;

@@ -85,7 +85,9 @@ async fn join(app: &TestApp, token: &str, session: &str) -> Value {
 
 /// One admission tick of every room, now.
 async fn tick(app: &TestApp) {
-    admission::admit_all(&app.db, &app.state.bus, 4).await.expect("admission tick");
+    admission::admit_all(&app.db, &app.state.bus, 4)
+        .await
+        .expect("admission tick");
 }
 
 async fn buyers(app: &TestApp, prefix: &str, count: usize) -> Vec<String> {
@@ -207,7 +209,10 @@ async fn concurrent_joins_of_one_buyer_get_one_ticket(backend: Backend) {
     ids.dedup();
     assert_eq!(ids.len(), 3);
     use sea_orm::PaginatorTrait;
-    let rows = entity::waiting_room_ticket::Entity::find().count(&app.db).await.expect("count");
+    let rows = entity::waiting_room_ticket::Entity::find()
+        .count(&app.db)
+        .await
+        .expect("count");
     assert_eq!(rows, 3);
     app.stop().await;
 }
@@ -222,7 +227,11 @@ async fn buyers_who_join_before_opening_are_shuffled_once(backend: Backend) {
     tickets_now(&app, &tokens, &row.session).await;
     tick(&app).await;
     let before = tickets_now(&app, &tokens, &row.session).await;
-    assert!(before.iter().all(|t| t["position"].is_null() && t["state"] == "WAITING"));
+    assert!(
+        before
+            .iter()
+            .all(|t| t["position"].is_null() && t["state"] == "WAITING")
+    );
 
     // The room opens: the early buyers get a random order, then later ones queue behind.
     configure(&app, &row.session, Utc::now()).await;
@@ -245,11 +254,19 @@ async fn buyers_who_join_before_opening_are_shuffled_once(backend: Backend) {
     let expected: Vec<i64> = std::iter::once(0).chain(1..20).collect();
     assert_eq!(positions, expected, "a permutation of the line");
     assert_ne!(drawn, expected, "in a random order (20! orders; the join order is one)");
-    assert_eq!(join(&app, &late, &row.session).await["position"], 20, "behind the pre-queue");
+    assert_eq!(
+        join(&app, &late, &row.session).await["position"],
+        20,
+        "behind the pre-queue"
+    );
 
     // The draw is stored: later ticks keep it.
     tick(&app).await;
-    let again: Vec<Option<i64>> = tickets_now(&app, &tokens, &row.session).await.iter().map(ticket_of).collect();
+    let again: Vec<Option<i64>> = tickets_now(&app, &tokens, &row.session)
+        .await
+        .iter()
+        .map(ticket_of)
+        .collect();
     assert_eq!(again, drawn.into_iter().map(Some).collect::<Vec<_>>());
     app.stop().await;
 }
@@ -322,7 +339,10 @@ async fn released_and_lapsed_holds_reopen_admission(backend: Backend) {
     tick(&app).await;
     let now = tickets_now(&app, &tokens[1..], &row.session).await;
     // The first buyer holds nothing now and may still hold: one of the two slots is theirs.
-    assert_eq!(states(&now), [("WAITING", Some(1)), ("WAITING", Some(2)), ("WAITING", Some(3))]);
+    assert_eq!(
+        states(&now),
+        [("WAITING", Some(1)), ("WAITING", Some(2)), ("WAITING", Some(3))]
+    );
 
     // The first buyer's window passes without a new hold: the ticket was used (a hold was
     // made since admission), so it stays ADMITTED; the next buyer comes in.
@@ -333,18 +353,30 @@ async fn released_and_lapsed_holds_reopen_admission(backend: Backend) {
     curtain::domain::holds::expire_holds(&app.db).await.expect("sweep");
     tick(&app).await;
     let now = tickets_now(&app, &tokens[1..], &row.session).await;
-    assert_eq!(states(&now), [("WAITING", Some(1)), ("WAITING", Some(2)), ("WAITING", Some(3))]);
+    assert_eq!(
+        states(&now),
+        [("WAITING", Some(1)), ("WAITING", Some(2)), ("WAITING", Some(3))]
+    );
 
     // Eleven minutes on (an injected clock): the first buyer's admission lapsed and the
     // next in line is admitted; the one admitted then lets their window pass unused.
     let session_id = fixtures::database_id(&row.session);
     let later = Utc::now() + Duration::minutes(11);
     admission::tick(&app.db, session_id, 4, later).await.expect("tick");
-    assert_eq!(join(&app, &tokens[0], &row.session).await["state"], "ADMITTED", "held once");
+    assert_eq!(
+        join(&app, &tokens[0], &row.session).await["state"],
+        "ADMITTED",
+        "held once"
+    );
     let now = tickets_now(&app, &tokens[1..], &row.session).await;
-    assert_eq!(states(&now), [("ADMITTED", None), ("WAITING", Some(1)), ("WAITING", Some(2))]);
+    assert_eq!(
+        states(&now),
+        [("ADMITTED", None), ("WAITING", Some(1)), ("WAITING", Some(2))]
+    );
     let bob = now[0]["id"].clone();
-    admission::tick(&app.db, session_id, 4, later + Duration::minutes(11)).await.expect("tick");
+    admission::tick(&app.db, session_id, 4, later + Duration::minutes(11))
+        .await
+        .expect("tick");
     let expired = entity::waiting_room_ticket::Entity::find_by_id(fixtures::database_id(bob.as_str().expect("id")))
         .one(&app.db)
         .await
@@ -357,7 +389,9 @@ async fn released_and_lapsed_holds_reopen_admission(backend: Backend) {
     // Joining again sends the expired ticket to the end of the line, under the same id.
     let rejoined = join(&app, &tokens[1], &row.session).await;
     assert_eq!((&rejoined["id"], &rejoined["state"]), (&bob, &json!("WAITING")));
-    admission::tick(&app.db, session_id, 4, later + Duration::minutes(12)).await.expect("tick");
+    admission::tick(&app.db, session_id, 4, later + Duration::minutes(12))
+        .await
+        .expect("tick");
     assert_eq!(join(&app, &tokens[1], &row.session).await["position"], 2);
     app.stop().await;
 }
@@ -393,7 +427,10 @@ async fn a_second_instance_carries_on_the_same_line(backend: Backend) {
     data(&hold(&b, &tokens[1], &row.session, &seats[4..5], "b").await);
     tick(&b).await;
     let seen = tickets_now(&a, &tokens, &row.session).await;
-    assert_eq!(states(&seen)[2..], [("ADMITTED", None), ("WAITING", Some(1)), ("WAITING", Some(2))]);
+    assert_eq!(
+        states(&seen)[2..],
+        [("ADMITTED", None), ("WAITING", Some(1)), ("WAITING", Some(2))]
+    );
     b.stop().await;
     a.stop().await;
 }

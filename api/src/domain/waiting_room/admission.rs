@@ -28,8 +28,8 @@ use sea_orm::{
     QueryOrder, QuerySelect, Statement,
 };
 
-use super::events::{RoomUpdate, TicketChange};
 use super::admission_window;
+use super::events::{RoomUpdate, TicketChange};
 use crate::error::{ApiError, ApiResult};
 use crate::infra::bus::SharedBus;
 
@@ -81,7 +81,11 @@ pub async fn tick(
         }
     };
     let mut changes = place_new_tickets(&txn, &room).await?;
-    let last_sequence = changes.iter().filter_map(|c| c.sequence).max().unwrap_or(room.last_sequence);
+    let last_sequence = changes
+        .iter()
+        .filter_map(|c| c.sequence)
+        .max()
+        .unwrap_or(room.last_sequence);
     changes.extend(expire_unused(&txn, session_id, now).await?);
 
     let available: i32 = session::Entity::find_by_id(session_id)
@@ -116,7 +120,11 @@ pub async fn tick(
     let mut admitted_through = room.admitted_through;
     if !sold_out {
         let admitted = admit_next(&txn, &room, available, seats_per_buyer, now).await?;
-        admitted_through = admitted.iter().filter_map(|c| c.sequence).max().unwrap_or(admitted_through);
+        admitted_through = admitted
+            .iter()
+            .filter_map(|c| c.sequence)
+            .max()
+            .unwrap_or(admitted_through);
         changes.extend(admitted);
     }
 
@@ -212,11 +220,7 @@ async fn place_new_tickets(db: &impl ConnectionTrait, room: &waiting_room::Model
 }
 
 /// Admitted tickets whose window passed with no hold made since admission become EXPIRED.
-async fn expire_unused(
-    db: &impl ConnectionTrait,
-    session_id: i64,
-    now: DateTime<Utc>,
-) -> ApiResult<Vec<TicketChange>> {
+async fn expire_unused(db: &impl ConnectionTrait, session_id: i64, now: DateTime<Utc>) -> ApiResult<Vec<TicketChange>> {
     let lapsed = waiting_room_ticket::Entity::find()
         .filter(waiting_room_ticket::Column::SessionId.eq(session_id))
         .filter(waiting_room_ticket::Column::State.eq(TicketState::Admitted))

@@ -58,6 +58,10 @@ impl RoomUpdate {
 
     /// The listed changes by ticket, so that each subscriber finds its own in O(1).
     pub fn index(&self) -> HashMap<i64, usize> {
-        self.tickets.iter().enumerate().map(|(i, change)| (change.id, i)).collect()
+        self.tickets
+            .iter()
+            .enumerate()
+            .map(|(i, change)| (change.id, i))
+            .collect()
     }
 }

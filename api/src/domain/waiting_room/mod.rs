@@ -43,9 +43,16 @@ pub struct RoomSettings {
 
 /// Creates or changes the session's waiting room. The line and its counters are kept when
 /// a room is turned off and on again.
-pub async fn configure(db: &impl ConnectionTrait, session_id: i64, input: RoomSettings) -> ApiResult<waiting_room::Model> {
+pub async fn configure(
+    db: &impl ConnectionTrait,
+    session_id: i64,
+    input: RoomSettings,
+) -> ApiResult<waiting_room::Model> {
     if !(1..=1_000_000).contains(&input.admit_per_minute) {
-        return Err(ApiError::bad_input("admitPerMinute", "admit 1 to 1,000,000 buyers a minute"));
+        return Err(ApiError::bad_input(
+            "admitPerMinute",
+            "admit 1 to 1,000,000 buyers a minute",
+        ));
     }
     if !(1..=24 * 60).contains(&input.admission_minutes) {
         return Err(ApiError::bad_input(
@@ -81,7 +88,9 @@ pub async fn configure(db: &impl ConnectionTrait, session_id: i64, input: RoomSe
     )
     .exec_without_returning(db)
     .await?;
-    find_room(db, session_id).await?.ok_or(ApiError::NotFound("waiting room"))
+    find_room(db, session_id)
+        .await?
+        .ok_or(ApiError::NotFound("waiting room"))
 }
 
 pub async fn find_room(db: &impl ConnectionTrait, session_id: i64) -> ApiResult<Option<waiting_room::Model>> {
@@ -186,7 +195,9 @@ pub async fn join(db: &impl ConnectionTrait, session_id: i64, user_id: i64) -> A
         .ok_or_else(|| ApiError::internal(anyhow::anyhow!("a joined ticket cannot be read back")))?;
     if ticket.state == TicketState::Expired {
         requeue(db, ticket.id, state, now).await?;
-        ticket = find_ticket(db, ticket.id).await?.ok_or(ApiError::NotFound("waiting room ticket"))?;
+        ticket = find_ticket(db, ticket.id)
+            .await?
+            .ok_or(ApiError::NotFound("waiting room ticket"))?;
     }
     Ok(TicketView::new(&ticket, room.admitted_through, room.admit_per_minute))
 }
@@ -267,9 +278,11 @@ pub async fn require_admission(
     let Some(room) = find_room(db, session_id).await?.filter(|room| room.enabled) else {
         return Ok(());
     };
-    let admitted = find_ticket_of(db, room.session_id, user_id).await?.is_some_and(|ticket| {
-        ticket.state == TicketState::Admitted && ticket.admitted_until.is_some_and(|until| until > now)
-    });
+    let admitted = find_ticket_of(db, room.session_id, user_id)
+        .await?
+        .is_some_and(|ticket| {
+            ticket.state == TicketState::Admitted && ticket.admitted_until.is_some_and(|until| until > now)
+        });
     if admitted {
         Ok(())
     } else {
