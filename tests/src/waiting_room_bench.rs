@@ -79,7 +79,7 @@ pub async fn run(app: Arc<TestApp>, plan: Plan) -> anyhow::Result<Value> {
         joins.push(tokio::spawn(async move {
             let _permit = limit.acquire().await;
             let began = Instant::now();
-            let answer = app.post(JOIN, json!({ "s": session }), Some(&tokens[i])).await;
+            let answer = post(&app, JOIN, json!({ "s": session }), &tokens[i]).await;
             (
                 began.elapsed(),
                 answer["data"]["joinWaitingRoom"]["id"].as_str().map(String::from),
@@ -100,13 +100,8 @@ pub async fn run(app: Arc<TestApp>, plan: Plan) -> anyhow::Result<Value> {
     let mut early = (0, 0);
     for i in (0..plan.buyers).step_by(20) {
         let seats = &sale.pairs[i % sale.pairs.len()];
-        let answer = app
-            .post(
-                HOLD,
-                json!({ "s": session, "seats": seats, "k": format!("early-{i}") }),
-                Some(&tokens[i]),
-            )
-            .await;
+        let variables = json!({ "s": session, "seats": seats, "k": format!("early-{i}") });
+        let answer = post(&app, HOLD, variables, &tokens[i]).await;
         match answer["errors"][0]["extensions"]["code"].as_str() {
             Some("WAITING_ROOM_REQUIRED") => early.0 += 1,
             _ => early.1 += 1,
@@ -204,6 +199,21 @@ async fn make_buyers(app: &TestApp, count: usize) -> anyhow::Result<Vec<String>>
     Ok(tokens)
 }
 
+/// A GraphQL request as the buyer's; `null` when no answer came (the buyer asks again).
+async fn post(app: &TestApp, query: &str, variables: Value, token: &str) -> Value {
+    let sent = app
+        .client
+        .post(app.url("/graphql"))
+        .bearer_auth(token)
+        .json(&json!({ "query": query, "variables": variables }))
+        .send()
+        .await;
+    match sent {
+        Ok(response) => response.json().await.unwrap_or(Value::Null),
+        Err(_) => Value::Null,
+    }
+}
+
 struct Buyer<'a> {
     app: &'a TestApp,
     token: &'a str,
@@ -269,10 +279,7 @@ impl Buyer<'_> {
     async fn poll(&self, every: Duration) -> anyhow::Result<Outcome> {
         let mut outcome = Outcome::default();
         loop {
-            let answer = self
-                .app
-                .post(JOIN, json!({ "s": self.session }), Some(self.token))
-                .await;
+            let answer = post(self.app, JOIN, json!({ "s": self.session }), self.token).await;
             if self
                 .act(&answer["data"]["joinWaitingRoom"]["state"], &mut outcome, false)
                 .await?
@@ -306,18 +313,13 @@ impl Buyer<'_> {
     async fn hold(&self) -> usize {
         for count in [2, 1] {
             loop {
-                let answer = self
-                    .app
-                    .post(
-                        HOLD_BEST,
-                        json!({ "s": self.session, "n": count, "k": format!("hold-{}-{count}", self.index) }),
-                        Some(self.token),
-                    )
-                    .await;
+                let variables = json!({ "s": self.session, "n": count, "k": format!("hold-{}-{count}", self.index) });
+                let answer = post(self.app, HOLD_BEST, variables, self.token).await;
                 if answer["data"]["holdBestAvailable"]["id"].is_string() {
                     return count;
                 }
-                if answer["errors"][0]["extensions"]["code"] != "SERVER_BUSY" {
+                let code = &answer["errors"][0]["extensions"]["code"];
+                if !(code == "SERVER_BUSY" || answer.is_null()) {
                     break;
                 }
                 tokio::time::sleep(Duration::from_secs(1)).await;
