@@ -308,21 +308,31 @@ impl Buyer<'_> {
         }
     }
 
-    /// Two adjacent seats, or one when two are not to be had; the seats held. A busy
-    /// server (SERVER_BUSY, with `Retry-After: 1`) is asked again a second later.
+    /// Two adjacent seats, or one when two are not to be had; the seats held. Admitted
+    /// buyers arrive together and best-available picks the same seats for all of them, so
+    /// a buyer who finds them taken tries again a few times, as a person would; a busy
+    /// server (SERVER_BUSY, `Retry-After: 1`) is asked again a second later.
     async fn hold(&self) -> usize {
         for count in [2, 1] {
-            loop {
-                let variables = json!({ "s": self.session, "n": count, "k": format!("hold-{}-{count}", self.index) });
+            let mut tries = 0;
+            while tries < 10 {
+                let key = format!("hold-{}-{count}-{tries}", self.index);
+                let variables = json!({ "s": self.session, "n": count, "k": key });
                 let answer = post(self.app, HOLD_BEST, variables, self.token).await;
                 if answer["data"]["holdBestAvailable"]["id"].is_string() {
                     return count;
                 }
                 let code = &answer["errors"][0]["extensions"]["code"];
-                if !(code == "SERVER_BUSY" || answer.is_null()) {
+                if code == "SERVER_BUSY" || answer.is_null() {
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                } else if code == "SEAT_UNAVAILABLE" {
+                    tries += 1;
+                    let pause = rand::random_range(20..200);
+                    tokio::time::sleep(Duration::from_millis(pause)).await;
+                } else {
+                    eprintln!("buyer {} could not hold: {code}", self.index);
                     break;
                 }
-                tokio::time::sleep(Duration::from_secs(1)).await;
             }
         }
         0
