@@ -215,6 +215,9 @@ pub struct BookingSettings {
     /// The least time between two position events of one `waitingRoomUpdates` subscriber;
     /// a change of state (admitted, sold out) is sent at once.
     pub waiting_room_event_interval_ms: u64,
+    /// Hold requests for one session applied together in one transaction at most (group
+    /// commit; see `domain::holds::combiner`). 1 applies every hold on its own.
+    pub hold_batch_max: usize,
 }
 
 /// The outbox relay and the live seat map.
@@ -257,6 +260,7 @@ impl Default for BookingSettings {
             max_live_reservations_per_buyer: 4,
             waiting_room_tick_ms: 1_000,
             waiting_room_event_interval_ms: 1_000,
+            hold_batch_max: 128,
         }
     }
 }

@@ -115,6 +115,12 @@ pub struct Metrics {
     pub db_statement_duration: Histogram,
     pub db_pool_connections: Family<PoolLabels, Gauge>,
     pub cache_requests: Family<CacheLabels, Counter>,
+    /// Hold requests applied per transaction by the hold combiner (group commit).
+    pub hold_batch_size: Histogram,
+    /// Hold batches that failed as a whole and were applied one request at a time.
+    pub hold_batch_fallbacks: Counter,
+    /// How long a hold batch's transaction took, begin to commit.
+    pub hold_batch_duration: Histogram,
     pub operation_names: OperationNames,
 }
 
@@ -182,8 +188,29 @@ impl Metrics {
             "Cache lookups by cache (search, catalog) and outcome (hit or miss); hits / all is the hit ratio",
             cache_requests.clone(),
         );
+        let hold_batch_size = Histogram::new(exponential_buckets(1.0, 2.0, 10));
+        registry.register(
+            "hold_batch_size",
+            "Hold requests applied together in one transaction (group commit)",
+            hold_batch_size.clone(),
+        );
+        let hold_batch_fallbacks = Counter::default();
+        registry.register(
+            "hold_batch_fallbacks",
+            "Hold batches that failed as a whole and were applied one request at a time",
+            hold_batch_fallbacks.clone(),
+        );
+        let hold_batch_duration = latency_histogram();
+        registry.register(
+            "hold_batch_duration_seconds",
+            "How long a hold batch's transaction took, from begin to commit",
+            hold_batch_duration.clone(),
+        );
         Self {
             registry,
+            hold_batch_duration,
+            hold_batch_size,
+            hold_batch_fallbacks,
             http_requests,
             http_duration,
             graphql_operations,

@@ -138,8 +138,17 @@ impl Application {
         let webhooks = Arc::new(crate::domain::payments::WebhookGate::new(
             settings.payments.webhook_concurrency,
         ));
+        let holds = crate::domain::holds::HoldCombiner::start(
+            settings.database_url(),
+            db.clone(),
+            metrics.clone(),
+            crate::domain::holds::HoldPolicy::from(&settings.booking),
+            settings.booking.hold_batch_max,
+        )
+        .await?;
         let state = AppState {
             webhooks,
+            holds,
             seat_maps,
             waiting_rooms: Arc::new(crate::live::waiting_rooms::WaitingRoomHub::new()),
             sockets,

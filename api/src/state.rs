@@ -55,6 +55,8 @@ pub struct AppState {
     pub payments: crate::infra::payments::SharedProvider,
     /// Bounds and coalesces the provider calls Toss's public webhook triggers (this instance).
     pub webhooks: Arc<crate::domain::payments::WebhookGate>,
+    /// Applies hold requests, combined per session (group commit).
+    pub holds: Arc<crate::domain::holds::HoldCombiner>,
 }
 
 impl std::fmt::Debug for AppState {

@@ -61,6 +61,8 @@ pub struct Options {
     pub lockout_seconds: Option<u64>,
     /// How long seats stay held; default 10 minutes.
     pub hold_seconds: Option<i64>,
+    /// Hold requests applied together at most (`booking.hold_batch_max`); default 128.
+    pub hold_batch_max: Option<usize>,
     /// Run the lapsed-hold sweeper every N seconds; default off, so tests sweep explicitly.
     pub sweep_interval_seconds: Option<u64>,
     /// Join another test server's database and Redis key space, as a second instance behind
@@ -203,6 +205,9 @@ impl TestApp {
             settings.payments.breaker_open_seconds = 1;
         }
         settings.booking.sweep_interval_seconds = options.sweep_interval_seconds.unwrap_or(0);
+        if let Some(batch) = options.hold_batch_max {
+            settings.booking.hold_batch_max = batch;
+        }
         if let Some(seconds) = options.hold_seconds {
             settings.booking.hold_seconds = seconds;
         }

@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use chrono::{DateTime, Utc};
 use entity::{ReservationStatus, reservation, user};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect};
 
 use super::holds::{HoldPolicy, HoldRequest, find_by_key, seats_of};
 use crate::error::{ApiError, ApiResult};
@@ -59,7 +59,7 @@ pub async fn replay_best_available(
     Ok(Some(existing))
 }
 
-fn key_reused() -> ApiError {
+pub(super) fn key_reused() -> ApiError {
     ApiError::Conflict(
         "this idempotency key was already used for a different hold; use a new key for a new request".into(),
     )
@@ -84,7 +84,10 @@ pub(super) async fn check_live_reservations(
     if locked == 0 {
         return Err(ApiError::NotFound("user"));
     }
-    let live = reservation::Entity::find()
+    let live: Vec<(ReservationStatus, DateTime<Utc>)> = reservation::Entity::find()
+        .select_only()
+        .column(reservation::Column::Status)
+        .column(reservation::Column::ExpiresAt)
         .filter(reservation::Column::UserId.eq(user_id))
         .filter(
             sea_orm::Condition::any()
@@ -95,26 +98,15 @@ pub(super) async fn check_live_reservations(
                         .add(reservation::Column::ExpiresAt.gt(now)),
                 ),
         )
+        .into_tuple()
         .all(db)
         .await?;
-    if live.len() < policy.max_live_reservations {
-        return Ok(());
+    let lapses: Vec<Option<DateTime<Utc>>> = live
+        .into_iter()
+        .map(|(status, at)| (status == ReservationStatus::Held).then_some(at))
+        .collect();
+    match super::holds::live_limit(policy, &lapses, now) {
+        Some(refusal) => Err(refusal),
+        None => Ok(()),
     }
-    // The first of them to lapse makes room, unless it is paid first.
-    let first_lapse = live
-        .iter()
-        .filter(|r| r.status == ReservationStatus::Held)
-        .map(|r| r.expires_at)
-        .min();
-    let retry_after = first_lapse
-        .and_then(|at| (at - now).to_std().ok())
-        .unwrap_or(std::time::Duration::from_secs(60))
-        .max(std::time::Duration::from_secs(1));
-    Err(ApiError::RateLimited {
-        message: format!(
-            "you already have {} reservations waiting for payment; pay for or release one first",
-            live.len()
-        ),
-        retry_after,
-    })
 }

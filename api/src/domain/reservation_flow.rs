@@ -29,16 +29,23 @@ pub struct ReservationChanged {
     pub amount: i64,
 }
 
+impl ReservationChanged {
+    /// The event that `reservation` is now in its status.
+    pub(crate) fn of(reservation: &reservation::Model) -> Self {
+        Self {
+            reservation_id: reservation.id,
+            user_id: reservation.user_id,
+            session_id: reservation.session_id,
+            status: reservation.status,
+            seat_count: reservation.seat_count,
+            amount: reservation.amount,
+        }
+    }
+}
+
 /// Writes the event that `reservation` is now in its status, in the caller's transaction.
 pub(crate) async fn record_status_change(db: &impl ConnectionTrait, reservation: &reservation::Model) -> ApiResult<()> {
-    let event = ReservationChanged {
-        reservation_id: reservation.id,
-        user_id: reservation.user_id,
-        session_id: reservation.session_id,
-        status: reservation.status,
-        seat_count: reservation.seat_count,
-        amount: reservation.amount,
-    };
+    let event = ReservationChanged::of(reservation);
     outbox::record(db, topic::RESERVATION, reservation.id, None, &event).await
 }
 

@@ -9,7 +9,7 @@
 pub mod relay;
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ActiveModelTrait, ConnectionTrait, Set};
+use sea_orm::{ActiveModelTrait, ConnectionTrait, EntityTrait, Set};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ApiError, ApiResult};
@@ -74,8 +74,19 @@ pub async fn record(
     version: Option<i64>,
     payload: &impl Serialize,
 ) -> ApiResult<()> {
+    row(topic, aggregate_id, version, payload)?.insert(db).await?;
+    Ok(())
+}
+
+/// An event ready to be written with [`record_all`].
+pub fn row(
+    topic: &str,
+    aggregate_id: i64,
+    version: Option<i64>,
+    payload: &impl Serialize,
+) -> ApiResult<entity::outbox::ActiveModel> {
     let payload = serde_json::to_string(payload).map_err(ApiError::internal)?;
-    entity::outbox::ActiveModel {
+    Ok(entity::outbox::ActiveModel {
         topic: Set(topic.to_string()),
         aggregate_id: Set(aggregate_id),
         version: Set(version),
@@ -83,8 +94,17 @@ pub async fn record(
         created_at: Set(Utc::now()),
         published_at: Set(None),
         ..Default::default()
-    }
-    .insert(db)
-    .await?;
+    })
+}
+
+/// Writes many events in the caller's transaction with one statement, in the order given
+/// (their ids increase in that order), for changes that are applied in batches.
+pub async fn record_all(
+    db: &impl ConnectionTrait,
+    rows: impl IntoIterator<Item = entity::outbox::ActiveModel>,
+) -> ApiResult<()> {
+    entity::outbox::Entity::insert_many(rows)
+        .exec_without_returning(db)
+        .await?;
     Ok(())
 }

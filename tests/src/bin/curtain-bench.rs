@@ -50,7 +50,7 @@ struct Cli {
 }
 
 /// P1's on-sale rush, as `holds` runs it and `abuse` runs it twice.
-#[derive(Debug, clap::Args)]
+#[derive(Debug, Clone, Copy, clap::Args)]
 struct Rush {
     /// Buyers, each with their own account and one attempt per run.
     #[arg(long, default_value_t = 2_000)]
@@ -66,10 +66,19 @@ struct Rush {
 #[derive(Subcommand)]
 enum Bench {
     /// P1: concurrent buyers hold 2 seats each in one session (PostgreSQL at
-    /// CURTAIN_TEST_DATABASE_URL); baseline: the same UPDATE through pgbench.
+    /// CURTAIN_TEST_DATABASE_URL); baseline: the same UPDATE through pgbench, one
+    /// transaction per hold.
     Holds {
         #[command(flatten)]
         rush: Rush,
+        /// Run on SQLite in a temporary directory instead of PostgreSQL (baseline: the same
+        /// statements, one transaction per hold, from 32 tasks in this process).
+        #[arg(long)]
+        sqlite: bool,
+        /// Also run the rush with every hold in a transaction of its own
+        /// (booking.hold_batch_max = 1), side by side with group commit.
+        #[arg(long)]
+        unbatched: bool,
     },
     /// P3: keyword search over a generated catalog (PostgreSQL at CURTAIN_TEST_DATABASE_URL):
     /// GraphQL beside ILIKE '%q%' and the bare tantivy index.
@@ -166,11 +175,26 @@ enum Bench {
     },
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    runtime.enable_all();
+    if let Some(interval) = std::env::var("CURTAIN_BENCH_EVENT_INTERVAL")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        runtime.event_interval(interval);
+    }
+    runtime.build()?.block_on(run())
+}
+
+async fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let figures = match cli.bench {
-        Bench::Holds { rush } => holds(rush.buyers, rush.seats, rush.concurrency).await?,
+        Bench::Holds {
+            rush,
+            sqlite,
+            unbatched,
+        } => holds(&rush, sqlite, unbatched).await?,
         Bench::Search {
             performances,
             cast,
@@ -248,13 +272,71 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The twin session the baselines use (the newest) and its first seat's id.
+async fn twin_session(db: &sea_orm::DatabaseConnection) -> anyhow::Result<(i64, i64)> {
+    let row = db
+        .query_one_raw(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT session_id, MIN(seat_id) FROM session_seats WHERE session_id = (SELECT MAX(id) FROM sessions) GROUP BY session_id"
+                .to_string(),
+        ))
+        .await?
+        .context("the twin session")?;
+    Ok((row.try_get_by_index(0)?, row.try_get_by_index(1)?))
+}
+
+/// pgbench's script on SQLite: the version bump and the conditional UPDATE of two adjacent
+/// seats, one write transaction per hold, from 32 tasks over the server's own pool.
+async fn sqlite_baseline(db: &sea_orm::DatabaseConnection, seats: usize, transactions: usize) -> anyhow::Result<f64> {
+    let (session, base) = twin_session(db).await?;
+    let clients = 32.min(transactions).max(1);
+    let per_client = (transactions / clients).max(1);
+    let started = Instant::now();
+    let tasks = (0..clients).map(|_| {
+        let db = db.clone();
+        tokio::spawn(async move {
+            for _ in 0..per_client {
+                let a = base + rand::random_range(0..seats.saturating_sub(1).max(1)) as i64;
+                let txn = curtain::db::begin_write(&db).await?;
+                let backend = txn.get_database_backend();
+                txn.execute_raw(Statement::from_string(
+                    backend,
+                    format!("UPDATE sessions SET seat_map_version = seat_map_version + 1 WHERE id = {session}"),
+                ))
+                .await?;
+                txn.execute_raw(Statement::from_string(
+                    backend,
+                    format!(
+                        "UPDATE session_seats SET status = 'HELD', version = version + 1
+                         WHERE session_id = {session} AND seat_id IN ({a}, {}) AND status = 'AVAILABLE'",
+                        a + 1
+                    ),
+                ))
+                .await?;
+                txn.commit().await?;
+            }
+            anyhow::Ok(())
+        })
+    });
+    for task in futures::future::join_all(tasks).await {
+        task??;
+    }
+    Ok((clients * per_client) as f64 / started.elapsed().as_secs_f64())
+}
+
 /// A server on a fresh database, with log-in limits out of the way.
 async fn bench_server(backend: Backend) -> anyhow::Result<TestApp> {
+    bench_server_with(backend, None).await
+}
+
+/// [`bench_server`] with `booking.hold_batch_max` set when given.
+async fn bench_server_with(backend: Backend, hold_batch_max: Option<usize>) -> anyhow::Result<TestApp> {
     if backend == Backend::Postgres && std::env::var("CURTAIN_TEST_DATABASE_URL").is_err() {
         bail!("set CURTAIN_TEST_DATABASE_URL to a PostgreSQL server, e.g. postgres://postgres@127.0.0.1:5432/postgres");
     }
     let options = Options {
         rate_limit_per_minute: Some(1_000_000),
+        hold_batch_max,
         // Every fan-out subscriber comes from this machine's one address.
         configure: Some(|settings| settings.websocket.sockets_per_ip = 0),
         ..Options::default()
@@ -352,57 +434,187 @@ async fn coupon_rush(buyers: usize, copies: i32, concurrency: usize) -> anyhow::
     Ok(figures)
 }
 
-async fn holds(buyers: usize, seats: usize, concurrency: usize) -> anyhow::Result<serde_json::Value> {
-    let app = bench_server(Backend::Postgres).await?;
-    let performance = on_sale_performance(&app, seats).await;
+/// What one rush measured.
+struct RushFigures {
+    per_second: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    held: usize,
+    unavailable: usize,
+    other: Vec<String>,
+    checks: Checks,
+    /// Hold requests per transaction, on average (the combiner's own count).
+    mean_batch: Option<f64>,
+    /// Transactions the combiner ran, and their mean duration in ms.
+    batches: Option<(f64, f64)>,
+    baseline: anyhow::Result<f64>,
+}
+
+impl RushFigures {
+    fn json(&self) -> serde_json::Value {
+        json!({
+            "attempts_per_second": self.per_second,
+            "p50_ms": self.p50_ms, "p99_ms": self.p99_ms,
+            "held": self.held, "unavailable": self.unavailable, "other_errors": self.other.len(),
+            "sold_twice": self.checks.doubly_held, "stranded": self.checks.stranded,
+            "counter_ok": self.checks.counter_ok, "mean_batch": self.mean_batch,
+            "transactions": self.batches.map(|b| b.0), "transaction_ms": self.batches.map(|b| b.1),
+        })
+    }
+}
+
+async fn holds(rush: &Rush, sqlite: bool, unbatched: bool) -> anyhow::Result<serde_json::Value> {
+    let backend = if sqlite { Backend::Sqlite } else { Backend::Postgres };
+    let grouped = rush_once(backend, rush, None).await?;
+    let single = if unbatched {
+        Some(rush_once(backend, rush, Some(1)).await?)
+    } else {
+        None
+    };
+    let Rush {
+        buyers,
+        seats,
+        concurrency,
+    } = *rush;
+    let (name, baseline_name) = if sqlite {
+        ("SQLite", "one transaction per hold, in process")
+    } else {
+        ("PostgreSQL", "pgbench, one transaction per hold")
+    };
+    let p99_goal = if concurrency >= 1_024 { 250.0 } else { 100.0 };
+    println!(
+        "\nP1 on-sale contention: {buyers} buyers × 2 seats, {seats}-seat session, {name}, {concurrency} in flight"
+    );
+    println!(
+        "| measure | curtain, group commit | curtain, one hold per transaction | baseline ({baseline_name}) | goal |"
+    );
+    println!("|---|---|---|---|---|");
+    let other = |f: &Option<RushFigures>, show: &dyn Fn(&RushFigures) -> String| {
+        f.as_ref().map_or("(--unbatched)".to_string(), show)
+    };
+    match &grouped.baseline {
+        Ok(tps) => println!(
+            "| attempts answered per second | {:.0} (**{:.2}×** baseline) | {} | {tps:.0} | ≥ 3× ({:.0}) |",
+            grouped.per_second,
+            grouped.per_second / tps,
+            other(&single, &|f| format!(
+                "{:.0} ({:.2}×)",
+                f.per_second,
+                f.per_second / tps
+            )),
+            3.0 * tps
+        ),
+        Err(err) => println!(
+            "| attempts answered per second | {:.0} | {} | baseline failed: {err} | ≥ 3× baseline |",
+            grouped.per_second,
+            other(&single, &|f| format!("{:.0}", f.per_second)),
+        ),
+    }
+    println!(
+        "| latency p50 / p99 | {:.1} / **{:.1}** ms | {} | | p99 ≤ {p99_goal:.0} ms |",
+        grouped.p50_ms,
+        grouped.p99_ms,
+        other(&single, &|f| format!("{:.1} / {:.1} ms", f.p50_ms, f.p99_ms)),
+    );
+    let batch = |f: &RushFigures| match (f.mean_batch, f.batches) {
+        (Some(mean), Some((count, ms))) => format!("{mean:.1} ({count:.0} transactions, {ms:.1} ms each)"),
+        _ => "?".into(),
+    };
+    println!(
+        "| hold requests per transaction (mean) | {} | {} | 1 | |",
+        batch(&grouped),
+        other(&single, &|f| batch(f))
+    );
+    let answers = |f: &RushFigures| format!("{} / {} / {}", f.held, f.unavailable, f.other.len());
+    println!(
+        "| holds granted / refused (SEAT_UNAVAILABLE) / other errors | {} | {} | | |",
+        answers(&grouped),
+        other(&single, &|f| answers(f))
+    );
+    let checks = |f: &RushFigures| {
+        format!(
+            "{} / {} / {}",
+            f.checks.doubly_held,
+            f.checks.stranded,
+            if f.checks.counter_ok { "yes" } else { "NO" }
+        )
+    };
+    println!(
+        "| seats sold twice / stranded / counter exact | {} | {} | | 0 / 0 / yes |",
+        checks(&grouped),
+        other(&single, &|f| checks(f))
+    );
+    for figures in std::iter::once(&grouped).chain(&single) {
+        if !figures.other.is_empty() {
+            println!("other error codes: {:?}", &figures.other[..figures.other.len().min(10)]);
+        }
+    }
+    let mut figures = json!({
+        "bench": "P1", "backend": name, "buyers": buyers, "seats": seats, "concurrency": concurrency,
+        "pgbench_tps": if sqlite { None } else { grouped.baseline.as_ref().ok() },
+        "baseline_tps": grouped.baseline.as_ref().ok(),
+        "ratio": grouped.baseline.as_ref().ok().map(|tps| grouped.per_second / tps),
+        "p99_goal_ms": p99_goal,
+    });
+    let object = figures.as_object_mut().expect("an object");
+    object.extend(grouped.json().as_object().expect("an object").clone());
+    if let Some(single) = &single {
+        object.insert("unbatched".into(), single.json());
+    }
+    Ok(figures)
+}
+
+/// One rush on a fresh server (`batch_max` overrides `booking.hold_batch_max`), checked,
+/// then the baseline on a twin session of the same database.
+async fn rush_once(backend: Backend, rush: &Rush, batch_max: Option<usize>) -> anyhow::Result<RushFigures> {
+    let app = bench_server_with(backend, batch_max).await?;
+    let performance = on_sale_performance(&app, rush.seats).await;
     let sale = on_sale_session(&app, &performance, 2).await?;
-    // A twin session for the pgbench baseline, so that both start from the same empty hall.
+    // A twin session for the baseline, so that both start from the same empty hall.
     on_sale_session(&app, &performance, 3).await?;
     let app = Arc::new(app);
-    let tokens = sign_up_buyers(&app, buyers, "bench").await?;
+    let tokens = sign_up_buyers(&app, rush.buyers, "bench").await?;
 
-    eprintln!("{buyers} buyers hold 2 seats each, {concurrency} at a time…");
-    let rush = hold_rush(&app, &sale, &tokens, concurrency, "bench").await?;
-    let (latencies, held, unavailable, other, elapsed) =
-        (rush.latencies, rush.held, rush.unavailable, rush.other, rush.elapsed);
-
+    let how = if batch_max == Some(1) {
+        "one per transaction"
+    } else {
+        "group commit"
+    };
+    eprintln!(
+        "{} buyers hold 2 seats each, {} at a time ({how})…",
+        rush.buyers, rush.concurrency
+    );
+    let result = hold_rush(&app, &sale, &tokens, rush.concurrency, "bench").await?;
     let checks = check_inventory(&app.db).await?;
-    let baseline = pgbench_baseline(&app.db, &app.database_url, seats, buyers).await;
-
-    let ours = buyers as f64 / elapsed.as_secs_f64();
-    println!("\nP1 on-sale contention: {buyers} buyers × 2 seats, {seats}-seat session, PostgreSQL");
-    println!("| measure | curtain (HTTP GraphQL) | pgbench (bare UPDATE) |");
-    println!("|---|---|---|");
-    match &baseline {
-        Ok(tps) => println!(
-            "| attempts answered per second | {ours:.0} | {tps:.0} ({:.0}% of baseline) |",
-            100.0 * ours / tps
-        ),
-        Err(err) => println!("| attempts answered per second | {ours:.0} | baseline failed: {err} |"),
-    }
-    println!(
-        "| latency p50 / p99 | {:.1} / {:.1} ms | |",
-        percentile_ms(&latencies, 0.50),
-        percentile_ms(&latencies, 0.99)
-    );
-    println!(
-        "| holds granted / refused (SEAT_UNAVAILABLE) / other errors | {held} / {unavailable} / {} | |",
-        other.len()
-    );
-    println!("| seats sold twice | {} | |", checks.doubly_held);
-    println!("| seats stranded | {} | |", checks.stranded);
-    println!("| counter equals the truth | {} | |", checks.counter_ok);
-    if !other.is_empty() {
-        println!("other error codes: {:?}", &other[..other.len().min(10)]);
-    }
-    let figures = json!({
-        "bench": "P1", "buyers": buyers, "seats": seats, "concurrency": concurrency,
-        "attempts_per_second": ours, "pgbench_tps": baseline.as_ref().ok(),
-        "p50_ms": percentile_ms(&latencies, 0.50),
-        "p99_ms": percentile_ms(&latencies, 0.99),
-        "held": held, "unavailable": unavailable, "other_errors": other.len(),
-        "sold_twice": checks.doubly_held, "stranded": checks.stranded, "counter_ok": checks.counter_ok,
-    });
+    let (mean_batch, batches) = match app.metrics_address {
+        Some(_) => {
+            let sum = app.metric("curtain_hold_batch_size_sum", "").await;
+            let count = app.metric("curtain_hold_batch_size_count", "").await;
+            let seconds = app.metric("curtain_hold_batch_duration_seconds_sum", "").await;
+            (
+                (count > 0.0).then(|| sum / count),
+                (count > 0.0).then(|| (count, 1000.0 * seconds / count)),
+            )
+        }
+        None => (None, None),
+    };
+    eprintln!("baseline…");
+    let baseline = match backend {
+        Backend::Postgres => pgbench_baseline(&app.db, &app.database_url, rush.seats, rush.buyers).await,
+        Backend::Sqlite => sqlite_baseline(&app.db, rush.seats, rush.buyers).await,
+    };
+    let figures = RushFigures {
+        per_second: rush.buyers as f64 / result.elapsed.as_secs_f64(),
+        p50_ms: percentile_ms(&result.latencies, 0.50),
+        p99_ms: percentile_ms(&result.latencies, 0.99),
+        held: result.held,
+        unavailable: result.unavailable,
+        other: result.other,
+        checks,
+        mean_batch,
+        batches,
+        baseline,
+    };
     match Arc::try_unwrap(app) {
         Ok(app) => app.stop().await,
         Err(_) => eprintln!("the server is still referenced; its database is left behind"),
@@ -468,15 +680,7 @@ async fn pgbench_baseline(
     seats: usize,
     transactions: usize,
 ) -> anyhow::Result<f64> {
-    let row = db
-        .query_one_raw(Statement::from_string(
-            db.get_database_backend(),
-            "SELECT session_id, MIN(seat_id) FROM session_seats WHERE session_id = (SELECT MAX(id) FROM sessions) GROUP BY session_id"
-                .to_string(),
-        ))
-        .await?
-        .context("the twin session")?;
-    let (session, base): (i64, i64) = (row.try_get_by_index(0)?, row.try_get_by_index(1)?);
+    let (session, base) = twin_session(db).await?;
     let script = std::env::temp_dir().join(format!("curtain-p1-{}.sql", std::process::id()));
     std::fs::write(
         &script,

@@ -13,8 +13,7 @@ mod record;
 mod settle;
 mod webhook;
 
-use entity::performance;
-use sea_orm::{ConnectionTrait, DatabaseConnection, EntityTrait};
+use sea_orm::DatabaseConnection;
 
 pub use cancel::{Canceller, cancel_reservation};
 pub use confirm::{ConfirmInput, confirm_payment};
@@ -23,7 +22,7 @@ pub use settle::{reconcile_payments, settle_order};
 pub use webhook::{WebhookGate, WebhookOutcome};
 
 use crate::config::PaymentSettings;
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiError;
 use crate::infra::payments::{PaymentProvider, ProviderError};
 use crate::notify::Channels;
 
@@ -42,16 +41,12 @@ pub fn new_order_id() -> String {
     format!("curtain-{}", uuid::Uuid::new_v4().simple())
 }
 
-/// What the buyer sees in the payment window: the performance and the number of seats.
-pub async fn order_name(db: &impl ConnectionTrait, performance_id: i64, seats: usize) -> ApiResult<String> {
-    let title = performance::Entity::find_by_id(performance_id)
-        .one(db)
-        .await?
-        .map(|p| p.title)
-        .unwrap_or_default();
+/// What the buyer sees in the payment window: the performance `title` and the number of
+/// seats, the title cut to fit Toss's 100 characters.
+pub fn order_name_of(title: &str, seats: usize) -> String {
     let suffix = format!(" {seats}매");
     let room = 100 - suffix.chars().count();
-    Ok(title.chars().take(room).collect::<String>() + &suffix)
+    title.chars().take(room).collect::<String>() + &suffix
 }
 
 /// How a provider failure reaches the client.

@@ -278,16 +278,22 @@ pub async fn require_admission(
     let Some(room) = find_room(db, session_id).await?.filter(|room| room.enabled) else {
         return Ok(());
     };
-    let admitted = find_ticket_of(db, room.session_id, user_id)
-        .await?
-        .is_some_and(|ticket| {
-            ticket.state == TicketState::Admitted && ticket.admitted_until.is_some_and(|until| until > now)
-        });
-    if admitted {
+    let ticket = find_ticket_of(db, room.session_id, user_id).await?;
+    let admitted_until = ticket
+        .filter(|ticket| ticket.state == TicketState::Admitted)
+        .and_then(|ticket| ticket.admitted_until);
+    if admits(true, admitted_until, now) {
         Ok(())
     } else {
         Err(ApiError::WaitingRoomRequired)
     }
+}
+
+/// The gate's rule: no enabled room, or an ADMITTED ticket whose window is still open
+/// (`admitted_until` of an ADMITTED ticket). `holdSeats` reads both in its one pre-check
+/// query ([`crate::domain::holds::prepare`]) rather than calling [`require_admission`].
+pub fn admits(room_enabled: bool, admitted_until: Option<DateTime<Utc>>, now: DateTime<Utc>) -> bool {
+    !room_enabled || admitted_until.is_some_and(|until| until > now)
 }
 
 /// How long an admitted buyer has, from the room's setting.

@@ -2,7 +2,7 @@ use async_graphql::{Context, ID, Object};
 
 use super::types::Reservation;
 use crate::auth::limits;
-use crate::domain::holds::{self, HoldPolicy, HoldRequest};
+use crate::domain::holds::{self, HoldRequest, Prepared};
 use crate::domain::{best_available, blocks, hold_guards, sessions, waiting_room};
 use crate::error::ApiError;
 use crate::graphql::audit::record_admin_action;
@@ -41,13 +41,16 @@ impl BookingMutation {
             idempotency_key,
         };
         // A retry of a hold already made (a network retry with the same key) is answered
-        // without spending the hold budget: only new holds count.
-        if let Some(existing) = holds::replay_hold(&app.db, &request).await? {
-            return Ok(Reservation(existing));
-        }
-        waiting_room::require_admission(&app.db, request.session_id, user_id, chrono::Utc::now()).await?;
+        // without spending the hold budget; every other attempt counts, whatever its outcome.
+        let prepared = match holds::prepare(&app.holds, request).await {
+            Ok(Prepared::Replayed(existing)) => return Ok(Reservation(existing)),
+            other => other,
+        };
         check_hold_rate(ctx, app, user_id).await?;
-        Ok(Reservation(holds::hold_seats(&app.db, policy(app), request).await?))
+        match prepared? {
+            Prepared::Replayed(existing) => Ok(Reservation(existing)),
+            Prepared::Ready(ready) => Ok(Reservation(holds::submit(&app.holds, ready).await?)),
+        }
     }
 
     /// Holds the best `count` adjacent seats of `grade`: the frontmost section and row,
@@ -99,15 +102,6 @@ impl BookingMutation {
         Ok(Reservation(
             holds::release_hold(&app(ctx)?.db, id, principal(ctx)?.user_id).await?,
         ))
-    }
-}
-
-fn policy(app: &AppState) -> HoldPolicy {
-    let booking = &app.settings.booking;
-    HoldPolicy {
-        hold_for: chrono::Duration::seconds(booking.hold_seconds),
-        max_seats_per_buyer: booking.max_seats_per_buyer,
-        max_live_reservations: booking.max_live_reservations_per_buyer,
     }
 }
 
@@ -166,7 +160,7 @@ async fn hold_best(
             seat_ids,
             idempotency_key: idempotency_key.to_string(),
         };
-        match holds::hold_seats(&app.db, policy(app), request).await {
+        match holds::hold_seats(&app.holds, request).await {
             Err(ApiError::SeatUnavailable(_)) if attempts < 3 => attempts += 1,
             result => return result,
         }

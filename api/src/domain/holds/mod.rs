@@ -11,16 +11,26 @@
 use std::collections::BTreeSet;
 
 use chrono::{DateTime, Duration, Utc};
-use entity::{ReservationStatus, SeatStatus, reservation, reservation_seat, seat, session, session_seat};
-use sea_orm::sea_query::Expr;
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
-    QuerySelect, Set,
+use entity::{
+    ReservationStatus, SeatStatus, TicketState, reservation, reservation_seat, session, session_seat, waiting_room,
+    waiting_room_ticket,
 };
+use sea_orm::sea_query::{Expr, Query};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, FromQueryResult, PaginatorTrait,
+    QueryFilter, QuerySelect, Set,
+};
+
+mod batch;
+mod combiner;
+mod decide;
+mod pricing;
+
+pub use combiner::HoldCombiner;
+pub(super) use decide::live_limit;
 
 use super::inventory::{bump_version, change_available, current_version, lock_session, record_seat_changes};
 use super::reservation_flow::record_status_change;
-use super::sessions::{SaleState, sale_state};
 use crate::error::{ApiError, ApiResult};
 
 #[derive(Debug, Clone)]
@@ -40,36 +50,79 @@ pub struct HoldPolicy {
     pub max_live_reservations: usize,
 }
 
-/// The reservation a repeated request (same buyer, same idempotency key) already made:
-/// `None` for a fresh key (or one `hold_seats` will refuse), CONFLICT for a key used for
-/// other seats. A cheap read, so that a retry can be answered before anything is counted.
-pub async fn replay_hold(db: &DatabaseConnection, request: &HoldRequest) -> ApiResult<Option<reservation::Model>> {
-    let key = request.idempotency_key.trim();
-    if key.is_empty() || key.len() > 100 {
-        return Ok(None);
-    }
-    match find_by_key(db, request.user_id, key).await? {
-        Some(existing) => super::hold_guards::replay(db, existing, request).await.map(Some),
-        None => Ok(None),
+impl From<&crate::config::BookingSettings> for HoldPolicy {
+    fn from(booking: &crate::config::BookingSettings) -> Self {
+        Self {
+            hold_for: Duration::seconds(booking.hold_seconds),
+            max_seats_per_buyer: booking.max_seats_per_buyer,
+            max_live_reservations: booking.max_live_reservations_per_buyer,
+        }
     }
 }
 
 /// Holds every requested seat or none. Returns the same reservation again for a repeated
 /// idempotency key; the key reused for other seats (or another session) is CONFLICT.
-pub async fn hold_seats(
-    db: &DatabaseConnection,
-    policy: HoldPolicy,
+///
+/// What can be checked without locks is checked here, concurrently; the hold itself is
+/// applied by the session's [`HoldCombiner`], together with the requests that arrived
+/// while the previous batch was committing.
+pub async fn hold_seats(holds: &std::sync::Arc<HoldCombiner>, request: HoldRequest) -> ApiResult<reservation::Model> {
+    match prepare(holds, request).await? {
+        Prepared::Replayed(existing) => Ok(existing),
+        Prepared::Ready(ready) => holds.submit(ready).await,
+    }
+}
+
+/// Queues a checked request for its session's next batch and waits for the answer.
+pub async fn submit(holds: &std::sync::Arc<HoldCombiner>, ready: ReadyHold) -> ApiResult<reservation::Model> {
+    holds.submit(ready).await
+}
+
+/// A hold request that passed every check made without locks. Its session's sale state,
+/// prices and title are read once for its whole batch ([`pricing`]).
+#[derive(Debug, Clone)]
+pub struct ReadyHold {
+    /// With `seat_ids` sorted and without repeats.
     request: HoldRequest,
-) -> ApiResult<reservation::Model> {
+    /// The idempotency key, trimmed.
+    key: String,
+}
+
+impl ReadyHold {
+    pub(crate) fn session_id(&self) -> i64 {
+        self.request.session_id
+    }
+
+    /// The same request made twice (a retry): same buyer, key, session and seats.
+    fn same_as(&self, other: &ReadyHold) -> bool {
+        self.request.user_id == other.request.user_id
+            && self.key == other.key
+            && self.request.session_id == other.request.session_id
+            && self.request.seat_ids == other.request.seat_ids
+    }
+}
+
+/// A hold request after the checks made without locks.
+pub enum Prepared {
+    /// The same request was made before: its reservation.
+    Replayed(reservation::Model),
+    /// To be applied by [`submit`].
+    Ready(ReadyHold),
+}
+
+/// The checks a hold request passes before it queues, in one query: the idempotency key
+/// (a request made again is answered with its reservation, or CONFLICT for other seats),
+/// the seats (in the session, and not visibly taken: on sale day most attempts find a seat
+/// taken, and saying so here keeps the batches for the attempts that can succeed; the
+/// batch still decides), and the buyer's per-session limit on the request alone.
+pub async fn prepare(holds: &HoldCombiner, request: HoldRequest) -> ApiResult<Prepared> {
+    let (db, policy) = (holds.db(), holds.policy());
     let key = request.idempotency_key.trim();
     if key.is_empty() || key.len() > 100 {
         return Err(ApiError::bad_input(
             "idempotencyKey",
             "the idempotency key must have 1 to 100 characters",
         ));
-    }
-    if let Some(existing) = find_by_key(db, request.user_id, key).await? {
-        return super::hold_guards::replay(db, existing, &request).await;
     }
     let seat_ids: BTreeSet<i64> = request.seat_ids.iter().copied().collect();
     if seat_ids.is_empty() {
@@ -78,26 +131,50 @@ pub async fn hold_seats(
     if seat_ids.len() != request.seat_ids.len() {
         return Err(ApiError::bad_input("seatIds", "a seat is listed twice"));
     }
-    let session = session::Entity::find_by_id(request.session_id)
-        .one(db)
-        .await?
-        .ok_or(ApiError::NotFound("session"))?;
-    if !matches!(sale_state(&session, Utc::now()), SaleState::OnSale | SaleState::SoldOut) {
-        return Err(ApiError::Conflict("this session is not on sale".into()));
-    }
     if seat_ids.len() > policy.max_seats_per_buyer {
         return Err(over_limit(policy, 0));
     }
-    let ids: Vec<i64> = seat_ids.iter().copied().collect();
-    let now = Utc::now();
-    // On sale day most attempts find a seat taken. Saying so before taking the session lock
-    // keeps the lock for the attempts that can succeed; the conditional update below still
-    // decides.
-    check_still_free(db, session.id, &ids, now).await?;
-    let priced = price_seats(db, session.id, &ids).await?;
-    let amount: i64 = priced.iter().map(|(_, _, price)| i64::from(*price)).sum();
-    let order_name = super::payments::order_name(db, session.performance_id, ids.len()).await?;
+    let ids: Vec<i64> = seat_ids.into_iter().collect();
+    match check_still_free(db, request.session_id, &ids, request.user_id, key, Utc::now()).await? {
+        Precheck::Free => {}
+        Precheck::KeyUsed(id) => {
+            let existing = reservation::Entity::find_by_id(id)
+                .one(db)
+                .await?
+                .ok_or(ApiError::NotFound("reservation"))?;
+            return super::hold_guards::replay(db, existing, &request)
+                .await
+                .map(Prepared::Replayed);
+        }
+        Precheck::Taken(taken) => return Err(ApiError::SeatUnavailable(taken)),
+    }
+    Ok(Prepared::Ready(ReadyHold {
+        key: key.to_string(),
+        request: HoldRequest {
+            seat_ids: ids,
+            ..request
+        },
+    }))
+}
 
+/// Applies one hold in a transaction of its own: what a batch falls back to when it fails as
+/// a whole (a constraint the batch did not foresee), so that each request still gets the
+/// answer it would have had alone.
+async fn hold_one(db: &DatabaseConnection, policy: HoldPolicy, ready: ReadyHold) -> ApiResult<reservation::Model> {
+    let pricing = match pricing::read(db, ready.request.session_id, std::slice::from_ref(&ready)).await? {
+        pricing::Sale::Open(pricing) => pricing,
+        pricing::Sale::Closed(refusal) => return Err(refusal()),
+    };
+    let ReadyHold { request, key } = ready;
+    if let Some(existing) = find_by_key(db, request.user_id, &key).await? {
+        return super::hold_guards::replay(db, existing, &request).await;
+    }
+    let priced = pricing.price(&request.seat_ids)?;
+    let amount: i64 = priced.iter().map(|(_, _, price)| i64::from(*price)).sum();
+    let order_name = pricing.order_name(priced.len());
+    let ids = request.seat_ids.clone();
+    let session_id = request.session_id;
+    let now = Utc::now();
     let txn = crate::db::begin_write(db).await?;
     // Counted under the buyer's lock, taken before the session lock so that a buyer waiting
     // on their own requests never holds up a hot session.
@@ -105,10 +182,10 @@ pub async fn hold_seats(
         txn.rollback().await?;
         return Err(err);
     }
-    let version = bump_version(&txn, session.id).await?;
+    let version = bump_version(&txn, session_id).await?;
     // Counted under the session lock, so that parallel requests of one buyer cannot each
     // see room for their seats.
-    let already = seats_held_by(&txn, request.user_id, session.id).await?;
+    let already = seats_held_by(&txn, request.user_id, session_id).await?;
     if already + ids.len() > policy.max_seats_per_buyer {
         txn.rollback().await?;
         return Err(over_limit(policy, already));
@@ -116,7 +193,7 @@ pub async fn hold_seats(
     let expires_at = now + policy.hold_for;
     let reservation = reservation::ActiveModel {
         user_id: Set(request.user_id),
-        session_id: Set(session.id),
+        session_id: Set(session_id),
         status: Set(ReservationStatus::Held),
         seat_count: Set(ids.len() as i32),
         amount: Set(amount),
@@ -124,7 +201,7 @@ pub async fn hold_seats(
         discount: Set(0),
         order_id: Set(Some(super::payments::new_order_id())),
         order_name: Set(Some(order_name)),
-        idempotency_key: Set(key.to_string()),
+        idempotency_key: Set(key.clone()),
         expires_at: Set(expires_at),
         created_at: Set(now),
         updated_at: Set(now),
@@ -140,7 +217,7 @@ pub async fn hold_seats(
             .col_expr(session_seat::Column::ReservationId, Expr::value(reservation.id))
             .col_expr(session_seat::Column::HoldExpiresAt, Expr::value(expires_at))
             .col_expr(session_seat::Column::Version, Expr::value(version))
-            .filter(session_seat::Column::SessionId.eq(session.id))
+            .filter(session_seat::Column::SessionId.eq(session_id))
             .filter(session_seat::Column::SeatId.is_in(ids.clone()))
             .filter(condition)
     };
@@ -164,17 +241,17 @@ pub async fn hold_seats(
     };
 
     if (available + reclaimed) as usize != ids.len() {
-        let taken = unavailable_seats(&txn, session.id, &ids, reservation.id).await?;
+        let taken = unavailable_seats(&txn, session_id, &ids, reservation.id).await?;
         txn.rollback().await?;
         return Err(taken);
     }
     if reclaimed > 0 {
-        retire_lapsed_holds(&txn, session.id, &ids, now).await?;
+        retire_lapsed_holds(&txn, session_id, &ids, now).await?;
     }
     reservation_seat::Entity::insert_many(priced.into_iter().map(|(seat_id, grade, price)| {
         reservation_seat::ActiveModel {
             reservation_id: Set(reservation.id),
-            session_id: Set(session.id),
+            session_id: Set(session_id),
             seat_id: Set(seat_id),
             grade: Set(grade),
             price: Set(price),
@@ -185,27 +262,87 @@ pub async fn hold_seats(
     .exec_without_returning(&txn)
     .await
     .map_err(|e| ApiError::from_db_conflict(e, "a seat is already in another reservation"))?;
-    let left = change_available(&txn, session.id, -(available as i64)).await?;
-    record_seat_changes(&txn, session.id, version, &ids, SeatStatus::Held, left).await?;
+    let left = change_available(&txn, session_id, -(available as i64)).await?;
+    record_seat_changes(&txn, session_id, version, &ids, SeatStatus::Held, left).await?;
     record_status_change(&txn, &reservation).await?;
     txn.commit().await?;
     Ok(reservation)
 }
 
-/// Refuses at once when a requested seat is neither available nor a lapsed hold.
+/// What the pre-check found.
+enum Precheck {
+    Free,
+    /// The buyer already made a reservation with this key (this one).
+    KeyUsed(i64),
+    /// These seats are neither available nor a lapsed hold.
+    Taken(Vec<i64>),
+}
+
+/// A seat of the session, and the reservation the buyer made with the key, if any (the same
+/// on every row).
+#[derive(Debug, FromQueryResult)]
+struct SeatHolder {
+    seat_id: i64,
+    status: SeatStatus,
+    hold_expires_at: Option<DateTime<Utc>>,
+    key_used_by: Option<i64>,
+    /// Whether the session's waiting room is on, and until when the buyer is admitted.
+    room_enabled: Option<bool>,
+    admitted_until: Option<DateTime<Utc>>,
+}
+
 async fn check_still_free(
     db: &impl ConnectionTrait,
     session_id: i64,
     ids: &[i64],
+    user_id: i64,
+    key: &str,
     now: DateTime<Utc>,
-) -> ApiResult<()> {
-    let rows = session_seat::Entity::find()
+) -> ApiResult<Precheck> {
+    let by_key = Query::select()
+        .column(reservation::Column::Id)
+        .from(reservation::Entity)
+        .and_where(reservation::Column::UserId.eq(user_id))
+        .and_where(reservation::Column::IdempotencyKey.eq(key))
+        .to_owned();
+    let room = Query::select()
+        .column(waiting_room::Column::Enabled)
+        .from(waiting_room::Entity)
+        .and_where(waiting_room::Column::SessionId.eq(session_id))
+        .to_owned();
+    let admitted = Query::select()
+        .column(waiting_room_ticket::Column::AdmittedUntil)
+        .from(waiting_room_ticket::Entity)
+        .and_where(waiting_room_ticket::Column::SessionId.eq(session_id))
+        .and_where(waiting_room_ticket::Column::UserId.eq(user_id))
+        .and_where(waiting_room_ticket::Column::State.eq(TicketState::Admitted))
+        .to_owned();
+    let rows: Vec<SeatHolder> = session_seat::Entity::find()
+        .select_only()
+        .column(session_seat::Column::SeatId)
+        .column(session_seat::Column::Status)
+        .column(session_seat::Column::HoldExpiresAt)
+        .expr_as(Expr::SubQuery(None, Box::new(by_key.into())), "key_used_by")
+        .expr_as(Expr::SubQuery(None, Box::new(room.into())), "room_enabled")
+        .expr_as(Expr::SubQuery(None, Box::new(admitted.into())), "admitted_until")
         .filter(session_seat::Column::SessionId.eq(session_id))
         .filter(session_seat::Column::SeatId.is_in(ids.iter().copied()))
+        .into_model()
         .all(db)
         .await?;
     if rows.len() != ids.len() {
+        if session::Entity::find_by_id(session_id).one(db).await?.is_none() {
+            return Err(ApiError::NotFound("session"));
+        }
         return Err(ApiError::bad_input("seatIds", "a seat does not belong to this session"));
+    }
+    if let Some(id) = rows.first().and_then(|row| row.key_used_by) {
+        return Ok(Precheck::KeyUsed(id));
+    }
+    if let Some(row) = rows.first()
+        && !super::waiting_room::admits(row.room_enabled.unwrap_or(false), row.admitted_until, now)
+    {
+        return Err(ApiError::WaitingRoomRequired);
     }
     let taken: Vec<i64> = rows
         .iter()
@@ -213,13 +350,13 @@ async fn check_still_free(
         .map(|seat| seat.seat_id)
         .collect();
     if taken.is_empty() {
-        Ok(())
+        Ok(Precheck::Free)
     } else {
-        Err(ApiError::SeatUnavailable(taken))
+        Ok(Precheck::Taken(taken))
     }
 }
 
-fn is_free(seat: &session_seat::Model, now: DateTime<Utc>) -> bool {
+fn is_free(seat: &SeatHolder, now: DateTime<Utc>) -> bool {
     match seat.status {
         SeatStatus::Available => true,
         SeatStatus::Held => seat.hold_expires_at.is_some_and(|at| at < now),
@@ -227,7 +364,7 @@ fn is_free(seat: &session_seat::Model, now: DateTime<Utc>) -> bool {
     }
 }
 
-fn over_limit(policy: HoldPolicy, already: usize) -> ApiError {
+pub(super) fn over_limit(policy: HoldPolicy, already: usize) -> ApiError {
     ApiError::bad_input(
         "seatIds",
         format!(
@@ -488,26 +625,4 @@ async fn free_seats(
     debug_assert_eq!(freed as usize, seat_ids.len());
     let available = change_available(db, session_id, freed as i64).await?;
     Ok((seat_ids, available))
-}
-
-/// Each seat's grade and this session's price for it.
-async fn price_seats(db: &impl ConnectionTrait, session_id: i64, ids: &[i64]) -> ApiResult<Vec<(i64, String, i32)>> {
-    let grades: Vec<(i64, String)> = seat::Entity::find()
-        .select_only()
-        .column(seat::Column::Id)
-        .column(seat::Column::Grade)
-        .filter(seat::Column::Id.is_in(ids.iter().copied()))
-        .into_tuple()
-        .all(db)
-        .await?;
-    let prices = super::sessions::prices_by_grade(db, session_id).await?;
-    grades
-        .into_iter()
-        .map(|(id, grade)| {
-            let price = prices.get(&grade).copied().ok_or_else(|| {
-                ApiError::internal(anyhow::anyhow!("session {session_id} has no price for grade {grade}"))
-            })?;
-            Ok((id, grade, price))
-        })
-        .collect()
 }
