@@ -41,8 +41,10 @@ impl Background {
             )),
             crate::metrics::spawn_background(state.search.clone().run(state.bus.clone())),
             crate::metrics::spawn_background(state.sockets.clone().run(state.bus.clone())),
+            crate::metrics::spawn_background(state.waiting_rooms.clone().run(state.bus.clone())),
         ];
         tasks.extend(spawn_hold_sweeper(state));
+        tasks.extend(spawn_admission(state));
         tasks.extend(spawn_delivery_workers(state)?);
         tasks.extend(crate::jobs::scheduler::spawn(state)?);
         Ok(Self { tasks })
@@ -76,6 +78,29 @@ fn spawn_hold_sweeper(state: &AppState) -> Option<JoinHandle<()>> {
                     tracing::info!(freed, "lapsed holds released");
                 }
                 Err(err) => tracing::warn!(error = ?err.into_anyhow(), "sweeping lapsed holds failed; will retry"),
+            }
+        }
+    }))
+}
+
+/// Runs the waiting rooms' admission tick (see [`crate::domain::waiting_room::admission`]).
+/// Every instance runs it; the room row's lock makes their ticks take turns, so an
+/// instance dying costs nothing but its turn.
+fn spawn_admission(state: &AppState) -> Option<JoinHandle<()>> {
+    let every = state.settings.booking.waiting_room_tick_ms;
+    if every == 0 {
+        return None;
+    }
+    let db = state.db.clone();
+    let bus = state.bus.clone();
+    let seats_per_buyer = state.settings.booking.max_seats_per_buyer;
+    Some(crate::metrics::spawn_background(async move {
+        let mut ticks = tokio::time::interval(Duration::from_millis(every));
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            if let Err(err) = crate::domain::waiting_room::admission::admit_all(&db, &bus, seats_per_buyer).await {
+                tracing::warn!(error = ?err.into_anyhow(), "a waiting-room admission tick failed; will retry");
             }
         }
     }))

@@ -209,6 +209,12 @@ pub struct BookingSettings {
     /// over all sessions; one more hold is RATE_LIMITED until one is paid, released or
     /// lapses. Counted in the hold's transaction, so it holds under any concurrency.
     pub max_live_reservations_per_buyer: usize,
+    /// How often each instance runs the admission of every open waiting room (see
+    /// [`crate::domain::waiting_room`]); 0 turns admission off on this instance.
+    pub waiting_room_tick_ms: u64,
+    /// The least time between two position events of one `waitingRoomUpdates` subscriber;
+    /// a change of state (admitted, sold out) is sent at once.
+    pub waiting_room_event_interval_ms: u64,
     /// Hold requests for one session applied together in one transaction at most (group
     /// commit; see `domain::holds::combiner`). 1 applies every hold on its own.
     pub hold_batch_max: usize,
@@ -252,6 +258,8 @@ impl Default for BookingSettings {
             hold_attempts_per_account_per_minute: 10,
             hold_attempts_per_ip_per_minute: 60,
             max_live_reservations_per_buyer: 4,
+            waiting_room_tick_ms: 1_000,
+            waiting_room_event_interval_ms: 1_000,
             hold_batch_max: 128,
         }
     }

@@ -34,6 +34,8 @@ pub enum ErrorCode {
     /// The document nests deeper than allowed; refused before anything runs.
     QueryTooDeep,
     TooManySubscriptions,
+    /// The session's waiting room is on and the caller has no admitted ticket.
+    WaitingRoomRequired,
     InternalServerError,
 }
 
@@ -55,6 +57,7 @@ impl ErrorCode {
             Self::QueryTooComplex => "QUERY_TOO_COMPLEX",
             Self::QueryTooDeep => "QUERY_TOO_DEEP",
             Self::TooManySubscriptions => "TOO_MANY_SUBSCRIPTIONS",
+            Self::WaitingRoomRequired => "WAITING_ROOM_REQUIRED",
             Self::InternalServerError => "INTERNAL_SERVER_ERROR",
         }
     }
@@ -96,6 +99,9 @@ pub enum ApiError {
     PaymentPending,
     /// A WebSocket already runs this many operations; complete one before starting another.
     TooManySubscriptions(usize),
+    /// The session's waiting room is on: hold only with an ADMITTED ticket
+    /// (`joinWaitingRoom`, then wait for admission).
+    WaitingRoomRequired,
     /// Anything the client cannot fix. The cause is logged, never sent.
     Internal(anyhow::Error),
 }
@@ -140,6 +146,9 @@ impl ApiError {
             Self::TooManySubscriptions(limit) => {
                 format!("this connection already runs {limit} operations; complete one before starting another")
             }
+            Self::WaitingRoomRequired => {
+                "this session has a waiting room: join it (joinWaitingRoom) and hold once admitted".into()
+            }
             Self::Internal(_) => "internal server error".into(),
         }
     }
@@ -167,6 +176,7 @@ impl ApiError {
             Self::PaymentUnavailable => ErrorCode::PaymentUnavailable,
             Self::PaymentPending => ErrorCode::PaymentPending,
             Self::TooManySubscriptions(_) => ErrorCode::TooManySubscriptions,
+            Self::WaitingRoomRequired => ErrorCode::WaitingRoomRequired,
             Self::Internal(_) => ErrorCode::InternalServerError,
         }
     }

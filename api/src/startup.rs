@@ -150,6 +150,7 @@ impl Application {
             webhooks,
             holds,
             seat_maps,
+            waiting_rooms: Arc::new(crate::live::waiting_rooms::WaitingRoomHub::new()),
             sockets,
             channels,
             job_locks: Default::default(),

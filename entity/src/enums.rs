@@ -91,3 +91,20 @@ pub enum UserCouponStatus {
     #[sea_orm(string_value = "USED")]
     Used,
 }
+
+/// Where a buyer stands in a session's waiting room: in line, allowed to hold until the
+/// ticket's `admitted_until`, told the session sold out (back in line, in the same place,
+/// if seats come back), or past the admission window without a hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum TicketState {
+    #[sea_orm(string_value = "WAITING")]
+    Waiting,
+    #[sea_orm(string_value = "ADMITTED")]
+    Admitted,
+    #[sea_orm(string_value = "SOLD_OUT")]
+    SoldOut,
+    #[sea_orm(string_value = "EXPIRED")]
+    Expired,
+}

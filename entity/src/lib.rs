@@ -27,6 +27,8 @@ pub mod session_seat;
 pub mod user;
 pub mod user_coupon;
 pub mod venue;
+pub mod waiting_room;
+pub mod waiting_room_ticket;
 
 mod enums;
-pub use enums::{Genre, ReservationStatus, Role, SeatStatus, SessionStatus, UserCouponStatus};
+pub use enums::{Genre, ReservationStatus, Role, SeatStatus, SessionStatus, TicketState, UserCouponStatus};

@@ -14,6 +14,7 @@ mod m20261124_000006_notifications_jobs;
 mod m20261125_000007_coupons;
 mod m20261125_000008_payments;
 mod m20261125_000010_reviews;
+mod m20261204_000011_waiting_room;
 
 pub struct Migrator;
 
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000007_coupons::Migration),
             Box::new(m20261125_000008_payments::Migration),
             Box::new(m20261125_000010_reviews::Migration),
+            Box::new(m20261204_000011_waiting_room::Migration),
         ]
     }
 }

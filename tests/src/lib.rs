@@ -30,6 +30,7 @@ pub mod scratch;
 pub mod search_bench;
 pub mod socket;
 pub mod toss;
+pub mod waiting_room_bench;
 
 /// The admin account every test server has.
 pub const ADMIN_EMAIL: &str = "admin@curtain.test";

@@ -24,6 +24,7 @@ pub mod reviews;
 pub mod seat_map;
 pub mod sessions;
 pub mod venues;
+pub mod waiting_room;
 
 mod validate;
 

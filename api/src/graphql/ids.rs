@@ -23,10 +23,11 @@ pub enum NodeKind {
     Review,
     Coupon,
     UserCoupon,
+    WaitingRoomTicket,
 }
 
 impl NodeKind {
-    const ALL: [NodeKind; 14] = [
+    const ALL: [NodeKind; 15] = [
         NodeKind::Performance,
         NodeKind::Venue,
         NodeKind::CastMember,
@@ -41,6 +42,7 @@ impl NodeKind {
         NodeKind::Review,
         NodeKind::Coupon,
         NodeKind::UserCoupon,
+        NodeKind::WaitingRoomTicket,
     ];
 
     pub fn name(self) -> &'static str {
@@ -59,6 +61,7 @@ impl NodeKind {
             Self::Review => "Review",
             Self::Coupon => "Coupon",
             Self::UserCoupon => "UserCoupon",
+            Self::WaitingRoomTicket => "WaitingRoomTicket",
         }
     }
 }

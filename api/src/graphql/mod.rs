@@ -23,6 +23,7 @@ mod posters;
 pub mod relay;
 mod reviews;
 mod search;
+mod waiting_room;
 mod wake_relay;
 
 use std::sync::{Arc, OnceLock};
@@ -59,10 +60,15 @@ pub struct MutationRoot(
     coupons::CouponMutation,
     coupons::CouponAdminMutation,
     payments::PaymentMutation,
+    waiting_room::WaitingRoomMutation,
 );
 
 #[derive(MergedSubscription, Default)]
-pub struct SubscriptionRoot(booking::BookingSubscription, notifications::NotificationSubscription);
+pub struct SubscriptionRoot(
+    booking::BookingSubscription,
+    notifications::NotificationSubscription,
+    waiting_room::WaitingRoomSubscription,
+);
 
 /// What resolvers return; `?` on an [`ApiError`] keeps its code.
 pub type GqlResult<T> = async_graphql::Result<T>;

@@ -61,7 +61,8 @@ impl NodeQuery {
             | NodeKind::JobRun
             | NodeKind::Review
             | NodeKind::Coupon
-            | NodeKind::UserCoupon => None,
+            | NodeKind::UserCoupon
+            | NodeKind::WaitingRoomTicket => None,
         };
         Ok(node)
     }

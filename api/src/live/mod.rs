@@ -2,3 +2,4 @@
 
 pub mod seat_maps;
 pub mod sockets;
+pub mod waiting_rooms;

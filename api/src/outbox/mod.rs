@@ -31,6 +31,11 @@ pub mod topic {
     /// [`crate::live::sockets::AccountChange`]. Published straight to the bus, not through
     /// the outbox: it is a hint, and sockets re-check their token periodically anyway.
     pub const ACCOUNT: &str = "account";
+    /// A waiting room's admission tick changed something; `aggregate_id` is the session,
+    /// `version` the room's tick, the payload a [`crate::domain::waiting_room::RoomUpdate`].
+    /// Published straight to the bus by the instance that ran the tick: the line itself is
+    /// in the database, and subscribers re-read their ticket when they see a gap.
+    pub const WAITING_ROOM: &str = "waiting_room";
 }
 
 /// An event as the bus carries it.

@@ -19,6 +19,9 @@
 //! `curtain-bench abuse` is P8, abuse during an on-sale (see `curtain_tests::abuse_bench`):
 //! P1's rush alone and under attack.
 //!
+//! `curtain-bench waiting-room` is P9, the inventory-aware waiting room (see
+//! `curtain_tests::waiting_room_bench`).
+//!
 //! The server runs in this process (the real one, over loopback HTTP), so load generator
 //! and server share the machine's cores, as pgbench and PostgreSQL do in the baseline.
 
@@ -135,6 +138,28 @@ enum Bench {
         #[arg(long)]
         changes: usize,
     },
+    /// P9: buyers join a session's waiting room at once and are admitted as far as the
+    /// seats go until it sells out (PostgreSQL at CURTAIN_TEST_DATABASE_URL, or SQLite).
+    WaitingRoom {
+        /// Buyers, each with their own account, joining at the same moment.
+        #[arg(long, default_value_t = 20_000)]
+        buyers: usize,
+        /// Seats of the session (rows of 50).
+        #[arg(long, default_value_t = 1_000)]
+        seats: usize,
+        /// Buyers who follow their ticket over a WebSocket; the others ask again.
+        #[arg(long, default_value_t = 8_000)]
+        subscribers: usize,
+        /// How often the buyers without a WebSocket ask.
+        #[arg(long, default_value_t = 3)]
+        poll_seconds: u64,
+        /// Joins in flight at once (HTTP connections).
+        #[arg(long, default_value_t = 256)]
+        concurrency: usize,
+        /// Run on SQLite in a temporary directory instead of PostgreSQL.
+        #[arg(long)]
+        sqlite: bool,
+    },
     /// P6: concurrent buyers claim one coupon of a first-come campaign (PostgreSQL at
     /// CURTAIN_TEST_DATABASE_URL).
     Coupons {
@@ -199,6 +224,30 @@ async fn run() -> anyhow::Result<()> {
         Bench::AbuseAttacker { url, session, attack } => {
             curtain_tests::abuse_attacker::attacker(&url, &session, &attack).await?;
             return Ok(());
+        }
+        Bench::WaitingRoom {
+            buyers,
+            seats,
+            subscribers,
+            poll_seconds,
+            concurrency,
+            sqlite,
+        } => {
+            let backend = if sqlite { Backend::Sqlite } else { Backend::Postgres };
+            let app = Arc::new(bench_server(backend).await?);
+            let plan = curtain_tests::waiting_room_bench::Plan {
+                buyers,
+                seats,
+                subscribers,
+                concurrency,
+                poll_seconds,
+            };
+            let figures = curtain_tests::waiting_room_bench::run(app.clone(), plan).await?;
+            match Arc::try_unwrap(app) {
+                Ok(app) => app.stop().await,
+                Err(_) => eprintln!("the server is still referenced; its database is left behind"),
+            }
+            figures
         }
         Bench::Fanout { subscribers, changes } => {
             let app = bench_server(Backend::Postgres).await?;

@@ -28,4 +28,5 @@ mod search_instances;
 mod search_matching;
 mod seat_map_live;
 mod security;
+mod waiting_room;
 mod ws;

@@ -11,7 +11,10 @@
 use std::collections::BTreeSet;
 
 use chrono::{DateTime, Duration, Utc};
-use entity::{ReservationStatus, SeatStatus, reservation, reservation_seat, session, session_seat};
+use entity::{
+    ReservationStatus, SeatStatus, TicketState, reservation, reservation_seat, session, session_seat, waiting_room,
+    waiting_room_ticket,
+};
 use sea_orm::sea_query::{Expr, Query};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, FromQueryResult, PaginatorTrait,
@@ -283,6 +286,9 @@ struct SeatHolder {
     status: SeatStatus,
     hold_expires_at: Option<DateTime<Utc>>,
     key_used_by: Option<i64>,
+    /// Whether the session's waiting room is on, and until when the buyer is admitted.
+    room_enabled: Option<bool>,
+    admitted_until: Option<DateTime<Utc>>,
 }
 
 async fn check_still_free(
@@ -299,12 +305,26 @@ async fn check_still_free(
         .and_where(reservation::Column::UserId.eq(user_id))
         .and_where(reservation::Column::IdempotencyKey.eq(key))
         .to_owned();
+    let room = Query::select()
+        .column(waiting_room::Column::Enabled)
+        .from(waiting_room::Entity)
+        .and_where(waiting_room::Column::SessionId.eq(session_id))
+        .to_owned();
+    let admitted = Query::select()
+        .column(waiting_room_ticket::Column::AdmittedUntil)
+        .from(waiting_room_ticket::Entity)
+        .and_where(waiting_room_ticket::Column::SessionId.eq(session_id))
+        .and_where(waiting_room_ticket::Column::UserId.eq(user_id))
+        .and_where(waiting_room_ticket::Column::State.eq(TicketState::Admitted))
+        .to_owned();
     let rows: Vec<SeatHolder> = session_seat::Entity::find()
         .select_only()
         .column(session_seat::Column::SeatId)
         .column(session_seat::Column::Status)
         .column(session_seat::Column::HoldExpiresAt)
         .expr_as(Expr::SubQuery(None, Box::new(by_key.into())), "key_used_by")
+        .expr_as(Expr::SubQuery(None, Box::new(room.into())), "room_enabled")
+        .expr_as(Expr::SubQuery(None, Box::new(admitted.into())), "admitted_until")
         .filter(session_seat::Column::SessionId.eq(session_id))
         .filter(session_seat::Column::SeatId.is_in(ids.iter().copied()))
         .into_model()
@@ -318,6 +338,11 @@ async fn check_still_free(
     }
     if let Some(id) = rows.first().and_then(|row| row.key_used_by) {
         return Ok(Precheck::KeyUsed(id));
+    }
+    if let Some(row) = rows.first()
+        && !super::waiting_room::admits(row.room_enabled.unwrap_or(false), row.admitted_until, now)
+    {
+        return Err(ApiError::WaitingRoomRequired);
     }
     let taken: Vec<i64> = rows
         .iter()

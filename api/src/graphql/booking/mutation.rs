@@ -3,7 +3,7 @@ use async_graphql::{Context, ID, Object};
 use super::types::Reservation;
 use crate::auth::limits;
 use crate::domain::holds::{self, HoldRequest, Prepared};
-use crate::domain::{best_available, blocks, hold_guards, sessions};
+use crate::domain::{best_available, blocks, hold_guards, sessions, waiting_room};
 use crate::error::ApiError;
 use crate::graphql::audit::record_admin_action;
 use crate::graphql::catalog::Session;
@@ -19,7 +19,8 @@ pub struct BookingMutation;
 impl BookingMutation {
     /// Holds all of the chosen seats or none (SEAT_UNAVAILABLE lists the taken ones in
     /// `extensions.seatIds`). Repeating a request with the same `idempotencyKey` returns the
-    /// same reservation.
+    /// same reservation. While the session's waiting room is on, WAITING_ROOM_REQUIRED
+    /// without an ADMITTED ticket.
     #[graphql(guard = "RoleGuard(Role::User)")]
     async fn hold_seats(
         &self,
@@ -54,6 +55,7 @@ impl BookingMutation {
 
     /// Holds the best `count` adjacent seats of `grade`: the frontmost section and row,
     /// closest to the middle, never stranding a single seat when another choice exists.
+    /// WAITING_ROOM_REQUIRED as for `holdSeats`.
     #[graphql(guard = "RoleGuard(Role::User)")]
     async fn hold_best_available(
         &self,
@@ -74,6 +76,7 @@ impl BookingMutation {
         {
             return Ok(Reservation(existing));
         }
+        waiting_room::require_admission(&app.db, session_id, user_id, chrono::Utc::now()).await?;
         check_hold_rate(ctx, app, user_id).await?;
         Ok(Reservation(
             hold_best(app, user_id, session_id, count, grade, &idempotency_key).await?,

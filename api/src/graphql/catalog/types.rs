@@ -347,6 +347,11 @@ impl Session {
         let app = app(ctx)?;
         Ok(SeatMap(seat_map::load_seat_map(&app.db, self.0.id).await?))
     }
+    /// The session's waiting room; null when the box office never configured one.
+    async fn waiting_room(&self, ctx: &Context<'_>) -> GqlResult<Option<crate::graphql::waiting_room::WaitingRoom>> {
+        let room = crate::domain::waiting_room::find_room(&app(ctx)?.db, self.0.id).await?;
+        Ok(room.map(crate::graphql::waiting_room::WaitingRoom))
+    }
 }
 
 pub struct SeatMap(pub seat_map::SeatMap);
