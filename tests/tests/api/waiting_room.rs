@@ -11,7 +11,7 @@ use curtain::domain::waiting_room::admission;
 use curtain_tests::fixtures::{self, OneRow};
 use curtain_tests::socket::{self, next_message};
 use curtain_tests::{Backend, Options, TestApp, data, error_code};
-use sea_orm::EntityTrait;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::{Value, json};
 
 const TICKET: &str = "id state position ahead estimatedWaitSeconds admittedUntil";
@@ -393,6 +393,22 @@ async fn released_and_lapsed_holds_reopen_admission(backend: Backend) {
         .await
         .expect("tick");
     assert_eq!(join(&app, &tokens[1], &row.session).await["position"], 2);
+
+    // An admission used up (a hold made, then the window closed) is over too: joining again
+    // puts the buyer back in line instead of leaving them ADMITTED and unable to hold.
+    let first = join(&app, &tokens[0], &row.session).await;
+    assert_eq!(first["state"], "ADMITTED");
+    entity::waiting_room_ticket::Entity::update_many()
+        .col_expr(
+            entity::waiting_room_ticket::Column::AdmittedUntil,
+            sea_orm::sea_query::Expr::value(Utc::now() - Duration::seconds(1)),
+        )
+        .filter(entity::waiting_room_ticket::Column::Id.eq(fixtures::database_id(first["id"].as_str().expect("id"))))
+        .exec(&app.db)
+        .await
+        .expect("close the window");
+    let again = join(&app, &tokens[0], &row.session).await;
+    assert_eq!((&again["id"], &again["state"]), (&first["id"], &json!("WAITING")));
     app.stop().await;
 }
 

@@ -115,6 +115,8 @@ pub(super) async fn apply(
         answers[twin] = Some(match &answers[first] {
             Some(Ok(made)) if holds[twin].same_as(&holds[first]) => Ok(made.clone()),
             Some(Ok(_)) => Err(super::super::hold_guards::key_reused()),
+            // The same request refused: the same refusal.
+            Some(Err(refusal)) if holds[twin].same_as(&holds[first]) => Err(same_refusal(refusal)),
             _ => Err(ApiError::Conflict(
                 "this idempotency key is being used by another request".into(),
             )),
@@ -124,6 +126,24 @@ pub(super) async fn apply(
         .into_iter()
         .map(|answer| answer.expect("every request is answered"))
         .collect())
+}
+
+/// A refusal of the first of two identical requests, for the second. The decision's
+/// refusals are all copied; anything else (it cannot happen) is a CONFLICT.
+fn same_refusal(refusal: &ApiError) -> ApiError {
+    match refusal {
+        ApiError::SeatUnavailable(seats) => ApiError::SeatUnavailable(seats.clone()),
+        ApiError::BadUserInput { field, message } => ApiError::BadUserInput {
+            field: field.clone(),
+            message: message.clone(),
+        },
+        ApiError::RateLimited { message, retry_after } => ApiError::RateLimited {
+            message: message.clone(),
+            retry_after: *retry_after,
+        },
+        ApiError::NotFound(what) => ApiError::NotFound(what),
+        _ => ApiError::Conflict("this idempotency key is being used by another request".into()),
+    }
 }
 
 /// Takes the buyers' row locks in id order (so that batches sharing buyers never wait on
@@ -206,7 +226,9 @@ async fn lock_session(txn: &DatabaseTransaction, session_id: i64) -> ApiResult<i
     let version: Option<i64> = session::Entity::find_by_id(session_id)
         .select_only()
         .column(session::Column::SeatMapVersion)
-        .lock_exclusive()
+        // The lock every other seat change takes with its UPDATE: not FOR UPDATE, which
+        // would also hold up inserts that merely refer to the session.
+        .lock(LockType::NoKeyUpdate)
         .into_tuple()
         .one(txn)
         .await?;

@@ -47,7 +47,15 @@ pub async fn admit_all(db: &DatabaseConnection, bus: &SharedBus, seats_per_buyer
         .await?;
     let mut changed = 0;
     for session_id in rooms {
-        if let Some(update) = tick(db, session_id, seats_per_buyer, Utc::now()).await? {
+        // One room's failure must not starve the rooms after it, tick after tick.
+        let update = match tick(db, session_id, seats_per_buyer, Utc::now()).await {
+            Ok(update) => update,
+            Err(err) => {
+                tracing::warn!(session_id, error = ?err, "a waiting-room tick failed; the next tick tries again");
+                continue;
+            }
+        };
+        if let Some(update) = update {
             changed += 1;
             if let Err(err) = bus.publish(&[update.to_event()]).await {
                 tracing::warn!(session_id, error = ?err, "publishing a waiting-room update failed; subscribers catch up at the next one");

@@ -193,7 +193,10 @@ pub async fn join(db: &impl ConnectionTrait, session_id: i64, user_id: i64) -> A
     let mut ticket = find_ticket_of(db, session_id, user_id)
         .await?
         .ok_or_else(|| ApiError::internal(anyhow::anyhow!("a joined ticket cannot be read back")))?;
-    if ticket.state == TicketState::Expired {
+    // An admission used up (the window closed after a hold) is over too: joining again is
+    // the way to a new one.
+    let used_up = ticket.state == TicketState::Admitted && ticket.admitted_until.is_some_and(|until| until <= now);
+    if ticket.state == TicketState::Expired || used_up {
         requeue(db, ticket.id, state, now).await?;
         ticket = find_ticket(db, ticket.id)
             .await?
@@ -202,8 +205,8 @@ pub async fn join(db: &impl ConnectionTrait, session_id: i64, user_id: i64) -> A
     Ok(TicketView::new(&ticket, room.admitted_through, room.admit_per_minute))
 }
 
-/// Sends an expired ticket to the end of the line; conditional, so that of two concurrent
-/// re-joins only one moves it.
+/// Sends an expired (or used-up admitted) ticket to the end of the line; conditional, so
+/// that of two concurrent re-joins only one moves it.
 async fn requeue(db: &impl ConnectionTrait, ticket_id: i64, state: TicketState, now: DateTime<Utc>) -> ApiResult<()> {
     use sea_orm::sea_query::Expr;
     waiting_room_ticket::Entity::update_many()
@@ -220,7 +223,15 @@ async fn requeue(db: &impl ConnectionTrait, ticket_id: i64, state: TicketState, 
         )
         .col_expr(waiting_room_ticket::Column::UpdatedAt, Expr::value(now))
         .filter(waiting_room_ticket::Column::Id.eq(ticket_id))
-        .filter(waiting_room_ticket::Column::State.eq(TicketState::Expired))
+        .filter(
+            sea_orm::Condition::any()
+                .add(waiting_room_ticket::Column::State.eq(TicketState::Expired))
+                .add(
+                    sea_orm::Condition::all()
+                        .add(waiting_room_ticket::Column::State.eq(TicketState::Admitted))
+                        .add(waiting_room_ticket::Column::AdmittedUntil.lte(now)),
+                ),
+        )
         .exec(db)
         .await?;
     Ok(())
