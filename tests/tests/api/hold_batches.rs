@@ -29,6 +29,25 @@ async fn hold(app: &TestApp, buyer: &Session, session: &str, seats: &[&String], 
     .await
 }
 
+/// Notes a successful hold's seats (each in one reservation only) and its reservation.
+fn record_win(answer: &Value, owner: &mut HashMap<String, String>, held: &mut HashMap<String, Vec<String>>) {
+    let reservation = &data(answer)["holdSeats"];
+    let id = reservation["id"].as_str().expect("id").to_string();
+    let mine: Vec<String> = reservation["seats"]
+        .as_array()
+        .expect("seats")
+        .iter()
+        .map(|s| s["id"].as_str().expect("id").to_string())
+        .collect();
+    for seat in &mine {
+        assert!(
+            owner.insert(seat.clone(), id.clone()).is_none(),
+            "seat {seat} is in two reservations"
+        );
+    }
+    assert!(held.insert(id, mine).is_none(), "a reservation per winner");
+}
+
 async fn sign_up_many(app: &TestApp, prefix: &str, count: usize) -> Vec<Session> {
     futures::future::join_all((0..count).map(|i| async move { app.sign_up(&format!("{prefix}{i}@example.com")).await }))
         .await
@@ -120,21 +139,7 @@ async fn a_rush_is_combined_and_every_request_keeps_its_own_answer(app: &TestApp
             }
             continue;
         }
-        let reservation = &data(response)["holdSeats"];
-        let id = reservation["id"].as_str().expect("id").to_string();
-        let mine: Vec<String> = reservation["seats"]
-            .as_array()
-            .expect("seats")
-            .iter()
-            .map(|s| s["id"].as_str().expect("id").to_string())
-            .collect();
-        for seat in &mine {
-            assert!(
-                owner.insert(seat.clone(), id.clone()).is_none(),
-                "seat {seat} is in two reservations"
-            );
-        }
-        assert!(held.insert(id, mine).is_none(), "a reservation per winner");
+        record_win(response, &mut owner, &mut held);
     }
     let greedy_seats: usize = singles
         .iter()
@@ -238,21 +243,7 @@ async fn two_instances_sell_each_seat_once(backend: Backend) {
             assert_eq!(error_code(answer), "SEAT_UNAVAILABLE", "{answer}");
             continue;
         }
-        let reservation = &data(answer)["holdSeats"];
-        let id = reservation["id"].as_str().expect("id").to_string();
-        let mine: Vec<String> = reservation["seats"]
-            .as_array()
-            .expect("seats")
-            .iter()
-            .map(|s| s["id"].as_str().expect("id").to_string())
-            .collect();
-        for seat in &mine {
-            assert!(
-                owner.insert(seat.clone(), id.clone()).is_none(),
-                "seat {seat} sold twice"
-            );
-        }
-        held.insert(id, mine);
+        record_win(answer, &mut owner, &mut held);
     }
     assert!(!held.is_empty());
     for instance in [&a, &b] {

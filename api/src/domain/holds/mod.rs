@@ -27,7 +27,7 @@ mod decide;
 mod pricing;
 
 pub use combiner::HoldCombiner;
-pub(super) use decide::live_limit;
+use decide::live_limit;
 
 use super::inventory::{bump_version, change_available, current_version, lock_session, record_seat_changes};
 use super::reservation_flow::record_status_change;
@@ -178,9 +178,20 @@ async fn hold_one(db: &DatabaseConnection, policy: HoldPolicy, ready: ReadyHold)
     let txn = crate::db::begin_write(db).await?;
     // Counted under the buyer's lock, taken before the session lock so that a buyer waiting
     // on their own requests never holds up a hot session.
-    if let Err(err) = super::hold_guards::check_live_reservations(&txn, policy, request.user_id, now).await {
+    // The same lock and count as a batch's.
+    let buyer = BTreeSet::from([request.user_id]);
+    if !batch::lock_buyers(&txn, &buyer).await?.contains(&request.user_id) {
         txn.rollback().await?;
-        return Err(err);
+        return Err(ApiError::NotFound("user"));
+    }
+    let live = batch::live_reservations(&txn, &buyer, now)
+        .await?
+        .remove(&request.user_id)
+        .unwrap_or_default()
+        .live;
+    if let Some(refusal) = live_limit(policy, &live, now) {
+        txn.rollback().await?;
+        return Err(refusal);
     }
     let version = bump_version(&txn, session_id).await?;
     // Counted under the session lock, so that parallel requests of one buyer cannot each
