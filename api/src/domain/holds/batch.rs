@@ -150,7 +150,7 @@ fn same_refusal(refusal: &ApiError) -> ApiError {
 /// each other in a circle), before the session lock, as a single hold does: their live
 /// reservations, in any session, are then counted one batch after another. Returns the
 /// buyers that exist.
-pub(super) async fn lock_buyers(txn: &DatabaseTransaction, users: &BTreeSet<i64>) -> ApiResult<BTreeSet<i64>> {
+async fn lock_buyers(txn: &DatabaseTransaction, users: &BTreeSet<i64>) -> ApiResult<BTreeSet<i64>> {
     let locked: Vec<i64> = user::Entity::find()
         .select_only()
         .column(user::Column::Id)
@@ -189,7 +189,7 @@ async fn keys_used<'a>(
 }
 
 /// Each buyer's reservations waiting for payment, over all sessions.
-pub(super) async fn live_reservations(
+async fn live_reservations(
     txn: &DatabaseTransaction,
     users: &BTreeSet<i64>,
     now: DateTime<Utc>,

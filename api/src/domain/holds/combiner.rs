@@ -206,8 +206,13 @@ impl HoldCombiner {
             Err(err) => {
                 self.metrics.hold_batch_fallbacks.inc();
                 tracing::warn!(session_id, requests = holds.len(), error = ?err, "a hold batch failed; applying its requests one by one");
-                for (hold, answer) in holds.into_iter().zip(answers) {
-                    let _ = answer.send(super::hold_one(self.writer_db(), self.policy, hold).await);
+                // Each alone: a batch of one gets exactly the answer its request would have.
+                for (hold, answer) in holds.iter().zip(answers) {
+                    let alone = self
+                        .apply_together(session_id, std::slice::from_ref(hold))
+                        .await
+                        .and_then(|mut results| results.pop().expect("one answer for one request"));
+                    let _ = answer.send(alone);
                 }
             }
         }

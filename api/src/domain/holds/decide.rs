@@ -106,7 +106,7 @@ pub(super) fn decide(
 
 /// RATE_LIMITED while the buyer already has `max_live_reservations` reservations waiting for
 /// payment, with `retryAfter` until the first of them lapses.
-pub(super) fn live_limit(policy: HoldPolicy, live: &[Option<DateTime<Utc>>], now: DateTime<Utc>) -> Option<ApiError> {
+fn live_limit(policy: HoldPolicy, live: &[Option<DateTime<Utc>>], now: DateTime<Utc>) -> Option<ApiError> {
     if live.len() < policy.max_live_reservations {
         return None;
     }

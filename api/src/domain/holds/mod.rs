@@ -17,8 +17,8 @@ use entity::{
 };
 use sea_orm::sea_query::{Expr, Query};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, FromQueryResult, PaginatorTrait,
-    QueryFilter, QuerySelect, Set,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, FromQueryResult, PaginatorTrait, QueryFilter,
+    QuerySelect,
 };
 
 mod batch;
@@ -27,7 +27,6 @@ mod decide;
 mod pricing;
 
 pub use combiner::HoldCombiner;
-use decide::live_limit;
 
 use super::inventory::{bump_version, change_available, current_version, lock_session, record_seat_changes};
 use super::reservation_flow::record_status_change;
@@ -155,129 +154,6 @@ pub async fn prepare(holds: &HoldCombiner, request: HoldRequest) -> ApiResult<Pr
             ..request
         },
     }))
-}
-
-/// Applies one hold in a transaction of its own: what a batch falls back to when it fails as
-/// a whole (a constraint the batch did not foresee), so that each request still gets the
-/// answer it would have had alone.
-async fn hold_one(db: &DatabaseConnection, policy: HoldPolicy, ready: ReadyHold) -> ApiResult<reservation::Model> {
-    let pricing = match pricing::read(db, ready.request.session_id, std::slice::from_ref(&ready)).await? {
-        pricing::Sale::Open(pricing) => pricing,
-        pricing::Sale::Closed(refusal) => return Err(refusal()),
-    };
-    let ReadyHold { request, key } = ready;
-    if let Some(existing) = find_by_key(db, request.user_id, &key).await? {
-        return super::hold_guards::replay(db, existing, &request).await;
-    }
-    let priced = pricing.price(&request.seat_ids)?;
-    let amount: i64 = priced.iter().map(|(_, _, price)| i64::from(*price)).sum();
-    let order_name = pricing.order_name(priced.len());
-    let ids = request.seat_ids.clone();
-    let session_id = request.session_id;
-    let now = Utc::now();
-    let txn = crate::db::begin_write(db).await?;
-    // Counted under the buyer's lock, taken before the session lock so that a buyer waiting
-    // on their own requests never holds up a hot session.
-    // The same lock and count as a batch's.
-    let buyer = BTreeSet::from([request.user_id]);
-    if !batch::lock_buyers(&txn, &buyer).await?.contains(&request.user_id) {
-        txn.rollback().await?;
-        return Err(ApiError::NotFound("user"));
-    }
-    let live = batch::live_reservations(&txn, &buyer, now)
-        .await?
-        .remove(&request.user_id)
-        .unwrap_or_default()
-        .live;
-    if let Some(refusal) = live_limit(policy, &live, now) {
-        txn.rollback().await?;
-        return Err(refusal);
-    }
-    let version = bump_version(&txn, session_id).await?;
-    // Counted under the session lock, so that parallel requests of one buyer cannot each
-    // see room for their seats.
-    let already = seats_held_by(&txn, request.user_id, session_id).await?;
-    if already + ids.len() > policy.max_seats_per_buyer {
-        txn.rollback().await?;
-        return Err(over_limit(policy, already));
-    }
-    let expires_at = now + policy.hold_for;
-    let reservation = reservation::ActiveModel {
-        user_id: Set(request.user_id),
-        session_id: Set(session_id),
-        status: Set(ReservationStatus::Held),
-        seat_count: Set(ids.len() as i32),
-        amount: Set(amount),
-        user_coupon_id: Set(None),
-        discount: Set(0),
-        order_id: Set(Some(super::payments::new_order_id())),
-        order_name: Set(Some(order_name)),
-        idempotency_key: Set(key.clone()),
-        expires_at: Set(expires_at),
-        created_at: Set(now),
-        updated_at: Set(now),
-        ..Default::default()
-    }
-    .insert(&txn)
-    .await
-    .map_err(|e| ApiError::from_db_conflict(e, "this idempotency key is being used by another request"))?;
-
-    let take = |condition: sea_orm::Condition| {
-        session_seat::Entity::update_many()
-            .col_expr(session_seat::Column::Status, Expr::value(SeatStatus::Held))
-            .col_expr(session_seat::Column::ReservationId, Expr::value(reservation.id))
-            .col_expr(session_seat::Column::HoldExpiresAt, Expr::value(expires_at))
-            .col_expr(session_seat::Column::Version, Expr::value(version))
-            .filter(session_seat::Column::SessionId.eq(session_id))
-            .filter(session_seat::Column::SeatId.is_in(ids.clone()))
-            .filter(condition)
-    };
-    let available = take(sea_orm::Condition::all().add(session_seat::Column::Status.eq(SeatStatus::Available)))
-        .exec(&txn)
-        .await?
-        .rows_affected;
-    // A hold that has lapsed is up for grabs at once, sweeper or not.
-    let reclaimed = if (available as usize) < ids.len() {
-        take(
-            sea_orm::Condition::all()
-                .add(session_seat::Column::Status.eq(SeatStatus::Held))
-                .add(session_seat::Column::HoldExpiresAt.lt(now))
-                .add(session_seat::Column::ReservationId.ne(reservation.id)),
-        )
-        .exec(&txn)
-        .await?
-        .rows_affected
-    } else {
-        0
-    };
-
-    if (available + reclaimed) as usize != ids.len() {
-        let taken = unavailable_seats(&txn, session_id, &ids, reservation.id).await?;
-        txn.rollback().await?;
-        return Err(taken);
-    }
-    if reclaimed > 0 {
-        retire_lapsed_holds(&txn, session_id, &ids, now).await?;
-    }
-    reservation_seat::Entity::insert_many(priced.into_iter().map(|(seat_id, grade, price)| {
-        reservation_seat::ActiveModel {
-            reservation_id: Set(reservation.id),
-            session_id: Set(session_id),
-            seat_id: Set(seat_id),
-            grade: Set(grade),
-            price: Set(price),
-            active: Set(true),
-            ..Default::default()
-        }
-    }))
-    .exec_without_returning(&txn)
-    .await
-    .map_err(|e| ApiError::from_db_conflict(e, "a seat is already in another reservation"))?;
-    let left = change_available(&txn, session_id, -(available as i64)).await?;
-    record_seat_changes(&txn, session_id, version, &ids, SeatStatus::Held, left).await?;
-    record_status_change(&txn, &reservation).await?;
-    txn.commit().await?;
-    Ok(reservation)
 }
 
 /// What the pre-check found.
@@ -515,70 +391,6 @@ pub(super) async fn find_by_key(
         .filter(reservation::Column::IdempotencyKey.eq(key))
         .one(db)
         .await?)
-}
-
-/// Seats the buyer holds or owns in the session.
-async fn seats_held_by(db: &impl ConnectionTrait, user_id: i64, session_id: i64) -> ApiResult<usize> {
-    let live = [
-        ReservationStatus::Held,
-        ReservationStatus::Paying,
-        ReservationStatus::Confirmed,
-    ];
-    Ok(reservation_seat::Entity::find()
-        .inner_join(reservation::Entity)
-        .filter(reservation::Column::UserId.eq(user_id))
-        .filter(reservation::Column::SessionId.eq(session_id))
-        .filter(reservation::Column::Status.is_in(live))
-        .filter(reservation_seat::Column::Active.eq(true))
-        .count(db)
-        .await? as usize)
-}
-
-/// Which of `ids` cannot be held: unknown seats are a bad request, taken seats SEAT_UNAVAILABLE.
-async fn unavailable_seats(db: &impl ConnectionTrait, session_id: i64, ids: &[i64], mine: i64) -> ApiResult<ApiError> {
-    let rows = session_seat::Entity::find()
-        .filter(session_seat::Column::SessionId.eq(session_id))
-        .filter(session_seat::Column::SeatId.is_in(ids.iter().copied()))
-        .all(db)
-        .await?;
-    if rows.len() != ids.len() {
-        return Ok(ApiError::bad_input("seatIds", "a seat does not belong to this session"));
-    }
-    let taken: Vec<i64> = rows
-        .into_iter()
-        .filter(|r| r.reservation_id != Some(mine))
-        .map(|r| r.seat_id)
-        .collect();
-    Ok(ApiError::SeatUnavailable(taken))
-}
-
-/// Deactivates the seat rows of lapsed holds that `ids` were just taken from.
-async fn retire_lapsed_holds(
-    db: &impl ConnectionTrait,
-    session_id: i64,
-    ids: &[i64],
-    now: DateTime<Utc>,
-) -> ApiResult<()> {
-    let lapsed: Vec<i64> = reservation::Entity::find()
-        .select_only()
-        .column(reservation::Column::Id)
-        .filter(reservation::Column::SessionId.eq(session_id))
-        .filter(reservation::Column::Status.eq(ReservationStatus::Held))
-        .filter(reservation::Column::ExpiresAt.lt(now))
-        .into_tuple()
-        .all(db)
-        .await?;
-    if lapsed.is_empty() {
-        return Ok(());
-    }
-    reservation_seat::Entity::update_many()
-        .col_expr(reservation_seat::Column::Active, Expr::value(false))
-        .filter(reservation_seat::Column::SessionId.eq(session_id))
-        .filter(reservation_seat::Column::SeatId.is_in(ids.iter().copied()))
-        .filter(reservation_seat::Column::ReservationId.is_in(lapsed))
-        .exec(db)
-        .await?;
-    Ok(())
 }
 
 /// Frees the HELD seats of one reservation, or every hold lapsed before `lapsed_before`,
