@@ -175,19 +175,8 @@ enum Bench {
     },
 }
 
-fn main() -> anyhow::Result<()> {
-    let mut runtime = tokio::runtime::Builder::new_multi_thread();
-    runtime.enable_all();
-    if let Some(interval) = std::env::var("CURTAIN_BENCH_EVENT_INTERVAL")
-        .ok()
-        .and_then(|v| v.parse().ok())
-    {
-        runtime.event_interval(interval);
-    }
-    runtime.build()?.block_on(run())
-}
-
-async fn run() -> anyhow::Result<()> {
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let figures = match cli.bench {
         Bench::Holds {
