@@ -36,6 +36,16 @@ pub enum ErrorCode {
     TooManySubscriptions,
     /// The session's waiting room is on and the caller has no admitted ticket.
     WaitingRoomRequired,
+    /// The door refuses the ticket: not a payload this service signed.
+    TicketInvalid,
+    /// The door refuses the ticket: cancelled.
+    TicketCancelled,
+    /// The door refuses the ticket: cancelled and refunded.
+    TicketRefunded,
+    /// The door refuses the ticket: it is for another session.
+    TicketWrongSession,
+    /// The door refuses the ticket: it was transferred, and this payload is the old holder's.
+    TicketTransferred,
     InternalServerError,
 }
 
@@ -58,6 +68,11 @@ impl ErrorCode {
             Self::QueryTooDeep => "QUERY_TOO_DEEP",
             Self::TooManySubscriptions => "TOO_MANY_SUBSCRIPTIONS",
             Self::WaitingRoomRequired => "WAITING_ROOM_REQUIRED",
+            Self::TicketInvalid => "TICKET_INVALID",
+            Self::TicketCancelled => "TICKET_CANCELLED",
+            Self::TicketRefunded => "TICKET_REFUNDED",
+            Self::TicketWrongSession => "TICKET_WRONG_SESSION",
+            Self::TicketTransferred => "TICKET_TRANSFERRED",
             Self::InternalServerError => "INTERNAL_SERVER_ERROR",
         }
     }
@@ -102,6 +117,8 @@ pub enum ApiError {
     /// The session's waiting room is on: hold only with an ADMITTED ticket
     /// (`joinWaitingRoom`, then wait for admission).
     WaitingRoomRequired,
+    /// The door refuses a ticket, saying why.
+    TicketRefused(crate::domain::tickets::check_in::Refusal),
     /// Anything the client cannot fix. The cause is logged, never sent.
     Internal(anyhow::Error),
 }
@@ -149,6 +166,18 @@ impl ApiError {
             Self::WaitingRoomRequired => {
                 "this session has a waiting room: join it (joinWaitingRoom) and hold once admitted".into()
             }
+            Self::TicketRefused(refusal) => {
+                use crate::domain::tickets::check_in::Refusal;
+                match refusal {
+                    Refusal::Invalid => "this is not a valid Curtain ticket".into(),
+                    Refusal::Cancelled => "this ticket was cancelled".into(),
+                    Refusal::Refunded => "this ticket was cancelled and refunded".into(),
+                    Refusal::WrongSession(starts) => format!("this ticket is for another session, starting {starts}"),
+                    Refusal::Transferred => {
+                        "this ticket was transferred to someone else; ask them for the current QR code".into()
+                    }
+                }
+            }
             Self::Internal(_) => "internal server error".into(),
         }
     }
@@ -177,6 +206,16 @@ impl ApiError {
             Self::PaymentPending => ErrorCode::PaymentPending,
             Self::TooManySubscriptions(_) => ErrorCode::TooManySubscriptions,
             Self::WaitingRoomRequired => ErrorCode::WaitingRoomRequired,
+            Self::TicketRefused(refusal) => {
+                use crate::domain::tickets::check_in::Refusal;
+                match refusal {
+                    Refusal::Invalid => ErrorCode::TicketInvalid,
+                    Refusal::Cancelled => ErrorCode::TicketCancelled,
+                    Refusal::Refunded => ErrorCode::TicketRefunded,
+                    Refusal::WrongSession(_) => ErrorCode::TicketWrongSession,
+                    Refusal::Transferred => ErrorCode::TicketTransferred,
+                }
+            }
             Self::Internal(_) => ErrorCode::InternalServerError,
         }
     }

@@ -53,11 +53,17 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                      (use another --data-dir or --database-url)"
                 );
             }
-            let seeded = demo::seed(&db).await?;
+            let seeded = demo::seed(&db, &settings.auth).await?;
             println!(
                 "Loaded the demo catalog: {} venues, {} cast members, {} performances, {} sessions.",
                 seeded.venues, seeded.cast_members, seeded.performances, seeded.sessions
             );
+            for login in &seeded.logins {
+                println!(
+                    "Demo log-in ({:?}): {} / {}  (shown once; the buyer has four tickets for the first show)",
+                    login.role, login.email, login.password
+                );
+            }
         }
         Command::Admin(AdminCommand::Create(args)) => create_admin(&settings, args).await?,
         Command::Job(JobCommand::List) => jobs::manual::list(&settings)?,

@@ -53,14 +53,10 @@ impl Application {
             db::migrate(&db).await?;
         }
         if settings.demo.seed_when_empty && demo::catalog_is_empty(&db).await? {
-            let seeded = demo::seed(&db).await.context("loading the demo catalog failed")?;
-            tracing::info!(
-                venues = seeded.venues,
-                cast_members = seeded.cast_members,
-                performances = seeded.performances,
-                sessions = seeded.sessions,
-                "the database was empty: loaded the demo catalog"
-            );
+            let seeded = demo::seed(&db, &settings.auth)
+                .await
+                .context("loading the demo catalog failed")?;
+            seeded.log();
         }
 
         let listener = TcpListener::bind((settings.server.bind, settings.server.port))
@@ -149,6 +145,7 @@ impl Application {
         let state = AppState {
             webhooks,
             holds,
+            ticket_keys: Arc::new(crate::domain::tickets::TicketKeys::new()),
             seat_maps,
             waiting_rooms: Arc::new(crate::live::waiting_rooms::WaitingRoomHub::new()),
             sockets,

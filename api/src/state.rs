@@ -57,6 +57,8 @@ pub struct AppState {
     pub webhooks: Arc<crate::domain::payments::WebhookGate>,
     /// Applies hold requests, combined per session (group commit).
     pub holds: Arc<crate::domain::holds::HoldCombiner>,
+    /// The keys that sign tickets' QR payloads, read from the database and kept here.
+    pub ticket_keys: Arc<crate::domain::tickets::TicketKeys>,
 }
 
 impl std::fmt::Debug for AppState {

@@ -56,6 +56,9 @@ pub enum Role {
     User,
     #[sea_orm(string_value = "ADMIN")]
     Admin,
+    /// Staff at the entrance: scans tickets, sees the door count, nothing else.
+    #[sea_orm(string_value = "DOOR")]
+    Door,
 }
 
 /// Where a reservation stands: HELD → PAYING → CONFIRMED → CANCELLED, HELD → EXPIRED,
@@ -98,7 +101,7 @@ pub enum UserCouponStatus {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize)]
 #[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum TicketState {
+pub enum QueueState {
     #[sea_orm(string_value = "WAITING")]
     Waiting,
     #[sea_orm(string_value = "ADMITTED")]
@@ -107,4 +110,18 @@ pub enum TicketState {
     SoldOut,
     #[sea_orm(string_value = "EXPIRED")]
     Expired,
+}
+
+/// Where a ticket stands: opens the door once (VALID → CHECKED_IN), or no longer does
+/// (CANCELLED, with `refunded` saying whether its price went back).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum TicketState {
+    #[sea_orm(string_value = "VALID")]
+    Valid,
+    #[sea_orm(string_value = "CHECKED_IN")]
+    CheckedIn,
+    #[sea_orm(string_value = "CANCELLED")]
+    Cancelled,
 }

@@ -24,6 +24,9 @@ pub mod section;
 pub mod session;
 pub mod session_price;
 pub mod session_seat;
+pub mod ticket;
+pub mod ticket_key;
+pub mod ticket_transfer;
 pub mod user;
 pub mod user_coupon;
 pub mod venue;
@@ -31,4 +34,4 @@ pub mod waiting_room;
 pub mod waiting_room_ticket;
 
 mod enums;
-pub use enums::{Genre, ReservationStatus, Role, SeatStatus, SessionStatus, TicketState, UserCouponStatus};
+pub use enums::{Genre, QueueState, ReservationStatus, Role, SeatStatus, SessionStatus, TicketState, UserCouponStatus};

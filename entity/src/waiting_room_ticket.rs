@@ -1,6 +1,6 @@
 use sea_orm::entity::prelude::*;
 
-use crate::TicketState;
+use crate::QueueState;
 
 /// One buyer's place in one session's waiting room; at most one per buyer and session.
 #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
@@ -12,7 +12,7 @@ pub struct Model {
     pub user_id: i64,
     /// The place in line; `None` until the admission tick places the ticket.
     pub sequence: Option<i64>,
-    pub state: TicketState,
+    pub state: QueueState,
     pub joined_at: DateTimeUtc,
     pub admitted_at: Option<DateTimeUtc>,
     pub admitted_until: Option<DateTimeUtc>,

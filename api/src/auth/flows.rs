@@ -303,6 +303,7 @@ impl std::str::FromStr for RoleName {
         match s {
             "USER" => Ok(RoleName(Role::User)),
             "ADMIN" => Ok(RoleName(Role::Admin)),
+            "DOOR" => Ok(RoleName(Role::Door)),
             _ => Err(()),
         }
     }
@@ -317,6 +318,7 @@ impl RoleExt for Role {
         match self {
             Role::User => "USER".into(),
             Role::Admin => "ADMIN".into(),
+            Role::Door => "DOOR".into(),
         }
     }
 }

@@ -13,7 +13,12 @@ use entity::{Genre, venue};
 use sea_orm::{DatabaseConnection, EntityTrait, PaginatorTrait};
 use serde::Deserialize;
 
+pub use door::DemoLogin;
+
+use crate::config::AuthSettings;
 use crate::domain::{box_office_offset, cast, performances, sessions, venues};
+
+mod door;
 
 const CATALOG: &str = include_str!("catalog.toml");
 
@@ -88,6 +93,29 @@ pub struct Seeded {
     pub cast_members: usize,
     pub performances: usize,
     pub sessions: usize,
+    /// The demo buyer and door staffer, with their one-time passwords.
+    pub logins: Vec<DemoLogin>,
+}
+
+impl Seeded {
+    /// Logs what was loaded and the demo log-ins (their passwords are nowhere else).
+    pub fn log(&self) {
+        tracing::info!(
+            venues = self.venues,
+            cast_members = self.cast_members,
+            performances = self.performances,
+            sessions = self.sessions,
+            "the database was empty: loaded the demo catalog"
+        );
+        for login in &self.logins {
+            tracing::info!(
+                email = login.email,
+                password = login.password,
+                role = ?login.role,
+                "demo log-in (the buyer has four tickets for the first show; the door account scans them)"
+            );
+        }
+    }
 }
 
 /// True when the catalog has no venue yet.
@@ -95,12 +123,14 @@ pub async fn catalog_is_empty(db: &DatabaseConnection) -> anyhow::Result<bool> {
     Ok(venue::Entity::find().count(db).await? == 0)
 }
 
-/// Loads the demo catalog in one transaction, dated relative to `today` (Korean calendar).
-pub async fn seed(db: &DatabaseConnection) -> anyhow::Result<Seeded> {
+/// Loads the demo catalog in one transaction, dated relative to `today` (Korean calendar),
+/// with a paid booking for the first show and a door account to scan its tickets.
+pub async fn seed(db: &DatabaseConnection, auth: &AuthSettings) -> anyhow::Result<Seeded> {
     let catalog: Catalog = toml::from_str(CATALOG).context("the built-in demo catalog is malformed")?;
     let today = Utc::now().with_timezone(&box_office_offset()).date_naive();
     let txn = crate::db::begin_write(db).await?;
     let mut seeded = Seeded::default();
+    let mut first_show = None;
 
     let mut venue_ids = HashMap::new();
     for data in catalog.venues {
@@ -201,7 +231,7 @@ pub async fn seed(db: &DatabaseConnection) -> anyhow::Result<Seeded> {
 
         let prices: Vec<(String, i64)> = data.prices.into_iter().collect();
         for starts_at in show_times(today, start_date, end_date) {
-            sessions::create_session(
+            let session = sessions::create_session(
                 &txn,
                 sessions::NewSession {
                     performance_id: performance.id,
@@ -214,7 +244,13 @@ pub async fn seed(db: &DatabaseConnection) -> anyhow::Result<Seeded> {
             .await
             .map_err(|e| e.into_anyhow().context(format!("demo session of {}", data.title)))?;
             seeded.sessions += 1;
+            if first_show.is_none_or(|(first, _)| starts_at < first) {
+                first_show = Some((starts_at, session.id));
+            }
         }
+    }
+    if let Some((_, session_id)) = first_show {
+        seeded.logins = door::seed(&txn, auth, session_id).await.context("the demo booking")?;
     }
     txn.commit().await?;
     Ok(seeded)

@@ -23,6 +23,7 @@ pub mod reservations;
 pub mod reviews;
 pub mod seat_map;
 pub mod sessions;
+pub mod tickets;
 pub mod venues;
 pub mod waiting_room;
 

@@ -130,8 +130,8 @@ pub async fn abandon_payment(db: &DatabaseConnection, reservation_id: i64) -> Ap
     Ok(held)
 }
 
-/// PAYING → CONFIRMED: a payment of `paid` KRW went through. The seats become SOLD and the
-/// applied coupon is spent. Conditional on the recorded amount being what was paid, so a
+/// PAYING → CONFIRMED: a payment of `paid` KRW went through. The seats become SOLD, each
+/// gets its ticket, and the applied coupon is spent. Conditional on the recorded amount being what was paid, so a
 /// reservation is never confirmed for another amount than the one charged (CONFLICT then:
 /// the caller refunds). A coupon copy or seats not as recorded are CONFLICT too (logged as
 /// an invariant breach): the payment is refunded rather than kept without a ticket.
@@ -184,6 +184,7 @@ pub async fn confirm_reservation(
     let available = change_available(&txn, current.session_id, 0).await?;
     record_seat_changes(&txn, current.session_id, version, &seats, SeatStatus::Sold, available).await?;
     let confirmed = load(&txn, reservation_id).await?;
+    super::tickets::issue(&txn, &confirmed, &seats).await?;
     record_status_change(&txn, &confirmed).await?;
     txn.commit().await?;
     Ok(confirmed)
@@ -197,7 +198,8 @@ fn cannot_take_payment() -> ApiError {
     ApiError::Conflict("the reservation can no longer take this payment".into())
 }
 
-/// CONFIRMED → CANCELLED (after the refund): the seats are for sale again. `audit`, when
+/// CONFIRMED → CANCELLED (after the refund): the seats are for sale again and their tickets
+/// no longer open the door. `audit`, when
 /// the box office cancels, is recorded with the change.
 pub async fn cancel_confirmed(
     db: &DatabaseConnection,
@@ -240,6 +242,7 @@ pub async fn cancel_confirmed(
     )
     .await?;
     let cancelled = load(&txn, reservation_id).await?;
+    super::tickets::cancel_for_reservation(&txn, &cancelled).await?;
     record_status_change(&txn, &cancelled).await?;
     if let Some(entry) = audit {
         super::audit::record(&txn, entry).await?;

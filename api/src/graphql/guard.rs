@@ -8,17 +8,29 @@ use crate::auth::jwt::TokenError;
 pub use crate::auth::viewer::{Principal, Viewer};
 use crate::error::{ApiError, ApiResult};
 
-/// Field guard: `RoleGuard(Role::User)` needs any log-in, `RoleGuard(Role::Admin)` an admin.
-/// Anonymous callers get UNAUTHENTICATED, callers without the role FORBIDDEN.
+/// Field guard: `RoleGuard(Role::User)` needs any log-in, `RoleGuard(Role::Door)` door staff
+/// or an admin, `RoleGuard(Role::Admin)` an admin. Anonymous callers get UNAUTHENTICATED,
+/// callers without the role FORBIDDEN.
 pub struct RoleGuard(pub Role);
 
 impl Guard for RoleGuard {
     async fn check(&self, ctx: &Context<'_>) -> Result<()> {
         let principal = principal(ctx)?;
-        match (self.0, principal.role) {
-            (Role::User, _) | (Role::Admin, Role::Admin) => Ok(()),
-            (Role::Admin, Role::User) => Err(ApiError::Forbidden.into()),
+        if rank(principal.role) >= rank(self.0) {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden.into())
         }
+    }
+}
+
+/// How much a role may do: each role may do what the ones below it may. Door staff may
+/// also buy tickets of their own, like any account.
+pub fn rank(role: Role) -> u8 {
+    match role {
+        Role::User => 0,
+        Role::Door => 1,
+        Role::Admin => 2,
     }
 }
 

@@ -23,6 +23,7 @@ mod posters;
 pub mod relay;
 mod reviews;
 mod search;
+pub(crate) mod tickets;
 mod waiting_room;
 mod wake_relay;
 
@@ -47,6 +48,7 @@ pub struct QueryRoot(
     coupons::CouponQuery,
     coupons::CouponAdminQuery,
     payments::PaymentQuery,
+    tickets::TicketQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -61,6 +63,7 @@ pub struct MutationRoot(
     coupons::CouponAdminMutation,
     payments::PaymentMutation,
     waiting_room::WaitingRoomMutation,
+    tickets::TicketMutation,
 );
 
 #[derive(MergedSubscription, Default)]
@@ -68,6 +71,7 @@ pub struct SubscriptionRoot(
     booking::BookingSubscription,
     notifications::NotificationSubscription,
     waiting_room::WaitingRoomSubscription,
+    tickets::TicketSubscription,
 );
 
 /// What resolvers return; `?` on an [`ApiError`] keeps its code.

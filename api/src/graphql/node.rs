@@ -62,7 +62,8 @@ impl NodeQuery {
             | NodeKind::Review
             | NodeKind::Coupon
             | NodeKind::UserCoupon
-            | NodeKind::WaitingRoomTicket => None,
+            | NodeKind::WaitingRoomTicket
+            | NodeKind::Ticket => None,
         };
         Ok(node)
     }

@@ -161,7 +161,7 @@ impl PaymentMutation {
                 NodeKind::Reservation,
                 Some(raw),
             )?),
-            Role::User => Canceller::Buyer(caller.user_id),
+            Role::User | Role::Door => Canceller::Buyer(caller.user_id),
         };
         let cancelled = payments::cancel_reservation(app(ctx)?.payment_deps(), raw, by, &reason).await?;
         Ok(Reservation(cancelled))

@@ -74,13 +74,13 @@ pub enum WaitingRoomTicketState {
     Expired,
 }
 
-impl From<entity::TicketState> for WaitingRoomTicketState {
-    fn from(state: entity::TicketState) -> Self {
+impl From<entity::QueueState> for WaitingRoomTicketState {
+    fn from(state: entity::QueueState) -> Self {
         match state {
-            entity::TicketState::Waiting => Self::Waiting,
-            entity::TicketState::Admitted => Self::Admitted,
-            entity::TicketState::SoldOut => Self::SoldOut,
-            entity::TicketState::Expired => Self::Expired,
+            entity::QueueState::Waiting => Self::Waiting,
+            entity::QueueState::Admitted => Self::Admitted,
+            entity::QueueState::SoldOut => Self::SoldOut,
+            entity::QueueState::Expired => Self::Expired,
         }
     }
 }
@@ -268,12 +268,12 @@ impl Follower {
             self.ticket.admitted_until = change.admitted_until;
         } else if matches!(
             self.ticket.state,
-            entity::TicketState::Waiting | entity::TicketState::SoldOut
+            entity::QueueState::Waiting | entity::QueueState::SoldOut
         ) {
             self.ticket.state = if update.sold_out {
-                entity::TicketState::SoldOut
+                entity::QueueState::SoldOut
             } else {
-                entity::TicketState::Waiting
+                entity::QueueState::Waiting
             };
         }
         self.view = TicketView::new(&self.ticket, self.room.admitted_through, self.room.admit_per_minute);

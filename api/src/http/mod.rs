@@ -8,6 +8,7 @@ mod health;
 mod limits;
 mod observe;
 pub mod serve;
+mod tickets;
 mod upload;
 mod webhooks;
 mod ws;
@@ -57,7 +58,9 @@ pub fn router(state: HttpState) -> Router {
     // room for one poster.
     let mut sheddable = Router::new()
         .route("/graphql", get(graphql::get_graphql).post(graphql::post_graphql))
-        .route("/webhooks/toss", axum::routing::post(webhooks::toss));
+        .route("/webhooks/toss", axum::routing::post(webhooks::toss))
+        .route("/.well-known/curtain-ticket-keys.json", get(tickets::keys))
+        .route("/tickets/{id}/qr.png", get(tickets::qr_png));
     if settings.metrics.token.is_some() {
         sheddable = sheddable.route("/metrics", get(observe::metrics_with_token));
     }

@@ -16,6 +16,8 @@ pub enum Kind {
     DormancyWarning,
     /// A payment approved after its reservation had lapsed was refunded.
     PaymentRefunded,
+    /// Someone transferred a ticket to this account (`buyer_name` is who sent it).
+    TicketReceived,
 }
 
 impl Kind {
@@ -29,6 +31,7 @@ impl Kind {
             Self::ReviewPrompt => "REVIEW_PROMPT",
             Self::DormancyWarning => "DORMANCY_WARNING",
             Self::PaymentRefunded => "PAYMENT_REFUNDED",
+            Self::TicketReceived => "TICKET_RECEIVED",
         }
     }
 
@@ -127,6 +130,13 @@ pub fn render(kind: Kind, facts: &Facts, language: &str) -> Message {
                     "Your payment of {amount} KRW for {when} was approved after the seats' hold had ended, so it was refunded in full. Please book again."
                 ),
             ),
+            Kind::TicketReceived => (
+                format!("A ticket for you: {title}"),
+                format!(
+                    "{} sent you a ticket for {when} (KST). It is in My tickets; show its QR code at the door.",
+                    facts.buyer_name
+                ),
+            ),
         }
     } else {
         match kind {
@@ -166,6 +176,13 @@ pub fn render(kind: Kind, facts: &Facts, language: &str) -> Message {
                 format!("결제 환불: {title}"),
                 format!(
                     "{when} 공연의 좌석 선점이 끝난 뒤 결제가 승인되어 {amount}원 전액을 환불했습니다. 다시 예매해 주세요."
+                ),
+            ),
+            Kind::TicketReceived => (
+                format!("티켓 도착: {title}"),
+                format!(
+                    "{}님이 {when} 공연 티켓을 보냈습니다. 내 티켓에서 확인하고, 입장할 때 QR 코드를 보여 주세요.",
+                    facts.buyer_name
                 ),
             ),
         }

@@ -36,6 +36,9 @@ pub mod topic {
     /// Published straight to the bus by the instance that ran the tick: the line itself is
     /// in the database, and subscribers re-read their ticket when they see a gap.
     pub const WAITING_ROOM: &str = "waiting_room";
+    /// A session's door count changed: tickets were issued, cancelled or checked in;
+    /// `aggregate_id` is the session, the payload a [`crate::domain::tickets::DoorChanged`].
+    pub const TICKET: &str = "ticket";
 }
 
 /// An event as the bus carries it.

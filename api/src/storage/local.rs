@@ -50,6 +50,11 @@ impl LocalFiles {
         }
     }
 
+    /// The URL the service is reached at, without a trailing slash.
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
     /// The path of `key` inside the directory; `None` for a key that would leave it.
     fn path(&self, key: &str) -> Option<PathBuf> {
         key_path(&self.dir, key)

@@ -29,16 +29,38 @@ async fn the_demo_catalog_is_loaded_into_an_empty_database(app: &TestApp) {
     );
     let genres: std::collections::HashSet<_> = performances.iter().map(|p| p["node"]["genre"].as_str()).collect();
     assert!(genres.len() >= 5, "{genres:?}");
+    let mut partly_sold = Vec::new();
     for performance in performances {
         let sessions = performance["node"]["sessions"].as_array().expect("sessions");
         assert!(!sessions.is_empty(), "{} has sessions", performance["node"]["title"]);
-        assert!(
+        assert!(sessions.iter().all(|s| s["saleState"] == "ON_SALE"));
+        partly_sold.extend(
             sessions
                 .iter()
-                .all(|s| s["saleState"] == "ON_SALE" && s["availableSeatCount"] == s["totalSeatCount"])
+                .filter(|s| s["availableSeatCount"] != s["totalSeatCount"])
+                .map(|s| {
+                    (
+                        s["id"].clone(),
+                        s["totalSeatCount"].as_i64().unwrap_or(0) - s["availableSeatCount"].as_i64().unwrap_or(0),
+                    )
+                }),
         );
         assert!(!performance["node"]["cast"].as_array().is_none_or(Vec::is_empty));
     }
+    // One session has a paid booking of four seats, with tickets for the door to scan.
+    assert_eq!(partly_sold.len(), 1, "{partly_sold:?}");
+    assert_eq!(partly_sold[0].1, 4);
+    let door_session = curtain_tests::fixtures::database_id(partly_sold[0].0.as_str().expect("id"));
+    let tickets = {
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+        entity::ticket::Entity::find()
+            .filter(entity::ticket::Column::SessionId.eq(door_session))
+            .all(&app.db)
+            .await
+            .expect("tickets")
+    };
+    assert_eq!(tickets.len(), 4);
+    assert!(tickets.iter().all(|t| t.state == entity::TicketState::Valid));
 
     let session = &performances[0]["node"]["sessions"][0];
     let response = app

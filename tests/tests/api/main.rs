@@ -28,5 +28,6 @@ mod search_instances;
 mod search_matching;
 mod seat_map_live;
 mod security;
+mod tickets;
 mod waiting_room;
 mod ws;

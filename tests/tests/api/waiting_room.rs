@@ -382,7 +382,7 @@ async fn released_and_lapsed_holds_reopen_admission(backend: Backend) {
         .await
         .expect("ticket")
         .expect("exists");
-    assert_eq!(expired.state, entity::TicketState::Expired);
+    assert_eq!(expired.state, entity::QueueState::Expired);
     let now = tickets_now(&app, &tokens[2..], &row.session).await;
     assert_eq!(states(&now), [("ADMITTED", None), ("WAITING", Some(1))]);
 

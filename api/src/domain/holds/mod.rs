@@ -12,7 +12,7 @@ use std::collections::BTreeSet;
 
 use chrono::{DateTime, Duration, Utc};
 use entity::{
-    ReservationStatus, SeatStatus, TicketState, reservation, reservation_seat, session, session_seat, waiting_room,
+    QueueState, ReservationStatus, SeatStatus, reservation, reservation_seat, session, session_seat, waiting_room,
     waiting_room_ticket,
 };
 use sea_orm::sea_query::{Expr, Query};
@@ -202,7 +202,7 @@ async fn check_still_free(
         .from(waiting_room_ticket::Entity)
         .and_where(waiting_room_ticket::Column::SessionId.eq(session_id))
         .and_where(waiting_room_ticket::Column::UserId.eq(user_id))
-        .and_where(waiting_room_ticket::Column::State.eq(TicketState::Admitted))
+        .and_where(waiting_room_ticket::Column::State.eq(QueueState::Admitted))
         .to_owned();
     let rows: Vec<SeatHolder> = session_seat::Entity::find()
         .select_only()

@@ -48,6 +48,12 @@ pub async fn cancel_reservation(
     let audit = match by {
         Canceller::Buyer(_) => {
             check_cutoff(deps, &reservation).await?;
+            if crate::domain::tickets::transferred_away(deps.db, &reservation, None).await? {
+                return Err(ApiError::Conflict(
+                    "a ticket of this booking was transferred to someone else; it can no longer be refunded to you"
+                        .into(),
+                ));
+            }
             None
         }
         Canceller::BoxOffice(entry) => Some(entry),

@@ -21,7 +21,7 @@
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Duration, Utc};
-use entity::{ReservationStatus, TicketState, reservation, session, waiting_room, waiting_room_ticket};
+use entity::{QueueState, ReservationStatus, reservation, session, waiting_room, waiting_room_ticket};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
@@ -106,9 +106,9 @@ pub async fn tick(
     let sold_out = available <= 0;
     // Also catches tickets that joined while the state was turning.
     let (from, to) = if sold_out {
-        (TicketState::Waiting, TicketState::SoldOut)
+        (QueueState::Waiting, QueueState::SoldOut)
     } else {
-        (TicketState::SoldOut, TicketState::Waiting)
+        (QueueState::SoldOut, QueueState::Waiting)
     };
     let turned = waiting_room_ticket::Entity::update_many()
         .col_expr(waiting_room_ticket::Column::State, Expr::value(to))
@@ -206,7 +206,7 @@ async fn place_new_tickets(db: &impl ConnectionTrait, room: &waiting_room::Model
     if placed == 0 {
         return Ok(Vec::new());
     }
-    let rows: Vec<(i64, Option<i64>, TicketState)> = waiting_room_ticket::Entity::find()
+    let rows: Vec<(i64, Option<i64>, QueueState)> = waiting_room_ticket::Entity::find()
         .select_only()
         .column(waiting_room_ticket::Column::Id)
         .column(waiting_room_ticket::Column::Sequence)
@@ -231,7 +231,7 @@ async fn place_new_tickets(db: &impl ConnectionTrait, room: &waiting_room::Model
 async fn expire_unused(db: &impl ConnectionTrait, session_id: i64, now: DateTime<Utc>) -> ApiResult<Vec<TicketChange>> {
     let lapsed = waiting_room_ticket::Entity::find()
         .filter(waiting_room_ticket::Column::SessionId.eq(session_id))
-        .filter(waiting_room_ticket::Column::State.eq(TicketState::Admitted))
+        .filter(waiting_room_ticket::Column::State.eq(QueueState::Admitted))
         .filter(waiting_room_ticket::Column::AdmittedUntil.lt(now))
         .all(db)
         .await?;
@@ -264,10 +264,10 @@ async fn expire_unused(db: &impl ConnectionTrait, session_id: i64, now: DateTime
         return Ok(Vec::new());
     }
     waiting_room_ticket::Entity::update_many()
-        .col_expr(waiting_room_ticket::Column::State, Expr::value(TicketState::Expired))
+        .col_expr(waiting_room_ticket::Column::State, Expr::value(QueueState::Expired))
         .col_expr(waiting_room_ticket::Column::UpdatedAt, Expr::value(now))
         .filter(waiting_room_ticket::Column::Id.is_in(unused.clone()))
-        .filter(waiting_room_ticket::Column::State.eq(TicketState::Admitted))
+        .filter(waiting_room_ticket::Column::State.eq(QueueState::Admitted))
         .exec(db)
         .await?;
     Ok(lapsed
@@ -275,7 +275,7 @@ async fn expire_unused(db: &impl ConnectionTrait, session_id: i64, now: DateTime
         .filter(|t| unused.contains(&t.id))
         .map(|t| TicketChange {
             id: t.id,
-            state: TicketState::Expired,
+            state: QueueState::Expired,
             sequence: t.sequence,
             admitted_until: t.admitted_until,
         })
@@ -308,7 +308,7 @@ async fn admit_next(
         .column(waiting_room_ticket::Column::Id)
         .column(waiting_room_ticket::Column::Sequence)
         .filter(waiting_room_ticket::Column::SessionId.eq(session_id))
-        .filter(waiting_room_ticket::Column::State.eq(TicketState::Waiting))
+        .filter(waiting_room_ticket::Column::State.eq(QueueState::Waiting))
         .filter(waiting_room_ticket::Column::Sequence.is_not_null())
         .order_by_asc(waiting_room_ticket::Column::Sequence)
         .limit(room_for as u64)
@@ -320,19 +320,19 @@ async fn admit_next(
     }
     let until = now + admission_window(room);
     waiting_room_ticket::Entity::update_many()
-        .col_expr(waiting_room_ticket::Column::State, Expr::value(TicketState::Admitted))
+        .col_expr(waiting_room_ticket::Column::State, Expr::value(QueueState::Admitted))
         .col_expr(waiting_room_ticket::Column::AdmittedAt, Expr::value(now))
         .col_expr(waiting_room_ticket::Column::AdmittedUntil, Expr::value(until))
         .col_expr(waiting_room_ticket::Column::UpdatedAt, Expr::value(now))
         .filter(waiting_room_ticket::Column::Id.is_in(next.iter().map(|(id, _)| *id)))
-        .filter(waiting_room_ticket::Column::State.eq(TicketState::Waiting))
+        .filter(waiting_room_ticket::Column::State.eq(QueueState::Waiting))
         .exec(db)
         .await?;
     Ok(next
         .into_iter()
         .map(|(id, sequence)| TicketChange {
             id,
-            state: TicketState::Admitted,
+            state: QueueState::Admitted,
             sequence,
             admitted_until: Some(until),
         })
@@ -345,7 +345,7 @@ async fn pending_buyers(db: &impl ConnectionTrait, session_id: i64, now: DateTim
         .select_only()
         .column(waiting_room_ticket::Column::UserId)
         .filter(waiting_room_ticket::Column::SessionId.eq(session_id))
-        .filter(waiting_room_ticket::Column::State.eq(TicketState::Admitted))
+        .filter(waiting_room_ticket::Column::State.eq(QueueState::Admitted))
         .filter(waiting_room_ticket::Column::AdmittedUntil.gte(now))
         .into_tuple()
         .all(db)

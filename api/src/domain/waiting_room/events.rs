@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use entity::TicketState;
+use entity::QueueState;
 use serde::{Deserialize, Serialize};
 
 use crate::outbox::{Event, topic};
@@ -31,7 +31,7 @@ pub struct RoomUpdate {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TicketChange {
     pub id: i64,
-    pub state: TicketState,
+    pub state: QueueState,
     pub sequence: Option<i64>,
     pub admitted_until: Option<DateTime<Utc>>,
 }

@@ -24,7 +24,7 @@ pub mod admission;
 mod events;
 
 use chrono::{DateTime, Duration, Utc};
-use entity::{TicketState, waiting_room, waiting_room_ticket};
+use entity::{QueueState, waiting_room, waiting_room_ticket};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, Set};
 
@@ -101,12 +101,12 @@ pub async fn find_room(db: &impl ConnectionTrait, session_id: i64) -> ApiResult<
 pub async fn head_counts(db: &impl ConnectionTrait, session_id: i64, now: DateTime<Utc>) -> ApiResult<(u64, u64)> {
     let waiting = waiting_room_ticket::Entity::find()
         .filter(waiting_room_ticket::Column::SessionId.eq(session_id))
-        .filter(waiting_room_ticket::Column::State.is_in([TicketState::Waiting, TicketState::SoldOut]))
+        .filter(waiting_room_ticket::Column::State.is_in([QueueState::Waiting, QueueState::SoldOut]))
         .count(db)
         .await?;
     let admitted = waiting_room_ticket::Entity::find()
         .filter(waiting_room_ticket::Column::SessionId.eq(session_id))
-        .filter(waiting_room_ticket::Column::State.eq(TicketState::Admitted))
+        .filter(waiting_room_ticket::Column::State.eq(QueueState::Admitted))
         .filter(waiting_room_ticket::Column::AdmittedUntil.gt(now))
         .count(db)
         .await?;
@@ -118,7 +118,7 @@ pub async fn head_counts(db: &impl ConnectionTrait, session_id: i64, now: DateTi
 pub struct TicketView {
     pub id: i64,
     pub session_id: i64,
-    pub state: TicketState,
+    pub state: QueueState,
     pub sequence: Option<i64>,
     /// 1 for the next buyer to be admitted; `None` until the ticket is placed (before the
     /// room opens, for the pre-queue) and once it is no longer in line.
@@ -132,7 +132,7 @@ impl TicketView {
     /// The view of `ticket` in a room admitted through `admitted_through` at
     /// `admit_per_minute`.
     pub fn new(ticket: &waiting_room_ticket::Model, admitted_through: i64, admit_per_minute: i32) -> Self {
-        let in_line = matches!(ticket.state, TicketState::Waiting | TicketState::SoldOut);
+        let in_line = matches!(ticket.state, QueueState::Waiting | QueueState::SoldOut);
         let position = ticket
             .sequence
             .filter(|_| in_line)
@@ -165,9 +165,9 @@ pub async fn join(db: &impl ConnectionTrait, session_id: i64, user_id: i64) -> A
         .ok_or(ApiError::NotFound("waiting room"))?;
     let now = Utc::now();
     let state = if room.sold_out {
-        TicketState::SoldOut
+        QueueState::SoldOut
     } else {
-        TicketState::Waiting
+        QueueState::Waiting
     };
     waiting_room_ticket::Entity::insert(waiting_room_ticket::ActiveModel {
         session_id: Set(session_id),
@@ -195,8 +195,8 @@ pub async fn join(db: &impl ConnectionTrait, session_id: i64, user_id: i64) -> A
         .ok_or_else(|| ApiError::internal(anyhow::anyhow!("a joined ticket cannot be read back")))?;
     // An admission used up (the window closed after a hold) is over too: joining again is
     // the way to a new one.
-    let used_up = ticket.state == TicketState::Admitted && ticket.admitted_until.is_some_and(|until| until <= now);
-    if ticket.state == TicketState::Expired || used_up {
+    let used_up = ticket.state == QueueState::Admitted && ticket.admitted_until.is_some_and(|until| until <= now);
+    if ticket.state == QueueState::Expired || used_up {
         requeue(db, ticket.id, state, now).await?;
         ticket = find_ticket(db, ticket.id)
             .await?
@@ -207,7 +207,7 @@ pub async fn join(db: &impl ConnectionTrait, session_id: i64, user_id: i64) -> A
 
 /// Sends an expired (or used-up admitted) ticket to the end of the line; conditional, so
 /// that of two concurrent re-joins only one moves it.
-async fn requeue(db: &impl ConnectionTrait, ticket_id: i64, state: TicketState, now: DateTime<Utc>) -> ApiResult<()> {
+async fn requeue(db: &impl ConnectionTrait, ticket_id: i64, state: QueueState, now: DateTime<Utc>) -> ApiResult<()> {
     use sea_orm::sea_query::Expr;
     waiting_room_ticket::Entity::update_many()
         .col_expr(waiting_room_ticket::Column::State, Expr::value(state))
@@ -225,10 +225,10 @@ async fn requeue(db: &impl ConnectionTrait, ticket_id: i64, state: TicketState, 
         .filter(waiting_room_ticket::Column::Id.eq(ticket_id))
         .filter(
             sea_orm::Condition::any()
-                .add(waiting_room_ticket::Column::State.eq(TicketState::Expired))
+                .add(waiting_room_ticket::Column::State.eq(QueueState::Expired))
                 .add(
                     sea_orm::Condition::all()
-                        .add(waiting_room_ticket::Column::State.eq(TicketState::Admitted))
+                        .add(waiting_room_ticket::Column::State.eq(QueueState::Admitted))
                         .add(waiting_room_ticket::Column::AdmittedUntil.lte(now)),
                 ),
         )
@@ -291,7 +291,7 @@ pub async fn require_admission(
     };
     let ticket = find_ticket_of(db, room.session_id, user_id).await?;
     let admitted_until = ticket
-        .filter(|ticket| ticket.state == TicketState::Admitted)
+        .filter(|ticket| ticket.state == QueueState::Admitted)
         .and_then(|ticket| ticket.admitted_until);
     if admits(true, admitted_until, now) {
         Ok(())

@@ -126,7 +126,8 @@ impl AccountMutation {
         Ok(true)
     }
 
-    /// Gives an account a role. Taking ADMIN away ends the account's sessions at once.
+    /// Gives an account a role. Taking a staff role away (ADMIN, or DOOR for a buyer's role)
+    /// ends the account's sessions at once.
     #[graphql(guard = "RoleGuard(Role::Admin)")]
     async fn grant_role(&self, ctx: &Context<'_>, user_id: ID, role: RoleInput) -> GqlResult<Account> {
         let id = expect(NodeKind::User, &user_id, "userId")?;
@@ -141,7 +142,7 @@ impl AccountMutation {
         let user = accounts::set_role(&txn, id, role).await?;
         record_admin_action(ctx, &txn, "grantRole", NodeKind::User, Some(id)).await?;
         crate::db::commit(txn).await?;
-        if before.role == Role::Admin && role != Role::Admin {
+        if crate::graphql::guard::rank(role) < crate::graphql::guard::rank(before.role) {
             flows::end_all_sessions(app, id).await?;
         }
         if before.role != role {

@@ -16,6 +16,8 @@ pub enum Role {
     User,
     /// Box-office staff: manages the catalog and reservations.
     Admin,
+    /// Staff at the entrance: checks tickets in and watches the door count.
+    Door,
 }
 
 /// A language the service writes emails in.

@@ -88,6 +88,12 @@ impl Reservation {
     async fn buyer(&self, ctx: &Context<'_>) -> GqlResult<Account> {
         Ok(Account(accounts::find_user(&app(ctx)?.db, self.0.user_id).await?))
     }
+    /// One per seat once the reservation is confirmed; cancelled ones stay listed. A ticket
+    /// transferred to someone else is listed too, without its QR code.
+    async fn tickets(&self, ctx: &Context<'_>) -> GqlResult<Vec<crate::graphql::tickets::Ticket>> {
+        let tickets = crate::domain::tickets::of_reservation(&app(ctx)?.db, self.0.id).await?;
+        Ok(tickets.into_iter().map(crate::graphql::tickets::Ticket).collect())
+    }
     async fn seats(&self, ctx: &Context<'_>) -> GqlResult<Vec<ReservedSeat>> {
         let seats = holds::seats_of(&app(ctx)?.db, self.0.id).await?;
         Ok(seats
