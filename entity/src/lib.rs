@@ -29,6 +29,9 @@ pub mod user_coupon;
 pub mod venue;
 pub mod waiting_room;
 pub mod waiting_room_ticket;
+pub mod waitlist_entry;
 
 mod enums;
-pub use enums::{Genre, ReservationStatus, Role, SeatStatus, SessionStatus, TicketState, UserCouponStatus};
+pub use enums::{
+    Genre, ReservationStatus, Role, SeatStatus, SessionStatus, TicketState, UserCouponStatus, WaitlistState,
+};

@@ -25,6 +25,7 @@ pub mod seat_map;
 pub mod sessions;
 pub mod venues;
 pub mod waiting_room;
+pub mod waitlist;
 
 mod validate;
 

@@ -185,6 +185,7 @@ pub async fn confirm_reservation(
     record_seat_changes(&txn, current.session_id, version, &seats, SeatStatus::Sold, available).await?;
     let confirmed = load(&txn, reservation_id).await?;
     record_status_change(&txn, &confirmed).await?;
+    super::waitlist::offer_booked(&txn, reservation_id).await?;
     txn.commit().await?;
     Ok(confirmed)
 }
@@ -244,6 +245,8 @@ pub async fn cancel_confirmed(
     if let Some(entry) = audit {
         super::audit::record(&txn, entry).await?;
     }
+    // Under the same lock: the line gets the seats before the public can see them free.
+    super::waitlist::hand_over(&txn, current.session_id).await?;
     txn.commit().await?;
     Ok(cancelled)
 }

@@ -24,10 +24,11 @@ pub enum NodeKind {
     Coupon,
     UserCoupon,
     WaitingRoomTicket,
+    WaitlistEntry,
 }
 
 impl NodeKind {
-    const ALL: [NodeKind; 15] = [
+    const ALL: [NodeKind; 16] = [
         NodeKind::Performance,
         NodeKind::Venue,
         NodeKind::CastMember,
@@ -43,6 +44,7 @@ impl NodeKind {
         NodeKind::Coupon,
         NodeKind::UserCoupon,
         NodeKind::WaitingRoomTicket,
+        NodeKind::WaitlistEntry,
     ];
 
     pub fn name(self) -> &'static str {
@@ -62,6 +64,7 @@ impl NodeKind {
             Self::Coupon => "Coupon",
             Self::UserCoupon => "UserCoupon",
             Self::WaitingRoomTicket => "WaitingRoomTicket",
+            Self::WaitlistEntry => "WaitlistEntry",
         }
     }
 }

@@ -24,6 +24,7 @@ pub mod relay;
 mod reviews;
 mod search;
 mod waiting_room;
+mod waitlist;
 mod wake_relay;
 
 use std::sync::{Arc, OnceLock};
@@ -47,6 +48,7 @@ pub struct QueryRoot(
     coupons::CouponQuery,
     coupons::CouponAdminQuery,
     payments::PaymentQuery,
+    waitlist::WaitlistQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -61,6 +63,7 @@ pub struct MutationRoot(
     coupons::CouponAdminMutation,
     payments::PaymentMutation,
     waiting_room::WaitingRoomMutation,
+    waitlist::WaitlistMutation,
 );
 
 #[derive(MergedSubscription, Default)]

@@ -16,6 +16,8 @@ pub enum Kind {
     DormancyWarning,
     /// A payment approved after its reservation had lapsed was refunded.
     PaymentRefunded,
+    /// Seats came back and the waitlist held them for the buyer.
+    WaitlistOffered,
 }
 
 impl Kind {
@@ -29,6 +31,7 @@ impl Kind {
             Self::ReviewPrompt => "REVIEW_PROMPT",
             Self::DormancyWarning => "DORMANCY_WARNING",
             Self::PaymentRefunded => "PAYMENT_REFUNDED",
+            Self::WaitlistOffered => "WAITLIST_OFFERED",
         }
     }
 
@@ -127,6 +130,13 @@ pub fn render(kind: Kind, facts: &Facts, language: &str) -> Message {
                     "Your payment of {amount} KRW for {when} was approved after the seats' hold had ended, so it was refunded in full. Please book again."
                 ),
             ),
+            Kind::WaitlistOffered => (
+                format!("Seats held for you from the waitlist: {title}"),
+                format!(
+                    "{n} seat(s) for {when} came back and are held for you until {} (KST). Pay {amount} KRW before then, or they go to the next in line.",
+                    local(facts.expires_at)
+                ),
+            ),
         }
     } else {
         match kind {
@@ -166,6 +176,13 @@ pub fn render(kind: Kind, facts: &Facts, language: &str) -> Message {
                 format!("결제 환불: {title}"),
                 format!(
                     "{when} 공연의 좌석 선점이 끝난 뒤 결제가 승인되어 {amount}원 전액을 환불했습니다. 다시 예매해 주세요."
+                ),
+            ),
+            Kind::WaitlistOffered => (
+                format!("대기 좌석 확보: {title}"),
+                format!(
+                    "{when} 공연 {n}석이 나와 {}까지 잡아 두었습니다. 그때까지 {amount}원을 결제하지 않으면 다음 대기자에게 넘어갑니다.",
+                    local(facts.expires_at)
                 ),
             ),
         }
