@@ -29,4 +29,5 @@ mod search_matching;
 mod seat_map_live;
 mod security;
 mod waiting_room;
+mod waitlist;
 mod ws;
