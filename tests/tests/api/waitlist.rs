@@ -10,7 +10,9 @@ use std::time::Duration;
 use chrono::Utc;
 use curtain_tests::fixtures::{self, database_id, day};
 use curtain_tests::{Session, TestApp, backend_tests, data, error_code};
-use entity::{ReservationStatus, SeatStatus, WaitlistState, reservation, reservation_seat, session_seat, waitlist_entry};
+use entity::{
+    ReservationStatus, SeatStatus, WaitlistState, reservation, reservation_seat, session_seat, waitlist_entry,
+};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde_json::{Value, json};
@@ -74,7 +76,14 @@ async fn release(app: &TestApp, buyer: &Session, reservation: &str) {
     assert_eq!(data(&response)["releaseHold"]["status"], "RELEASED");
 }
 
-async fn join(app: &TestApp, buyer: &Session, session: &str, count: i32, grade: Option<&str>, max: Option<i32>) -> Value {
+async fn join(
+    app: &TestApp,
+    buyer: &Session,
+    session: &str,
+    count: i32,
+    grade: Option<&str>,
+    max: Option<i32>,
+) -> Value {
     app.post(
         JOIN,
         json!({ "s": session, "n": count, "g": grade, "p": max }),
@@ -84,7 +93,14 @@ async fn join(app: &TestApp, buyer: &Session, session: &str, count: i32, grade: 
 }
 
 /// Joins, expecting success; returns the entry's id.
-async fn joined(app: &TestApp, buyer: &Session, session: &str, count: i32, grade: Option<&str>, max: Option<i32>) -> String {
+async fn joined(
+    app: &TestApp,
+    buyer: &Session,
+    session: &str,
+    count: i32,
+    grade: Option<&str>,
+    max: Option<i32>,
+) -> String {
     let response = join(app, buyer, session, count, grade, max).await;
     data(&response)["joinWaitlist"]["id"]
         .as_str()
@@ -168,7 +184,10 @@ async fn assert_consistent(app: &TestApp, session: &str) {
         .expect("session")
         .expect("the session");
     let expected: Vec<i64> = (current.seat_map_version - sorted.len() as i64 + 1..=current.seat_map_version).collect();
-    assert_eq!(sorted, expected, "one delta per version, no gaps, up to the session's version");
+    assert_eq!(
+        sorted, expected,
+        "one delta per version, no gaps, up to the session's version"
+    );
 
     let seats = session_seat::Entity::find()
         .filter(session_seat::Column::SessionId.eq(session_id))
@@ -176,7 +195,10 @@ async fn assert_consistent(app: &TestApp, session: &str) {
         .await
         .expect("seats");
     let available = seats.iter().filter(|s| s.status == SeatStatus::Available).count();
-    assert_eq!(current.available_seats as usize, available, "the counter equals the truth");
+    assert_eq!(
+        current.available_seats as usize, available,
+        "the counter equals the truth"
+    );
     let live_rows = reservation_seat::Entity::find()
         .filter(reservation_seat::Column::SessionId.eq(session_id))
         .filter(reservation_seat::Column::Active.eq(true))
@@ -255,7 +277,11 @@ async fn joining_is_refused_while_matching_seats_can_be_held(app: &TestApp) {
         (1, None, Some(-100), "maxPrice"),
     ] {
         let response = join(app, &buyer, &session, count, grade, max).await;
-        assert_eq!(error_code(&response), "BAD_USER_INPUT", "{count} {grade:?} {max:?}: {response}");
+        assert_eq!(
+            error_code(&response),
+            "BAD_USER_INPUT",
+            "{count} {grade:?} {max:?}: {response}"
+        );
         assert_eq!(response["errors"][0]["extensions"]["field"], field);
     }
 
@@ -290,14 +316,24 @@ async fn joining_is_refused_while_matching_seats_can_be_held(app: &TestApp) {
         "CONFLICT"
     );
     let nowhere = curtain::graphql::ids::encode(curtain::graphql::ids::NodeKind::Session, 999_999).to_string();
-    assert_eq!(error_code(&join(app, &late, &nowhere, 1, None, None).await), "NOT_FOUND");
+    assert_eq!(
+        error_code(&join(app, &late, &nowhere, 1, None, None).await),
+        "NOT_FOUND"
+    );
 }
 
 async fn buyers_join_leave_and_see_their_place_in_line(app: &TestApp) {
     let (session, seats) = small_hall(app, 2).await;
     let holder = app.sign_up("all@example.com").await;
     let other = app.sign_up("all2@example.com").await;
-    hold(app, &holder, &session, &[&seats["A1"], &seats["A2"], &seats["B1"], &seats["B2"]], "1").await;
+    hold(
+        app,
+        &holder,
+        &session,
+        &[&seats["A1"], &seats["A2"], &seats["B1"], &seats["B2"]],
+        "1",
+    )
+    .await;
     hold(app, &other, &session, &[&seats["C1"], &seats["C2"]], "2").await;
     assert_eq!(waitlist_length(app, &session).await, (0, 0));
 
@@ -322,13 +358,19 @@ async fn buyers_join_leave_and_see_their_place_in_line(app: &TestApp) {
         "CONFLICT"
     );
     // Nobody else can see or leave Alice's entry.
-    let foreign = app.post(LEAVE, json!({ "e": alice_entry }), Some(&bob.access_token)).await;
+    let foreign = app
+        .post(LEAVE, json!({ "e": alice_entry }), Some(&bob.access_token))
+        .await;
     assert_eq!(error_code(&foreign), "NOT_FOUND");
 
-    let left = app.post(LEAVE, json!({ "e": alice_entry }), Some(&alice.access_token)).await;
+    let left = app
+        .post(LEAVE, json!({ "e": alice_entry }), Some(&alice.access_token))
+        .await;
     assert_eq!(data(&left)["leaveWaitlist"]["state"], "LEFT");
     assert_eq!(data(&left)["leaveWaitlist"]["position"], Value::Null);
-    let twice = app.post(LEAVE, json!({ "e": alice_entry }), Some(&alice.access_token)).await;
+    let twice = app
+        .post(LEAVE, json!({ "e": alice_entry }), Some(&alice.access_token))
+        .await;
     assert_eq!(data(&twice)["leaveWaitlist"]["state"], "LEFT", "leaving is idempotent");
     assert_eq!(entry(app, &bob, &bob_entry).await["position"], 1);
     assert_eq!(waitlist_length(app, &session).await, (1, 0));
@@ -338,7 +380,9 @@ async fn buyers_join_leave_and_see_their_place_in_line(app: &TestApp) {
     assert_ne!(rejoined, alice_entry);
     assert_eq!(entry(app, &alice, &rejoined).await["position"], 2);
     assert_eq!(entry(app, &alice, &alice_entry).await["state"], "LEFT");
-    let bad = app.post(LEAVE, json!({ "e": session }), Some(&alice.access_token)).await;
+    let bad = app
+        .post(LEAVE, json!({ "e": session }), Some(&alice.access_token))
+        .await;
     assert_eq!(error_code(&bad), "BAD_USER_INPUT", "a session id is not an entry id");
 }
 
@@ -382,9 +426,17 @@ async fn a_released_hold_goes_to_the_first_matching_request_in_line(app: &TestAp
         window > chrono::Duration::minutes(9) && window <= chrono::Duration::minutes(10),
         "the normal payment window: {window}"
     );
-    for (buyer, id, position) in [(&vip, &vip_entry, 1), (&cheap, &cheap_entry, 2), (&pair, &pair_entry, 3), (&later, &later_entry, 4)] {
+    for (buyer, id, position) in [
+        (&vip, &vip_entry, 1),
+        (&cheap, &cheap_entry, 2),
+        (&pair, &pair_entry, 3),
+        (&later, &later_entry, 4),
+    ] {
         let skipped = entry(app, buyer, id).await;
-        assert_eq!((skipped["state"].as_str(), skipped["position"].as_i64()), (Some("WAITING"), Some(position)));
+        assert_eq!(
+            (skipped["state"].as_str(), skipped["position"].as_i64()),
+            (Some("WAITING"), Some(position))
+        );
     }
     assert_eq!(waitlist_length(app, &session).await, (4, 0));
     let note = notified(app, &single, "WAITLIST_OFFERED").await;
@@ -442,7 +494,9 @@ async fn a_lapsed_or_released_offer_goes_to_the_next_in_line(app: &TestApp) {
     assert_eq!(entry(app, &second, &second_entry).await["state"], "LAPSED");
     assert_eq!(waitlist_length(app, &session).await, (0, 1));
     // An ended entry can be left (nothing changes) and its buyer can join again.
-    let response = app.post(LEAVE, json!({ "e": second_entry }), Some(&second.access_token)).await;
+    let response = app
+        .post(LEAVE, json!({ "e": second_entry }), Some(&second.access_token))
+        .await;
     assert_eq!(data(&response)["leaveWaitlist"]["state"], "LAPSED");
     assert_consistent(app, &session).await;
 }
@@ -567,7 +621,11 @@ async fn the_public_cannot_take_seats_a_waiting_request_matches(app: &TestApp) {
     // Released: held for the line in the same transaction, so already taken for the public.
     release(app, &first_holder, &released).await;
     let response = app
-        .post(HOLD, json!({ "s": session, "seats": [seats[0]], "k": "grab-1" }), Some(&public.access_token))
+        .post(
+            HOLD,
+            json!({ "s": session, "seats": [seats[0]], "k": "grab-1" }),
+            Some(&public.access_token),
+        )
         .await;
     assert_eq!(error_code(&response), "SEAT_UNAVAILABLE");
     assert_eq!(entry(app, &first, &first_entry).await["state"], "OFFERED");
@@ -575,7 +633,11 @@ async fn the_public_cannot_take_seats_a_waiting_request_matches(app: &TestApp) {
     // Lapsed but not yet swept: while someone waits, a public hold does not take it over.
     lapse(app, &lapsing).await;
     let response = app
-        .post(HOLD, json!({ "s": session, "seats": [seats[1]], "k": "grab-2" }), Some(&public.access_token))
+        .post(
+            HOLD,
+            json!({ "s": session, "seats": [seats[1]], "k": "grab-2" }),
+            Some(&public.access_token),
+        )
         .await;
     assert_eq!(error_code(&response), "SEAT_UNAVAILABLE");
     let response = app
@@ -680,11 +742,18 @@ async fn releases_expiries_and_joins_racing_keep_the_line_and_the_seats_straight
     assert_eq!(entries.len(), 4 + joined_count, "{outcomes:?}");
     let offered: Vec<&waitlist_entry::Model> = entries.iter().filter(|e| e.state == WaitlistState::Offered).collect();
     let waiting: Vec<&waitlist_entry::Model> = entries.iter().filter(|e| e.state == WaitlistState::Waiting).collect();
-    assert_eq!(offered.len() + waiting.len(), entries.len(), "every entry waits or was offered");
+    assert_eq!(
+        offered.len() + waiting.len(),
+        entries.len(),
+        "every entry waits or was offered"
+    );
     // Twelve seats came back; the line (of single-seat requests) is served in order.
     assert_eq!(offered.len(), entries.len().min(SEATS), "{outcomes:?}");
     if let (Some(last_offered), Some(first_waiting)) = (offered.last(), waiting.first()) {
-        assert!(last_offered.id < first_waiting.id, "nobody is served before someone ahead of them");
+        assert!(
+            last_offered.id < first_waiting.id,
+            "nobody is served before someone ahead of them"
+        );
     }
     let available = entity::session::Entity::find_by_id(session_id)
         .one(&app.db)
@@ -692,7 +761,10 @@ async fn releases_expiries_and_joins_racing_keep_the_line_and_the_seats_straight
         .expect("session")
         .expect("the session")
         .available_seats;
-    assert!(waiting.is_empty() || available == 0, "no seat is free while a matching request waits");
+    assert!(
+        waiting.is_empty() || available == 0,
+        "no seat is free while a matching request waits"
+    );
     // Each offer is one HELD reservation of the entry's buyer, on one seat of its own.
     let mut offered_seats = HashSet::new();
     for entry in &offered {
