@@ -89,6 +89,11 @@ pub const KNOWN: &[Constraint] = &[
         "you have already claimed this coupon",
     ),
     unique(
+        "uq_waitlist_entries_live",
+        "waitlist_entries.session_id, waitlist_entries.user_id",
+        "you are already on this session's waitlist",
+    ),
+    unique(
         "uq_reviews_user_performance",
         "reviews.user_id, reviews.performance_id",
         "you have already reviewed this performance",

@@ -125,3 +125,25 @@ pub enum TicketState {
     #[sea_orm(string_value = "CANCELLED")]
     Cancelled,
 }
+
+/// Where a buyer's waitlist request stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum WaitlistState {
+    /// In line for seats.
+    #[sea_orm(string_value = "WAITING")]
+    Waiting,
+    /// Seats came back and are held for the buyer (the entry's reservation).
+    #[sea_orm(string_value = "OFFERED")]
+    Offered,
+    /// The offered reservation was paid.
+    #[sea_orm(string_value = "BOOKED")]
+    Booked,
+    /// The offered hold was released or lapsed unpaid.
+    #[sea_orm(string_value = "LAPSED")]
+    Lapsed,
+    /// The buyer left the line.
+    #[sea_orm(string_value = "LEFT")]
+    Left,
+}

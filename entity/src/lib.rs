@@ -32,6 +32,9 @@ pub mod user_coupon;
 pub mod venue;
 pub mod waiting_room;
 pub mod waiting_room_ticket;
+pub mod waitlist_entry;
 
 mod enums;
-pub use enums::{Genre, QueueState, ReservationStatus, Role, SeatStatus, SessionStatus, TicketState, UserCouponStatus};
+pub use enums::{
+    Genre, QueueState, ReservationStatus, Role, SeatStatus, SessionStatus, TicketState, UserCouponStatus, WaitlistState,
+};

@@ -16,6 +16,7 @@ mod m20261125_000008_payments;
 mod m20261125_000010_reviews;
 mod m20261204_000011_waiting_room;
 mod m20261204_000012_tickets;
+mod m20261204_000013_waitlist;
 
 pub struct Migrator;
 
@@ -34,6 +35,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000010_reviews::Migration),
             Box::new(m20261204_000011_waiting_room::Migration),
             Box::new(m20261204_000012_tickets::Migration),
+            Box::new(m20261204_000013_waitlist::Migration),
         ]
     }
 }

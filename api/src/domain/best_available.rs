@@ -44,6 +44,26 @@ pub async fn candidates(
     grade: &str,
     now: DateTime<Utc>,
 ) -> ApiResult<Vec<Candidate>> {
+    load(db, session_id, grade, Some(now)).await
+}
+
+/// The seats of `grade` in the session, free only when AVAILABLE: what the waitlist can be
+/// given (a lapsed hold's seats reach it through the sweeper, which frees them first).
+pub async fn available_candidates(
+    db: &impl ConnectionTrait,
+    session_id: i64,
+    grade: &str,
+) -> ApiResult<Vec<Candidate>> {
+    load(db, session_id, grade, None).await
+}
+
+/// The seats of `grade`; a lapsed hold counts as free only when `now` is given.
+async fn load(
+    db: &impl ConnectionTrait,
+    session_id: i64,
+    grade: &str,
+    now: Option<DateTime<Utc>>,
+) -> ApiResult<Vec<Candidate>> {
     let rows: Vec<Row> = session_seat::Entity::find()
         .select_only()
         .column_as(session_seat::Column::SeatId, "seat_id")
@@ -72,7 +92,8 @@ pub async fn candidates(
             row_index: row.row_index,
             number: row.number,
             free: row.status == SeatStatus::Available
-                || (row.status == SeatStatus::Held && row.hold_expires_at.is_some_and(|at| at < now)),
+                || (row.status == SeatStatus::Held
+                    && now.is_some_and(|now| row.hold_expires_at.is_some_and(|at| at < now))),
         })
         .collect())
 }

@@ -57,6 +57,10 @@ where
     };
     let available = change_available(&txn, session_id, delta).await?;
     record_seat_changes(&txn, session_id, version, seat_ids, to, available).await?;
+    if !block {
+        // Unblocked seats go to the waitlist first, in this transaction.
+        super::waitlist::hand_over(&txn, session_id).await?;
+    }
     txn.commit().await?;
     Ok(moved)
 }

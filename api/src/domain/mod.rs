@@ -26,6 +26,7 @@ pub mod sessions;
 pub mod tickets;
 pub mod venues;
 pub mod waiting_room;
+pub mod waitlist;
 
 mod validate;
 

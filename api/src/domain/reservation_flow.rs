@@ -186,6 +186,7 @@ pub async fn confirm_reservation(
     let confirmed = load(&txn, reservation_id).await?;
     super::tickets::issue(&txn, &confirmed, &seats).await?;
     record_status_change(&txn, &confirmed).await?;
+    super::waitlist::offer_booked(&txn, reservation_id).await?;
     txn.commit().await?;
     Ok(confirmed)
 }
@@ -247,6 +248,8 @@ pub async fn cancel_confirmed(
     if let Some(entry) = audit {
         super::audit::record(&txn, entry).await?;
     }
+    // Under the same lock: the line gets the seats before the public can see them free.
+    super::waitlist::hand_over(&txn, current.session_id).await?;
     txn.commit().await?;
     Ok(cancelled)
 }

@@ -25,10 +25,11 @@ pub enum NodeKind {
     UserCoupon,
     WaitingRoomTicket,
     Ticket,
+    WaitlistEntry,
 }
 
 impl NodeKind {
-    const ALL: [NodeKind; 16] = [
+    const ALL: [NodeKind; 17] = [
         NodeKind::Performance,
         NodeKind::Venue,
         NodeKind::CastMember,
@@ -45,6 +46,7 @@ impl NodeKind {
         NodeKind::UserCoupon,
         NodeKind::WaitingRoomTicket,
         NodeKind::Ticket,
+        NodeKind::WaitlistEntry,
     ];
 
     pub fn name(self) -> &'static str {
@@ -65,6 +67,7 @@ impl NodeKind {
             Self::UserCoupon => "UserCoupon",
             Self::WaitingRoomTicket => "WaitingRoomTicket",
             Self::Ticket => "Ticket",
+            Self::WaitlistEntry => "WaitlistEntry",
         }
     }
 }

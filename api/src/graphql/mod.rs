@@ -25,6 +25,7 @@ mod reviews;
 mod search;
 pub(crate) mod tickets;
 mod waiting_room;
+mod waitlist;
 mod wake_relay;
 
 use std::sync::{Arc, OnceLock};
@@ -49,6 +50,7 @@ pub struct QueryRoot(
     coupons::CouponAdminQuery,
     payments::PaymentQuery,
     tickets::TicketQuery,
+    waitlist::WaitlistQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -64,6 +66,7 @@ pub struct MutationRoot(
     payments::PaymentMutation,
     waiting_room::WaitingRoomMutation,
     tickets::TicketMutation,
+    waitlist::WaitlistMutation,
 );
 
 #[derive(MergedSubscription, Default)]

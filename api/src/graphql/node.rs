@@ -51,7 +51,7 @@ impl NodeQuery {
             NodeKind::CastRole => found(cast::find_role(db, raw).await)?.map(|r| Node::CastRole(CastRole(r))),
             NodeKind::Session => found(sessions::find_session(db, raw).await)?.map(|s| Node::Session(Session(s))),
             // Seats are identified within seat maps, accounts through `me` (or by admins), and
-            // audit entries, notifications, job runs, reviews and coupons through their lists; none is fetched
+            // audit entries, notifications, job runs, reviews, coupons and waitlist entries through their lists; none is fetched
             // on its own.
             NodeKind::Seat
             | NodeKind::User
@@ -63,7 +63,8 @@ impl NodeQuery {
             | NodeKind::Coupon
             | NodeKind::UserCoupon
             | NodeKind::WaitingRoomTicket
-            | NodeKind::Ticket => None,
+            | NodeKind::Ticket
+            | NodeKind::WaitlistEntry => None,
         };
         Ok(node)
     }

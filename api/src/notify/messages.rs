@@ -18,6 +18,8 @@ pub enum Kind {
     PaymentRefunded,
     /// Someone transferred a ticket to this account (`buyer_name` is who sent it).
     TicketReceived,
+    /// Seats came back and the waitlist held them for the buyer.
+    WaitlistOffered,
 }
 
 impl Kind {
@@ -32,6 +34,7 @@ impl Kind {
             Self::DormancyWarning => "DORMANCY_WARNING",
             Self::PaymentRefunded => "PAYMENT_REFUNDED",
             Self::TicketReceived => "TICKET_RECEIVED",
+            Self::WaitlistOffered => "WAITLIST_OFFERED",
         }
     }
 
@@ -137,6 +140,13 @@ pub fn render(kind: Kind, facts: &Facts, language: &str) -> Message {
                     facts.buyer_name
                 ),
             ),
+            Kind::WaitlistOffered => (
+                format!("Seats held for you from the waitlist: {title}"),
+                format!(
+                    "{n} seat(s) for {when} came back and are held for you until {} (KST). Pay {amount} KRW before then, or they go to the next in line.",
+                    local(facts.expires_at)
+                ),
+            ),
         }
     } else {
         match kind {
@@ -183,6 +193,13 @@ pub fn render(kind: Kind, facts: &Facts, language: &str) -> Message {
                 format!(
                     "{}님이 {when} 공연 티켓을 보냈습니다. 내 티켓에서 확인하고, 입장할 때 QR 코드를 보여 주세요.",
                     facts.buyer_name
+                ),
+            ),
+            Kind::WaitlistOffered => (
+                format!("대기 좌석 확보: {title}"),
+                format!(
+                    "{when} 공연 {n}석이 나와 {}까지 잡아 두었습니다. 그때까지 {amount}원을 결제하지 않으면 다음 대기자에게 넘어갑니다.",
+                    local(facts.expires_at)
                 ),
             ),
         }

@@ -207,6 +207,16 @@ impl ReservationNotifier {
             let Some(reservation) = reservation::Entity::find_by_id(change.reservation_id).one(txn).await? else {
                 continue;
             };
+            // Seats the waitlist handed over: the buyer did not ask for this hold just now.
+            let kind = if kind == Kind::HoldPlaced
+                && crate::domain::waitlist::offered_entry(txn, &reservation)
+                    .await?
+                    .is_some()
+            {
+                Kind::WaitlistOffered
+            } else {
+                kind
+            };
             let facts = Facts {
                 // The amount and seats as of the event, not as of now.
                 amount: change.amount,

@@ -30,4 +30,5 @@ mod seat_map_live;
 mod security;
 mod tickets;
 mod waiting_room;
+mod waitlist;
 mod ws;

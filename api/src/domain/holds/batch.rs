@@ -79,7 +79,14 @@ pub(super) async fn apply(
         .iter()
         .flat_map(|&i| holds[i].request.seat_ids.iter().copied())
         .collect();
-    let seats = seat_states(txn, session_id, &wanted).await?;
+    let mut seats = seat_states(txn, session_id, &wanted).await?;
+    if seats.values().any(|seat| seat.lapsed(now)) && crate::domain::waitlist::anyone_waiting(txn, session_id).await? {
+        // While buyers wait in the session's line, a lapsed hold's seats are freed by the
+        // sweeper, which offers them to the line first: a public hold does not take them.
+        for seat in seats.values_mut().filter(|seat| seat.lapsed(now)) {
+            seat.hold_expires_at = None;
+        }
+    }
     let asks: Vec<Ask<'_>> = deciding
         .iter()
         .map(|&i| Ask {

@@ -19,8 +19,9 @@ pub(super) struct SeatState {
 }
 
 impl SeatState {
-    /// A lapsed hold is up for grabs at once, sweeper or not.
-    fn lapsed(&self, now: DateTime<Utc>) -> bool {
+    /// A lapsed hold is up for grabs at once, sweeper or not (unless the session has a
+    /// waitlist: see `batch::apply`).
+    pub(super) fn lapsed(&self, now: DateTime<Utc>) -> bool {
         self.status == SeatStatus::Held && self.hold_expires_at.is_some_and(|at| at < now)
     }
 

@@ -295,6 +295,9 @@ pub async fn release_hold(db: &DatabaseConnection, reservation_id: i64, user_id:
     .await?;
     let released = find_owned(&txn, reservation_id, user_id).await?;
     record_status_change(&txn, &released).await?;
+    // Before the seats are anyone's: an offer from the waitlist ends, the line comes first.
+    super::waitlist::offers_ended(&txn, &[released.id]).await?;
+    super::waitlist::hand_over(&txn, released.session_id).await?;
     txn.commit().await?;
     Ok(released)
 }
@@ -350,6 +353,8 @@ async fn expire_session_holds(db: &DatabaseConnection, session_id: i64, now: Dat
         .filter(session_seat::Column::HoldExpiresAt.lt(now))
         .count(&txn)
         .await?;
+    let lapsed_ids: Vec<i64> = lapsed.iter().map(|r| r.id).collect();
+    super::waitlist::offers_ended(&txn, &lapsed_ids).await?;
     let mut freed = Vec::new();
     if lapsed_seats > 0 {
         let version = bump_version(&txn, session_id).await?;
@@ -360,6 +365,9 @@ async fn expire_session_holds(db: &DatabaseConnection, session_id: i64, now: Dat
     for mut reservation in lapsed {
         reservation.status = ReservationStatus::Expired;
         record_status_change(&txn, &reservation).await?;
+    }
+    if !freed.is_empty() {
+        super::waitlist::hand_over(&txn, session_id).await?;
     }
     txn.commit().await?;
     Ok(freed.len() as u64)

@@ -352,6 +352,10 @@ impl Session {
         let room = crate::domain::waiting_room::find_room(&app(ctx)?.db, self.0.id).await?;
         Ok(room.map(crate::graphql::waiting_room::WaitingRoom))
     }
+    /// Buyers waiting in the session's waitlist (WAITING entries), for the sold-out page.
+    async fn waitlist_length(&self, ctx: &Context<'_>) -> GqlResult<i32> {
+        crate::graphql::waitlist::waitlist_length(ctx, self.0.id).await
+    }
 }
 
 pub struct SeatMap(pub seat_map::SeatMap);
