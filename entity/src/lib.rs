@@ -16,6 +16,7 @@ pub mod payment;
 pub mod performance;
 pub mod performance_cast;
 pub mod refresh_token;
+pub mod refund;
 pub mod reservation;
 pub mod reservation_seat;
 pub mod review;
@@ -31,4 +32,4 @@ pub mod waiting_room;
 pub mod waiting_room_ticket;
 
 mod enums;
-pub use enums::{Genre, ReservationStatus, Role, SeatStatus, SessionStatus, TicketState, UserCouponStatus};
+pub use enums::{Genre, RefundStatus, ReservationStatus, Role, SeatStatus, SessionStatus, TicketState, UserCouponStatus};

@@ -15,6 +15,7 @@ mod m20261125_000007_coupons;
 mod m20261125_000008_payments;
 mod m20261125_000010_reviews;
 mod m20261204_000011_waiting_room;
+mod m20261204_000014_partial_refunds;
 
 pub struct Migrator;
 
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000008_payments::Migration),
             Box::new(m20261125_000010_reviews::Migration),
             Box::new(m20261204_000011_waiting_room::Migration),
+            Box::new(m20261204_000014_partial_refunds::Migration),
         ]
     }
 }

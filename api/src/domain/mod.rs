@@ -21,6 +21,7 @@ pub mod refresh_tokens;
 pub mod reservation_flow;
 pub mod reservations;
 pub mod reviews;
+pub mod seat_returns;
 pub mod seat_map;
 pub mod sessions;
 pub mod venues;
