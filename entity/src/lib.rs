@@ -32,4 +32,6 @@ pub mod waiting_room;
 pub mod waiting_room_ticket;
 
 mod enums;
-pub use enums::{Genre, RefundStatus, ReservationStatus, Role, SeatStatus, SessionStatus, TicketState, UserCouponStatus};
+pub use enums::{
+    Genre, RefundStatus, ReservationStatus, Role, SeatStatus, SessionStatus, TicketState, UserCouponStatus,
+};

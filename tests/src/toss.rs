@@ -336,11 +336,7 @@ fn cancel_now(
     if let Some((_, reply)) = state.replies.get(&key).filter(|_| !key.is_empty()) {
         return Ok(reply.clone());
     }
-    let Some(payment) = state
-        .payments
-        .values_mut()
-        .find(|p| p["paymentKey"] == payment_key)
-    else {
+    let Some(payment) = state.payments.values_mut().find(|p| p["paymentKey"] == payment_key) else {
         return Err(error(
             StatusCode::NOT_FOUND,
             "NOT_FOUND_PAYMENT",

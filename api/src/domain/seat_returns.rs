@@ -97,7 +97,12 @@ pub(crate) async fn return_seats(
     // transaction: `crate::domain::waitlist::hand_over(txn, current.session_id, seat_ids)`.
     // HOOK(tickets): the tickets of these seats are cancelled here, in this transaction:
     // `crate::domain::tickets::cancel_for_seats(txn, reservation_id, seat_ids, refunded)`.
-    tracing::info!(reservation_id, seats = seat_ids.len(), refunded, "seats of a paid booking given back to sale");
+    tracing::info!(
+        reservation_id,
+        seats = seat_ids.len(),
+        refunded,
+        "seats of a paid booking given back to sale"
+    );
     let returned = reservation::Entity::find_by_id(reservation_id)
         .one(txn)
         .await?

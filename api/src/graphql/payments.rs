@@ -191,11 +191,7 @@ impl PaymentMutation {
     ) -> GqlResult<Reservation> {
         let raw = expect(NodeKind::Reservation, &reservation_id, "reservationId")?;
         if seat_ids.len() > MAX_SEATS_PER_CANCEL {
-            return Err(ApiError::bad_input(
-                "seatIds",
-                format!("name at most {MAX_SEATS_PER_CANCEL} seats"),
-            )
-            .into());
+            return Err(ApiError::bad_input("seatIds", format!("name at most {MAX_SEATS_PER_CANCEL} seats")).into());
         }
         let seats = seat_ids
             .iter()

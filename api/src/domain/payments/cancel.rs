@@ -44,10 +44,7 @@ pub async fn cancel_reservation(
     let audit = admit(deps, &reservation, by).await?;
     let Some(payment) = find_payment(deps.db, reservation.id).await? else {
         // Confirmed without a payment (a free booking): nothing to give back.
-        tracing::info!(
-            reservation_id,
-            "cancelling a reservation that has no payment to refund"
-        );
+        tracing::info!(reservation_id, "cancelling a reservation that has no payment to refund");
         return cancel_refunded(deps, reservation.id, audit).await;
     };
     if payment.status == "CANCELED" {

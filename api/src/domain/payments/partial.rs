@@ -163,10 +163,7 @@ async fn check_seats_of(deps: PaymentDeps<'_>, reservation_id: i64, seats: &[i64
     if known != seats.len() {
         return Err(ApiError::bad_input(
             "seatIds",
-            format!(
-                "{} of these seats are not seats of this booking",
-                seats.len() - known
-            ),
+            format!("{} of these seats are not seats of this booking", seats.len() - known),
         ));
     }
     Ok(())

@@ -51,7 +51,10 @@ pub(super) async fn record_refund(
     let now = Utc::now();
     let mut update = payment::Entity::update_many()
         .col_expr(payment::Column::Status, Expr::value("CANCELED"))
-        .col_expr(payment::Column::CancelledAmount, Expr::col(payment::Column::Amount).into())
+        .col_expr(
+            payment::Column::CancelledAmount,
+            Expr::col(payment::Column::Amount).into(),
+        )
         .col_expr(payment::Column::CancelReason, Expr::value(reason))
         .col_expr(payment::Column::CancelledAt, Expr::value(now))
         .col_expr(payment::Column::UpdatedAt, Expr::value(now))
@@ -75,7 +78,11 @@ pub(super) async fn record_partial_refund(
 ) -> ApiResult<bool> {
     let now = Utc::now();
     let cancelled = payment.cancelled_amount + amount;
-    let status = if cancelled >= payment.amount { "CANCELED" } else { "PARTIAL_CANCELED" };
+    let status = if cancelled >= payment.amount {
+        "CANCELED"
+    } else {
+        "PARTIAL_CANCELED"
+    };
     let mut update = payment::Entity::update_many()
         .col_expr(payment::Column::Status, Expr::value(status))
         .col_expr(payment::Column::CancelledAmount, Expr::value(cancelled))

@@ -196,7 +196,11 @@ async fn ask_provider(
             Err(ApiError::RefundPending)
         }
         Err(ProviderError::Unknown(cause)) => {
-            tracing::warn!(refund_id = refund.id, cause, "the refund's outcome is unknown; kept for a retry");
+            tracing::warn!(
+                refund_id = refund.id,
+                cause,
+                "the refund's outcome is unknown; kept for a retry"
+            );
             Err(ApiError::RefundPending)
         }
         Err(err) => {

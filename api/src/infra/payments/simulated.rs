@@ -130,7 +130,12 @@ impl PaymentProvider for SimulatedProvider {
         }
         let left = balance - amount;
         let status = if left == 0 { "CANCELED" } else { "PARTIAL_CANCELED" };
-        tracing::info!(payment_key, amount, left, "SIMULATED payment provider refunds; no money moves");
+        tracing::info!(
+            payment_key,
+            amount,
+            left,
+            "SIMULATED payment provider refunds; no money moves"
+        );
         payment.status = status.into();
         payment.balance_amount = Some(left);
         payment.raw["status"] = json!(status);

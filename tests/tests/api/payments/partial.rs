@@ -33,7 +33,14 @@ async fn cancel_seats(app: &TestApp, token: &str, held: &Held, seats: &[String])
 }
 
 /// A paid booking of `seats` with the buyer's copy of `coupon` applied, when given.
-async fn paid(app: &TestApp, buyer: &Session, session: &str, seats: &[String], coupon: Option<&str>, key: &str) -> Held {
+async fn paid(
+    app: &TestApp,
+    buyer: &Session,
+    session: &str,
+    seats: &[String],
+    coupon: Option<&str>,
+    key: &str,
+) -> Held {
     let mut held = hold(app, buyer, session, seats, key).await;
     if let Some(coupon) = coupon {
         let copy = app
@@ -57,7 +64,10 @@ async fn paid(app: &TestApp, buyer: &Session, session: &str, seats: &[String], c
     held
 }
 
-async fn cancelling_some_seats_refunds_exactly_their_price_and_puts_them_back_on_sale(app: &TestApp, toss: &TossStandIn) {
+async fn cancelling_some_seats_refunds_exactly_their_price_and_puts_them_back_on_sale(
+    app: &TestApp,
+    toss: &TossStandIn,
+) {
     let (session, seats) = session_with_seats(app, 3).await;
     let buyer = app.sign_up("partial@example.com").await;
     let held = paid(app, &buyer, &session, &seats, None, "p").await;
@@ -133,7 +143,10 @@ async fn coupons_are_reapplied_to_the_seats_that_remain(app: &TestApp, toss: &To
     assert_eq!(held.amount, 180_000);
     let booking = cancel_seats(app, &buyer.access_token, &held, &seats[0..1]).await;
     let booking = &data(&booking)["cancelSeats"];
-    assert_eq!((booking["amount"].clone(), booking["discount"].clone()), (json!(135_000), json!(15_000)));
+    assert_eq!(
+        (booking["amount"].clone(), booking["discount"].clone()),
+        (json!(135_000), json!(15_000))
+    );
     assert_eq!(toss.cancel_amounts().last(), Some(&Some(45_000)));
 
     // 20,000 off from 100,000: it stays while 150,000 and 100,000 remain, then is withdrawn.
@@ -224,7 +237,11 @@ async fn seats_that_are_not_the_booking_s_to_give_back_are_refused_and_change_no
         (&[][..], "BAD_USER_INPUT"),
         (&[held.id.clone()][..], "BAD_USER_INPUT"),
     ] {
-        assert_eq!(error_code(&cancel_seats(app, token, &held, seats).await), code, "{seats:?}");
+        assert_eq!(
+            error_code(&cancel_seats(app, token, &held, seats).await),
+            code,
+            "{seats:?}"
+        );
     }
     // Someone else's booking is not there for them; a held one is released, not cancelled.
     let theirs = cancel_seats(app, &stranger.access_token, &held, &seats[1..2]).await;
@@ -330,7 +347,11 @@ async fn concurrent_cancellations_of_overlapping_seats_refund_each_seat_at_most_
         data(&response)["reservation"],
         json!({ "amount": 100_000, "seatCount": 2, "payment": { "refundedAmount": 100_000 } })
     );
-    let available = seat_statuses(app, &session).await.iter().filter(|s| *s == "AVAILABLE").count();
+    let available = seat_statuses(app, &session)
+        .await
+        .iter()
+        .filter(|s| *s == "AVAILABLE")
+        .count();
     assert_eq!(available, 2);
 }
 
