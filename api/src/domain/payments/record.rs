@@ -51,10 +51,7 @@ pub(super) async fn record_refund(
     let now = Utc::now();
     let mut update = payment::Entity::update_many()
         .col_expr(payment::Column::Status, Expr::value("CANCELED"))
-        .col_expr(
-            payment::Column::CancelledAmount,
-            Expr::col(payment::Column::Amount).into(),
-        )
+        .col_expr(payment::Column::CancelledAmount, Expr::col(payment::Column::Amount))
         .col_expr(payment::Column::CancelReason, Expr::value(reason))
         .col_expr(payment::Column::CancelledAt, Expr::value(now))
         .col_expr(payment::Column::UpdatedAt, Expr::value(now))
