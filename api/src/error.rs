@@ -112,6 +112,9 @@ pub enum ApiError {
     PaymentUnavailable,
     /// The payment's outcome is not known yet; reconciliation settles it shortly.
     PaymentPending,
+    /// A refund's outcome is not known yet: repeating the same request finishes it (the
+    /// provider is asked again with the same idempotency key, so nothing is refunded twice).
+    RefundPending,
     /// A WebSocket already runs this many operations; complete one before starting another.
     TooManySubscriptions(usize),
     /// The session's waiting room is on: hold only with an ADMITTED ticket
@@ -160,6 +163,9 @@ impl ApiError {
             Self::PaymentPending => {
                 "the payment's outcome is not known yet; the reservation will be confirmed or released shortly".into()
             }
+            Self::RefundPending => "the refund's outcome is not known yet; repeat the same request to finish it \
+                (nothing is refunded twice)"
+                .into(),
             Self::TooManySubscriptions(limit) => {
                 format!("this connection already runs {limit} operations; complete one before starting another")
             }
@@ -203,7 +209,7 @@ impl ApiError {
             Self::CouponSoldOut => ErrorCode::CouponSoldOut,
             Self::PaymentFailed(_) => ErrorCode::PaymentFailed,
             Self::PaymentUnavailable => ErrorCode::PaymentUnavailable,
-            Self::PaymentPending => ErrorCode::PaymentPending,
+            Self::PaymentPending | Self::RefundPending => ErrorCode::PaymentPending,
             Self::TooManySubscriptions(_) => ErrorCode::TooManySubscriptions,
             Self::WaitingRoomRequired => ErrorCode::WaitingRoomRequired,
             Self::TicketRefused(refusal) => {

@@ -147,3 +147,15 @@ pub enum WaitlistState {
     #[sea_orm(string_value = "LEFT")]
     Left,
 }
+
+/// Where a refund Curtain asked the provider for stands: written PENDING before asking,
+/// DONE in the transaction that applies it to the booking.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum RefundStatus {
+    #[sea_orm(string_value = "PENDING")]
+    Pending,
+    #[sea_orm(string_value = "DONE")]
+    Done,
+}

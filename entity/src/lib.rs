@@ -16,6 +16,7 @@ pub mod payment;
 pub mod performance;
 pub mod performance_cast;
 pub mod refresh_token;
+pub mod refund;
 pub mod reservation;
 pub mod reservation_seat;
 pub mod review;
@@ -36,5 +37,6 @@ pub mod waitlist_entry;
 
 mod enums;
 pub use enums::{
-    Genre, QueueState, ReservationStatus, Role, SeatStatus, SessionStatus, TicketState, UserCouponStatus, WaitlistState,
+    Genre, QueueState, RefundStatus, ReservationStatus, Role, SeatStatus, SessionStatus, TicketState, UserCouponStatus,
+    WaitlistState,
 };

@@ -13,7 +13,8 @@ pub struct Model {
     pub provider: String,
     pub method: Option<String>,
     pub amount: i64,
-    /// The provider's status: DONE, then CANCELED once refunded.
+    /// The provider's status: DONE, PARTIAL_CANCELED once some of it was refunded, then
+    /// CANCELED once nothing is left.
     pub status: String,
     pub approved_at: Option<DateTimeUtc>,
     #[sea_orm(column_type = "Text", nullable)]
@@ -24,6 +25,8 @@ pub struct Model {
     #[sea_orm(column_type = "Text", nullable)]
     pub cancel_reason: Option<String>,
     pub cancelled_at: Option<DateTimeUtc>,
+    /// How much of `amount` has been refunded, in whole KRW; the balance is the rest.
+    pub cancelled_amount: i64,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -17,6 +17,7 @@ mod m20261125_000010_reviews;
 mod m20261204_000011_waiting_room;
 mod m20261204_000012_tickets;
 mod m20261204_000013_waitlist;
+mod m20261204_000014_partial_refunds;
 
 pub struct Migrator;
 
@@ -36,6 +37,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000011_waiting_room::Migration),
             Box::new(m20261204_000012_tickets::Migration),
             Box::new(m20261204_000013_waitlist::Migration),
+            Box::new(m20261204_000014_partial_refunds::Migration),
         ]
     }
 }

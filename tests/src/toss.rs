@@ -3,7 +3,10 @@
 //! circuit breaker) is exercised end to end.
 //!
 //! It speaks Toss's paths and error format (`{code, message}`), checks the secret key, and
-//! replays the stored answer for a repeated `Idempotency-Key`. Payment keys choose what
+//! replays the stored answer for a repeated `Idempotency-Key`. Cancels are full (no
+//! `cancelAmount`: whatever is left) or partial, keep `balanceAmount` and the `cancels`
+//! list as Toss does, and are refused beyond the balance (`NOT_CANCELABLE_AMOUNT`) or once
+//! nothing is left (`ALREADY_CANCELED_PAYMENT`). Payment keys choose what
 //! happens on confirm: `decline…` is refused, `slow…` is approved but answered too late,
 //! `lost…` is never approved and answered too late; anything else is approved. Tests can
 //! also make it fail, go down, answer lookups slowly or hold them until released, or change
@@ -38,6 +41,10 @@ struct Inner {
     confirm_keys: Vec<String>,
     /// Cancel attempts.
     cancels: usize,
+    /// Every cancel attempt: its idempotency key and `cancelAmount` (None: the whole rest).
+    cancel_requests: Vec<(String, Option<i64>)>,
+    /// Apply this many cancels but answer them too late (the outcome is unknown to Curtain).
+    late_cancels: usize,
     /// Every request that reached the stand-in.
     requests: usize,
     /// Answer every request with 503.
@@ -113,6 +120,33 @@ impl TossStandIn {
         self.lock().cancels
     }
 
+    /// The `cancelAmount` of every cancel attempt, in order (None: the whole rest).
+    pub fn cancel_amounts(&self) -> Vec<Option<i64>> {
+        self.lock().cancel_requests.iter().map(|(_, amount)| *amount).collect()
+    }
+
+    /// The idempotency key of every cancel attempt, in order.
+    pub fn cancel_keys(&self) -> Vec<String> {
+        self.lock().cancel_requests.iter().map(|(key, _)| key.clone()).collect()
+    }
+
+    /// What Toss has refunded of the order's payment: the sum of its cancels.
+    pub fn refunded(&self, order_id: &str) -> i64 {
+        self.lock()
+            .payments
+            .get(order_id)
+            .and_then(|p| p["cancels"].as_array().cloned())
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|c| c["cancelAmount"].as_i64())
+            .sum()
+    }
+
+    /// The next `n` cancels are made but answered too late for Curtain's read timeout.
+    pub fn answer_cancels_late(&self, n: usize) {
+        self.lock().late_cancels = n;
+    }
+
     pub fn requests(&self) -> usize {
         self.lock().requests
     }
@@ -165,6 +199,7 @@ impl TossStandIn {
     pub fn cancel_in_console(&self, order_id: &str) {
         if let Some(payment) = self.lock().payments.get_mut(order_id) {
             payment["status"] = json!("CANCELED");
+            payment["balanceAmount"] = json!(0);
         }
     }
 }
@@ -247,45 +282,109 @@ async fn cancel(
     headers: HeaderMap,
     Json(body): Json<Value>,
 ) -> (StatusCode, Json<Value>) {
-    let mut state = inner.lock().expect("state");
+    let (reply, late) = {
+        let mut state = inner.lock().expect("state");
+        match cancel_now(&mut state, &payment_key, &headers, &body) {
+            Ok(reply) => {
+                let late = state.late_cancels > 0;
+                state.late_cancels = state.late_cancels.saturating_sub(1);
+                (Ok(reply), late)
+            }
+            Err(refusal) => (Err(refusal), false),
+        }
+    };
+    if late {
+        tokio::time::sleep(TOO_LATE).await;
+    }
+    match reply {
+        Ok(payment) => (StatusCode::OK, Json(payment)),
+        Err(refusal) => refusal,
+    }
+}
+
+/// One cancel, as Toss makes it: the answer stored under its idempotency key and replayed
+/// for a repeat (whatever the repeat's body); partial when `cancelAmount` is given.
+fn cancel_now(
+    state: &mut Inner,
+    payment_key: &str,
+    headers: &HeaderMap,
+    body: &Value,
+) -> Result<Value, (StatusCode, Json<Value>)> {
     state.requests += 1;
     if state.down {
-        return error(
+        return Err(error(
             StatusCode::SERVICE_UNAVAILABLE,
             "FAILED_INTERNAL_SYSTEM_PROCESSING",
             "잠시 후 다시 시도해주세요.",
-        );
+        ));
     }
-    if !authorized(&headers) {
-        return error(
+    if !authorized(headers) {
+        return Err(error(
             StatusCode::UNAUTHORIZED,
             "UNAUTHORIZED_KEY",
             "인증되지 않은 시크릿 키 혹은 클라이언트 키 입니다.",
-        );
+        ));
     }
+    let key = headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let amount = body["cancelAmount"].as_i64();
     state.cancels += 1;
-    let Some(payment) = state
-        .payments
-        .values_mut()
-        .find(|p| p["paymentKey"] == payment_key.as_str())
-    else {
-        return error(
+    state.cancel_requests.push((key.clone(), amount));
+    if let Some((_, reply)) = state.replies.get(&key).filter(|_| !key.is_empty()) {
+        return Ok(reply.clone());
+    }
+    let Some(payment) = state.payments.values_mut().find(|p| p["paymentKey"] == payment_key) else {
+        return Err(error(
             StatusCode::NOT_FOUND,
             "NOT_FOUND_PAYMENT",
             "존재하지 않는 결제 정보 입니다.",
-        );
+        ));
     };
-    if payment["status"] == "CANCELED" {
-        return error(
+    let balance = payment["balanceAmount"]
+        .as_i64()
+        .or_else(|| payment["totalAmount"].as_i64())
+        .unwrap_or_default();
+    if payment["status"] == "CANCELED" || balance == 0 {
+        return Err(error(
             StatusCode::BAD_REQUEST,
             "ALREADY_CANCELED_PAYMENT",
             "이미 취소된 결제 입니다.",
-        );
+        ));
     }
-    payment["status"] = json!("CANCELED");
-    payment["balanceAmount"] = json!(0);
-    payment["cancels"] = json!([{ "cancelAmount": payment["totalAmount"], "cancelReason": body["cancelReason"] }]);
-    (StatusCode::OK, Json(payment.clone()))
+    let amount = amount.unwrap_or(balance);
+    if amount <= 0 || amount > balance {
+        return Err(error(
+            StatusCode::BAD_REQUEST,
+            "NOT_CANCELABLE_AMOUNT",
+            "취소 할 수 없는 금액 입니다.",
+        ));
+    }
+    let left = balance - amount;
+    payment["status"] = json!(if left == 0 { "CANCELED" } else { "PARTIAL_CANCELED" });
+    payment["balanceAmount"] = json!(left);
+    let entry = json!({
+        "transactionKey": format!("tx-{}", uuid::Uuid::new_v4().simple()),
+        "cancelReason": body["cancelReason"],
+        "cancelAmount": amount,
+        "taxFreeAmount": 0,
+        "taxExemptionAmount": 0,
+        "refundableAmount": left,
+        "easyPayDiscountAmount": 0,
+        "canceledAt": chrono::Utc::now().with_timezone(&chrono::FixedOffset::east_opt(9 * 3600).expect("offset")).to_rfc3339(),
+        "cancelStatus": "DONE",
+    });
+    match payment["cancels"].as_array_mut() {
+        Some(cancels) => cancels.push(entry),
+        None => payment["cancels"] = json!([entry]),
+    }
+    let reply = payment.clone();
+    if !key.is_empty() {
+        state.replies.insert(key, (StatusCode::OK, reply.clone()));
+    }
+    Ok(reply)
 }
 
 async fn by_order(

@@ -22,6 +22,7 @@ pub mod reservation_flow;
 pub mod reservations;
 pub mod reviews;
 pub mod seat_map;
+pub mod seat_returns;
 pub mod sessions;
 pub mod tickets;
 pub mod venues;

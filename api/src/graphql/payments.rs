@@ -45,9 +45,17 @@ impl Payment {
     async fn amount(&self) -> i64 {
         self.0.amount
     }
-    /// DONE, or CANCELED once refunded.
+    /// DONE; PARTIAL_CANCELED once some of it was refunded; CANCELED once nothing is left.
     async fn status(&self) -> &str {
         &self.0.status
+    }
+    /// How much has been refunded, in whole KRW.
+    async fn refunded_amount(&self) -> i64 {
+        self.0.cancelled_amount
+    }
+    /// What is left of the payment after refunds, in whole KRW.
+    async fn balance_amount(&self) -> i64 {
+        self.0.amount - self.0.cancelled_amount
     }
     async fn approved_at(&self) -> Option<DateTime<Utc>> {
         self.0.approved_at
@@ -153,17 +161,55 @@ impl PaymentMutation {
     #[graphql(guard = "RoleGuard(Role::User)")]
     async fn cancel_reservation(&self, ctx: &Context<'_>, id: ID, reason: String) -> GqlResult<Reservation> {
         let raw = expect(NodeKind::Reservation, &id, "id")?;
-        let caller = principal(ctx)?;
-        let by = match caller.role {
-            Role::Admin => Canceller::BoxOffice(admin_action(
-                ctx,
-                "cancelReservation",
-                NodeKind::Reservation,
-                Some(raw),
-            )?),
-            Role::User | Role::Door => Canceller::Buyer(caller.user_id),
-        };
+        let by = canceller(ctx, "cancelReservation", raw)?;
         let cancelled = payments::cancel_reservation(app(ctx)?.payment_deps(), raw, by, &reason).await?;
         Ok(Reservation(cancelled))
     }
+
+    /// Cancels some seats of a paid reservation and refunds them (a partial refund); the
+    /// seats go back on sale and the coupon is re-applied to the seats that remain (see the
+    /// README, "Partial refunds"). Cancelling every remaining seat cancels the reservation.
+    /// Buyers their own until the cut-off before the show, the box office any. Repeating a
+    /// request that succeeded refunds nothing more; PAYMENT_PENDING means the refund's
+    /// outcome is not known yet: repeat the same request to finish it.
+    #[graphql(guard = "RoleGuard(Role::User)")]
+    async fn cancel_seats(
+        &self,
+        ctx: &Context<'_>,
+        reservation_id: ID,
+        seat_ids: Vec<ID>,
+        reason: String,
+    ) -> GqlResult<Reservation> {
+        let raw = expect(NodeKind::Reservation, &reservation_id, "reservationId")?;
+        if seat_ids.len() > MAX_SEATS_PER_CANCEL {
+            return Err(ApiError::bad_input("seatIds", format!("name at most {MAX_SEATS_PER_CANCEL} seats")).into());
+        }
+        let seats = seat_ids
+            .iter()
+            .map(|id| expect(NodeKind::Seat, id, "seatIds"))
+            .collect::<Result<Vec<_>, _>>()?;
+        let by = canceller(ctx, "cancelSeats", raw)?;
+        // As with confirmPayment: a client that disconnects drops only this wait, never the
+        // refund half-way between the provider and the database.
+        let app = app(ctx)?.clone();
+        let cancelling =
+            tokio::spawn(async move { payments::cancel_seats(app.payment_deps(), raw, &seats, by, &reason).await });
+        let cancelled = cancelling
+            .await
+            .map_err(|err| ApiError::internal(anyhow::anyhow!("the cancellation task failed: {err}")))??;
+        Ok(Reservation(cancelled))
+    }
 }
+
+/// Who cancels reservation `raw`: the box office (audited as `action`) or a buyer (door staff
+/// cancel only bookings of their own, as buyers).
+fn canceller<'a>(ctx: &Context<'_>, action: &'a str, raw: i64) -> GqlResult<Canceller<'a>> {
+    let caller = principal(ctx)?;
+    Ok(match caller.role {
+        Role::Admin => Canceller::BoxOffice(admin_action(ctx, action, NodeKind::Reservation, Some(raw))?),
+        Role::User | Role::Door => Canceller::Buyer(caller.user_id),
+    })
+}
+
+/// More seats than any booking has; bounds the work a request can ask for.
+const MAX_SEATS_PER_CANCEL: usize = 100;

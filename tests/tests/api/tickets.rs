@@ -18,6 +18,7 @@ backend_tests!(
     two_transfers_of_one_ticket_at_once_move_it_once,
     rotating_the_key_keeps_old_tickets_valid,
     only_door_staff_and_admins_check_tickets_in,
+    cancelling_some_seats_cancels_their_tickets_and_offers_the_seats_to_the_waitlist,
 );
 
 const TICKETS: &str = "query($r: ID!) { reservation(id: $r) { tickets {
@@ -582,4 +583,77 @@ async fn only_door_staff_and_admins_check_tickets_in(app: &TestApp) {
         .admin(CHECK_IN, json!({ "p": payload, "g": "box office", "s": session }))
         .await;
     assert_eq!(data(&response)["checkIn"]["outcome"], "ADMITTED");
+}
+
+async fn cancelling_some_seats_cancels_their_tickets_and_offers_the_seats_to_the_waitlist(app: &TestApp) {
+    let (session, reservation, buyer) = paid_booking(app, "부분취소", 4, 3, "partial@example.com").await;
+    let door = door_staff(app, "partial-door@example.com").await;
+    // The last seat goes to someone else: the session is sold out, and one buyer waits.
+    let seats = fixtures::seats_of(app, &session).await;
+    let other = app.sign_up("last-seat@example.com").await;
+    fixtures::hold(app, &other.access_token, &session, &[seats[3].as_str()], "last").await;
+    let waiting = app.sign_up("waiting@example.com").await;
+    let response = app
+        .post(
+            "mutation($s: ID!) { joinWaitlist(sessionId: $s, count: 1) { state } }",
+            json!({ "s": session }),
+            Some(&waiting.access_token),
+        )
+        .await;
+    assert_eq!(data(&response)["joinWaitlist"]["state"], "WAITING");
+
+    let tickets = tickets_of(app, &buyer, &reservation).await;
+    app.sign_up("gift@example.com").await;
+    app.post(
+        TRANSFER,
+        json!({ "t": tickets[2]["id"], "e": "gift@example.com" }),
+        Some(&buyer.access_token),
+    )
+    .await;
+    let cancel = "mutation($r: ID!, $seats: [ID!]!) {
+        cancelSeats(reservationId: $r, seatIds: $seats, reason: \"한 명 못 감\") { seatCount } }";
+    // Not the seat of a ticket given away.
+    let response = app
+        .post(
+            cancel,
+            json!({ "r": reservation, "seats": [tickets[2]["seat"]["id"]] }),
+            Some(&buyer.access_token),
+        )
+        .await;
+    assert_eq!(error_code(&response), "CONFLICT");
+    let response = app
+        .post(
+            cancel,
+            json!({ "r": reservation, "seats": [tickets[0]["seat"]["id"]] }),
+            Some(&buyer.access_token),
+        )
+        .await;
+    assert_eq!(data(&response)["cancelSeats"]["seatCount"], 2);
+
+    let after = tickets_of(app, &buyer, &reservation).await;
+    assert_eq!(
+        (after[0]["state"].as_str(), after[0]["refunded"].as_bool()),
+        (Some("CANCELLED"), Some(true))
+    );
+    assert_eq!(after[1]["state"], "VALID");
+    assert_eq!(
+        error_code(&scan(app, &door, &payload_of(&tickets[0]), "A", Some(&session)).await),
+        "TICKET_REFUNDED"
+    );
+    let response = scan(app, &door, &payload_of(&tickets[1]), "A", Some(&session)).await;
+    assert_eq!(data(&response)["checkIn"]["outcome"], "ADMITTED");
+    let count = app
+        .post(
+            "query($s: ID!) { doorCount(sessionId: $s) { admitted expected } }",
+            json!({ "s": session }),
+            Some(&door.access_token),
+        )
+        .await;
+    assert_eq!(data(&count)["doorCount"], json!({ "admitted": 1, "expected": 2 }));
+
+    // The seat given back went to the line, not to the public.
+    let response = app
+        .post("{ myWaitlist { state } }", json!({}), Some(&waiting.access_token))
+        .await;
+    assert_eq!(data(&response)["myWaitlist"][0]["state"], "OFFERED");
 }

@@ -1,6 +1,7 @@
 //! First-come coupons: campaigns the box office runs (`campaigns`), copies buyers claim
-//! (`claims`), and applying a copy to a held reservation until it is paid or given back
-//! (`redeem`).
+//! (`claims`), applying a copy to a held reservation until it is paid or given back
+//! (`redeem`), and what it still takes off when seats of a paid booking are given back
+//! (`kept`).
 //!
 //! Correctness rests on the database, as with seats: a claim is one conditional increment
 //! of `coupons.issued` plus the unique (coupon, user) key, in one transaction; a copy moves
@@ -10,12 +11,14 @@ use crate::error::{ApiError, ApiResult};
 
 mod campaigns;
 mod claims;
+mod kept;
 mod redeem;
 
 pub use campaigns::{
     CouponChanges, NewCoupon, create_coupon, deactivate_coupon, find_coupon, list_coupons, update_coupon,
 };
 pub use claims::{available_coupons, claim_coupon, my_coupons};
+pub use kept::discount_kept;
 pub use redeem::{apply_coupon, discount_for, remove_coupon};
 pub(crate) use redeem::{give_back, spend};
 

@@ -1,18 +1,21 @@
-//! `cancelReservation`: a paid reservation is refunded through the provider first, then
-//! cancelled (seats for sale again, coupon back). Buyers cannot cancel after the cut-off
-//! before the show; the box office can cancel anything.
+//! `cancelReservation`: a paid reservation is refunded through the provider first (what is
+//! left of the payment after any partial refunds), then cancelled (seats for sale again,
+//! coupon back). Buyers cannot cancel after the cut-off before the show; the box office
+//! can cancel anything.
 
 use chrono::{Duration, Utc};
-use entity::{ReservationStatus, reservation, session};
+use entity::{ReservationStatus, payment, refund, reservation, session};
 use sea_orm::EntityTrait;
 
+use super::PaymentDeps;
 use super::record::{find_payment, record_refund};
-use super::{PaymentDeps, provider_error};
+use super::refund_plan::Requested;
+use super::refunds::{claim, find_by_key, finish, mark_done, whole_key};
 use crate::domain::audit::AuditEntry;
 use crate::domain::reservation_flow::cancel_confirmed;
 use crate::domain::validate::required_text;
 use crate::error::{ApiError, ApiResult};
-use crate::infra::payments::ProviderError;
+use crate::infra::payments::ProviderPayment;
 
 /// Who asks for the cancellation. The box office's carries the audit entry that records it,
 /// written in the same transaction as the cancellation.
@@ -28,14 +31,7 @@ pub async fn cancel_reservation(
     by: Canceller<'_>,
     reason: &str,
 ) -> ApiResult<reservation::Model> {
-    let reservation = reservation::Entity::find_by_id(reservation_id)
-        .one(deps.db)
-        .await?
-        .filter(|r| match &by {
-            Canceller::Buyer(user_id) => r.user_id == *user_id,
-            Canceller::BoxOffice(_) => true,
-        })
-        .ok_or(ApiError::NotFound("reservation"))?;
+    let reservation = find_for(deps, reservation_id, &by).await?;
     let reason = required_text("reason", reason, 200)?;
     if reservation.status == ReservationStatus::Cancelled {
         return Ok(reservation);
@@ -45,21 +41,63 @@ pub async fn cancel_reservation(
             "only a paid reservation can be cancelled; release a held one instead".into(),
         ));
     }
-    let audit = match by {
+    let audit = admit(deps, &reservation, None, by).await?;
+    let Some(payment) = find_payment(deps.db, reservation.id).await? else {
+        // Confirmed without a payment (a free booking): nothing to give back.
+        tracing::info!(reservation_id, "cancelling a reservation that has no payment to refund");
+        return cancel_refunded(deps, reservation.id, audit).await;
+    };
+    if payment.status == "CANCELED" {
+        // Refunded in full already (cancelled at the provider, or a crash after the refund).
+        return cancel_refunded(deps, reservation.id, audit).await;
+    }
+    let key = whole_key(&payment);
+    let refund = match find_by_key(deps.db, &key).await? {
+        Some(refund) => refund,
+        None => claim(deps, reservation.id, Some(&payment), &key, &reason, Requested::Whole).await?,
+    };
+    finish(deps, refund, audit).await
+}
+
+/// The reservation, if the caller may cancel it: a buyer only their own (NOT_FOUND for
+/// anyone else's, as if it did not exist).
+pub(super) async fn find_for(
+    deps: PaymentDeps<'_>,
+    reservation_id: i64,
+    by: &Canceller<'_>,
+) -> ApiResult<reservation::Model> {
+    reservation::Entity::find_by_id(reservation_id)
+        .one(deps.db)
+        .await?
+        .filter(|r| match by {
+            Canceller::Buyer(user_id) => r.user_id == *user_id,
+            Canceller::BoxOffice(_) => true,
+        })
+        .ok_or(ApiError::NotFound("reservation"))
+}
+
+/// Lets the buyer cancel until the cut-off before the show, and only seats whose tickets
+/// they still hold (`seat_ids`, or all of them); the box office any time, with its audit
+/// entry.
+pub(super) async fn admit<'a>(
+    deps: PaymentDeps<'_>,
+    reservation: &reservation::Model,
+    seat_ids: Option<&[i64]>,
+    by: Canceller<'a>,
+) -> ApiResult<Option<AuditEntry<'a>>> {
+    match by {
         Canceller::Buyer(_) => {
-            check_cutoff(deps, &reservation).await?;
-            if crate::domain::tickets::transferred_away(deps.db, &reservation, None).await? {
+            check_cutoff(deps, reservation).await?;
+            if crate::domain::tickets::transferred_away(deps.db, reservation, seat_ids).await? {
                 return Err(ApiError::Conflict(
-                    "a ticket of this booking was transferred to someone else; it can no longer be refunded to you"
+                    "a ticket of these seats was transferred to someone else; it can no longer be refunded to you"
                         .into(),
                 ));
             }
-            None
+            Ok(None)
         }
-        Canceller::BoxOffice(entry) => Some(entry),
-    };
-    refund(deps, reservation.id, &reason).await?;
-    cancel_confirmed(deps.db, reservation.id, audit).await
+        Canceller::BoxOffice(entry) => Ok(Some(entry)),
+    }
 }
 
 async fn check_cutoff(deps: PaymentDeps<'_>, reservation: &reservation::Model) -> ApiResult<()> {
@@ -76,26 +114,46 @@ async fn check_cutoff(deps: PaymentDeps<'_>, reservation: &reservation::Model) -
     Ok(())
 }
 
-/// Refunds the reservation's payment in full, once (a repeated cancellation carries the
-/// same idempotency key, and a payment already refunded is left alone).
-async fn refund(deps: PaymentDeps<'_>, reservation_id: i64, reason: &str) -> ApiResult<()> {
-    let Some(payment) = find_payment(deps.db, reservation_id).await? else {
-        // Confirmed without a payment (a free booking): nothing to give back.
-        tracing::info!(reservation_id, "cancelling a reservation that has no payment to refund");
-        return Ok(());
-    };
-    if payment.status == "CANCELED" {
-        return Ok(());
+/// Applies a refund that ends the booking: the refund and the payment's new state are
+/// recorded together, then the booking is cancelled. A crash in between leaves the
+/// payment CANCELED and the booking CONFIRMED, which the next cancellation finishes.
+pub(super) async fn finish_whole(
+    deps: PaymentDeps<'_>,
+    refund: &refund::Model,
+    payment: Option<&payment::Model>,
+    answer: Option<&ProviderPayment>,
+    audit: Option<AuditEntry<'_>>,
+) -> ApiResult<reservation::Model> {
+    let txn = crate::db::begin_write(deps.db).await?;
+    if mark_done(&txn, refund.id).await? {
+        if let Some(payment) = payment {
+            record_refund(&txn, &payment.payment_key, answer, &refund.reason).await?;
+        }
+        txn.commit().await?;
+    } else {
+        txn.rollback().await?;
     }
-    let key = format!("cancel-{}", payment.payment_key);
-    match deps.provider.cancel(&payment.payment_key, reason, &key).await {
-        Ok(answer) => record_refund(deps.db, &payment.payment_key, Some(&answer), reason).await,
-        Err(ProviderError::Declined { code, .. }) if code == "ALREADY_CANCELED_PAYMENT" => {
-            record_refund(deps.db, &payment.payment_key, None, reason).await
+    cancel_refunded(deps, refund.reservation_id, audit).await
+}
+
+/// CONFIRMED → CANCELLED once the money is back; a booking cancelled meanwhile (by a
+/// concurrent request or the provider's webhook) is answered as it is.
+pub(super) async fn cancel_refunded(
+    deps: PaymentDeps<'_>,
+    reservation_id: i64,
+    audit: Option<AuditEntry<'_>>,
+) -> ApiResult<reservation::Model> {
+    match cancel_confirmed(deps.db, reservation_id, audit).await {
+        Err(ApiError::Conflict(message)) => {
+            let now = reservation::Entity::find_by_id(reservation_id)
+                .one(deps.db)
+                .await?
+                .ok_or(ApiError::NotFound("reservation"))?;
+            if now.status == ReservationStatus::Cancelled {
+                return Ok(now);
+            }
+            Err(ApiError::Conflict(message))
         }
-        Err(err) => {
-            tracing::warn!(reservation_id, provider = deps.provider.name(), error = ?err, "refund failed");
-            Err(provider_error(err))
-        }
+        other => other,
     }
 }

@@ -1,5 +1,6 @@
-//! Paying for a held reservation, refunding a cancelled one, and settling payments whose
-//! outcome was not known at once (reconciliation and Toss's webhook).
+//! Paying for a held reservation, refunding a cancelled one or some of its seats, and
+//! settling payments whose outcome was not known at once (reconciliation and Toss's
+//! webhook).
 //!
 //! The provider is a network service that fails. Three outcomes are told apart: approved
 //! (record the payment, confirm the reservation), definitely not approved (back to HELD),
@@ -9,7 +10,10 @@
 
 mod cancel;
 mod confirm;
+mod partial;
 mod record;
+mod refund_plan;
+mod refunds;
 mod settle;
 mod webhook;
 
@@ -17,6 +21,7 @@ use sea_orm::DatabaseConnection;
 
 pub use cancel::{Canceller, cancel_reservation};
 pub use confirm::{ConfirmInput, confirm_payment};
+pub use partial::cancel_seats;
 pub use record::find_payment;
 pub use settle::{reconcile_payments, settle_order};
 pub use webhook::{WebhookGate, WebhookOutcome};

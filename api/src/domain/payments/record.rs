@@ -1,4 +1,4 @@
-//! The payments table: what the provider approved, and its refund.
+//! The payments table: what the provider approved, and what of it was refunded.
 
 use chrono::Utc;
 use entity::{payment, reservation};
@@ -30,6 +30,7 @@ pub(super) async fn record_payment(
         raw_response: Set(found.raw.to_string()),
         cancel_reason: Set(None),
         cancelled_at: Set(None),
+        cancelled_amount: Set(0),
         created_at: Set(now),
         updated_at: Set(now),
         ..Default::default()
@@ -40,7 +41,7 @@ pub(super) async fn record_payment(
     Ok(())
 }
 
-/// Marks a recorded payment refunded, with the provider's answer.
+/// Marks a recorded payment refunded in full (nothing left), with the provider's answer.
 pub(super) async fn record_refund(
     db: &impl ConnectionTrait,
     payment_key: &str,
@@ -50,6 +51,7 @@ pub(super) async fn record_refund(
     let now = Utc::now();
     let mut update = payment::Entity::update_many()
         .col_expr(payment::Column::Status, Expr::value("CANCELED"))
+        .col_expr(payment::Column::CancelledAmount, Expr::col(payment::Column::Amount))
         .col_expr(payment::Column::CancelReason, Expr::value(reason))
         .col_expr(payment::Column::CancelledAt, Expr::value(now))
         .col_expr(payment::Column::UpdatedAt, Expr::value(now))
@@ -59,6 +61,37 @@ pub(super) async fn record_refund(
     }
     update.exec(db).await?;
     Ok(())
+}
+
+/// Records that `amount` KRW more of `payment` (as read) was refunded: PARTIAL_CANCELED,
+/// or CANCELED when nothing is left. Conditional on the refunded total being still what
+/// was read, so a refund is never added twice; false when it was not.
+pub(super) async fn record_partial_refund(
+    db: &impl ConnectionTrait,
+    payment: &payment::Model,
+    amount: i64,
+    answer: Option<&ProviderPayment>,
+    reason: &str,
+) -> ApiResult<bool> {
+    let now = Utc::now();
+    let cancelled = payment.cancelled_amount + amount;
+    let status = if cancelled >= payment.amount {
+        "CANCELED"
+    } else {
+        "PARTIAL_CANCELED"
+    };
+    let mut update = payment::Entity::update_many()
+        .col_expr(payment::Column::Status, Expr::value(status))
+        .col_expr(payment::Column::CancelledAmount, Expr::value(cancelled))
+        .col_expr(payment::Column::CancelReason, Expr::value(reason))
+        .col_expr(payment::Column::CancelledAt, Expr::value(now))
+        .col_expr(payment::Column::UpdatedAt, Expr::value(now))
+        .filter(payment::Column::Id.eq(payment.id))
+        .filter(payment::Column::CancelledAmount.eq(payment.cancelled_amount));
+    if let Some(answer) = answer {
+        update = update.col_expr(payment::Column::RawResponse, Expr::value(answer.raw.to_string()));
+    }
+    Ok(update.exec(db).await?.rows_affected == 1)
 }
 
 /// The payment recorded for a reservation.

@@ -4,7 +4,7 @@
 //! request body). Each step is idempotent, so the same news applied twice changes nothing.
 
 use chrono::{Duration, Utc};
-use entity::{ReservationStatus, reservation};
+use entity::{ReservationStatus, refund, reservation};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde_json::json;
 
@@ -88,7 +88,7 @@ async fn refund_late_payment(
     );
     let reason = "the seats' hold ended before the payment was approved";
     let key = format!("cancel-{}", payment.payment_key);
-    let answer = match deps.provider.cancel(&payment.payment_key, reason, &key).await {
+    let answer = match deps.provider.cancel(&payment.payment_key, reason, None, &key).await {
         Ok(answer) => Some(answer),
         Err(ProviderError::Declined { code, .. }) if code == "ALREADY_CANCELED_PAYMENT" => None,
         Err(err) => return Err(provider_error(err)),
@@ -117,6 +117,11 @@ async fn settle(
     found: Option<ProviderPayment>,
 ) -> ApiResult<bool> {
     match (reservation.status, found) {
+        (ReservationStatus::Confirmed, Some(_)) if refunded_to_nothing_by_seats(deps, reservation.id).await? => {
+            // Our own partial refunds took the balance to nothing (the coupon covers the
+            // seats that remain): the booking stands.
+            Ok(false)
+        }
         (ReservationStatus::Confirmed, Some(payment)) if payment.is_cancelled() => {
             // Cancelled in Toss's console: the money is back with the buyer already.
             record_refund(
@@ -128,6 +133,21 @@ async fn settle(
             .await?;
             cancel_confirmed(deps.db, reservation.id, None).await?;
             Ok(true)
+        }
+        (ReservationStatus::Confirmed, Some(payment)) if payment.is_partially_cancelled() => {
+            // Our own partial refunds say so too; one made in Toss's console does not say
+            // which seats it was for, so only a person can apply it.
+            let recorded = super::record::find_payment(deps.db, reservation.id).await?;
+            let refunded = payment.balance_amount.map(|left| payment.total_amount - left);
+            if recorded.is_some_and(|p| Some(p.cancelled_amount) != refunded) {
+                tracing::warn!(
+                    reservation_id = reservation.id,
+                    ?refunded,
+                    "the payment was partly refunded at the provider, not through Curtain; the box office must \
+                     cancel the seats it was for"
+                );
+            }
+            Ok(false)
         }
         (ReservationStatus::Confirmed, _) => Ok(false),
         (_, Some(payment)) if payment.is_done() => match finish(deps, &reservation, &payment).await {
@@ -142,6 +162,22 @@ async fn settle(
         }
         _ => Ok(false),
     }
+}
+
+/// Whether the booking's payment was refunded to nothing by partial refunds alone (no
+/// refund of the whole booking), so a CANCELED payment does not mean a cancelled booking.
+async fn refunded_to_nothing_by_seats(deps: PaymentDeps<'_>, reservation_id: i64) -> ApiResult<bool> {
+    let Some(payment) = super::record::find_payment(deps.db, reservation_id).await? else {
+        return Ok(false);
+    };
+    if payment.status != "CANCELED" {
+        return Ok(false);
+    }
+    let refunds = refund::Entity::find()
+        .filter(refund::Column::ReservationId.eq(reservation_id))
+        .all(deps.db)
+        .await?;
+    Ok(!refunds.is_empty() && refunds.iter().all(|refund| !refund.whole))
 }
 
 /// Settles the reservation of `order_id` from the provider's record (the webhook's work).

@@ -102,6 +102,7 @@ impl Reservation {
                 id: encode(NodeKind::Seat, s.seat_id),
                 grade: s.grade,
                 price: s.price,
+                active: s.active,
             })
             .collect())
     }
@@ -114,4 +115,7 @@ pub struct ReservedSeat {
     pub id: ID,
     pub grade: String,
     pub price: i32,
+    /// False once the seat was given back: the hold ended, or it was cancelled
+    /// (`cancelSeats`, `cancelReservation`).
+    pub active: bool,
 }

@@ -30,6 +30,9 @@ pub struct ProviderPayment {
     pub method: Option<String>,
     #[serde(default)]
     pub total_amount: i64,
+    /// What is left of the payment after its cancels (Toss's `balanceAmount`).
+    #[serde(default)]
+    pub balance_amount: Option<i64>,
     #[serde(default)]
     pub approved_at: Option<chrono::DateTime<chrono::FixedOffset>>,
     #[serde(default)]
@@ -49,8 +52,14 @@ impl ProviderPayment {
         self.status == "DONE"
     }
 
+    /// Refunded in full: nothing is left. A PARTIAL_CANCELED payment still has a balance
+    /// and its booking still stands.
     pub fn is_cancelled(&self) -> bool {
-        matches!(self.status.as_str(), "CANCELED" | "PARTIAL_CANCELED")
+        self.status == "CANCELED"
+    }
+
+    pub fn is_partially_cancelled(&self) -> bool {
+        self.status == "PARTIAL_CANCELED"
     }
 
     /// Reads a payment from a provider's JSON answer, keeping the whole answer.
@@ -98,8 +107,16 @@ pub trait PaymentProvider: Send + Sync {
     /// one confirmation.
     async fn confirm(&self, request: &ConfirmRequest, idempotency_key: &str) -> ProviderResult<ProviderPayment>;
 
-    /// Cancels (refunds) an approved payment in full.
-    async fn cancel(&self, payment_key: &str, reason: &str, idempotency_key: &str) -> ProviderResult<ProviderPayment>;
+    /// Cancels (refunds) `amount` KRW of an approved payment, or whatever is left of it when
+    /// `amount` is `None`. The provider refuses more than is left. Every attempt of one
+    /// refund must use the same `idempotency_key`, so that it is made at most once.
+    async fn cancel(
+        &self,
+        payment_key: &str,
+        reason: &str,
+        amount: Option<i64>,
+        idempotency_key: &str,
+    ) -> ProviderResult<ProviderPayment>;
 
     /// The payment of an order, `None` when the provider has none.
     async fn find_by_order(&self, order_id: &str) -> ProviderResult<Option<ProviderPayment>>;

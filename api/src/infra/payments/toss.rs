@@ -243,16 +243,22 @@ impl PaymentProvider for TossClient {
         }
     }
 
-    async fn cancel(&self, payment_key: &str, reason: &str, idempotency_key: &str) -> ProviderResult<ProviderPayment> {
+    async fn cancel(
+        &self,
+        payment_key: &str,
+        reason: &str,
+        amount: Option<i64>,
+        idempotency_key: &str,
+    ) -> ProviderResult<ProviderPayment> {
         let path = format!("/v1/payments/{}/cancel", path_segment(payment_key));
+        let mut body = json!({ "cancelReason": reason });
+        // Without `cancelAmount` Toss refunds whatever is left.
+        if let Some(amount) = amount {
+            body["cancelAmount"] = json!(amount);
+        }
         payment(
-            self.call(
-                Method::POST,
-                &path,
-                Some(json!({ "cancelReason": reason })),
-                Some(idempotency_key),
-            )
-            .await?,
+            self.call(Method::POST, &path, Some(body), Some(idempotency_key))
+                .await?,
         )
     }
 

@@ -38,6 +38,7 @@ macro_rules! toss_tests {
 
 mod confirm;
 mod offline;
+mod partial;
 mod refunds;
 
 type TestFuture<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + 'a>>;
