@@ -13,6 +13,8 @@ pub struct Model {
     pub public_key: String,
     pub created_at: DateTimeUtc,
     pub retired_at: Option<DateTimeUtc>,
+    /// When it stopped being trusted at all: it is neither published nor verifies.
+    pub revoked_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -29,6 +29,8 @@ impl MigrationTrait for Migration {
                     .col(timestamp_with_time_zone(TicketKeys::CreatedAt))
                     // Set when a newer key took over signing; the key still verifies.
                     .col(timestamp_with_time_zone_null(TicketKeys::RetiredAt))
+                    // Set when the key is no longer trusted (leaked): it verifies nothing.
+                    .col(timestamp_with_time_zone_null(TicketKeys::RevokedAt))
                     .to_owned(),
             )
             .await?;
@@ -190,6 +192,7 @@ enum TicketKeys {
     PublicKey,
     CreatedAt,
     RetiredAt,
+    RevokedAt,
 }
 
 #[derive(DeriveIden, Clone, Copy)]

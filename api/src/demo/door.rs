@@ -1,8 +1,9 @@
 //! The demo's door story: a buyer with a paid booking of four seats for the first show, and
 //! a door staffer to scan their tickets.
 //!
-//! Both accounts get random passwords, returned for the log line (or the `seed-demo`
-//! output) and stored nowhere else, so a demo database never has a log-in anyone could guess.
+//! Both accounts get random passwords, shown once on the terminal (or in the `seed-demo`
+//! output) and stored nowhere else, so a demo database never has a log-in anyone could
+//! guess. Only the embedded (SQLite) demo gets them.
 
 use chrono::Utc;
 use entity::{ReservationStatus, Role, SeatStatus, reservation, reservation_seat, seat, session_price, session_seat};

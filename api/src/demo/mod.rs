@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, HashMap};
 use anyhow::{Context, bail};
 use chrono::{Datelike, Duration, NaiveDate, NaiveTime, TimeZone, Utc, Weekday};
 use entity::{Genre, venue};
-use sea_orm::{DatabaseConnection, EntityTrait, PaginatorTrait};
+use sea_orm::{DatabaseConnection, DbBackend, EntityTrait, PaginatorTrait};
 use serde::Deserialize;
 
 pub use door::DemoLogin;
@@ -98,7 +98,8 @@ pub struct Seeded {
 }
 
 impl Seeded {
-    /// Logs what was loaded and the demo log-ins (their passwords are nowhere else).
+    /// Logs what was loaded, and shows the demo log-ins on the terminal (standard error, not
+    /// the log: their passwords must not reach a log pipeline, and are nowhere else).
     pub fn log(&self) {
         tracing::info!(
             venues = self.venues,
@@ -108,11 +109,10 @@ impl Seeded {
             "the database was empty: loaded the demo catalog"
         );
         for login in &self.logins {
-            tracing::info!(
-                email = login.email,
-                password = login.password,
-                role = ?login.role,
-                "demo log-in (the buyer has four tickets for the first show; the door account scans them)"
+            eprintln!(
+                "Demo log-in ({:?}): {} / {}  (shown once; the buyer has four tickets for the first show, \
+                 the door account scans them)",
+                login.role, login.email, login.password
             );
         }
     }
@@ -124,7 +124,8 @@ pub async fn catalog_is_empty(db: &DatabaseConnection) -> anyhow::Result<bool> {
 }
 
 /// Loads the demo catalog in one transaction, dated relative to `today` (Korean calendar),
-/// with a paid booking for the first show and a door account to scan its tickets.
+/// and on SQLite (the embedded demo) a paid booking for the first show and a door account to
+/// scan its tickets.
 pub async fn seed(db: &DatabaseConnection, auth: &AuthSettings) -> anyhow::Result<Seeded> {
     let catalog: Catalog = toml::from_str(CATALOG).context("the built-in demo catalog is malformed")?;
     let today = Utc::now().with_timezone(&box_office_offset()).date_naive();
@@ -249,7 +250,9 @@ pub async fn seed(db: &DatabaseConnection, auth: &AuthSettings) -> anyhow::Resul
             }
         }
     }
-    if let Some((_, session_id)) = first_show {
+    // Accounts only for the embedded demo (SQLite): a fresh PostgreSQL database is more
+    // likely a real deployment's, which must not start with log-ins it did not make.
+    if let (Some((_, session_id)), DbBackend::Sqlite) = (first_show, db.get_database_backend()) {
         seeded.logins = door::seed(&txn, auth, session_id).await.context("the demo booking")?;
     }
     txn.commit().await?;

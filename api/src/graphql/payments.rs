@@ -162,7 +162,14 @@ impl PaymentMutation {
     async fn cancel_reservation(&self, ctx: &Context<'_>, id: ID, reason: String) -> GqlResult<Reservation> {
         let raw = expect(NodeKind::Reservation, &id, "id")?;
         let by = canceller(ctx, "cancelReservation", raw)?;
-        let cancelled = payments::cancel_reservation(app(ctx)?.payment_deps(), raw, by, &reason).await?;
+        // As with confirmPayment: a client that disconnects drops only this wait, never the
+        // refund half-way between the provider and the database.
+        let app = app(ctx)?.clone();
+        let cancelling =
+            tokio::spawn(async move { payments::cancel_reservation(app.payment_deps(), raw, by, &reason).await });
+        let cancelled = cancelling
+            .await
+            .map_err(|err| ApiError::internal(anyhow::anyhow!("the cancellation task failed: {err}")))??;
         Ok(Reservation(cancelled))
     }
 

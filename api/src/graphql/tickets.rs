@@ -389,13 +389,19 @@ impl TicketMutation {
     }
 
     /// Starts signing tickets with a new key; returns its key id. Tickets signed with older
-    /// keys stay valid (those keys stay published). Other instances sign with the new key
-    /// within a minute.
+    /// keys stay valid (those keys stay published), unless `revokePrevious` (a key leaked):
+    /// then payloads signed with older keys are refused (TICKET_INVALID) until their holders
+    /// open their tickets again, which shows a payload signed with the new key; scanners
+    /// must fetch the key set again. Other instances follow within a minute.
     #[graphql(guard = "RoleGuard(Role::Admin)")]
-    async fn rotate_ticket_key(&self, ctx: &Context<'_>) -> GqlResult<String> {
+    async fn rotate_ticket_key(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = false)] revoke_previous: bool,
+    ) -> GqlResult<String> {
         let app = app(ctx)?;
         let txn = crate::db::write(&app.db).await?;
-        let kid = app.ticket_keys.rotate(&txn).await?;
+        let kid = app.ticket_keys.rotate(&txn, revoke_previous).await?;
         record_admin_action(ctx, &txn, "rotateTicketKey", NodeKind::Ticket, None).await?;
         crate::db::commit(txn).await?;
         app.ticket_keys.refresh(&app.db).await?;

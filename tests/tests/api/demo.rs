@@ -47,7 +47,12 @@ async fn the_demo_catalog_is_loaded_into_an_empty_database(app: &TestApp) {
         );
         assert!(!performance["node"]["cast"].as_array().is_none_or(Vec::is_empty));
     }
-    // One session has a paid booking of four seats, with tickets for the door to scan.
+    // On SQLite (the embedded demo) one session has a paid booking of four seats, with
+    // tickets for the door to scan; a PostgreSQL database gets the catalog alone.
+    if app.backend == curtain_tests::Backend::Postgres {
+        assert!(partly_sold.is_empty(), "{partly_sold:?}");
+        return;
+    }
     assert_eq!(partly_sold.len(), 1, "{partly_sold:?}");
     assert_eq!(partly_sold[0].1, 4);
     let door_session = curtain_tests::fixtures::database_id(partly_sold[0].0.as_str().expect("id"));

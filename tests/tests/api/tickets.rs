@@ -19,6 +19,8 @@ backend_tests!(
     rotating_the_key_keeps_old_tickets_valid,
     only_door_staff_and_admins_check_tickets_in,
     cancelling_some_seats_cancels_their_tickets_and_offers_the_seats_to_the_waitlist,
+    revoking_a_leaked_key_refuses_its_payloads_until_the_ticket_is_opened_again,
+    a_ticket_used_at_the_door_is_not_refunded_to_its_buyer,
 );
 
 const TICKETS: &str = "query($r: ID!) { reservation(id: $r) { tickets {
@@ -656,4 +658,63 @@ async fn cancelling_some_seats_cancels_their_tickets_and_offers_the_seats_to_the
         .post("{ myWaitlist { state } }", json!({}), Some(&waiting.access_token))
         .await;
     assert_eq!(data(&response)["myWaitlist"][0]["state"], "OFFERED");
+}
+
+async fn revoking_a_leaked_key_refuses_its_payloads_until_the_ticket_is_opened_again(app: &TestApp) {
+    let (session, reservation, buyer) = paid_booking(app, "키폐기", 1, 1, "revoked@example.com").await;
+    let door = door_staff(app, "revoke-door@example.com").await;
+    let old = payload_of(&tickets_of(app, &buyer, &reservation).await[0]);
+    let response = app
+        .admin("mutation { rotateTicketKey(revokePrevious: true) }", json!({}))
+        .await;
+    let kid = data(&response)["rotateTicketKey"].clone();
+    let keys = published_keys(app).await;
+    assert_eq!(
+        keys["keys"].as_array().map(Vec::len),
+        Some(1),
+        "revoked keys are not published"
+    );
+    assert_eq!(keys["keys"][0]["kid"], kid);
+    assert_eq!(
+        error_code(&scan(app, &door, &old, "A", Some(&session)).await),
+        "TICKET_INVALID"
+    );
+    // Opening the ticket again shows a payload signed with the new key, which opens the door.
+    let fresh = payload_of(&tickets_of(app, &buyer, &reservation).await[0]);
+    assert_ne!(fresh, old);
+    verify_offline(&keys, &fresh);
+    let response = scan(app, &door, &fresh, "A", Some(&session)).await;
+    assert_eq!(data(&response)["checkIn"]["outcome"], "ADMITTED");
+}
+
+async fn a_ticket_used_at_the_door_is_not_refunded_to_its_buyer(app: &TestApp) {
+    let (session, reservation, buyer) = paid_booking(app, "입장후환불", 2, 2, "used@example.com").await;
+    let door = door_staff(app, "used-door@example.com").await;
+    let tickets = tickets_of(app, &buyer, &reservation).await;
+    scan(app, &door, &payload_of(&tickets[0]), "A", Some(&session)).await;
+    let response = app
+        .post(
+            "mutation($r: ID!, $seats: [ID!]!) { cancelSeats(reservationId: $r, seatIds: $seats, reason: \"x\") { seatCount } }",
+            json!({ "r": reservation, "seats": [tickets[0]["seat"]["id"]] }),
+            Some(&buyer.access_token),
+        )
+        .await;
+    assert_eq!(error_code(&response), "CONFLICT");
+    let response = app
+        .post(
+            "mutation($r: ID!) { cancelReservation(id: $r, reason: \"x\") { status } }",
+            json!({ "r": reservation }),
+            Some(&buyer.access_token),
+        )
+        .await;
+    assert_eq!(error_code(&response), "CONFLICT");
+    // The other seat, unused, can still be given back.
+    let response = app
+        .post(
+            "mutation($r: ID!, $seats: [ID!]!) { cancelSeats(reservationId: $r, seatIds: $seats, reason: \"x\") { seatCount } }",
+            json!({ "r": reservation, "seats": [tickets[1]["seat"]["id"]] }),
+            Some(&buyer.access_token),
+        )
+        .await;
+    assert_eq!(data(&response)["cancelSeats"]["seatCount"], 1);
 }

@@ -54,7 +54,18 @@ pub async fn cancel_reservation(
     let key = whole_key(&payment);
     let refund = match find_by_key(deps.db, &key).await? {
         Some(refund) => refund,
-        None => claim(deps, reservation.id, Some(&payment), &key, &reason, Requested::Whole).await?,
+        None => {
+            claim(
+                deps,
+                reservation.id,
+                Some(&payment),
+                &key,
+                &reason,
+                Requested::Whole,
+                audit.is_none(),
+            )
+            .await?
+        }
     };
     finish(deps, refund, audit).await
 }
@@ -89,9 +100,11 @@ pub(super) async fn admit<'a>(
         Canceller::Buyer(_) => {
             check_cutoff(deps, reservation).await?;
             if crate::domain::tickets::transferred_away(deps.db, reservation, seat_ids).await? {
+                return Err(transferred_away());
+            }
+            if crate::domain::tickets::used_at_door(deps.db, reservation, seat_ids).await? {
                 return Err(ApiError::Conflict(
-                    "a ticket of these seats was transferred to someone else; it can no longer be refunded to you"
-                        .into(),
+                    "a ticket of these seats has been used at the door; it can no longer be refunded".into(),
                 ));
             }
             Ok(None)
@@ -156,4 +169,11 @@ pub(super) async fn cancel_refunded(
         }
         other => other,
     }
+}
+
+/// A buyer asking for money back for a ticket they gave away.
+pub(super) fn transferred_away() -> ApiError {
+    ApiError::Conflict(
+        "a ticket of these seats was transferred to someone else; it can no longer be refunded to you".into(),
+    )
 }

@@ -64,6 +64,7 @@ pub async fn cancel_seats(
                 &key,
                 &reason,
                 Requested::Seats(&seats),
+                audit.is_none(),
             )
             .await?
         }

@@ -13,7 +13,9 @@
 use chrono::{Duration, Utc};
 use entity::{RefundStatus, payment, refund, reservation};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set, SqlErr};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, SqlErr,
+};
 use sha2::{Digest, Sha256};
 
 use super::refund_plan::{Requested, plan};
@@ -55,6 +57,11 @@ pub(super) async fn find_by_key(db: &impl ConnectionTrait, key: &str) -> ApiResu
 /// the booking as it is now, in one transaction. Bad input (seats not the booking's, a
 /// coupon refusal) changes nothing. Another unfinished refund of the booking is CONFLICT,
 /// unless it was abandoned, in which case it is finished first.
+///
+/// For a buyer (`for_buyer`), the claim also locks the booking's tickets and refuses when
+/// one of the requested seats' tickets was transferred away: a transfer checks for a
+/// PENDING refund under the same row locks, so a ticket is never both given away and
+/// refunded.
 pub(super) async fn claim(
     deps: PaymentDeps<'_>,
     reservation_id: i64,
@@ -62,6 +69,7 @@ pub(super) async fn claim(
     key: &str,
     reason: &str,
     requested: Requested<'_>,
+    for_buyer: bool,
 ) -> ApiResult<refund::Model> {
     for _ in 0..CLAIM_ATTEMPTS {
         let txn = crate::db::begin_write(deps.db).await?;
@@ -110,7 +118,23 @@ pub(super) async fn claim(
             }
             Err(err) => return Err(err.into()),
         };
-        let plan = match plan(&txn, reservation_id, payment, requested).await {
+        if for_buyer {
+            let seats = match requested {
+                Requested::Seats(seats) => Some(seats),
+                Requested::Whole => None,
+            };
+            if crate::domain::tickets::lock_transferred_away(&txn, reservation_id, seats).await? {
+                txn.rollback().await?;
+                return Err(super::cancel::transferred_away());
+            }
+        }
+        // The payment as it is now: a refund that finished since the caller read it changed
+        // its balance.
+        let payment = match payment {
+            Some(payment) => payment::Entity::find_by_id(payment.id).one(&txn).await?,
+            None => None,
+        };
+        let plan = match plan(&txn, reservation_id, payment.as_ref(), requested).await {
             Ok(plan) => plan,
             Err(err) => {
                 txn.rollback().await?;
@@ -228,7 +252,38 @@ pub(super) async fn mark_done(db: &impl ConnectionTrait, refund_id: i64) -> ApiR
     Ok(marked == 1)
 }
 
-async fn pending_of(db: &impl ConnectionTrait, reservation_id: i64) -> ApiResult<Option<refund::Model>> {
+/// Finishes refunds their requesters abandoned (a client gone while the provider's answer
+/// was unknown, a crash): asked again with the same key, so the provider refunds at most
+/// once. The reconciliation job's work; returns how many were finished.
+pub(super) async fn finish_abandoned(deps: PaymentDeps<'_>, limit: u64) -> ApiResult<u64> {
+    let stale = refund::Entity::find()
+        .filter(refund::Column::Status.eq(RefundStatus::Pending))
+        .filter(refund::Column::CreatedAt.lt(Utc::now() - abandoned_after(deps)))
+        .order_by_asc(refund::Column::Id)
+        .limit(limit)
+        .all(deps.db)
+        .await?;
+    let mut finished = 0;
+    for refund in stale {
+        let id = refund.id;
+        match finish(deps, refund, None).await {
+            Ok(_) => finished += 1,
+            Err(ApiError::RefundPending) => {
+                tracing::info!(
+                    refund_id = id,
+                    "an abandoned refund's outcome is still unknown; next run"
+                );
+            }
+            Err(err) => {
+                tracing::error!(refund_id = id, error = ?err.into_anyhow(), "cannot finish an abandoned refund")
+            }
+        }
+    }
+    Ok(finished)
+}
+
+/// The booking's unfinished refund, if one is under way.
+pub(super) async fn pending_of(db: &impl ConnectionTrait, reservation_id: i64) -> ApiResult<Option<refund::Model>> {
     Ok(refund::Entity::find()
         .filter(refund::Column::ReservationId.eq(reservation_id))
         .filter(refund::Column::Status.eq(RefundStatus::Pending))

@@ -116,6 +116,17 @@ async fn settle(
     reservation: reservation::Model,
     found: Option<ProviderPayment>,
 ) -> ApiResult<bool> {
+    if reservation.status == ReservationStatus::Confirmed
+        && let Some(pending) = super::refunds::pending_of(deps.db, reservation.id).await?
+    {
+        // Our own refund is under way (or its requester went away): what the provider says
+        // now is that refund's doing, not a cancellation in its console. Finish it instead.
+        return match super::refunds::finish(deps, pending, None).await {
+            Ok(_) => Ok(true),
+            Err(ApiError::RefundPending) => Ok(false),
+            Err(err) => Err(err),
+        };
+    }
     match (reservation.status, found) {
         (ReservationStatus::Confirmed, Some(_)) if refunded_to_nothing_by_seats(deps, reservation.id).await? => {
             // Our own partial refunds took the balance to nothing (the coupon covers the
@@ -195,8 +206,9 @@ pub async fn settle_order(deps: PaymentDeps<'_>, order_id: &str) -> ApiResult<bo
 }
 
 /// Finishes reservations left PAYING for longer than `older_than`, either way, by asking
-/// the provider. Returns how many were settled; a provider that cannot answer now leaves
-/// them for the next run.
+/// the provider, and refunds whose requesters went away before the provider's answer was
+/// known. Returns how many were settled; a provider that cannot answer now leaves them for
+/// the next run.
 pub async fn reconcile_payments(deps: PaymentDeps<'_>, older_than: Duration) -> ApiResult<u64> {
     let stuck = reservation::Entity::find()
         .filter(reservation::Column::Status.eq(ReservationStatus::Paying))
@@ -225,5 +237,5 @@ pub async fn reconcile_payments(deps: PaymentDeps<'_>, older_than: Duration) -> 
             Err(err) => tracing::error!(reservation_id = id, error = ?err, "cannot settle a PAYING reservation"),
         }
     }
-    Ok(settled)
+    Ok(settled + super::refunds::finish_abandoned(deps, RECONCILE_BATCH).await?)
 }

@@ -18,7 +18,7 @@ pub mod transfer;
 
 use chrono::Utc;
 use entity::{TicketState, payment, reservation, ticket};
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, LockType};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set};
 use serde::{Deserialize, Serialize};
 
@@ -123,6 +123,46 @@ pub async fn transferred_away(
         .filter(ticket::Column::ReservationId.eq(reservation.id))
         .filter(ticket::Column::OwnerId.ne(reservation.user_id))
         .filter(ticket::Column::State.ne(TicketState::Cancelled));
+    if let Some(seat_ids) = seat_ids {
+        query = query.filter(ticket::Column::SeatId.is_in(seat_ids.iter().copied()));
+    }
+    Ok(query.count(db).await? > 0)
+}
+
+/// [`transferred_away`] under row locks on the reservation's tickets (PostgreSQL; SQLite's
+/// write transactions are serialised already), for a refund claim to decide against a
+/// concurrent transfer.
+pub async fn lock_transferred_away(
+    txn: &impl ConnectionTrait,
+    reservation_id: i64,
+    seat_ids: Option<&[i64]>,
+) -> ApiResult<bool> {
+    let buyer = reservation::Entity::find_by_id(reservation_id)
+        .one(txn)
+        .await?
+        .ok_or(ApiError::NotFound("reservation"))?
+        .user_id;
+    let tickets = ticket::Entity::find()
+        .filter(ticket::Column::ReservationId.eq(reservation_id))
+        .lock(LockType::Update)
+        .all(txn)
+        .await?;
+    Ok(tickets.iter().any(|t| {
+        t.owner_id != buyer
+            && t.state != TicketState::Cancelled
+            && seat_ids.is_none_or(|seats| seats.contains(&t.seat_id))
+    }))
+}
+
+/// Whether a ticket of the reservation (of `seat_ids`, or any) has been used at the door.
+pub async fn used_at_door(
+    db: &impl ConnectionTrait,
+    reservation: &reservation::Model,
+    seat_ids: Option<&[i64]>,
+) -> ApiResult<bool> {
+    let mut query = ticket::Entity::find()
+        .filter(ticket::Column::ReservationId.eq(reservation.id))
+        .filter(ticket::Column::State.eq(TicketState::CheckedIn));
     if let Some(seat_ids) = seat_ids {
         query = query.filter(ticket::Column::SeatId.is_in(seat_ids.iter().copied()));
     }

@@ -166,10 +166,20 @@ impl TicketKeys {
     }
 
     /// Makes a new signing key and retires the others from signing (they still verify), in
-    /// the caller's transaction; returns the new key id. Call [`Self::refresh`] after the
-    /// commit to sign with it at once here; other instances do within [`REFRESH_AFTER`].
-    pub async fn rotate(&self, db: &impl ConnectionTrait) -> ApiResult<String> {
+    /// the caller's transaction; returns the new key id. With `revoke_previous` (a key
+    /// leaked), the others stop verifying too: payloads signed with them are refused until
+    /// their holders open their tickets again and get one signed with the new key. Call
+    /// [`Self::refresh`] after the commit to act on it at once here; other instances do
+    /// within [`REFRESH_AFTER`].
+    pub async fn rotate(&self, db: &impl ConnectionTrait, revoke_previous: bool) -> ApiResult<String> {
         let now = Utc::now();
+        if revoke_previous {
+            ticket_key::Entity::update_many()
+                .col_expr(ticket_key::Column::RevokedAt, Expr::value(now))
+                .filter(ticket_key::Column::RevokedAt.is_null())
+                .exec(db)
+                .await?;
+        }
         ticket_key::Entity::update_many()
             .col_expr(ticket_key::Column::RetiredAt, Expr::value(now))
             .filter(ticket_key::Column::RetiredAt.is_null())
@@ -213,7 +223,8 @@ impl TicketKeys {
         // A key made on another instance since this one read them (a rotation): one lookup
         // by primary key, and a reload only when the key exists, so that made-up key ids
         // cost a cheap query and nothing more.
-        if ticket_key::Entity::find_by_id(kid.to_string()).one(db).await?.is_none() {
+        let stored = ticket_key::Entity::find_by_id(kid.to_string()).one(db).await?;
+        if stored.is_none_or(|key| key.revoked_at.is_some()) {
             return Ok(None);
         }
         self.reload(db).await?;
@@ -253,7 +264,7 @@ impl TicketKeys {
             published: Vec::new(),
             loaded_at: Instant::now(),
         };
-        for row in rows {
+        for row in rows.into_iter().filter(|row| row.revoked_at.is_none()) {
             let Some(seed) = decode_seed(&row.seed) else {
                 tracing::error!(kid = row.kid, "a ticket key's seed cannot be read; it is skipped");
                 continue;
@@ -288,6 +299,7 @@ async fn insert_key(db: &impl ConnectionTrait, kid: &str, keep_existing: bool) -
         public_key: Set(URL_SAFE_NO_PAD.encode(key.verifying_key().to_bytes())),
         created_at: Set(Utc::now()),
         retired_at: Set(None),
+        revoked_at: Set(None),
     };
     let mut insert = ticket_key::Entity::insert(row);
     if keep_existing {

@@ -15,6 +15,8 @@ toss_tests!(
     the_box_office_cancels_seats_after_the_cut_off_and_it_is_audit_logged,
     concurrent_cancellations_of_overlapping_seats_refund_each_seat_at_most_once,
     a_refund_whose_answer_was_lost_is_finished_by_repeating_the_request_without_refunding_twice,
+    a_refund_its_requester_abandoned_is_finished_by_reconciliation_and_blocks_transfers_meanwhile,
+    a_webhook_during_a_refund_finishes_it_instead_of_cancelling_the_booking,
 );
 
 const CANCEL_SEATS: &str = "mutation($r: ID!, $seats: [ID!]!, $why: String!) {
@@ -385,4 +387,105 @@ async fn a_refund_whose_answer_was_lost_is_finished_by_repeating_the_request_wit
     assert_eq!(keys[0], keys[1], "the retry carries the same idempotency key");
     assert_eq!(toss.refunded(&held.order_id), 50_000, "and is not refunded twice");
     assert_eq!(seat_statuses(app, &session).await, ["AVAILABLE", "SOLD"]);
+}
+
+/// The tickets of a booking, in seat order: `(id, state)`.
+async fn ticket_states(app: &TestApp, buyer: &Session, held: &Held) -> Vec<(Value, String)> {
+    let response = app
+        .post(
+            "query($r: ID!) { reservation(id: $r) { tickets { id state } } }",
+            json!({ "r": held.id }),
+            Some(&buyer.access_token),
+        )
+        .await;
+    data(&response)["reservation"]["tickets"]
+        .as_array()
+        .expect("tickets")
+        .iter()
+        .map(|t| (t["id"].clone(), t["state"].as_str().unwrap_or_default().to_string()))
+        .collect()
+}
+
+async fn a_refund_its_requester_abandoned_is_finished_by_reconciliation_and_blocks_transfers_meanwhile(
+    app: &TestApp,
+    toss: &TossStandIn,
+) {
+    let (session, seats) = session_with_seats(app, 2).await;
+    let buyer = app.sign_up("gone-away@example.com").await;
+    app.sign_up("would-be-friend@example.com").await;
+    let held = paid(app, &buyer, &session, &seats, None, "gone").await;
+    toss.answer_cancels_late(1);
+    let lost = cancel_seats(app, &buyer.access_token, &held, &seats[..1]).await;
+    assert_eq!(error_code(&lost), "PAYMENT_PENDING");
+
+    // While the refund is under way, no ticket of the booking changes hands: the seat being
+    // refunded could be the one given away.
+    let tickets = ticket_states(app, &buyer, &held).await;
+    for (ticket, _) in &tickets {
+        let response = app
+            .post(
+                "mutation($t: ID!) { transferTicket(ticketId: $t, toEmail: \"would-be-friend@example.com\") { id } }",
+                json!({ "t": ticket }),
+                Some(&buyer.access_token),
+            )
+            .await;
+        assert_eq!(error_code(&response), "CONFLICT");
+    }
+
+    // The buyer never comes back. Once the claim is older than any provider call can take
+    // (moved back in time here), reconciliation finishes it, with the same key.
+    {
+        use sea_orm::sea_query::Expr;
+        entity::refund::Entity::update_many()
+            .col_expr(
+                entity::refund::Column::CreatedAt,
+                Expr::value(chrono::Utc::now() - chrono::Duration::hours(1)),
+            )
+            .exec(&app.db)
+            .await
+            .expect("age the claim");
+    }
+    assert_eq!(reconcile(app).await, 1);
+    assert_eq!(toss.refunded(&held.order_id), 50_000, "refunded once");
+    let keys = toss.cancel_keys();
+    assert_eq!((keys.len(), keys.first() == keys.last()), (2, true));
+    assert_eq!(seat_statuses(app, &session).await, ["AVAILABLE", "SOLD"]);
+    let states: Vec<String> = ticket_states(app, &buyer, &held)
+        .await
+        .into_iter()
+        .map(|(_, s)| s)
+        .collect();
+    assert_eq!(states, ["CANCELLED", "VALID"]);
+    assert_eq!(status(app, &buyer, &held).await, "CONFIRMED");
+}
+
+async fn a_webhook_during_a_refund_finishes_it_instead_of_cancelling_the_booking(app: &TestApp, toss: &TossStandIn) {
+    // Two seats of 50,000 with 60,000 off: 40,000 paid. Giving one seat back refunds the whole
+    // 40,000 (the discount now covers what remains up to its price), so Toss says CANCELED
+    // although the buyer keeps a seat.
+    let (session, seats) = session_with_seats(app, 2).await;
+    let coupon = create_coupon(app, 10, json!({ "discountAmount": 60000 })).await;
+    let buyer = app.sign_up("webhook-midway@example.com").await;
+    let held = paid(app, &buyer, &session, &seats, Some(&coupon), "midway").await;
+    toss.answer_cancels_late(1);
+    let lost = cancel_seats(app, &buyer.access_token, &held, &seats[..1]).await;
+    assert_eq!(error_code(&lost), "PAYMENT_PENDING");
+    let paid_status = toss
+        .payment(&held.order_id)
+        .and_then(|p| p["status"].as_str().map(str::to_string));
+    assert_eq!(paid_status.as_deref(), Some("CANCELED"));
+
+    assert!(webhook(app, &held.order_id, "CANCELED").await.is_success());
+    assert_eq!(
+        status(app, &buyer, &held).await,
+        "CONFIRMED",
+        "the buyer keeps the other seat"
+    );
+    assert_eq!(seat_statuses(app, &session).await, ["AVAILABLE", "SOLD"]);
+    let states: Vec<String> = ticket_states(app, &buyer, &held)
+        .await
+        .into_iter()
+        .map(|(_, s)| s)
+        .collect();
+    assert_eq!(states, ["CANCELLED", "VALID"]);
 }
