@@ -129,6 +129,27 @@ fn verify_offline(keys: &Value, payload: &str) -> Value {
     serde_json::from_slice(&URL_SAFE_NO_PAD.decode(claims).expect("base64")).expect("JSON")
 }
 
+async fn door_count(app: &TestApp, door: &Session, session: &str) -> Value {
+    let count = app
+        .post(
+            "query($s: ID!) { doorCount(sessionId: $s) { admitted expected } }",
+            json!({ "s": session }),
+            Some(&door.access_token),
+        )
+        .await;
+    data(&count)["doorCount"].clone()
+}
+
+/// The buyer gives back one seat of their booking (`cancelSeats`).
+async fn cancel_seat(app: &TestApp, buyer: &Session, reservation: &str, seat: &Value) -> Value {
+    app.post(
+        "mutation($r: ID!, $seats: [ID!]!) { cancelSeats(reservationId: $r, seatIds: $seats, reason: \"못 감\") { seatCount } }",
+        json!({ "r": reservation, "seats": [seat] }),
+        Some(&buyer.access_token),
+    )
+    .await
+}
+
 async fn published_keys(app: &TestApp) -> Value {
     let response = app
         .client
@@ -206,14 +227,10 @@ async fn a_ticket_is_checked_in_once_and_then_says_when_and_where(app: &TestApp)
     assert_eq!(again["gate"], "A", "the first gate is reported");
     assert_eq!(again["checkedInAt"], first["checkedInAt"]);
 
-    let count = app
-        .post(
-            "query($s: ID!) { doorCount(sessionId: $s) { admitted expected } }",
-            json!({ "s": session }),
-            Some(&door.access_token),
-        )
-        .await;
-    assert_eq!(data(&count)["doorCount"], json!({ "admitted": 1, "expected": 2 }));
+    assert_eq!(
+        door_count(app, &door, &session).await,
+        json!({ "admitted": 1, "expected": 2 })
+    );
     // The holder sees it used, and it can no longer be transferred.
     let tickets = tickets_of(app, &buyer, &reservation).await;
     assert_eq!(tickets[0]["state"], "CHECKED_IN");
@@ -612,24 +629,10 @@ async fn cancelling_some_seats_cancels_their_tickets_and_offers_the_seats_to_the
         Some(&buyer.access_token),
     )
     .await;
-    let cancel = "mutation($r: ID!, $seats: [ID!]!) {
-        cancelSeats(reservationId: $r, seatIds: $seats, reason: \"한 명 못 감\") { seatCount } }";
     // Not the seat of a ticket given away.
-    let response = app
-        .post(
-            cancel,
-            json!({ "r": reservation, "seats": [tickets[2]["seat"]["id"]] }),
-            Some(&buyer.access_token),
-        )
-        .await;
+    let response = cancel_seat(app, &buyer, &reservation, &tickets[2]["seat"]["id"]).await;
     assert_eq!(error_code(&response), "CONFLICT");
-    let response = app
-        .post(
-            cancel,
-            json!({ "r": reservation, "seats": [tickets[0]["seat"]["id"]] }),
-            Some(&buyer.access_token),
-        )
-        .await;
+    let response = cancel_seat(app, &buyer, &reservation, &tickets[0]["seat"]["id"]).await;
     assert_eq!(data(&response)["cancelSeats"]["seatCount"], 2);
 
     let after = tickets_of(app, &buyer, &reservation).await;
@@ -644,14 +647,10 @@ async fn cancelling_some_seats_cancels_their_tickets_and_offers_the_seats_to_the
     );
     let response = scan(app, &door, &payload_of(&tickets[1]), "A", Some(&session)).await;
     assert_eq!(data(&response)["checkIn"]["outcome"], "ADMITTED");
-    let count = app
-        .post(
-            "query($s: ID!) { doorCount(sessionId: $s) { admitted expected } }",
-            json!({ "s": session }),
-            Some(&door.access_token),
-        )
-        .await;
-    assert_eq!(data(&count)["doorCount"], json!({ "admitted": 1, "expected": 2 }));
+    assert_eq!(
+        door_count(app, &door, &session).await,
+        json!({ "admitted": 1, "expected": 2 })
+    );
 
     // The seat given back went to the line, not to the public.
     let response = app
@@ -692,13 +691,7 @@ async fn a_ticket_used_at_the_door_is_not_refunded_to_its_buyer(app: &TestApp) {
     let door = door_staff(app, "used-door@example.com").await;
     let tickets = tickets_of(app, &buyer, &reservation).await;
     scan(app, &door, &payload_of(&tickets[0]), "A", Some(&session)).await;
-    let response = app
-        .post(
-            "mutation($r: ID!, $seats: [ID!]!) { cancelSeats(reservationId: $r, seatIds: $seats, reason: \"x\") { seatCount } }",
-            json!({ "r": reservation, "seats": [tickets[0]["seat"]["id"]] }),
-            Some(&buyer.access_token),
-        )
-        .await;
+    let response = cancel_seat(app, &buyer, &reservation, &tickets[0]["seat"]["id"]).await;
     assert_eq!(error_code(&response), "CONFLICT");
     let response = app
         .post(
@@ -709,12 +702,6 @@ async fn a_ticket_used_at_the_door_is_not_refunded_to_its_buyer(app: &TestApp) {
         .await;
     assert_eq!(error_code(&response), "CONFLICT");
     // The other seat, unused, can still be given back.
-    let response = app
-        .post(
-            "mutation($r: ID!, $seats: [ID!]!) { cancelSeats(reservationId: $r, seatIds: $seats, reason: \"x\") { seatCount } }",
-            json!({ "r": reservation, "seats": [tickets[1]["seat"]["id"]] }),
-            Some(&buyer.access_token),
-        )
-        .await;
+    let response = cancel_seat(app, &buyer, &reservation, &tickets[1]["seat"]["id"]).await;
     assert_eq!(data(&response)["cancelSeats"]["seatCount"], 1);
 }

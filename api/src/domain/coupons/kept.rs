@@ -17,28 +17,10 @@ pub fn discount_kept(coupon: &coupon::Model, kept_order: i64, had: i64) -> i64 {
 
 #[cfg(test)]
 mod tests {
-    use chrono::Utc;
-
     use super::*;
 
     fn coupon(amount: Option<i64>, percent: Option<i32>, minimum: i64) -> coupon::Model {
-        let now = Utc::now();
-        coupon::Model {
-            id: 1,
-            name: "test".into(),
-            discount_amount: amount,
-            discount_percent: percent,
-            max_discount: None,
-            minimum_order_amount: minimum,
-            valid_from: now,
-            valid_until: now,
-            total_quantity: 1,
-            issued: 0,
-            active: true,
-            performance_id: None,
-            created_at: now,
-            updated_at: now,
-        }
+        super::super::redeem::sample_coupon(amount, percent, None, minimum)
     }
 
     #[test]

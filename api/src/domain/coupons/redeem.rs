@@ -251,28 +251,39 @@ fn changed_meanwhile() -> ApiError {
     ApiError::Conflict("the reservation changed meanwhile; try again".into())
 }
 
+/// A coupon with these terms, for tests of the discount rules.
+#[cfg(test)]
+pub(super) fn sample_coupon(
+    amount: Option<i64>,
+    percent: Option<i32>,
+    cap: Option<i64>,
+    minimum: i64,
+) -> coupon::Model {
+    let now = Utc::now();
+    coupon::Model {
+        id: 1,
+        name: "test".into(),
+        discount_amount: amount,
+        discount_percent: percent,
+        max_discount: cap,
+        minimum_order_amount: minimum,
+        valid_from: now,
+        valid_until: now,
+        total_quantity: 1,
+        issued: 0,
+        active: true,
+        performance_id: None,
+        created_at: now,
+        updated_at: now,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn coupon(amount: Option<i64>, percent: Option<i32>, cap: Option<i64>, minimum: i64) -> coupon::Model {
-        let now = Utc::now();
-        coupon::Model {
-            id: 1,
-            name: "test".into(),
-            discount_amount: amount,
-            discount_percent: percent,
-            max_discount: cap,
-            minimum_order_amount: minimum,
-            valid_from: now,
-            valid_until: now,
-            total_quantity: 1,
-            issued: 0,
-            active: true,
-            performance_id: None,
-            created_at: now,
-            updated_at: now,
-        }
+        sample_coupon(amount, percent, cap, minimum)
     }
 
     #[test]
