@@ -130,7 +130,10 @@ async fn offer(
     // statement aborts the whole transaction, and with it the release that freed the seats.
     // Buyers cannot choose such keys (`hold_guards::client_key`), but one made before that
     // rule, or any other way, must not stop seats coming back.
-    if crate::domain::holds::find_by_key(txn, entry.user_id, &key).await?.is_some() {
+    if crate::domain::holds::find_by_key(txn, entry.user_id, &key)
+        .await?
+        .is_some()
+    {
         tracing::warn!(
             entry_id = entry.id,
             user_id = entry.user_id,
