@@ -140,12 +140,16 @@ pub enum WaitlistState {
     /// The offered reservation was paid.
     #[sea_orm(string_value = "BOOKED")]
     Booked,
-    /// The offered hold was released or lapsed unpaid.
+    /// The offered hold was released or lapsed unpaid (or the offer could not be made: the
+    /// buyer already had a reservation under the offer's key).
     #[sea_orm(string_value = "LAPSED")]
     Lapsed,
     /// The buyer left the line.
     #[sea_orm(string_value = "LEFT")]
     Left,
+    /// The session's sales ended (closed, or it was cancelled) before seats came back.
+    #[sea_orm(string_value = "CLOSED")]
+    Closed,
 }
 
 /// Where a refund Curtain asked the provider for stands: written PENDING before asking,

@@ -21,6 +21,9 @@ pub struct Model {
     pub state: WaitlistState,
     /// How long offered seats stay held (the hold window when the buyer joined).
     pub hold_seconds: i64,
+    /// The most seats the buyer may have in the session once offered (the per-buyer cap
+    /// when they joined); `None` for entries made before the cap was kept.
+    pub max_seats: Option<i32>,
     /// The HELD reservation made for the entry, once OFFERED.
     pub reservation_id: Option<i64>,
     pub created_at: DateTimeUtc,

@@ -18,6 +18,7 @@ mod m20261204_000011_waiting_room;
 mod m20261204_000012_tickets;
 mod m20261204_000013_waitlist;
 mod m20261204_000014_partial_refunds;
+mod m20261204_000015_waitlist_seat_cap;
 
 pub struct Migrator;
 
@@ -38,6 +39,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000012_tickets::Migration),
             Box::new(m20261204_000013_waitlist::Migration),
             Box::new(m20261204_000014_partial_refunds::Migration),
+            Box::new(m20261204_000015_waitlist_seat_cap::Migration),
         ]
     }
 }

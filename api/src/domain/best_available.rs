@@ -37,14 +37,18 @@ struct Row {
 /// Lower is better: stranding a seat, then section, row, distance from the row's middle.
 type Score = (bool, i32, i32, i64);
 
-/// The seats of `grade` in the session, with whether each can be held now.
-pub async fn candidates(
+/// The seats of `grade` a public hold can take now: a lapsed hold's seats count as free only
+/// while nobody waits in the session's line. While someone waits, the hold batch refuses
+/// them (they go to the line through the sweeper), so choosing them would only fail again
+/// on every retry while other seats are free.
+pub async fn holdable_candidates(
     db: &impl ConnectionTrait,
     session_id: i64,
     grade: &str,
     now: DateTime<Utc>,
 ) -> ApiResult<Vec<Candidate>> {
-    load(db, session_id, grade, Some(now)).await
+    let lapsed_count_as_free = !super::waitlist::anyone_waiting(db, session_id).await?;
+    load(db, session_id, grade, lapsed_count_as_free.then_some(now)).await
 }
 
 /// The seats of `grade` in the session, free only when AVAILABLE: what the waitlist can be
@@ -99,7 +103,8 @@ async fn load(
 }
 
 /// The best block of `count` adjacent free seats in one row, or `None` when there is none.
-/// `candidates` must be ordered by section, row and number (as [`candidates`] returns them).
+/// `candidates` must be ordered by section, row and number (as [`holdable_candidates`]
+/// returns them).
 pub fn choose(candidates: &[Candidate], count: usize) -> Option<Vec<i64>> {
     if count == 0 {
         return None;

@@ -10,6 +10,28 @@ use sea_orm::ConnectionTrait;
 use super::holds::{HoldRequest, find_by_key, seats_of};
 use crate::error::{ApiError, ApiResult};
 
+/// The idempotency key a buyer gave for a hold, trimmed, or BAD_USER_INPUT (field
+/// `idempotencyKey`): 1 to 100 characters, and not in the server's own namespace. The
+/// waitlist's offers are saved under `waitlist:{entry}` with the same unique key on buyer and
+/// idempotency key as buyers' holds: a buyer's own hold with such a key would make the offer
+/// for their entry collide with it. Every hold path calls this before looking the key up.
+pub fn client_key(key: &str) -> ApiResult<&str> {
+    let key = key.trim();
+    if key.is_empty() || key.len() > 100 {
+        return Err(ApiError::bad_input(
+            "idempotencyKey",
+            "the idempotency key must have 1 to 100 characters",
+        ));
+    }
+    if super::waitlist::is_server_key(key) {
+        return Err(ApiError::bad_input(
+            "idempotencyKey",
+            "idempotency keys starting with \"waitlist:\" are reserved for seats offered from the waitlist; choose another key",
+        ));
+    }
+    Ok(key)
+}
+
 /// The reservation an idempotency key was used for, when the request is the same one
 /// again: the same session and exactly the same seats. Anything else is CONFLICT.
 pub(super) async fn replay(

@@ -31,6 +31,8 @@ pub enum WaitlistState {
     Lapsed,
     /// The buyer left the line.
     Left,
+    /// The session's sales closed, or it was cancelled, before seats came back.
+    Closed,
 }
 
 pub struct WaitlistEntry(EntryView);
@@ -107,8 +109,11 @@ impl WaitlistMutation {
     /// grade when left out), at most `maxPrice` KRW each (any price when left out). Seats
     /// that come back are held for the first matching request in line, and the buyer is
     /// notified with the time to pay by. CONFLICT while matching seats can be held now (hold
-    /// them instead) or the session is not on sale. Joining again with the same request
-    /// returns the live entry; with another request it is CONFLICT (leave first).
+    /// them instead), the session is not on sale, or the buyer's seats in the session plus
+    /// `count` would pass the per-buyer cap. While the session's waiting room is on,
+    /// WAITING_ROOM_REQUIRED without an ADMITTED ticket, as for `holdSeats`. Joining again
+    /// with the same request returns the live entry; with another request it is CONFLICT
+    /// (leave first). Entries still waiting when sales end become CLOSED.
     #[graphql(guard = "RoleGuard(Role::User)")]
     async fn join_waitlist(
         &self,

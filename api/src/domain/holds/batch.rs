@@ -242,9 +242,10 @@ async fn lock_session(txn: &DatabaseTransaction, session_id: i64) -> ApiResult<i
     version.ok_or(ApiError::NotFound("session"))
 }
 
-/// Seats each buyer holds or owns in the session.
-async fn seats_in_session(
-    txn: &DatabaseTransaction,
+/// Seats each buyer holds or owns in the session (live reservations: held, paying or
+/// confirmed), for the per-buyer cap. Also what the waitlist counts before it offers.
+pub(crate) async fn seats_in_session(
+    txn: &impl ConnectionTrait,
     users: &BTreeSet<i64>,
     session_id: i64,
 ) -> ApiResult<Vec<(i64, usize)>> {

@@ -17,8 +17,8 @@ use entity::{
 };
 use sea_orm::sea_query::{Expr, Query};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, FromQueryResult, PaginatorTrait, QueryFilter,
-    QuerySelect,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait, FromQueryResult,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 
 mod batch;
@@ -26,6 +26,7 @@ mod combiner;
 mod decide;
 mod pricing;
 
+pub(crate) use batch::seats_in_session;
 pub use combiner::HoldCombiner;
 
 use super::inventory::{bump_version, change_available, current_version, lock_session, record_seat_changes};
@@ -116,13 +117,7 @@ pub enum Prepared {
 /// batch still decides), and the buyer's per-session limit on the request alone.
 pub async fn prepare(holds: &HoldCombiner, request: HoldRequest) -> ApiResult<Prepared> {
     let (db, policy) = (holds.db(), holds.policy());
-    let key = request.idempotency_key.trim();
-    if key.is_empty() || key.len() > 100 {
-        return Err(ApiError::bad_input(
-            "idempotencyKey",
-            "the idempotency key must have 1 to 100 characters",
-        ));
-    }
+    let key = super::hold_guards::client_key(&request.idempotency_key)?;
     let seat_ids: BTreeSet<i64> = request.seat_ids.iter().copied().collect();
     if seat_ids.is_empty() {
         return Err(ApiError::bad_input("seatIds", "choose at least one seat"));
@@ -307,6 +302,11 @@ pub async fn release_hold(db: &DatabaseConnection, reservation_id: i64, user_id:
 /// moved in one transaction per session. Safe to run on several instances at once: each
 /// reservation is expired and each seat freed by exactly one of them. Returns how many seats
 /// were freed.
+///
+/// A session whose sweep fails (its transaction is rolled back whole) is logged and left for
+/// the next sweep; the other sessions are swept all the same, so one bad session cannot
+/// keep every other session's seats held. The sweep also ends the waitlists of sessions no
+/// longer on sale ([`super::waitlist::close_ended_lines`]).
 pub async fn expire_holds(db: &DatabaseConnection) -> ApiResult<u64> {
     let now = Utc::now();
     let sessions: Vec<i64> = reservation::Entity::find()
@@ -315,62 +315,94 @@ pub async fn expire_holds(db: &DatabaseConnection) -> ApiResult<u64> {
         .distinct()
         .filter(reservation::Column::Status.eq(ReservationStatus::Held))
         .filter(reservation::Column::ExpiresAt.lt(now))
+        .order_by_asc(reservation::Column::SessionId)
         .limit(500)
         .into_tuple()
         .all(db)
         .await?;
     let mut freed = 0;
     for session_id in sessions {
-        freed += expire_session_holds(db, session_id, now).await?;
+        match expire_session_holds(db, session_id, now).await {
+            Ok(seats) => freed += seats,
+            Err(err) => tracing::warn!(
+                session_id,
+                error = ?err.into_anyhow(),
+                "sweeping a session's lapsed holds failed; its holds stay until the next sweep"
+            ),
+        }
+    }
+    match super::waitlist::close_ended_lines(db, now).await {
+        Ok(0) => {}
+        Ok(closed) => tracing::info!(closed, "waitlist entries of sessions off sale closed"),
+        Err(err) => tracing::warn!(error = ?err.into_anyhow(), "closing the waitlists of sessions off sale failed"),
     }
     Ok(freed)
 }
 
+/// One session's sweep in its own transaction: committed whole, or rolled back whole.
 async fn expire_session_holds(db: &DatabaseConnection, session_id: i64, now: DateTime<Utc>) -> ApiResult<u64> {
     let txn = crate::db::begin_write(db).await?;
-    lock_session(&txn, session_id).await?;
+    match sweep_session(&txn, session_id, now).await {
+        Ok(Some(freed)) => {
+            txn.commit().await?;
+            Ok(freed)
+        }
+        Ok(None) => {
+            // Another instance got here first.
+            txn.rollback().await?;
+            Ok(0)
+        }
+        Err(err) => {
+            if let Err(rollback) = txn.rollback().await {
+                tracing::warn!(session_id, error = %rollback, "rolling back a failed sweep failed");
+            }
+            Err(err)
+        }
+    }
+}
+
+/// Expires the session's lapsed holds in `txn`; `None` when there were none.
+async fn sweep_session(txn: &DatabaseTransaction, session_id: i64, now: DateTime<Utc>) -> ApiResult<Option<u64>> {
+    lock_session(txn, session_id).await?;
     let lapsed = reservation::Entity::find()
         .filter(reservation::Column::SessionId.eq(session_id))
         .filter(reservation::Column::Status.eq(ReservationStatus::Held))
         .filter(reservation::Column::ExpiresAt.lt(now))
-        .all(&txn)
+        .all(txn)
         .await?;
     if lapsed.is_empty() {
-        // Another instance got here first.
-        txn.rollback().await?;
-        return Ok(0);
+        return Ok(None);
     }
     reservation::Entity::update_many()
         .col_expr(reservation::Column::Status, Expr::value(ReservationStatus::Expired))
         .col_expr(reservation::Column::UpdatedAt, Expr::value(now))
         .filter(reservation::Column::Id.is_in(lapsed.iter().map(|r| r.id)))
-        .exec(&txn)
+        .exec(txn)
         .await?;
-    super::coupons::give_back(&txn, lapsed.iter().map(|r| r.id)).await?;
+    super::coupons::give_back(txn, lapsed.iter().map(|r| r.id)).await?;
     let lapsed_seats = session_seat::Entity::find()
         .filter(session_seat::Column::SessionId.eq(session_id))
         .filter(session_seat::Column::Status.eq(SeatStatus::Held))
         .filter(session_seat::Column::HoldExpiresAt.lt(now))
-        .count(&txn)
+        .count(txn)
         .await?;
     let lapsed_ids: Vec<i64> = lapsed.iter().map(|r| r.id).collect();
-    super::waitlist::offers_ended(&txn, &lapsed_ids).await?;
+    super::waitlist::offers_ended(txn, &lapsed_ids).await?;
     let mut freed = Vec::new();
     if lapsed_seats > 0 {
-        let version = bump_version(&txn, session_id).await?;
+        let version = bump_version(txn, session_id).await?;
         let available;
-        (freed, available) = free_seats(&txn, session_id, None, Some(now)).await?;
-        record_seat_changes(&txn, session_id, version, &freed, SeatStatus::Available, available).await?;
+        (freed, available) = free_seats(txn, session_id, None, Some(now)).await?;
+        record_seat_changes(txn, session_id, version, &freed, SeatStatus::Available, available).await?;
     }
     for mut reservation in lapsed {
         reservation.status = ReservationStatus::Expired;
-        record_status_change(&txn, &reservation).await?;
+        record_status_change(txn, &reservation).await?;
     }
     if !freed.is_empty() {
-        super::waitlist::hand_over(&txn, session_id).await?;
+        super::waitlist::hand_over(txn, session_id).await?;
     }
-    txn.commit().await?;
-    Ok(freed.len() as u64)
+    Ok(Some(freed.len() as u64))
 }
 
 /// The buyer's own reservation; anyone else's is NOT_FOUND.
@@ -389,7 +421,7 @@ pub async fn seats_of(db: &impl ConnectionTrait, reservation_id: i64) -> ApiResu
         .await?)
 }
 
-pub(super) async fn find_by_key(
+pub(crate) async fn find_by_key(
     db: &impl ConnectionTrait,
     user_id: i64,
     key: &str,

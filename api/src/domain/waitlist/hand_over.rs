@@ -71,6 +71,10 @@ pub async fn hand_over(txn: &impl ConnectionTrait, session_id: i64) -> ApiResult
             unmet.insert(shape);
             continue;
         };
+        if over_cap(txn, &entry).await? {
+            // Keeps its place: once the buyer has fewer seats, a later hand-over serves it.
+            continue;
+        }
         if let Some(entry) = offer(txn, &entry, &pool.priced(&seats), &title, now).await? {
             pool.take(&seats);
             offered.push(entry);
@@ -100,7 +104,20 @@ pub(super) async fn free_seats(db: &impl ConnectionTrait, session_id: i64) -> Ap
     Ok(Pool::new(by_grade, prices))
 }
 
-/// Holds `seats` for `entry`; `None` when the entry left the line meanwhile (nothing done).
+/// Whether offering the entry its seats would take its buyer past the per-buyer cap kept on
+/// the entry (the seats they hold or own in the session now, plus the entry's count), as a
+/// hold of their own would be refused. Entries made before the cap was kept are not checked.
+async fn over_cap(txn: &impl ConnectionTrait, entry: &waitlist_entry::Model) -> ApiResult<bool> {
+    let Some(cap) = entry.max_seats else {
+        return Ok(false);
+    };
+    let held = super::seats_held(txn, entry.user_id, entry.session_id).await?;
+    Ok(held + entry.seat_count as usize > usize::try_from(cap).unwrap_or(0))
+}
+
+/// Holds `seats` for `entry`; `None` when nothing was offered: the entry left the line
+/// meanwhile, or its buyer already has a reservation under the offer's key (the entry ends
+/// LAPSED and the seats go to the next in line).
 async fn offer(
     txn: &impl ConnectionTrait,
     entry: &waitlist_entry::Model,
@@ -108,6 +125,29 @@ async fn offer(
     title: &str,
     now: DateTime<Utc>,
 ) -> ApiResult<Option<waitlist_entry::Model>> {
+    let key = super::offer_key(entry.id);
+    // Checked before inserting, not by catching the unique violation: on PostgreSQL a failed
+    // statement aborts the whole transaction, and with it the release that freed the seats.
+    // Buyers cannot choose such keys (`hold_guards::client_key`), but one made before that
+    // rule, or any other way, must not stop seats coming back.
+    if crate::domain::holds::find_by_key(txn, entry.user_id, &key)
+        .await?
+        .is_some()
+    {
+        tracing::warn!(
+            entry_id = entry.id,
+            user_id = entry.user_id,
+            "the buyer already has a reservation under this waitlist entry's offer key; the entry lapses"
+        );
+        waitlist_entry::Entity::update_many()
+            .col_expr(waitlist_entry::Column::State, Expr::value(WaitlistState::Lapsed))
+            .col_expr(waitlist_entry::Column::UpdatedAt, Expr::value(now))
+            .filter(waitlist_entry::Column::Id.eq(entry.id))
+            .filter(waitlist_entry::Column::State.eq(WaitlistState::Waiting))
+            .exec(txn)
+            .await?;
+        return Ok(None);
+    }
     // Claimed first, on its state: a concurrent leaveWaitlist either went first (skip) or
     // waits for this transaction and then finds the entry OFFERED.
     let claimed = waitlist_entry::Entity::update_many()
@@ -134,7 +174,7 @@ async fn offer(
         discount: Set(0),
         order_id: Set(Some(crate::domain::payments::new_order_id())),
         order_name: Set(Some(crate::domain::payments::order_name_of(title, seats.len()))),
-        idempotency_key: Set(super::offer_key(entry.id)),
+        idempotency_key: Set(key),
         expires_at: Set(expires_at),
         created_at: Set(now),
         updated_at: Set(now),

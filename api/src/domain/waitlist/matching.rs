@@ -25,7 +25,7 @@ pub(crate) struct Pool {
 }
 
 impl Pool {
-    /// `by_grade`: each priced grade's seats, ordered as [`best_available::candidates`]
+    /// `by_grade`: each priced grade's seats, ordered as [`best_available::available_candidates`]
     /// returns them.
     pub fn new(by_grade: BTreeMap<String, Vec<Candidate>>, prices: HashMap<String, i32>) -> Self {
         Self { by_grade, prices }

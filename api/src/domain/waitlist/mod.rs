@@ -10,12 +10,12 @@
 mod hand_over;
 mod matching;
 
-use chrono::{Duration, Utc};
-use entity::{WaitlistState, waitlist_entry};
-use sea_orm::sea_query::Expr;
+use chrono::{DateTime, Duration, Utc};
+use entity::{SessionStatus, WaitlistState, session, waitlist_entry};
+use sea_orm::sea_query::{Expr, Query};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, Set,
 };
 
 pub use hand_over::hand_over;
@@ -45,8 +45,14 @@ pub struct EntryView {
 }
 
 /// Puts the buyer in line. Refused (CONFLICT) while a seat this request could take is
-/// available: the buyer holds instead. Joining again with the same request returns the live
+/// available: the buyer holds instead; and when the buyer's live seats in the session plus
+/// `count` pass `max_seats_per_buyer` (the cap a hold would apply). While the session's
+/// waiting room is on, the buyer needs an admitted ticket, as for a hold (otherwise the line
+/// would be a way round the room). Joining again with the same request returns the live
 /// entry; with another request it is CONFLICT (leave first).
+///
+/// The entry keeps the cap and the hold window, for the hand-over, which runs without
+/// settings: an offer is not made while it would take the buyer past the cap.
 pub async fn join(
     db: &DatabaseConnection,
     request: JoinRequest,
@@ -99,6 +105,15 @@ pub async fn join(
         crate::db::commit(txn).await?;
         return Ok(view);
     }
+    super::waiting_room::require_admission(&txn, request.session_id, request.user_id, Utc::now()).await?;
+    let held = seats_held(&txn, request.user_id, request.session_id).await?;
+    if held + count > max_seats_per_buyer {
+        return Err(ApiError::Conflict(format!(
+            "a buyer may have at most {max_seats_per_buyer} seats of a session and you already have {held}: \
+             wait for at most {} seats",
+            max_seats_per_buyer.saturating_sub(held)
+        )));
+    }
     let wanted = waitlist_entry::Model {
         id: 0,
         session_id: request.session_id,
@@ -108,6 +123,7 @@ pub async fn join(
         max_price,
         state: WaitlistState::Waiting,
         hold_seconds: hold_for.num_seconds().max(1),
+        max_seats: Some(i32::try_from(max_seats_per_buyer).unwrap_or(i32::MAX)),
         reservation_id: None,
         created_at: Utc::now(),
         updated_at: Utc::now(),
@@ -126,6 +142,7 @@ pub async fn join(
         max_price: Set(wanted.max_price),
         state: Set(WaitlistState::Waiting),
         hold_seconds: Set(wanted.hold_seconds),
+        max_seats: Set(wanted.max_seats),
         reservation_id: Set(None),
         created_at: Set(wanted.created_at),
         updated_at: Set(wanted.updated_at),
@@ -217,6 +234,32 @@ pub(crate) async fn anyone_waiting(txn: &impl ConnectionTrait, session_id: i64) 
     Ok(first.is_some())
 }
 
+/// Ends the lines of sessions no longer on sale: their WAITING entries become CLOSED (a
+/// cancelled session, or one whose sales closed or that has started; the hand-over offers
+/// nothing for them any more). Run by the hold sweeper. One conditional update, so a
+/// concurrent hand-over either offered an entry first or finds it CLOSED. Returns how many
+/// entries closed.
+pub(crate) async fn close_ended_lines(db: &impl ConnectionTrait, now: DateTime<Utc>) -> ApiResult<u64> {
+    let ended = Query::select()
+        .column(session::Column::Id)
+        .from(session::Entity)
+        .cond_where(
+            Condition::any()
+                .add(session::Column::Status.eq(SessionStatus::Cancelled))
+                .add(session::Column::SalesCloseAt.lte(now))
+                .add(session::Column::StartsAt.lte(now)),
+        )
+        .to_owned();
+    Ok(waitlist_entry::Entity::update_many()
+        .col_expr(waitlist_entry::Column::State, Expr::value(WaitlistState::Closed))
+        .col_expr(waitlist_entry::Column::UpdatedAt, Expr::value(now))
+        .filter(waitlist_entry::Column::State.eq(WaitlistState::Waiting))
+        .filter(waitlist_entry::Column::SessionId.in_subquery(ended))
+        .exec(db)
+        .await?
+        .rows_affected)
+}
+
 /// The offered reservations among `reservation_ids` ended unpaid (released or expired):
 /// their entries become LAPSED. Call in the transaction that ended them, before
 /// [`hand_over`] gives their seats to the next in line.
@@ -247,10 +290,31 @@ pub(crate) async fn offer_booked(txn: &impl ConnectionTrait, reservation_id: i64
     Ok(())
 }
 
+/// The idempotency keys' namespace the server keeps for its offers ([`offer_key`]).
+const OFFER_KEY_PREFIX: &str = "waitlist:";
+
 /// The idempotency key of the reservation offered to entry `entry_id`: one offer per entry
-/// (the unique key on buyer and idempotency key), and recognisable to the notifier.
+/// (the unique key on buyer and idempotency key), and recognisable to the notifier. Buyers
+/// cannot choose keys of this form ([`is_server_key`]).
 pub(crate) fn offer_key(entry_id: i64) -> String {
-    format!("waitlist:{entry_id}")
+    format!("{OFFER_KEY_PREFIX}{entry_id}")
+}
+
+/// Whether a buyer's idempotency key is in the namespace of the offers' keys (in any case,
+/// so that no spelling of it comes close).
+pub(crate) fn is_server_key(key: &str) -> bool {
+    key.get(..OFFER_KEY_PREFIX.len())
+        .is_some_and(|start| start.eq_ignore_ascii_case(OFFER_KEY_PREFIX))
+}
+
+/// Seats the buyer holds or owns in the session (the per-buyer cap counts these).
+async fn seats_held(db: &impl ConnectionTrait, user_id: i64, session_id: i64) -> ApiResult<usize> {
+    let users = std::collections::BTreeSet::from([user_id]);
+    Ok(super::holds::seats_in_session(db, &users, session_id)
+        .await?
+        .into_iter()
+        .map(|(_, seats)| seats)
+        .sum())
 }
 
 /// Whether `reservation` was made by the hand-over (checked against the entry, since a buyer
@@ -259,7 +323,7 @@ pub(crate) async fn offered_entry(
     db: &impl ConnectionTrait,
     reservation: &entity::reservation::Model,
 ) -> ApiResult<Option<waitlist_entry::Model>> {
-    if !reservation.idempotency_key.starts_with("waitlist:") {
+    if !reservation.idempotency_key.starts_with(OFFER_KEY_PREFIX) {
         return Ok(None);
     }
     Ok(waitlist_entry::Entity::find()

@@ -70,16 +70,17 @@ impl BookingMutation {
         let count = best_available::check_count(count.into(), app.settings.booking.max_seats_per_buyer)?;
         let user_id = principal(ctx)?.user_id;
         let grade = grade.trim();
+        let idempotency_key = hold_guards::client_key(&idempotency_key)?;
         // A retry is answered without spending the hold budget (see `hold_seats`).
         if let Some(existing) =
-            hold_guards::replay_best_available(&app.db, user_id, &idempotency_key, session_id, count, grade).await?
+            hold_guards::replay_best_available(&app.db, user_id, idempotency_key, session_id, count, grade).await?
         {
             return Ok(Reservation(existing));
         }
         waiting_room::require_admission(&app.db, session_id, user_id, chrono::Utc::now()).await?;
         check_hold_rate(ctx, app, user_id).await?;
         Ok(Reservation(
-            hold_best(app, user_id, session_id, count, grade, &idempotency_key).await?,
+            hold_best(app, user_id, session_id, count, grade, idempotency_key).await?,
         ))
     }
 
@@ -145,7 +146,7 @@ async fn hold_best(
     }
     let mut attempts = 0;
     loop {
-        let candidates = best_available::candidates(&app.db, session_id, grade, chrono::Utc::now()).await?;
+        let candidates = best_available::holdable_candidates(&app.db, session_id, grade, chrono::Utc::now()).await?;
         if candidates.is_empty() {
             sessions::find_session(&app.db, session_id).await?;
             return Err(ApiError::bad_input(

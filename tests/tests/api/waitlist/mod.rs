@@ -2,7 +2,7 @@
 //! leaving, the line; and the hand-over of seats that come back (a release, a lapsed hold, a
 //! cancelled booking, an unblock) to the first matching request in line, in the transaction
 //! that frees them, so the public never gets them first. Ends with a race of releases,
-//! expiries and joins.
+//! expiries and joins; what the line may not be used for is in `limits`.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -24,10 +24,24 @@ backend_tests!(
     unblocked_seats_go_to_the_line,
     the_public_cannot_take_seats_a_waiting_request_matches,
     releases_expiries_and_joins_racing_keep_the_line_and_the_seats_straight,
+    hold_keys_in_the_waitlist_namespace_are_refused,
+    an_offer_under_a_key_the_buyer_already_used_lapses_and_the_seats_go_on,
+    a_session_whose_sweep_fails_does_not_stop_the_others,
+    joining_respects_the_seat_cap_and_the_waiting_room,
+    an_offer_that_would_pass_the_seat_cap_keeps_its_place,
+    lines_of_sessions_off_sale_close_at_the_sweep,
+    best_available_passes_over_lapsed_seats_the_line_is_owed,
 );
 
+mod limits;
 mod race;
 
+use limits::{
+    a_session_whose_sweep_fails_does_not_stop_the_others, an_offer_that_would_pass_the_seat_cap_keeps_its_place,
+    an_offer_under_a_key_the_buyer_already_used_lapses_and_the_seats_go_on,
+    best_available_passes_over_lapsed_seats_the_line_is_owed, hold_keys_in_the_waitlist_namespace_are_refused,
+    joining_respects_the_seat_cap_and_the_waiting_room, lines_of_sessions_off_sale_close_at_the_sweep,
+};
 use race::releases_expiries_and_joins_racing_keep_the_line_and_the_seats_straight;
 
 const JOIN: &str = "mutation($s: ID!, $n: Int!, $g: String, $p: Int) {
