@@ -12,6 +12,7 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, Query
 
 use crate::config::AuthSettings;
 use crate::domain::accounts::{self, NewAccount};
+use crate::domain::holds::pricing::reservation_seat_row;
 use crate::domain::inventory::{bump_version, change_available, record_seat_changes};
 use crate::domain::tickets;
 
@@ -103,15 +104,11 @@ async fn book(db: &impl ConnectionTrait, user_id: i64, session_id: i64) -> anyho
     .insert(db)
     .await?;
     let seat_ids: Vec<i64> = seats.iter().map(|s| s.id).collect();
-    reservation_seat::Entity::insert_many(seats.iter().map(|s| reservation_seat::ActiveModel {
-        reservation_id: Set(booked.id),
-        session_id: Set(session_id),
-        seat_id: Set(s.id),
-        grade: Set(s.grade.clone()),
-        price: Set(price_of(&s.grade)),
-        active: Set(true),
-        ..Default::default()
-    }))
+    reservation_seat::Entity::insert_many(
+        seats
+            .iter()
+            .map(|s| reservation_seat_row(booked.id, session_id, &(s.id, s.grade.clone(), price_of(&s.grade)))),
+    )
     .exec_without_returning(db)
     .await?;
     let version = bump_version(db, session_id).await.map_err(|e| e.into_anyhow())?;

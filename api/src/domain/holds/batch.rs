@@ -425,15 +425,7 @@ async fn write_seats(
     reservation_seat::Entity::insert_many(made.iter().zip(priced).flat_map(|(reservation, seats)| {
         seats
             .iter()
-            .map(move |(seat_id, grade, price)| reservation_seat::ActiveModel {
-                reservation_id: Set(reservation.id),
-                session_id: Set(session_id),
-                seat_id: Set(*seat_id),
-                grade: Set(grade.clone()),
-                price: Set(*price),
-                active: Set(true),
-                ..Default::default()
-            })
+            .map(move |seat| super::pricing::reservation_seat_row(reservation.id, session_id, seat))
     }))
     .exec_without_returning(txn)
     .await

@@ -24,7 +24,7 @@ use sea_orm::{
 mod batch;
 mod combiner;
 mod decide;
-mod pricing;
+pub(crate) mod pricing;
 
 pub(crate) use batch::seats_in_session;
 pub use combiner::HoldCombiner;

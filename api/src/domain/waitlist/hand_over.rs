@@ -206,15 +206,7 @@ async fn offer(
     reservation_seat::Entity::insert_many(
         seats
             .iter()
-            .map(|(seat_id, grade, price)| reservation_seat::ActiveModel {
-                reservation_id: Set(held.id),
-                session_id: Set(session_id),
-                seat_id: Set(*seat_id),
-                grade: Set(grade.clone()),
-                price: Set(*price),
-                active: Set(true),
-                ..Default::default()
-            }),
+            .map(|seat| crate::domain::holds::pricing::reservation_seat_row(held.id, session_id, seat)),
     )
     .exec_without_returning(txn)
     .await
