@@ -50,6 +50,7 @@ pub struct QueryRoot(
     coupons::CouponAdminQuery,
     payments::PaymentQuery,
     tickets::TicketQuery,
+    tickets::DoorQuery,
     waitlist::WaitlistQuery,
 );
 
@@ -66,6 +67,7 @@ pub struct MutationRoot(
     payments::PaymentMutation,
     waiting_room::WaitingRoomMutation,
     tickets::TicketMutation,
+    tickets::DoorMutation,
     waitlist::WaitlistMutation,
 );
 
@@ -74,7 +76,7 @@ pub struct SubscriptionRoot(
     booking::BookingSubscription,
     notifications::NotificationSubscription,
     waiting_room::WaitingRoomSubscription,
-    tickets::TicketSubscription,
+    tickets::DoorSubscription,
 );
 
 /// What resolvers return; `?` on an [`ApiError`] keeps its code.
