@@ -182,6 +182,7 @@ impl ApiError {
                     Refusal::Transferred => {
                         "this ticket was transferred to someone else; ask them for the current QR code".into()
                     }
+                    Refusal::RefundUnderWay => "this ticket's refund is under way; it does not open the door".into(),
                 }
             }
             Self::Internal(_) => "internal server error".into(),
@@ -217,7 +218,7 @@ impl ApiError {
                 match refusal {
                     Refusal::Invalid => ErrorCode::TicketInvalid,
                     Refusal::Cancelled => ErrorCode::TicketCancelled,
-                    Refusal::Refunded => ErrorCode::TicketRefunded,
+                    Refusal::Refunded | Refusal::RefundUnderWay => ErrorCode::TicketRefunded,
                     Refusal::WrongSession(_) => ErrorCode::TicketWrongSession,
                     Refusal::Transferred => ErrorCode::TicketTransferred,
                 }

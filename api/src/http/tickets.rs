@@ -16,7 +16,8 @@ use crate::domain::tickets::{links, qr};
 pub async fn keys(State(state): State<HttpState>) -> Response {
     match state.app.ticket_keys.published(&state.app.db).await {
         Ok(keys) => (
-            [(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"))],
+            // Short: a revoked key must leave scanners' copies soon.
+            [(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=60"))],
             Json(json!({ "keys": keys })),
         )
             .into_response(),

@@ -103,9 +103,7 @@ pub(super) async fn admit<'a>(
                 return Err(transferred_away());
             }
             if crate::domain::tickets::used_at_door(deps.db, reservation, seat_ids).await? {
-                return Err(ApiError::Conflict(
-                    "a ticket of these seats has been used at the door; it can no longer be refunded".into(),
-                ));
+                return Err(used_at_door());
             }
             Ok(None)
         }
@@ -176,4 +174,9 @@ pub(super) fn transferred_away() -> ApiError {
     ApiError::Conflict(
         "a ticket of these seats was transferred to someone else; it can no longer be refunded to you".into(),
     )
+}
+
+/// A buyer asking for money back for a ticket used at the door.
+pub(super) fn used_at_door() -> ApiError {
+    ApiError::Conflict("a ticket of these seats has been used at the door; it can no longer be refunded".into())
 }

@@ -11,10 +11,11 @@
 //!   booking once it is older than any provider call can take.
 
 use chrono::{Duration, Utc};
-use entity::{RefundStatus, payment, refund, reservation};
-use sea_orm::sea_query::Expr;
+use entity::{RefundStatus, ReservationStatus, payment, refund, reservation};
+use sea_orm::sea_query::{Expr, Query};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, SqlErr,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    SqlErr,
 };
 use sha2::{Digest, Sha256};
 
@@ -123,9 +124,17 @@ pub(super) async fn claim(
                 Requested::Seats(seats) => Some(seats),
                 Requested::Whole => None,
             };
-            if crate::domain::tickets::lock_transferred_away(&txn, reservation_id, seats).await? {
-                txn.rollback().await?;
-                return Err(super::cancel::transferred_away());
+            use crate::domain::tickets::NotRefundable;
+            match crate::domain::tickets::lock_for_refund(&txn, reservation_id, seats).await? {
+                None => {}
+                Some(NotRefundable::Transferred) => {
+                    txn.rollback().await?;
+                    return Err(super::cancel::transferred_away());
+                }
+                Some(NotRefundable::Used) => {
+                    txn.rollback().await?;
+                    return Err(super::cancel::used_at_door());
+                }
             }
         }
         // The payment as it is now: a refund that finished since the caller read it changed
@@ -253,11 +262,26 @@ pub(super) async fn mark_done(db: &impl ConnectionTrait, refund_id: i64) -> ApiR
 }
 
 /// Finishes refunds their requesters abandoned (a client gone while the provider's answer
-/// was unknown, a crash): asked again with the same key, so the provider refunds at most
-/// once. The reconciliation job's work; returns how many were finished.
+/// was unknown, a crash): a PENDING one is asked again with the same key, so the provider
+/// refunds at most once; a whole refund that is DONE while its booking is still CONFIRMED
+/// (a crash between the refund and the cancellation) gets its cancellation. The
+/// reconciliation job's work; returns how many were finished.
 pub(super) async fn finish_abandoned(deps: PaymentDeps<'_>, limit: u64) -> ApiResult<u64> {
+    let confirmed = Query::select()
+        .column(reservation::Column::Id)
+        .from(reservation::Entity)
+        .and_where(reservation::Column::Status.eq(ReservationStatus::Confirmed))
+        .to_owned();
     let stale = refund::Entity::find()
-        .filter(refund::Column::Status.eq(RefundStatus::Pending))
+        .filter(
+            Condition::any()
+                .add(refund::Column::Status.eq(RefundStatus::Pending))
+                .add(
+                    Condition::all()
+                        .add(refund::Column::Whole.eq(true))
+                        .add(refund::Column::ReservationId.in_subquery(confirmed)),
+                ),
+        )
         .filter(refund::Column::CreatedAt.lt(Utc::now() - abandoned_after(deps)))
         .order_by_asc(refund::Column::Id)
         .limit(limit)
@@ -289,6 +313,11 @@ pub(super) async fn pending_of(db: &impl ConnectionTrait, reservation_id: i64) -
         .filter(refund::Column::Status.eq(RefundStatus::Pending))
         .one(db)
         .await?)
+}
+
+/// Whether a PENDING refund's requester can no longer be applying it.
+pub(super) fn is_abandoned(deps: PaymentDeps<'_>, refund: &refund::Model) -> bool {
+    refund.created_at <= Utc::now() - abandoned_after(deps)
 }
 
 /// How old a PENDING refund must be to count as abandoned: longer than twice any provider

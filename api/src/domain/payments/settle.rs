@@ -116,16 +116,22 @@ async fn settle(
     reservation: reservation::Model,
     found: Option<ProviderPayment>,
 ) -> ApiResult<bool> {
+    let mut reservation = reservation;
     if reservation.status == ReservationStatus::Confirmed
         && let Some(pending) = super::refunds::pending_of(deps.db, reservation.id).await?
     {
-        // Our own refund is under way (or its requester went away): what the provider says
-        // now is that refund's doing, not a cancellation in its console. Finish it instead.
-        return match super::refunds::finish(deps, pending, None).await {
-            Ok(_) => Ok(true),
-            Err(ApiError::RefundPending) => Ok(false),
-            Err(err) => Err(err),
-        };
+        // Our own refund is under way: what the provider says now may be that refund's
+        // doing, not a cancellation in its console. While its requester may still be
+        // applying it, answer "later" (the webhook is retried); once abandoned, finish it
+        // here and then read the provider's news against the booking it left.
+        if !super::refunds::is_abandoned(deps, &pending) {
+            return Err(ApiError::PaymentPending);
+        }
+        match super::refunds::finish(deps, pending, None).await {
+            Ok(finished) => reservation = finished,
+            Err(ApiError::RefundPending) => return Err(ApiError::PaymentPending),
+            Err(err) => return Err(err),
+        }
     }
     match (reservation.status, found) {
         (ReservationStatus::Confirmed, Some(_)) if refunded_to_nothing_by_seats(deps, reservation.id).await? => {

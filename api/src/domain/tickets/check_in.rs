@@ -62,6 +62,8 @@ pub enum Refusal {
     WrongSession(String),
     /// Transferred to another account since this payload was issued.
     Transferred,
+    /// Its buyer asked for its money back, and the refund is not settled yet.
+    RefundUnderWay,
 }
 
 /// Checks one scan in; see the module's documentation.
@@ -105,6 +107,13 @@ pub async fn check_in(db: &DatabaseConnection, keys: &TicketKeys, staff_id: i64,
         .await?
         .rows_affected
         == 1;
+    if admitted && super::refund_under_way(&txn, ticket.reservation_id, ticket.seat_id).await? {
+        // The buyer asked for this seat's money back and the answer is not in: not in
+        // through the door meanwhile (a refund claim decides under the ticket's row lock,
+        // which our update waited for).
+        txn.rollback().await?;
+        return Err(ApiError::TicketRefused(Refusal::RefundUnderWay));
+    }
     if admitted {
         super::door_changed(&txn, ticket.session_id).await?;
     }

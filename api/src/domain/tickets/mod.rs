@@ -17,9 +17,11 @@ pub mod signing;
 pub mod transfer;
 
 use chrono::Utc;
-use entity::{TicketState, payment, reservation, ticket};
+use entity::{RefundStatus, TicketState, payment, refund, reservation, ticket};
 use sea_orm::sea_query::{Expr, LockType};
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set};
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+};
 use serde::{Deserialize, Serialize};
 
 pub use signing::{TicketClaims, TicketKeys};
@@ -129,14 +131,26 @@ pub async fn transferred_away(
     Ok(query.count(db).await? > 0)
 }
 
-/// [`transferred_away`] under row locks on the reservation's tickets (PostgreSQL; SQLite's
-/// write transactions are serialised already), for a refund claim to decide against a
-/// concurrent transfer.
-pub async fn lock_transferred_away(
+/// Why a buyer may not have money back for a seat: its ticket is no longer theirs to give
+/// up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotRefundable {
+    /// Transferred to someone else.
+    Transferred,
+    /// Used at the door.
+    Used,
+}
+
+/// Whether the buyer may have money back for `seat_ids` (or all seats), decided under row
+/// locks on the reservation's tickets (taken in id order; PostgreSQL. SQLite's write
+/// transactions are serialised already), so that a refund claim and a concurrent transfer
+/// or check-in never both win: those check for a PENDING refund after their own update,
+/// which waits for these locks.
+pub async fn lock_for_refund(
     txn: &impl ConnectionTrait,
     reservation_id: i64,
     seat_ids: Option<&[i64]>,
-) -> ApiResult<bool> {
+) -> ApiResult<Option<NotRefundable>> {
     let buyer = reservation::Entity::find_by_id(reservation_id)
         .one(txn)
         .await?
@@ -144,13 +158,44 @@ pub async fn lock_transferred_away(
         .user_id;
     let tickets = ticket::Entity::find()
         .filter(ticket::Column::ReservationId.eq(reservation_id))
+        .order_by_asc(ticket::Column::Id)
         .lock(LockType::Update)
         .all(txn)
         .await?;
-    Ok(tickets.iter().any(|t| {
-        t.owner_id != buyer
-            && t.state != TicketState::Cancelled
-            && seat_ids.is_none_or(|seats| seats.contains(&t.seat_id))
+    let asked = tickets
+        .iter()
+        .filter(|t| t.state != TicketState::Cancelled && seat_ids.is_none_or(|seats| seats.contains(&t.seat_id)));
+    let mut answer = None;
+    for ticket in asked {
+        if ticket.owner_id != buyer {
+            return Ok(Some(NotRefundable::Transferred));
+        }
+        if ticket.state == TicketState::CheckedIn {
+            answer = Some(NotRefundable::Used);
+        }
+    }
+    Ok(answer)
+}
+
+/// Whether a refund of the reservation covering `seat_id` is under way (a PENDING refund of
+/// it, or of the whole booking): the ticket must neither change hands nor open the door
+/// until it is settled.
+pub(crate) async fn refund_under_way(db: &impl ConnectionTrait, reservation_id: i64, seat_id: i64) -> ApiResult<bool> {
+    let pending = refund::Entity::find()
+        .filter(refund::Column::ReservationId.eq(reservation_id))
+        .filter(
+            Condition::any()
+                .add(refund::Column::Status.eq(RefundStatus::Pending))
+                .add(refund::Column::Whole.eq(true)),
+        )
+        .all(db)
+        .await?;
+    Ok(pending.iter().any(|refund| {
+        refund.whole
+            || refund
+                .seat_ids
+                .split(',')
+                .any(|seat| seat.trim().parse() == Ok(seat_id))
     }))
 }
 

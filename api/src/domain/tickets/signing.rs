@@ -27,8 +27,9 @@ use tokio::sync::RwLock;
 
 use crate::error::{ApiError, ApiResult};
 
-/// How old an instance's copy of the keys may get before it reads them again.
-const REFRESH_AFTER: Duration = Duration::from_secs(60);
+/// How old an instance's copy of the keys may get before it reads them again: how long
+/// another instance may go on signing with a key this one rotated away.
+const REFRESH_AFTER: Duration = Duration::from_secs(10);
 /// Longest payload looked at: anything longer is not ours.
 const MAX_PAYLOAD: usize = 1024;
 /// The key id of the first key, made when the first ticket is shown.
@@ -153,9 +154,10 @@ impl TicketKeys {
         Ok(parts.verify(&key))
     }
 
-    /// The public keys, newest first, for the well-known key set.
+    /// The public keys, newest first, for the well-known key set; makes the first key if
+    /// there is none yet, so a scanner set up before any ticket was shown has it.
     pub async fn published(&self, db: &impl ConnectionTrait) -> ApiResult<Vec<PublicJwk>> {
-        self.refresh_if_stale(db).await?;
+        self.signing_key(db).await?;
         Ok(self
             .loaded
             .read()
@@ -169,8 +171,8 @@ impl TicketKeys {
     /// the caller's transaction; returns the new key id. With `revoke_previous` (a key
     /// leaked), the others stop verifying too: payloads signed with them are refused until
     /// their holders open their tickets again and get one signed with the new key. Call
-    /// [`Self::refresh`] after the commit to act on it at once here; other instances do
-    /// within [`REFRESH_AFTER`].
+    /// [`Self::refresh`] after the commit to act on it at once here; other instances sign with it within
+    /// [`REFRESH_AFTER`], and refuse revoked keys at once.
     pub async fn rotate(&self, db: &impl ConnectionTrait, revoke_previous: bool) -> ApiResult<String> {
         let now = Utc::now();
         if revoke_previous {
@@ -218,7 +220,17 @@ impl TicketKeys {
     async fn verifying_key(&self, db: &impl ConnectionTrait, kid: &str) -> ApiResult<Option<VerifyingKey>> {
         self.refresh_if_stale(db).await?;
         if let Some(known) = self.known(kid).await {
-            return Ok(Some(known));
+            if self.current_signing().await.is_some_and(|(signing, _)| signing == kid) {
+                return Ok(Some(known));
+            }
+            // An older key: revoked on another instance, perhaps, since this one read them.
+            // One lookup by primary key, so a revocation holds everywhere at once.
+            let stored = ticket_key::Entity::find_by_id(kid.to_string()).one(db).await?;
+            if stored.is_some_and(|key| key.revoked_at.is_none()) {
+                return Ok(Some(known));
+            }
+            self.reload(db).await?;
+            return Ok(None);
         }
         // A key made on another instance since this one read them (a rotation): one lookup
         // by primary key, and a reload only when the key exists, so that made-up key ids

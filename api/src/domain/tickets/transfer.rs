@@ -11,9 +11,9 @@
 //! [`super::transferred_away`]); the box office still can.
 
 use chrono::Utc;
-use entity::{RefundStatus, TicketState, refund, reservation, session, ticket, ticket_transfer};
+use entity::{TicketState, reservation, session, ticket, ticket_transfer};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, Set};
+use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set};
 
 use crate::domain::accounts;
 use crate::error::{ApiError, ApiResult};
@@ -86,15 +86,9 @@ pub async fn transfer(
             "the ticket changed meanwhile (used, cancelled or transferred); reload it".into(),
         ));
     }
-    // A refund of the booking under way may be for this very seat; it decided with the
-    // ticket's row locked, so checking after our update (which waited for that lock) sees it.
-    let refunding = refund::Entity::find()
-        .filter(refund::Column::ReservationId.eq(ticket.reservation_id))
-        .filter(refund::Column::Status.eq(RefundStatus::Pending))
-        .count(&txn)
-        .await?
-        > 0;
-    if refunding {
+    // A refund of this seat may be under way; it decided with the ticket's row locked, so
+    // checking after our update (which waited for that lock) sees it.
+    if super::refund_under_way(&txn, ticket.reservation_id, ticket.seat_id).await? {
         txn.rollback().await?;
         return Err(ApiError::Conflict(
             "a refund of this booking is under way; transfer the ticket once it is done".into(),

@@ -229,7 +229,8 @@ impl TicketMutation {
     /// keys stay valid (those keys stay published), unless `revokePrevious` (a key leaked):
     /// then payloads signed with older keys are refused (TICKET_INVALID) until their holders
     /// open their tickets again, which shows a payload signed with the new key; scanners
-    /// must fetch the key set again. Other instances follow within a minute.
+    /// must fetch the key set again. Other instances sign with the new key within ten
+    /// seconds and refuse revoked keys at once.
     #[graphql(guard = "RoleGuard(Role::Admin)")]
     async fn rotate_ticket_key(
         &self,

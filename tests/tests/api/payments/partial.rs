@@ -418,19 +418,22 @@ async fn a_refund_its_requester_abandoned_is_finished_by_reconciliation_and_bloc
     let lost = cancel_seats(app, &buyer.access_token, &held, &seats[..1]).await;
     assert_eq!(error_code(&lost), "PAYMENT_PENDING");
 
-    // While the refund is under way, no ticket of the booking changes hands: the seat being
-    // refunded could be the one given away.
+    // While the refund is under way, the ticket of the seat being refunded does not change
+    // hands (it could be given away and refunded both); the other seat's may.
     let tickets = ticket_states(app, &buyer, &held).await;
-    for (ticket, _) in &tickets {
-        let response = app
-            .post(
+    let transfer = |ticket: Value| {
+        let token = buyer.access_token.clone();
+        async move {
+            app.post(
                 "mutation($t: ID!) { transferTicket(ticketId: $t, toEmail: \"would-be-friend@example.com\") { id } }",
                 json!({ "t": ticket }),
-                Some(&buyer.access_token),
+                Some(&token),
             )
-            .await;
-        assert_eq!(error_code(&response), "CONFLICT");
-    }
+            .await
+        }
+    };
+    assert_eq!(error_code(&transfer(tickets[0].0.clone()).await), "CONFLICT");
+    assert!(transfer(tickets[1].0.clone()).await["errors"].is_null());
 
     // The buyer never comes back. Once the claim is older than any provider call can take
     // (moved back in time here), reconciliation finishes it, with the same key.
@@ -475,6 +478,52 @@ async fn a_webhook_during_a_refund_finishes_it_instead_of_cancelling_the_booking
         .and_then(|p| p["status"].as_str().map(str::to_string));
     assert_eq!(paid_status.as_deref(), Some("CANCELED"));
 
+    // The door is a scanner away: a ticket whose refund is under way does not open it.
+    let door = app.sign_up("midway-door@example.com").await;
+    app.admin(
+        "mutation($u: ID!) { grantRole(userId: $u, role: DOOR) { role } }",
+        json!({ "u": door.user_id }),
+    )
+    .await;
+    let door = app
+        .log_in("midway-door@example.com", curtain_tests::BUYER_PASSWORD)
+        .await;
+    let response = app
+        .post(
+            "query($r: ID!) { reservation(id: $r) { tickets { qrPayload } } }",
+            json!({ "r": held.id }),
+            Some(&buyer.access_token),
+        )
+        .await;
+    let payload = data(&response)["reservation"]["tickets"][0]["qrPayload"].clone();
+    let response = app
+        .post(
+            "mutation($p: String!) { checkIn(payload: $p) { outcome } }",
+            json!({ "p": payload }),
+            Some(&door.access_token),
+        )
+        .await;
+    assert_eq!(error_code(&response), "TICKET_REFUNDED");
+
+    // While the requester may still be applying the refund, the webhook is asked to come
+    // back later, and nothing changes.
+    assert_eq!(
+        webhook(app, &held.order_id, "CANCELED").await,
+        reqwest::StatusCode::SERVICE_UNAVAILABLE
+    );
+    assert_eq!(seat_statuses(app, &session).await, ["SOLD", "SOLD"]);
+    // Once the claim is abandoned (moved back in time here), the webhook finishes it.
+    {
+        use sea_orm::sea_query::Expr;
+        entity::refund::Entity::update_many()
+            .col_expr(
+                entity::refund::Column::CreatedAt,
+                Expr::value(chrono::Utc::now() - chrono::Duration::hours(1)),
+            )
+            .exec(&app.db)
+            .await
+            .expect("age the claim");
+    }
     assert!(webhook(app, &held.order_id, "CANCELED").await.is_success());
     assert_eq!(
         status(app, &buyer, &held).await,
