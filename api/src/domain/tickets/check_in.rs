@@ -6,7 +6,8 @@
 //! serialise. Every other scan, at the same moment or later, reads the row and answers
 //! ALREADY_CHECKED_IN with when and at which gate the first one was. A scan is refused,
 //! with a code of its own, when the payload is not ours, the ticket was cancelled or
-//! refunded, it is for another session, or it was transferred (its payload is stale).
+//! refunded (or its refund is under way), it is for another session, or it was transferred
+//! (its payload is stale).
 //!
 //! Offline scanners upload later with [`check_in_batch`]: each scan is checked the same way
 //! and recorded at the time it was made, and each gets its own answer.
