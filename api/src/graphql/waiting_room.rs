@@ -208,6 +208,11 @@ impl WaitingRoomSubscription {
     }
 }
 
+/// How long a subscriber waits for a frame before reading its ticket again: the bound on how
+/// late a lost frame (a sold-out room, an admission) reaches it. One read per silent
+/// subscriber per period; a room that ticks sends frames sooner.
+const RESYNC_AFTER: Duration = Duration::from_secs(5);
+
 /// One subscriber: its ticket as last known, kept up to date from the room's shared
 /// frames.
 struct Follower {
@@ -239,8 +244,12 @@ impl Follower {
                     () = tokio::time::sleep_until(due) => {}
                 }
             } else {
-                let frame = self.frames.recv().await;
-                self.take(frame).await?;
+                match tokio::time::timeout(RESYNC_AFTER, self.frames.recv()).await {
+                    Ok(frame) => self.take(frame).await?,
+                    // A silent room, or its one frame lost on the way (room events go straight
+                    // to the bus, at most once): the database has the truth.
+                    Err(_) => self.reread().await,
+                }
             }
         }
     }
