@@ -13,6 +13,7 @@ use super::refund_plan::Requested;
 use super::refunds::{claim, find_by_key, finish, mark_done, whole_key};
 use crate::domain::audit::AuditEntry;
 use crate::domain::reservation_flow::cancel_confirmed;
+use crate::domain::tickets::NotRefundable;
 use crate::domain::validate::required_text;
 use crate::error::{ApiError, ApiResult};
 use crate::infra::payments::ProviderPayment;
@@ -99,13 +100,12 @@ pub(super) async fn admit<'a>(
     match by {
         Canceller::Buyer(_) => {
             check_cutoff(deps, reservation).await?;
-            if crate::domain::tickets::transferred_away(deps.db, reservation, seat_ids).await? {
-                return Err(transferred_away());
+            // Early, for a booking with nothing to refund (no claim); a claim asks again
+            // under its locks.
+            match crate::domain::tickets::not_refundable(deps.db, reservation.id, seat_ids).await? {
+                Some(why) => Err(not_refundable(why)),
+                None => Ok(None),
             }
-            if crate::domain::tickets::used_at_door(deps.db, reservation, seat_ids).await? {
-                return Err(used_at_door());
-            }
-            Ok(None)
         }
         Canceller::BoxOffice(entry) => Ok(Some(entry)),
     }
@@ -169,14 +169,15 @@ pub(super) async fn cancel_refunded(
     }
 }
 
-/// A buyer asking for money back for a ticket they gave away.
-pub(super) fn transferred_away() -> ApiError {
+/// A buyer asking for money back for a ticket that is no longer theirs to give up.
+pub(super) fn not_refundable(why: NotRefundable) -> ApiError {
     ApiError::Conflict(
-        "a ticket of these seats was transferred to someone else; it can no longer be refunded to you".into(),
+        match why {
+            NotRefundable::Transferred => {
+                "a ticket of these seats was transferred to someone else; it can no longer be refunded to you"
+            }
+            NotRefundable::Used => "a ticket of these seats has been used at the door; it can no longer be refunded",
+        }
+        .into(),
     )
-}
-
-/// A buyer asking for money back for a ticket used at the door.
-pub(super) fn used_at_door() -> ApiError {
-    ApiError::Conflict("a ticket of these seats has been used at the door; it can no longer be refunded".into())
 }

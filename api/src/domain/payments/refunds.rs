@@ -124,17 +124,9 @@ pub(super) async fn claim(
                 Requested::Seats(seats) => Some(seats),
                 Requested::Whole => None,
             };
-            use crate::domain::tickets::NotRefundable;
-            match crate::domain::tickets::lock_for_refund(&txn, reservation_id, seats).await? {
-                None => {}
-                Some(NotRefundable::Transferred) => {
-                    txn.rollback().await?;
-                    return Err(super::cancel::transferred_away());
-                }
-                Some(NotRefundable::Used) => {
-                    txn.rollback().await?;
-                    return Err(super::cancel::used_at_door());
-                }
+            if let Some(why) = crate::domain::tickets::not_refundable(&txn, reservation_id, seats).await? {
+                txn.rollback().await?;
+                return Err(super::cancel::not_refundable(why));
             }
         }
         // The payment as it is now: a refund that finished since the caller read it changed

@@ -114,23 +114,6 @@ async fn cancel_where(
     Ok(cancelled)
 }
 
-/// Whether any ticket of the reservation is now held by someone other than its buyer. The
-/// buyer cannot then get the money back for it: the ticket is no longer theirs to give up.
-pub async fn transferred_away(
-    db: &impl ConnectionTrait,
-    reservation: &reservation::Model,
-    seat_ids: Option<&[i64]>,
-) -> ApiResult<bool> {
-    let mut query = ticket::Entity::find()
-        .filter(ticket::Column::ReservationId.eq(reservation.id))
-        .filter(ticket::Column::OwnerId.ne(reservation.user_id))
-        .filter(ticket::Column::State.ne(TicketState::Cancelled));
-    if let Some(seat_ids) = seat_ids {
-        query = query.filter(ticket::Column::SeatId.is_in(seat_ids.iter().copied()));
-    }
-    Ok(query.count(db).await? > 0)
-}
-
 /// Why a buyer may not have money back for a seat: its ticket is no longer theirs to give
 /// up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -141,12 +124,12 @@ pub enum NotRefundable {
     Used,
 }
 
-/// Whether the buyer may have money back for `seat_ids` (or all seats), decided under row
-/// locks on the reservation's tickets (taken in id order; PostgreSQL. SQLite's write
-/// transactions are serialised already), so that a refund claim and a concurrent transfer
-/// or check-in never both win: those check for a PENDING refund after their own update,
-/// which waits for these locks.
-pub async fn lock_for_refund(
+/// Why the buyer may not have money back for `seat_ids` (or all seats), if they may not.
+/// Inside a refund claim's transaction this takes row locks on the reservation's tickets (in
+/// id order; PostgreSQL. SQLite's write transactions are serialised already), so that the
+/// claim and a concurrent transfer or check-in never both win: those check for a PENDING
+/// refund after their own update, which waits for these locks.
+pub async fn not_refundable(
     txn: &impl ConnectionTrait,
     reservation_id: i64,
     seat_ids: Option<&[i64]>,
@@ -197,21 +180,6 @@ pub(crate) async fn refund_under_way(db: &impl ConnectionTrait, reservation_id: 
                 .split(',')
                 .any(|seat| seat.trim().parse() == Ok(seat_id))
     }))
-}
-
-/// Whether a ticket of the reservation (of `seat_ids`, or any) has been used at the door.
-pub async fn used_at_door(
-    db: &impl ConnectionTrait,
-    reservation: &reservation::Model,
-    seat_ids: Option<&[i64]>,
-) -> ApiResult<bool> {
-    let mut query = ticket::Entity::find()
-        .filter(ticket::Column::ReservationId.eq(reservation.id))
-        .filter(ticket::Column::State.eq(TicketState::CheckedIn));
-    if let Some(seat_ids) = seat_ids {
-        query = query.filter(ticket::Column::SeatId.is_in(seat_ids.iter().copied()));
-    }
-    Ok(query.count(db).await? > 0)
 }
 
 pub async fn find(db: &impl ConnectionTrait, id: i64) -> ApiResult<ticket::Model> {

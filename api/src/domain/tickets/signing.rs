@@ -219,28 +219,20 @@ impl TicketKeys {
 
     async fn verifying_key(&self, db: &impl ConnectionTrait, kid: &str) -> ApiResult<Option<VerifyingKey>> {
         self.refresh_if_stale(db).await?;
-        if let Some(known) = self.known(kid).await {
-            if self.current_signing().await.is_some_and(|(signing, _)| signing == kid) {
-                return Ok(Some(known));
-            }
-            // An older key: revoked on another instance, perhaps, since this one read them.
-            // One lookup by primary key, so a revocation holds everywhere at once.
-            let stored = ticket_key::Entity::find_by_id(kid.to_string()).one(db).await?;
-            if stored.is_some_and(|key| key.revoked_at.is_none()) {
-                return Ok(Some(known));
-            }
-            self.reload(db).await?;
-            return Ok(None);
+        let known = self.known(kid).await;
+        if known.is_some() && self.current_signing().await.is_some_and(|(signing, _)| signing == kid) {
+            return Ok(known);
         }
-        // A key made on another instance since this one read them (a rotation): one lookup
-        // by primary key, and a reload only when the key exists, so that made-up key ids
-        // cost a cheap query and nothing more.
+        // An older key (revoked on another instance, perhaps, since this one read them) or
+        // one this instance has not seen (a rotation elsewhere): one lookup by primary key,
+        // so that a revocation holds everywhere at once, and a reload only when the answer
+        // differs from what this instance holds; made-up key ids cost that lookup, no more.
         let stored = ticket_key::Entity::find_by_id(kid.to_string()).one(db).await?;
-        if stored.is_none_or(|key| key.revoked_at.is_some()) {
-            return Ok(None);
+        let trusted = stored.is_some_and(|key| key.revoked_at.is_none());
+        if trusted != known.is_some() {
+            self.reload(db).await?;
         }
-        self.reload(db).await?;
-        Ok(self.known(kid).await)
+        Ok(if trusted { self.known(kid).await } else { None })
     }
 
     async fn known(&self, kid: &str) -> Option<VerifyingKey> {

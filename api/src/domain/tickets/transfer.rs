@@ -8,7 +8,7 @@
 //! Policy: only a valid ticket, before its session starts, to an existing active account
 //! other than the sender's. The reservation stays the buyer's (payments and receipts are
 //! theirs), but a buyer cannot get money back for a ticket they gave away (see
-//! [`super::transferred_away`]); the box office still can.
+//! [`super::not_refundable`]); the box office still can.
 
 use chrono::Utc;
 use entity::{TicketState, reservation, session, ticket, ticket_transfer};

@@ -39,10 +39,13 @@ pub enum TicketState {
 pub struct Ticket(pub ticket::Model);
 
 impl Ticket {
+    fn held_by_viewer(&self, ctx: &Context<'_>) -> bool {
+        matches!(viewer(ctx), crate::auth::viewer::Viewer::User(p) if p.user_id == self.0.owner_id)
+    }
+
     /// The QR fields are the holder's alone, and only while the ticket is not cancelled.
     fn shown_to_viewer(&self, ctx: &Context<'_>) -> bool {
-        let holder = matches!(viewer(ctx), crate::auth::viewer::Viewer::User(p) if p.user_id == self.0.owner_id);
-        holder && self.0.state != entity::TicketState::Cancelled
+        self.held_by_viewer(ctx) && self.0.state != entity::TicketState::Cancelled
     }
 
     async fn payload(&self, ctx: &Context<'_>) -> GqlResult<Option<String>> {
@@ -87,7 +90,7 @@ impl Ticket {
     }
     /// Whether the caller holds the ticket (false for a buyer who transferred it away).
     async fn is_mine(&self, ctx: &Context<'_>) -> bool {
-        matches!(viewer(ctx), crate::auth::viewer::Viewer::User(p) if p.user_id == self.0.owner_id)
+        self.held_by_viewer(ctx)
     }
     async fn checked_in_at(&self) -> Option<DateTime<Utc>> {
         self.0.checked_in_at
