@@ -42,6 +42,7 @@ impl Background {
             crate::metrics::spawn_background(state.search.clone().run(state.bus.clone())),
             crate::metrics::spawn_background(state.sockets.clone().run(state.bus.clone())),
             crate::metrics::spawn_background(state.waiting_rooms.clone().run(state.bus.clone())),
+            crate::metrics::spawn_background(state.notifications.clone().run(state.bus.clone())),
         ];
         tasks.extend(spawn_hold_sweeper(state));
         tasks.extend(spawn_admission(state));

@@ -97,6 +97,11 @@ pub struct ServerSettings {
     pub public_url: Option<String>,
     /// How long in-flight requests may take to finish after a shutdown signal.
     pub shutdown_grace_seconds: u64,
+    /// The kernel's send buffer of each accepted connection, in bytes; 0 leaves it to the
+    /// kernel, which grows it to megabytes on fast links. Bounding it bounds what thousands
+    /// of WebSockets whose clients stop reading can hold, and makes them fall behind (and
+    /// resync) sooner.
+    pub socket_send_buffer_bytes: usize,
 }
 
 impl ServerSettings {
@@ -236,6 +241,9 @@ pub struct EventSettings {
     /// How often each watched session's version is compared with the database, so that a
     /// seat map converges even when a bus message was lost.
     pub seat_map_check_ms: u64,
+    /// For subscribers that ask to `coalesce`: during a burst, the deltas of each period this
+    /// long go out merged into one (the first change of a quiet spell goes at once).
+    pub seat_map_coalesce_ms: u64,
 }
 
 impl Default for EventSettings {
@@ -245,6 +253,7 @@ impl Default for EventSettings {
             outbox_retention_hours: 24,
             seat_map_buffer: 256,
             seat_map_check_ms: 2_000,
+            seat_map_coalesce_ms: 100,
         }
     }
 }
@@ -363,6 +372,7 @@ impl Default for ServerSettings {
             max_in_flight_requests: None,
             public_url: None,
             shutdown_grace_seconds: 20,
+            socket_send_buffer_bytes: 0,
         }
     }
 }

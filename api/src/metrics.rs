@@ -64,6 +64,13 @@ pub struct CacheLabels {
     pub outcome: &'static str,
 }
 
+/// How a subscription's event was encoded: `shared` by every subscriber of its shape, or
+/// `own` (executed for one subscriber).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PathLabels {
+    pub path: &'static str,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct PoolLabels {
     pub state: &'static str,
@@ -121,6 +128,11 @@ pub struct Metrics {
     pub hold_batch_fallbacks: Counter,
     /// How long a hold batch's transaction took, begin to commit.
     pub hold_batch_duration: Histogram,
+    /// Subscription events sent to clients, by path.
+    pub subscription_events: Family<PathLabels, Counter>,
+    /// Subscription responses executed and serialised, by path: with `shared`, far fewer
+    /// than the events sent.
+    pub subscription_encodings: Family<PathLabels, Counter>,
     pub operation_names: OperationNames,
 }
 
@@ -206,8 +218,22 @@ impl Metrics {
             "How long a hold batch's transaction took, from begin to commit",
             hold_batch_duration.clone(),
         );
+        let subscription_events = Family::<PathLabels, Counter>::default();
+        registry.register(
+            "subscription_events",
+            "Subscription events sent over WebSockets, by path (shared encoding or own execution)",
+            subscription_events.clone(),
+        );
+        let subscription_encodings = Family::<PathLabels, Counter>::default();
+        registry.register(
+            "subscription_encodings",
+            "Subscription responses executed and serialised, by path; shared ones serve every subscriber of a shape",
+            subscription_encodings.clone(),
+        );
         Self {
             registry,
+            subscription_events,
+            subscription_encodings,
             hold_batch_duration,
             hold_batch_size,
             hold_batch_fallbacks,

@@ -15,7 +15,7 @@ use secrecy::ExposeSecret;
 use crate::auth::jwt::JwtKeys;
 use crate::background::Background;
 use crate::config::Settings;
-use crate::http::serve::serve;
+use crate::http::serve::{Accepting, serve};
 use crate::http::{HttpState, metrics_router, router};
 use crate::infra::kakao::KakaoClient;
 use crate::infra::{bus, kv};
@@ -122,7 +122,11 @@ impl Application {
             tracing::warn!("no Toss secret key is configured: payments go to the SIMULATED provider, no money moves");
         }
         tracing::info!(payment_provider = payments.name(), "payments ready");
-        let seat_maps = Arc::new(SeatMapHub::new(db.clone(), settings.events.seat_map_buffer));
+        let seat_maps = Arc::new(SeatMapHub::new(
+            db.clone(),
+            settings.events.seat_map_buffer,
+            Duration::from_millis(settings.events.seat_map_coalesce_ms),
+        ));
         let channels = crate::notify::Channels {
             email: settings.notifications.smtp_host.is_some(),
             slack: settings.notifications.slack_webhook_url.is_some(),
@@ -147,7 +151,8 @@ impl Application {
             holds,
             ticket_keys: Arc::new(crate::domain::tickets::TicketKeys::new()),
             seat_maps,
-            waiting_rooms: Arc::new(crate::live::waiting_rooms::WaitingRoomHub::new()),
+            waiting_rooms: Arc::new(crate::live::waiting_rooms::WaitingRoomHub::new(db.clone())),
+            notifications: Arc::new(crate::live::notifications::NotificationHub::new()),
             sockets,
             channels,
             job_locks: Default::default(),
@@ -204,10 +209,7 @@ impl Application {
         let grace = Duration::from_secs(server_settings.shutdown_grace_seconds);
         let header_timeout = Duration::from_millis(server_settings.header_read_timeout_ms);
         let schema = graphql::build_schema(self.state.clone());
-        let http = HttpState {
-            app: self.state.clone(),
-            schema,
-        };
+        let http = HttpState::new(self.state.clone(), schema);
         let app = router(http.clone());
         let url = format!("http://{}", self.address);
         tracing::info!(
@@ -220,11 +222,15 @@ impl Application {
 
         let background = Background::start(&self.state)?;
         let (stop, stopped) = watch::channel(false);
-        let api = serve(self.listener, app, header_timeout, stopped.clone());
+        let accepting = Accepting {
+            header_timeout,
+            send_buffer_bytes: server_settings.socket_send_buffer_bytes,
+        };
+        let api = serve(self.listener, app, accepting, stopped.clone());
         let metrics_listener = self.metrics_listener;
         let metrics = async move {
             if let Some((listener, _)) = metrics_listener {
-                serve(listener, metrics_router(http), header_timeout, stopped).await;
+                serve(listener, metrics_router(http), accepting, stopped).await;
             }
         };
         let servers = async { tokio::join!(api, metrics) };

@@ -36,6 +36,8 @@ pub struct AppState {
     pub relay: RelayWaker,
     /// This instance's live seat maps, shared by every subscription.
     pub seat_maps: Arc<SeatMapHub>,
+    /// This instance's live notifications, handed to each account's `notificationReceived`.
+    pub notifications: Arc<crate::live::notifications::NotificationHub>,
     /// This instance's live waiting rooms, shared by every `waitingRoomUpdates`.
     pub waiting_rooms: Arc<crate::live::waiting_rooms::WaitingRoomHub>,
     /// This instance's WebSockets: counted per address and account, told of account changes.

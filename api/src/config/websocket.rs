@@ -27,6 +27,13 @@ pub struct WebSocketSettings {
     /// How often a logged-in socket checks its token again (deny-list, signature), as a
     /// backstop for account events lost on the bus.
     pub identity_check_ms: u64,
+    /// Messages queued for one socket before its subscriptions wait; a subscription that
+    /// waits too long falls behind its feed and is resynced (a seat map with a snapshot).
+    pub queue_messages: usize,
+    /// Encode each subscription event once per shape (document, variables, viewer's scope)
+    /// and share the bytes among its subscribers. Off, every subscription is executed on its
+    /// own, as a plain GraphQL server would.
+    pub shared_encoding: bool,
 }
 
 impl Default for WebSocketSettings {
@@ -40,6 +47,8 @@ impl Default for WebSocketSettings {
             keepalive_interval_ms: 30_000,
             keepalive_timeout_ms: 10_000,
             identity_check_ms: 30_000,
+            queue_messages: 32,
+            shared_encoding: true,
         }
     }
 }

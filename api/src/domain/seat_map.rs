@@ -165,16 +165,21 @@ impl SeatMap {
     /// This map with `delta` applied: what a client holding it will show.
     pub fn apply(&self, delta: &SeatMapDelta) -> SeatMap {
         let mut next = self.clone();
+        next.apply_in_place(delta);
+        next
+    }
+
+    /// Applies `delta` to this map.
+    pub fn apply_in_place(&mut self, delta: &SeatMapDelta) {
         for change in &delta.changes {
-            if let Some(seat) = next.seats.iter_mut().find(|s| s.seat_id == change.seat_id) {
+            if let Some(seat) = self.seats.iter_mut().find(|s| s.seat_id == change.seat_id) {
                 seat.status = change.status;
                 if change.status != SeatStatus::Held {
                     seat.hold_expires_at = None;
                 }
             }
         }
-        next.version = delta.version;
-        next.available_count = delta.available_count;
-        next
+        self.version = delta.version;
+        self.available_count = delta.available_count;
     }
 }

@@ -5,18 +5,19 @@
 
 mod accounts;
 pub mod audit;
-mod booking;
+pub(crate) mod booking;
 mod catalog;
 pub mod cost;
 mod coupons;
 pub mod errors;
+pub mod fanout;
 pub mod guard;
 pub mod ids;
 mod jobs;
 pub mod loaders;
 mod no_nul;
 mod node;
-mod notifications;
+pub(crate) mod notifications;
 mod observe;
 mod payments;
 mod posters;
@@ -24,7 +25,7 @@ pub mod relay;
 mod reviews;
 mod search;
 pub(crate) mod tickets;
-mod waiting_room;
+pub(crate) mod waiting_room;
 mod waitlist;
 mod wake_relay;
 

@@ -5,20 +5,29 @@ use async_graphql::connection::Connection;
 use async_graphql::{Context, ID, Object, Subscription};
 use chrono::{DateTime, Utc};
 use entity::notification;
-use futures::StreamExt;
 use futures::stream::BoxStream;
+use futures::{Stream, StreamExt};
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::domain::notifications;
+use crate::graphql::fanout::{self, SharedEvent};
 use crate::graphql::guard::{Role, RoleGuard, principal};
 use crate::graphql::ids::{NodeKind, encode, expect};
 use crate::graphql::relay::{Cursor, Keyset, connection, page_request};
 use crate::graphql::{GqlResult, app};
 use crate::notify::Pushed;
-use crate::outbox::topic;
+use crate::state::AppState;
 
 /// Something the buyer was told.
+#[derive(Clone)]
 pub struct Notification(Pushed, Option<DateTime<Utc>>);
+
+impl Notification {
+    /// Its database id.
+    pub(crate) fn number(&self) -> i64 {
+        self.0.id
+    }
+}
 
 impl From<notification::Model> for Notification {
     fn from(row: notification::Model) -> Self {
@@ -136,20 +145,27 @@ impl NotificationSubscription {
         ctx: &Context<'_>,
     ) -> async_graphql::Result<BoxStream<'static, Notification>> {
         let user_id = principal(ctx)?.user_id;
-        let events = app(ctx)?.bus.subscribe();
-        let stream = futures::stream::unfold(events, move |mut events| async move {
-            loop {
-                match events.recv().await {
-                    Ok(event) if event.topic == topic::NOTIFICATION && event.aggregate_id == user_id => {
-                        if let Ok(pushed) = serde_json::from_value::<Pushed>(event.payload.clone()) {
-                            return Some((Notification(pushed, None), events));
-                        }
-                    }
-                    Ok(_) | Err(RecvError::Lagged(_)) => continue,
-                    Err(RecvError::Closed) => return None,
-                }
-            }
-        });
-        Ok(stream.boxed())
+        if let Some(notification) = fanout::preset(ctx, |event| match event {
+            SharedEvent::Notification(notification) => Some(notification),
+            _ => None,
+        }) {
+            return Ok(futures::stream::once(async { notification }).boxed());
+        }
+        Ok(events(app(ctx)?, user_id).boxed())
     }
+}
+
+/// Each new notification of `user_id`, as this instance hears of it.
+pub(crate) fn events(app: &AppState, user_id: i64) -> impl Stream<Item = Notification> + Send + use<> {
+    let notifications = app.notifications.watch(user_id);
+    futures::stream::unfold(notifications, |mut notifications| async move {
+        loop {
+            match notifications.recv().await {
+                Ok(pushed) => return Some((Notification(Pushed::clone(&pushed), None), notifications)),
+                // Pushes are best effort; the list has whatever was skipped.
+                Err(RecvError::Lagged(_)) => continue,
+                Err(RecvError::Closed) => return None,
+            }
+        }
+    })
 }

@@ -1,14 +1,13 @@
 //! The waiting room: the box office configures it, buyers join it and follow their place
 //! in line live (see [`crate::domain::waiting_room`]).
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use async_graphql::{Context, Enum, ID, InputObject, Object, Subscription};
 use chrono::{DateTime, Utc};
 use entity::{waiting_room, waiting_room_ticket};
-use futures::StreamExt;
 use futures::stream::BoxStream;
+use futures::{Stream, StreamExt};
 use sea_orm::DatabaseConnection;
 use tokio::sync::broadcast::{self, error::RecvError};
 use tokio::time::Instant;
@@ -16,10 +15,12 @@ use tokio::time::Instant;
 use crate::domain::waiting_room::{self as rooms, RoomSettings, TicketView};
 use crate::error::ApiResult;
 use crate::graphql::audit::record_admin_action;
+use crate::graphql::fanout::{self, SharedEvent};
 use crate::graphql::guard::{Role, RoleGuard, principal};
 use crate::graphql::ids::{NodeKind, encode, expect};
 use crate::graphql::{GqlResult, app};
-use crate::live::waiting_rooms::RoomFrame;
+use crate::live::waiting_rooms::{RoomFrame, RoomSignal};
+use crate::state::AppState;
 
 /// A session's waiting room as the box office set it, with its line.
 pub struct WaitingRoom(pub waiting_room::Model);
@@ -86,6 +87,7 @@ impl From<entity::QueueState> for WaitingRoomTicketState {
 }
 
 /// A buyer's place in a session's waiting room.
+#[derive(Clone)]
 pub struct WaitingRoomTicket(TicketView);
 
 #[Object]
@@ -186,39 +188,48 @@ impl WaitingRoomSubscription {
         ctx: &Context<'_>,
         ticket_id: ID,
     ) -> async_graphql::Result<BoxStream<'static, WaitingRoomTicket>> {
-        let ticket_id = expect(NodeKind::WaitingRoomTicket, &ticket_id, "ticketId")?;
-        let app = app(ctx)?;
-        let user_id = principal(ctx)?.user_id;
-        let (ticket, _) = rooms::ticket_and_room(&app.db, ticket_id, user_id).await?;
-        // Watch first, then read, so that nothing falls in between.
-        let frames = app.waiting_rooms.watch(ticket.session_id);
-        let (ticket, room) = rooms::ticket_and_room(&app.db, ticket_id, user_id).await?;
-        let follower = Follower {
-            db: app.db.clone(),
-            user_id,
-            frames,
-            view: TicketView::new(&ticket, room.admitted_through, room.admit_per_minute),
-            ticket,
-            room,
-            sent: None,
-            sent_at: None,
-            interval: Duration::from_millis(app.settings.booking.waiting_room_event_interval_ms),
-        };
-        Ok(futures::stream::unfold(follower, Follower::next).boxed())
+        if let Some(ticket) = fanout::preset(ctx, |event| match event {
+            SharedEvent::WaitingRoom(ticket) => Some(ticket),
+            _ => None,
+        }) {
+            expect(NodeKind::WaitingRoomTicket, &ticket_id, "ticketId")?;
+            return Ok(futures::stream::once(async { ticket }).boxed());
+        }
+        Ok(events(app(ctx)?, &ticket_id, principal(ctx)?.user_id).await?.boxed())
     }
 }
 
-/// How long a subscriber waits for a frame before reading its ticket again: the bound on how
-/// late a lost frame (a sold-out room, an admission) reaches it. One read per silent
-/// subscriber per period; a room that ticks sends frames sooner.
-const RESYNC_AFTER: Duration = Duration::from_secs(5);
+/// The ticket `ticket_id` of `user_id` now, then each time it changes.
+pub(crate) async fn events(
+    app: &AppState,
+    ticket_id: &ID,
+    user_id: i64,
+) -> ApiResult<impl Stream<Item = WaitingRoomTicket> + Send + use<>> {
+    let ticket_id = expect(NodeKind::WaitingRoomTicket, ticket_id, "ticketId")?;
+    let (ticket, _) = rooms::ticket_and_room(&app.db, ticket_id, user_id).await?;
+    // Watch first, then read, so that nothing falls in between.
+    let frames = app.waiting_rooms.watch(ticket.session_id);
+    let (ticket, room) = rooms::ticket_and_room(&app.db, ticket_id, user_id).await?;
+    let follower = Follower {
+        db: app.db.clone(),
+        user_id,
+        frames,
+        view: TicketView::new(&ticket, room.admitted_through, room.admit_per_minute),
+        ticket,
+        room,
+        sent: None,
+        sent_at: None,
+        interval: Duration::from_millis(app.settings.booking.waiting_room_event_interval_ms),
+    };
+    Ok(futures::stream::unfold(follower, Follower::next))
+}
 
 /// One subscriber: its ticket as last known, kept up to date from the room's shared
 /// frames.
 struct Follower {
     db: DatabaseConnection,
     user_id: i64,
-    frames: broadcast::Receiver<Arc<RoomFrame>>,
+    frames: broadcast::Receiver<RoomSignal>,
     ticket: waiting_room_ticket::Model,
     room: waiting_room::Model,
     view: TicketView,
@@ -244,22 +255,20 @@ impl Follower {
                     () = tokio::time::sleep_until(due) => {}
                 }
             } else {
-                match tokio::time::timeout(RESYNC_AFTER, self.frames.recv()).await {
-                    Ok(frame) => self.take(frame).await?,
-                    // A silent room, or its one frame lost on the way (room events go straight
-                    // to the bus, at most once): the database has the truth.
-                    Err(_) => self.reread().await,
-                }
+                let frame = self.frames.recv().await;
+                self.take(frame).await?;
             }
         }
     }
 
     /// Applies one frame; `None` ends the stream (the hub is gone).
-    async fn take(&mut self, frame: Result<Arc<RoomFrame>, RecvError>) -> Option<()> {
-        match frame {
-            Ok(frame) if frame.update.tick <= self.room.tick => {}
-            Ok(frame) if frame.update.tick == self.room.tick + 1 => self.apply(&frame),
-            Ok(_) | Err(RecvError::Lagged(_)) => self.reread().await,
+    async fn take(&mut self, signal: Result<RoomSignal, RecvError>) -> Option<()> {
+        match signal {
+            Ok(RoomSignal::Frame(frame)) if frame.update.tick <= self.room.tick => {}
+            Ok(RoomSignal::Frame(frame)) if frame.update.tick == self.room.tick + 1 => self.apply(&frame),
+            // A gap, a lag, or the hub's watchdog saw a tick we did not hear: the database
+            // has the truth.
+            Ok(RoomSignal::Frame(_) | RoomSignal::Reread) | Err(RecvError::Lagged(_)) => Box::pin(self.reread()).await,
             Err(RecvError::Closed) => return None,
         }
         Some(())

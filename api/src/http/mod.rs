@@ -37,6 +37,15 @@ pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub struct HttpState {
     pub app: AppState,
     pub schema: CurtainSchema,
+    /// Subscriptions' encodings, shared per shape by the WebSocket endpoint.
+    pub fanout: std::sync::Arc<crate::graphql::fanout::Fanout>,
+}
+
+impl HttpState {
+    pub fn new(app: AppState, schema: CurtainSchema) -> Self {
+        let fanout = std::sync::Arc::new(crate::graphql::fanout::Fanout::new(schema.clone(), app.clone()));
+        Self { app, schema, fanout }
+    }
 }
 
 pub fn router(state: HttpState) -> Router {

@@ -26,14 +26,19 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tower::ServiceExt;
 
+/// How accepted connections are treated.
+#[derive(Debug, Clone, Copy)]
+pub struct Accepting {
+    /// How long a client may take to send its first request's headers.
+    pub header_timeout: Duration,
+    /// The kernel's send buffer of each connection; 0 leaves it to the kernel.
+    pub send_buffer_bytes: usize,
+}
+
 /// Serves `router` on `listener` until `stop` turns true, then waits for the connections in
 /// progress to finish (upgraded WebSockets are not waited for).
-pub async fn serve(
-    mut listener: TcpListener,
-    router: Router,
-    header_timeout: Duration,
-    mut stop: watch::Receiver<bool>,
-) {
+pub async fn serve(mut listener: TcpListener, router: Router, accepting: Accepting, mut stop: watch::Receiver<bool>) {
+    let header_timeout = accepting.header_timeout;
     let mut builder = Builder::new(TokioExecutor::new());
     builder
         .http1()
@@ -47,6 +52,11 @@ pub async fn serve(
             accepted = Listener::accept(&mut listener) => accepted,
             _ = stop.wait_for(|stopped| *stopped) => break,
         };
+        if accepting.send_buffer_bytes > 0
+            && let Err(err) = socket2::SockRef::from(&io).set_send_buffer_size(accepting.send_buffer_bytes)
+        {
+            tracing::warn!(%peer, error = %err, "could not bound a connection's send buffer");
+        }
         let first_request = Arc::new(AtomicBool::new(false));
         let seen = first_request.clone();
         let service = router.clone().map_request(move |request: Request<Incoming>| {

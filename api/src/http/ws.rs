@@ -25,6 +25,7 @@ mod wire;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
@@ -42,7 +43,6 @@ use self::wire::{read_failure, reply, token_of, write};
 use super::HttpState;
 use crate::auth::viewer::Viewer;
 use crate::error::ApiError;
-use crate::graphql::{self, errors};
 use crate::live::sockets::IpSlot;
 use crate::state::RequestInfo;
 
@@ -67,12 +67,24 @@ impl Protocol {
 /// Something to send, or the close that ends the connection.
 enum Outgoing {
     Message(Value),
+    /// An operation's response or errors, encoded already (shared by every subscriber of
+    /// its shape): the writer only puts the envelope with the operation id around it.
+    Encoded {
+        kind: &'static str,
+        id: Arc<str>,
+        payload: Arc<str>,
+    },
     Ping,
     Close(u16, String),
 }
 
-/// Bytes read from a socket at a time.
-const READ_BUFFER: usize = 4 * 1024;
+/// Bytes read from a socket at a time: clients send small protocol messages, and the buffer
+/// is kept by every socket (a longer message grows it).
+const READ_BUFFER: usize = 1024;
+/// Bytes gathered before they are written to the socket (the writer also flushes after each
+/// batch). The buffer keeps its size once grown, and holds what a client that stops
+/// reading has not taken: kept small, a slow client costs little and falls behind soon.
+const WRITE_BUFFER: usize = 8 * 1024;
 /// What a client refused for its address's socket count is told to wait.
 const RETRY_AFTER_SECONDS: &str = "10";
 /// How long a closing socket may take to send what is queued and its close frame.
@@ -88,6 +100,7 @@ pub fn upgrade(state: HttpState, client_ip: IpAddr, request_id: Option<String>, 
     let ws = ws
         .protocols([TRANSPORT_WS, LEGACY_WS])
         .read_buffer_size(READ_BUFFER)
+        .write_buffer_size(WRITE_BUFFER)
         .max_message_size(max_message)
         .max_frame_size(max_message);
     let protocol = match ws.selected_protocol().and_then(|p| p.to_str().ok()) {
@@ -167,18 +180,17 @@ struct Operation {
     task: JoinHandle<()>,
 }
 
-/// What an operation's task sends when it ends: its id and serial number.
-type Done = (String, u64);
+/// What an operation's task sends when it ends: its serial number.
+type Done = u64;
 
-/// Forgets the operation `id` that ended, if it is the one numbered `serial`; true if so.
+/// Forgets the operation numbered `serial` that ended, if it is still tracked; true if so.
 /// A `done` read late may be of an operation the client completed since, whose id now
 /// names a newer one: that one stays tracked (counted, completable, aborted at the close).
-fn ended(operations: &mut HashMap<String, Operation>, id: &str, serial: u64) -> bool {
-    let current = operations.get(id).is_some_and(|op| op.serial == serial);
-    if current {
-        operations.remove(id);
-    }
-    current
+fn ended(operations: &mut HashMap<String, Operation>, serial: u64) -> bool {
+    let id = operations
+        .iter()
+        .find_map(|(id, op)| (op.serial == serial).then(|| id.clone()));
+    id.is_some_and(|id| operations.remove(&id).is_some())
 }
 
 /// Why the session loop ended: a close to send, or nothing (the client went away).
@@ -189,7 +201,7 @@ impl Connection {
         let settings = &self.state.app.settings;
         let limits = &settings.websocket;
         let (sink, mut incoming) = socket.split();
-        let (out, outgoing) = mpsc::channel::<Outgoing>(64);
+        let (out, outgoing) = mpsc::channel::<Outgoing>(limits.queue_messages.max(1));
         let mut writer = tokio::spawn(write(sink, outgoing));
         // Operations tell the connection when they end, so their ids can be reused.
         let (done_tx, mut done) = mpsc::unbounded_channel::<Done>();
@@ -229,17 +241,17 @@ impl Connection {
                     }
                 }
                 change = next_change(&mut session.identity) => {
-                    if let Err(close) = self.recheck(&session, Some(&change)).await {
+                    if let Err(close) = Box::pin(self.recheck(&session, Some(&change))).await {
                         break Some(close);
                     }
                 }
                 _ = identity_checks.tick(), if session.identity.is_some() => {
-                    if let Err(close) = self.recheck(&session, None).await {
+                    if let Err(close) = Box::pin(self.recheck(&session, None)).await {
                         break Some(close);
                     }
                 }
-                Some((id, serial)) = done.recv() => {
-                    if ended(&mut session.operations, &id, serial) {
+                Some(serial) = done.recv() => {
+                    if ended(&mut session.operations, serial) {
                         session.last_active = Instant::now();
                     }
                 }
@@ -253,7 +265,9 @@ impl Connection {
                         Some(Ok(Message::Close(_))) | None => break None,
                         Some(Err(err)) => break read_failure(&err),
                     };
-                    match self.handle(&mut session, text.as_str(), &out, &done_tx).await {
+                    // Boxed, like the re-checks: the loop's future lives as long as the socket,
+                    // and would otherwise keep room for the largest of them all along.
+                    match Box::pin(self.handle(&mut session, text.as_str(), &out, &done_tx)).await {
                         Ok(()) => {}
                         Err(close) => break close,
                     }
@@ -370,43 +384,46 @@ impl Connection {
     /// outgoing queue is closed (nobody would read what it sends).
     fn start(
         &self,
-        (id, serial): Done,
+        (id, serial): (String, u64),
         request: async_graphql::Request,
         viewer: Viewer,
         out: mpsc::Sender<Outgoing>,
         done: mpsc::UnboundedSender<Done>,
     ) -> JoinHandle<()> {
-        let request = request.data(viewer).data(self.info.clone());
-        let responses = graphql::execute_stream(&self.state.schema, request, &self.state.app.db);
-        let (protocol, request_id) = (self.protocol, self.info.request_id.clone());
+        let responses = self.state.fanout.open(request, viewer, self.info.clone());
+        let protocol = self.protocol;
         tokio::spawn(async move {
+            // The id as a JSON string, made once for every message of the operation.
+            let id_json: Arc<str> = serde_json::to_string(&id).unwrap_or_default().into();
             let mut responses = std::pin::pin!(responses);
             let mut first = true;
-            while let Some(response) = responses.next().await {
-                let response = errors::finalize(response, request_id.as_deref());
-                if first && protocol == Protocol::TransportWs && errors::is_request_error(&response) {
+            while let Some(encoded) = responses.next().await {
+                let (kind, payload) = match encoded.refused {
                     // A request that could not run gets `error`, and no `complete` after it.
-                    send(&out, json!({ "type": "error", "id": id, "payload": response.errors })).await;
-                    let _ = done.send((id, serial));
-                    return;
-                }
+                    Some(errors) if first && protocol == Protocol::TransportWs => ("error", errors),
+                    _ => (protocol.next_type(), encoded.payload),
+                };
                 first = false;
-                let next = json!({ "type": protocol.next_type(), "id": id, "payload": response });
-                if !send(&out, next).await {
-                    // The socket is gone: a subscription must not run on for nobody.
-                    let _ = done.send((id, serial));
+                let sent = out
+                    .send(Outgoing::Encoded {
+                        kind,
+                        id: id_json.clone(),
+                        payload,
+                    })
+                    .await
+                    .is_ok();
+                // The socket is gone, or the request was refused: nothing more to send.
+                if !sent || kind == "error" {
+                    let _ = done.send(serial);
                     return;
                 }
             }
-            send(&out, json!({ "type": "complete", "id": id })).await;
-            let _ = done.send((id, serial));
+            let _ = out
+                .send(Outgoing::Message(json!({ "type": "complete", "id": id })))
+                .await;
+            let _ = done.send(serial);
         })
     }
-}
-
-/// Queues `value` for the client; false when the socket's queue is closed.
-async fn send(out: &mpsc::Sender<Outgoing>, value: Value) -> bool {
-    out.send(Outgoing::Message(value)).await.is_ok()
 }
 
 #[cfg(test)]
@@ -419,10 +436,10 @@ mod tests {
         let newer = tokio::spawn(std::future::pending::<()>());
         // "1" was started (serial 0), completed by the client, and started again (serial 1).
         operations.insert("1".to_string(), Operation { serial: 1, task: newer });
-        assert!(!ended(&mut operations, "1", 0), "the first operation's late done");
+        assert!(!ended(&mut operations, 0), "the first operation's late done");
         assert!(operations.contains_key("1"), "the newer operation is still tracked");
-        assert!(ended(&mut operations, "1", 1));
+        assert!(ended(&mut operations, 1));
         assert!(operations.is_empty());
-        assert!(!ended(&mut operations, "1", 1), "an unknown id is ignored");
+        assert!(!ended(&mut operations, 1), "an unknown serial is ignored");
     }
 }

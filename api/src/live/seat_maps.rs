@@ -8,10 +8,18 @@
 //! was committed. A watchdog compares each watched session's version with the database
 //! every few seconds, so a feed converges even when the last message of a burst was lost.
 //! Should the deltas needed be gone, subscribers are told to resync with a snapshot.
+//!
+//! Each feed has two channels. The plain one carries every delta on its own. The coalesced
+//! one, for subscribers who asked for it, carries *runs*: during a burst, the deltas of each
+//! `events.seat_map_coalesce_ms` go out together, in order, so that a subscriber gets a few
+//! messages a second however fast seats change, and still every change. A run made in one
+//! place is the same for every subscriber, so its encoding is shared too.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
+
+use tokio::time::Instant;
 
 use sea_orm::DatabaseConnection;
 use tokio::sync::broadcast;
@@ -22,26 +30,65 @@ use crate::error::ApiResult;
 use crate::infra::bus::SharedBus;
 use crate::outbox::topic;
 
+/// Consecutive deltas, oldest first: one on the plain channel, one or more on the
+/// coalesced one.
+pub type Run = Arc<[Arc<SeatMapDelta>]>;
+
 /// What a feed sends its subscribers.
 #[derive(Debug, Clone)]
 pub enum Frame {
-    Delta(Arc<SeatMapDelta>),
+    Deltas(Run),
     /// Deltas were lost for good: fetch a snapshot.
     Resync,
 }
 
+/// Deltas kept after a feed's snapshot, applied when a snapshot is next asked for; beyond
+/// this many, reading the map again is cheaper.
+const SNAPSHOT_LAG: usize = 256;
+
 struct Feed {
     sender: broadcast::Sender<Frame>,
+    /// The coalesced channel (see the module's documentation).
+    coalesced: broadcast::Sender<Frame>,
+    /// Deltas sent on the plain channel but not yet on the coalesced one.
+    pending: Vec<Arc<SeatMapDelta>>,
+    /// When the coalesced channel last sent.
+    flushed_at: Instant,
     /// The version of the last delta sent (or the version when the feed began).
     last: i64,
-    /// The newest snapshot, shared by subscribers that join; kept current by applying deltas.
-    snapshot: Option<Arc<SeatMap>>,
+    /// A snapshot shared by subscribers that join, and the deltas since it: applied only
+    /// when a snapshot is asked for, not at every change of a burst.
+    snapshot: Option<(Arc<SeatMap>, Vec<Arc<SeatMapDelta>>)>,
+}
+
+impl Feed {
+    fn channel(&self, coalesce: bool) -> &broadcast::Sender<Frame> {
+        if coalesce { &self.coalesced } else { &self.sender }
+    }
+
+    /// Sends the pending deltas as one run on the coalesced channel.
+    fn flush(&mut self) {
+        if !self.pending.is_empty() {
+            let run: Run = std::mem::take(&mut self.pending).into();
+            let _ = self.coalesced.send(Frame::Deltas(run));
+            self.flushed_at = Instant::now();
+        }
+    }
+
+    fn resync(&mut self) {
+        self.pending.clear();
+        self.snapshot = None;
+        let _ = self.sender.send(Frame::Resync);
+        let _ = self.coalesced.send(Frame::Resync);
+    }
 }
 
 pub struct SeatMapHub {
     db: DatabaseConnection,
     feeds: Mutex<HashMap<i64, Feed>>,
     buffer: usize,
+    /// How long the coalesced channel gathers deltas during a burst.
+    coalesce: Duration,
 }
 
 /// A subscription's start: a receiver of everything after `version`.
@@ -52,11 +99,12 @@ pub struct Watch {
 }
 
 impl SeatMapHub {
-    pub fn new(db: DatabaseConnection, buffer: usize) -> Self {
+    pub fn new(db: DatabaseConnection, buffer: usize, coalesce: Duration) -> Self {
         Self {
             db,
             feeds: Mutex::new(HashMap::new()),
             buffer: buffer.max(1),
+            coalesce: coalesce.max(Duration::from_millis(10)),
         }
     }
 
@@ -65,51 +113,68 @@ impl SeatMapHub {
         self.feeds.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Starts watching a session (NOT_FOUND when there is none).
-    pub async fn watch(&self, session_id: i64) -> ApiResult<Watch> {
-        if let Some(watch) = self.join(session_id) {
+    /// Starts watching a session (NOT_FOUND when there is none), on the coalesced channel
+    /// with `coalesce`.
+    pub async fn watch(&self, session_id: i64, coalesce: bool) -> ApiResult<Watch> {
+        if let Some(watch) = self.join(session_id, coalesce) {
             return Ok(watch);
         }
         let version = seat_map::current_version(&self.db, session_id).await?;
         let mut feeds = self.feeds();
         let feed = feeds.entry(session_id).or_insert_with(|| Feed {
             sender: broadcast::channel(self.buffer).0,
+            coalesced: broadcast::channel(self.buffer).0,
+            pending: Vec::new(),
+            // A new feed is quiet: its first change goes at once.
+            flushed_at: Instant::now().checked_sub(self.coalesce).unwrap_or_else(Instant::now),
             last: version,
             snapshot: None,
         });
         Ok(Watch {
-            receiver: feed.sender.subscribe(),
+            receiver: feed.channel(coalesce).subscribe(),
             version: feed.last,
         })
     }
 
-    fn join(&self, session_id: i64) -> Option<Watch> {
+    fn join(&self, session_id: i64, coalesce: bool) -> Option<Watch> {
         let feeds = self.feeds();
         let feed = feeds.get(&session_id)?;
         Some(Watch {
-            receiver: feed.sender.subscribe(),
+            receiver: feed.channel(coalesce).subscribe(),
             version: feed.last,
         })
     }
 
     /// A snapshot at least as new as `at_least`: the shared one when it is, else read fresh.
     pub async fn snapshot(&self, session_id: i64, at_least: i64) -> ApiResult<Arc<SeatMap>> {
-        let cached = self
-            .feeds()
-            .get(&session_id)
-            .and_then(|feed| feed.snapshot.clone())
-            .filter(|snapshot| snapshot.version >= at_least);
-        if let Some(snapshot) = cached {
+        if let Some(snapshot) = self.shared_snapshot(session_id).filter(|s| s.version >= at_least) {
             return Ok(snapshot);
         }
         let fresh = Arc::new(seat_map::load_seat_map(&self.db, session_id).await?);
         if let Some(feed) = self.feeds().get_mut(&session_id)
-            && feed.snapshot.as_ref().is_none_or(|s| s.version < fresh.version)
-            && fresh.version >= feed.last
+            && feed
+                .snapshot
+                .as_ref()
+                .is_none_or(|(s, since)| s.version + (since.len() as i64) < fresh.version)
+            && fresh.version == feed.last
         {
-            feed.snapshot = Some(fresh.clone());
+            feed.snapshot = Some((fresh.clone(), Vec::new()));
         }
         Ok(fresh)
+    }
+
+    /// The feed's snapshot brought up to date with the deltas since it, if it has one.
+    fn shared_snapshot(&self, session_id: i64) -> Option<Arc<SeatMap>> {
+        let mut feeds = self.feeds();
+        let (snapshot, since) = feeds.get_mut(&session_id)?.snapshot.as_mut()?;
+        if !since.is_empty() {
+            let mut map = SeatMap::clone(snapshot);
+            for delta in since.drain(..) {
+                map.apply_in_place(&delta);
+            }
+            *snapshot = Arc::new(map);
+        }
+        Some(snapshot.clone())
     }
 
     /// The deltas after `after` up to `upto`, when the outbox still has them all.
@@ -122,6 +187,8 @@ impl SeatMapHub {
         let mut events = bus.subscribe();
         let mut watchdog = tokio::time::interval(check_every);
         watchdog.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut coalescing = tokio::time::interval(self.coalesce);
+        coalescing.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 received = events.recv() => match received {
@@ -138,6 +205,7 @@ impl SeatMapHub {
                     Err(RecvError::Closed) => return,
                 },
                 _ = watchdog.tick() => self.check_all().await,
+                _ = coalescing.tick() => self.flush_all(),
             }
         }
     }
@@ -157,7 +225,8 @@ impl SeatMapHub {
         self.send(delta);
     }
 
-    /// Sends `delta` if it is the feed's next version.
+    /// Sends `delta` if it is the feed's next version: at once on the plain channel, and on
+    /// the coalesced one at once after a quiet spell, else with the next flush.
     fn send(&self, delta: SeatMapDelta) {
         let mut feeds = self.feeds();
         let Some(feed) = feeds.get_mut(&delta.session_id) else {
@@ -167,12 +236,31 @@ impl SeatMapHub {
             return;
         }
         feed.last = delta.version;
-        feed.snapshot = feed
-            .snapshot
-            .take()
-            .filter(|s| s.version + 1 == delta.version)
-            .map(|s| Arc::new(s.apply(&delta)));
-        let _ = feed.sender.send(Frame::Delta(Arc::new(delta)));
+        let delta = Arc::new(delta);
+        let snapshot_lags = match &mut feed.snapshot {
+            Some((_, since)) => {
+                since.push(delta.clone());
+                since.len() > SNAPSHOT_LAG
+            }
+            None => false,
+        };
+        if snapshot_lags {
+            feed.snapshot = None;
+        }
+        let _ = feed.sender.send(Frame::Deltas(Arc::from([delta.clone()])));
+        if feed.coalesced.receiver_count() > 0 {
+            feed.pending.push(delta);
+            if feed.pending.len() == 1 && feed.flushed_at.elapsed() >= self.coalesce {
+                feed.flush();
+            }
+        }
+    }
+
+    /// Sends every feed's pending deltas on its coalesced channel.
+    fn flush_all(&self) {
+        for feed in self.feeds().values_mut() {
+            feed.flush();
+        }
     }
 
     /// Reads the deltas after `after` up to `upto` from the outbox and sends them, or tells
@@ -184,8 +272,7 @@ impl SeatMapHub {
                 let mut feeds = self.feeds();
                 if let Some(feed) = feeds.get_mut(&session_id) {
                     feed.last = feed.last.max(upto);
-                    feed.snapshot = None;
-                    let _ = feed.sender.send(Frame::Resync);
+                    feed.resync();
                 }
             }
             Err(err) => {
@@ -198,7 +285,7 @@ impl SeatMapHub {
     async fn check_all(&self) {
         let watched: Vec<(i64, i64)> = {
             let mut feeds = self.feeds();
-            feeds.retain(|_, feed| feed.sender.receiver_count() > 0);
+            feeds.retain(|_, feed| feed.sender.receiver_count() + feed.coalesced.receiver_count() > 0);
             feeds.iter().map(|(id, feed)| (*id, feed.last)).collect()
         };
         for (session_id, last) in watched {

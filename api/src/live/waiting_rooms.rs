@@ -1,11 +1,19 @@
 //! This instance's live waiting rooms: one task reads waiting-room events off the bus,
 //! decodes each once, and hands the same `Arc` to every subscriber of that room, who picks
 //! out its own ticket. Nothing here queries the database per event; a subscriber re-reads
-//! its ticket only when it sees a gap in the room's ticks.
+//! its ticket only when it sees a gap in the room's ticks, or is told to.
+//!
+//! Room events go straight to the bus, at most once, so the last frame of a quiet spell (a
+//! room selling out, an admission) could be lost with no later frame to reveal the gap. A
+//! watchdog reads the ticks of the watched rooms every few seconds, one query for all of
+//! them, and tells a room's subscribers to re-read when its tick is not the last one heard.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
+use entity::waiting_room;
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect};
 use tokio::sync::broadcast::{self, error::RecvError};
 
 use crate::domain::waiting_room::RoomUpdate;
@@ -34,38 +42,71 @@ impl RoomFrame {
     }
 }
 
-#[derive(Default)]
+/// What a room's subscribers are sent.
+#[derive(Debug, Clone)]
+pub enum RoomSignal {
+    Frame(Arc<RoomFrame>),
+    /// A frame may have been lost: read your ticket again.
+    Reread,
+}
+
+/// How often the watchdog compares the watched rooms' ticks with the database.
+const CHECK_EVERY: Duration = Duration::from_secs(5);
+
+struct Room {
+    sender: broadcast::Sender<RoomSignal>,
+    /// The tick of the last frame heard, or read by the watchdog.
+    tick: Option<i64>,
+}
+
 pub struct WaitingRoomHub {
-    rooms: Mutex<HashMap<i64, broadcast::Sender<Arc<RoomFrame>>>>,
+    db: DatabaseConnection,
+    rooms: Mutex<HashMap<i64, Room>>,
 }
 
 impl WaitingRoomHub {
-    pub fn new() -> Self {
-        Self::default()
+    pub fn new(db: DatabaseConnection) -> Self {
+        Self {
+            db,
+            rooms: Mutex::new(HashMap::new()),
+        }
     }
 
-    /// A receiver of the room's frames from now on.
-    pub fn watch(&self, session_id: i64) -> broadcast::Receiver<Arc<RoomFrame>> {
-        let mut rooms = self.rooms.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        rooms
+    fn rooms(&self) -> MutexGuard<'_, HashMap<i64, Room>> {
+        self.rooms.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A receiver of the room's signals from now on.
+    pub fn watch(&self, session_id: i64) -> broadcast::Receiver<RoomSignal> {
+        self.rooms()
             .entry(session_id)
-            .or_insert_with(|| broadcast::channel(BUFFER).0)
+            .or_insert_with(|| Room {
+                sender: broadcast::channel(BUFFER).0,
+                tick: None,
+            })
+            .sender
             .subscribe()
     }
 
-    /// Hears room events on the bus until it closes; run once per instance. Listens from the
-    /// call on, before the future is first polled.
+    /// Hears room events on the bus until it closes, and runs the watchdog; run once per
+    /// instance. Listens from the call on, before the future is first polled.
     pub fn run(self: Arc<Self>, bus: SharedBus) -> impl Future<Output = ()> + Send + 'static {
         let mut events = bus.subscribe();
         async move {
+            let mut watchdog = tokio::time::interval(CHECK_EVERY);
+            watchdog.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
-                match events.recv().await {
-                    Ok(event) => self.deliver(&event),
-                    Err(RecvError::Lagged(missed)) => {
-                        // Subscribers notice the gap in ticks at the next frame and re-read.
-                        tracing::warn!(missed, "the waiting-room hub fell behind the bus");
-                    }
-                    Err(RecvError::Closed) => return,
+                tokio::select! {
+                    received = events.recv() => match received {
+                        Ok(event) => self.deliver(&event),
+                        Err(RecvError::Lagged(missed)) => {
+                            // Subscribers notice the gap in ticks at the next frame, or the
+                            // watchdog does.
+                            tracing::warn!(missed, "the waiting-room hub fell behind the bus");
+                        }
+                        Err(RecvError::Closed) => return,
+                    },
+                    _ = watchdog.tick() => self.check().await,
                 }
             }
         }
@@ -75,14 +116,52 @@ impl WaitingRoomHub {
         let Some(update) = RoomUpdate::from_event(event) else {
             return;
         };
-        let mut rooms = self.rooms.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let Some(sender) = rooms.get(&update.session_id) else {
+        let mut rooms = self.rooms();
+        let Some(room) = rooms.get_mut(&update.session_id) else {
             return;
         };
-        if sender.receiver_count() == 0 {
+        if room.sender.receiver_count() == 0 {
             rooms.remove(&update.session_id);
             return;
         }
-        let _ = sender.send(Arc::new(RoomFrame::new(update)));
+        room.tick = room.tick.max(Some(update.tick));
+        let _ = room.sender.send(RoomSignal::Frame(Arc::new(RoomFrame::new(update))));
+    }
+
+    /// Reads the ticks of the watched rooms, and tells the subscribers of each room whose
+    /// tick is not the last one heard to re-read (a room first checked is re-read once).
+    async fn check(&self) {
+        let watched: Vec<i64> = {
+            let mut rooms = self.rooms();
+            rooms.retain(|_, room| room.sender.receiver_count() > 0);
+            rooms.keys().copied().collect()
+        };
+        if watched.is_empty() {
+            return;
+        }
+        let ticks: Vec<(i64, i64)> = match waiting_room::Entity::find()
+            .select_only()
+            .column(waiting_room::Column::SessionId)
+            .column(waiting_room::Column::Tick)
+            .filter(waiting_room::Column::SessionId.is_in(watched))
+            .into_tuple()
+            .all(&self.db)
+            .await
+        {
+            Ok(ticks) => ticks,
+            Err(err) => {
+                tracing::warn!(error = ?err, "reading the waiting rooms' ticks failed; the next check asks again");
+                return;
+            }
+        };
+        let mut rooms = self.rooms();
+        for (session_id, tick) in ticks {
+            if let Some(room) = rooms.get_mut(&session_id)
+                && room.tick != Some(tick)
+            {
+                room.tick = Some(tick);
+                let _ = room.sender.send(RoomSignal::Reread);
+            }
+        }
     }
 }

@@ -93,16 +93,30 @@ enum Bench {
         #[arg(long, default_value_t = 300)]
         queries: usize,
     },
-    /// P4: WebSocket subscribers watch one session's seat map while one seat changes each
-    /// second (PostgreSQL at CURTAIN_TEST_DATABASE_URL); reports delivery latency, memory
-    /// per subscriber and CPU.
+    /// P4: WebSocket subscribers watch one session's seat map while its seats change at a
+    /// set rate (PostgreSQL at CURTAIN_TEST_DATABASE_URL); every subscriber checks every
+    /// delta; reports delivery latency, memory per subscriber and CPU beside the goals.
     Fanout {
-        /// Subscribers, each on its own WebSocket.
-        #[arg(long, default_value_t = 10_000)]
+        /// Subscribers, each on its own WebSocket (at most what the open-file limit allows).
+        #[arg(long, default_value_t = 20_000)]
         subscribers: usize,
-        /// Seat changes, one a second.
+        /// Seat changes in all.
         #[arg(long, default_value_t = 30)]
         changes: usize,
+        /// Seat changes per second.
+        #[arg(long, default_value_t = 1.0)]
+        rate: f64,
+        /// Server instances on one database and Redis (1 or 2); with 2 the changes go
+        /// through the first and half the subscribers watch the second.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=2))]
+        instances: u8,
+        /// Subscribers ask for coalesced deltas (the default above 20 changes a second).
+        #[arg(long)]
+        coalesce: Option<bool>,
+        /// Execute every subscription on its own, without shared encoding: the plain
+        /// GraphQL server, to compare with.
+        #[arg(long)]
+        own_encoding: bool,
     },
     /// P8: P1's on-sale, alone and then under attack (fragment bombs, alias floods, slow
     /// headers, socket floods from a child process); reports the buyers' hold latency, /healthz
@@ -137,6 +151,13 @@ enum Bench {
         subscribers: usize,
         #[arg(long)]
         changes: usize,
+        #[arg(long)]
+        rate: f64,
+        /// Seat ids, comma-separated, in the plan's order.
+        #[arg(long, value_delimiter = ',')]
+        seats: Vec<String>,
+        #[arg(long)]
+        coalesce: bool,
     },
     /// P9: buyers join a session's waiting room at once and are admitted as far as the
     /// seats go until it sells out (PostgreSQL at CURTAIN_TEST_DATABASE_URL, or SQLite).
@@ -238,10 +259,45 @@ async fn main() -> anyhow::Result<()> {
             }
             figures
         }
-        Bench::Fanout { subscribers, changes } => {
-            let app = bench_server(Backend::Postgres).await?;
-            let figures = curtain_tests::fanout_bench::run(&app, subscribers, changes).await?;
-            app.stop().await;
+        Bench::Fanout {
+            subscribers,
+            changes,
+            rate,
+            instances,
+            coalesce,
+            own_encoding,
+        } => {
+            if rate <= 0.0 {
+                bail!("--rate must be above 0");
+            }
+            let most = curtain_tests::fanout_bench::max_subscribers();
+            let subscribers = if subscribers > most {
+                eprintln!(
+                    "{subscribers} subscribers would need more open files than this process may have \
+                     (`ulimit -n`); running {most}"
+                );
+                most
+            } else {
+                subscribers
+            };
+            let first = fanout_server(instances == 2, own_encoding, None).await?;
+            let second = match instances {
+                2 => Some(fanout_server(true, own_encoding, Some(&first)).await?),
+                _ => None,
+            };
+            let apps: Vec<&TestApp> = std::iter::once(&first).chain(second.as_ref()).collect();
+            let plan = curtain_tests::fanout_bench::Plan {
+                subscribers,
+                changes,
+                rate,
+                instances: apps.len(),
+                coalesce: coalesce.unwrap_or(rate > 20.0),
+            };
+            let figures = curtain_tests::fanout_bench::run(&apps, plan).await?;
+            if let Some(second) = second {
+                second.stop().await;
+            }
+            first.stop().await;
             figures
         }
         Bench::FanoutClient {
@@ -249,8 +305,20 @@ async fn main() -> anyhow::Result<()> {
             session,
             subscribers,
             changes,
+            rate,
+            seats,
+            coalesce,
         } => {
-            curtain_tests::fanout_bench::client(&url, &session, subscribers, changes).await?;
+            let plan = curtain_tests::fanout_bench::ClientPlan {
+                url,
+                session,
+                subscribers,
+                changes,
+                rate,
+                seats,
+                coalesce,
+            };
+            curtain_tests::fanout_bench::client(plan).await?;
             return Ok(());
         }
     };
@@ -316,6 +384,37 @@ async fn sqlite_baseline(db: &sea_orm::DatabaseConnection, seats: usize, transac
 /// A server on a fresh database, with log-in limits out of the way.
 async fn bench_server(backend: Backend) -> anyhow::Result<TestApp> {
     bench_server_with(backend, None, false).await
+}
+
+/// A server for P4: on PostgreSQL, with Redis when there are two instances (the second
+/// joining `sibling_of`), encoding per subscriber with `own_encoding`.
+async fn fanout_server(redis: bool, own_encoding: bool, sibling_of: Option<&TestApp>) -> anyhow::Result<TestApp> {
+    if std::env::var("CURTAIN_TEST_DATABASE_URL").is_err() {
+        bail!("set CURTAIN_TEST_DATABASE_URL to a PostgreSQL server, e.g. postgres://postgres@127.0.0.1:5432/postgres");
+    }
+    if redis && curtain_tests::redis_url().is_none() {
+        bail!("two instances talk through Redis: set CURTAIN_TEST_REDIS_URL, e.g. redis://127.0.0.1:6379");
+    }
+    let configure: fn(&mut curtain::config::Settings) = if own_encoding {
+        |settings| {
+            settings.websocket.sockets_per_ip = 0;
+            settings.websocket.shared_encoding = false;
+        }
+    } else {
+        |settings| settings.websocket.sockets_per_ip = 0
+    };
+    let options = Options {
+        rate_limit_per_minute: Some(1_000_000),
+        redis,
+        configure: Some(configure),
+        ..Options::default()
+    };
+    match sibling_of {
+        Some(first) => first.spawn_sibling(options).await.context("the second instance"),
+        None => TestApp::spawn_with(Backend::Postgres, options)
+            .await
+            .context("no PostgreSQL"),
+    }
 }
 
 /// [`bench_server`] for P1 (`holds`), with `booking.hold_batch_max` set when given.

@@ -8,6 +8,7 @@ mod catalog_cache;
 mod coupons;
 mod dataloaders;
 mod demo;
+mod fanout;
 mod hold_batches;
 mod holds;
 mod http;

@@ -13,8 +13,10 @@ use crate::domain::seat_map::{self, SeatMap};
 use crate::error::ApiResult;
 use crate::graphql::app;
 use crate::graphql::catalog::types::{Seat, SeatStatus};
+use crate::graphql::fanout::{self, SharedEvent};
 use crate::graphql::ids::{NodeKind, encode, expect};
-use crate::live::seat_maps::{Frame, SeatMapHub};
+use crate::live::seat_maps::{Frame, Run, SeatMapHub};
+use crate::state::AppState;
 
 #[derive(Default)]
 pub struct BookingSubscription;
@@ -26,16 +28,38 @@ impl BookingSubscription {
     /// since then, when the server still has them all. Then come `SeatMapDelta`s with
     /// consecutive versions. A snapshot can come again at any time (a subscriber that fell
     /// behind is resynced): replace the map with it and carry on from its version.
+    ///
+    /// With `coalesce: true`, a burst of changes comes as a few deltas a second, each
+    /// carrying every change since the one before, in order: its `fromVersion` is the
+    /// version it applies to (the last one you saw), and can be more than one below its
+    /// `version`. Without it, every delta has `fromVersion = version - 1`.
     async fn seat_map_updates(
         &self,
         ctx: &Context<'_>,
         session_id: ID,
         after_version: Option<i64>,
+        #[graphql(default = false)] coalesce: bool,
     ) -> async_graphql::Result<BoxStream<'static, SeatMapEvent>> {
-        let session_id = expect(NodeKind::Session, &session_id, "sessionId")?;
-        let hub = app(ctx)?.seat_maps.clone();
-        Ok(follow(hub, session_id, after_version).await?.boxed())
+        if let Some(event) = fanout::preset(ctx, |event| match event {
+            SharedEvent::SeatMap(event) => Some(event),
+            _ => None,
+        }) {
+            expect(NodeKind::Session, &session_id, "sessionId")?;
+            return Ok(futures::stream::once(async { event }).boxed());
+        }
+        Ok(events(app(ctx)?, &session_id, after_version, coalesce).await?.boxed())
     }
+}
+
+/// The events of one subscriber to `session_id`'s seat map, from `after` when given.
+pub(crate) async fn events(
+    app: &AppState,
+    session_id: &ID,
+    after: Option<i64>,
+    coalesce: bool,
+) -> ApiResult<impl Stream<Item = SeatMapEvent> + Send + use<>> {
+    let session_id = expect(NodeKind::Session, session_id, "sessionId")?;
+    follow(app.seat_maps.clone(), session_id, after, coalesce).await
 }
 
 /// Subscribes first, then reads what the client is missing, so nothing falls in between.
@@ -43,8 +67,9 @@ async fn follow(
     hub: Arc<SeatMapHub>,
     session_id: i64,
     after: Option<i64>,
+    coalesce: bool,
 ) -> ApiResult<impl Stream<Item = SeatMapEvent> + use<>> {
-    let watch = hub.watch(session_id).await?;
+    let watch = hub.watch(session_id, coalesce).await?;
     let mut pending = VecDeque::new();
     let replay = match after {
         Some(after) if after <= watch.version => hub.deltas(session_id, after, watch.version).await?,
@@ -53,11 +78,15 @@ async fn follow(
     let last = match replay {
         Some(deltas) => {
             let last = deltas.last().map_or(after.unwrap_or(watch.version), |d| d.version);
-            pending.extend(
-                deltas
-                    .into_iter()
-                    .map(|d| SeatMapEvent::Delta(SeatMapDelta(Arc::new(d)))),
-            );
+            let deltas = deltas.into_iter().map(Arc::new);
+            if coalesce {
+                let run: Run = deltas.collect();
+                if !run.is_empty() {
+                    pending.push_back(SeatMapEvent::Delta(SeatMapDelta(run)));
+                }
+            } else {
+                pending.extend(deltas.map(|d| SeatMapEvent::Delta(SeatMapDelta(Arc::from([d])))));
+            }
             last
         }
         None => {
@@ -103,7 +132,9 @@ impl Follower {
                 };
             if !in_step {
                 // A fresh snapshot puts this subscriber right without holding anyone up.
-                let snapshot = self.resync().await?;
+                // Boxed: the follower's future lives as long as the subscription, and would
+                // otherwise keep room for a database read all along.
+                let snapshot = Box::pin(self.resync()).await?;
                 self.last = snapshot.version;
                 self.skip_covered();
                 return Some((SeatMapEvent::Snapshot(SeatMapSnapshot(snapshot)), self));
@@ -111,18 +142,31 @@ impl Follower {
         }
     }
 
-    /// Queues `frame`'s delta when it is the next version and drops one already covered;
-    /// false when this subscriber must resync (a gap, or the hub's order to).
+    /// Queues `frame`'s deltas that are new to this subscriber when they follow on from what
+    /// it has (a run that began before is cut to what comes after); false when it must
+    /// resync (a gap, or the hub's order to).
     fn take(&mut self, frame: Frame) -> bool {
-        match frame {
-            Frame::Delta(delta) if delta.version <= self.last => true,
-            Frame::Delta(delta) if delta.version == self.last + 1 => {
-                self.last = delta.version;
-                self.pending.push_back(SeatMapEvent::Delta(SeatMapDelta(delta)));
-                true
-            }
-            Frame::Delta(_) | Frame::Resync => false,
+        let Frame::Deltas(run) = frame else {
+            return false;
+        };
+        let (Some(first), Some(newest)) = (run.first(), run.last()) else {
+            return true;
+        };
+        let (first, newest) = (first.version, newest.version);
+        if newest <= self.last {
+            return true;
         }
+        if first > self.last + 1 {
+            return false;
+        }
+        let run = if first == self.last + 1 {
+            run
+        } else {
+            run.iter().filter(|d| d.version > self.last).cloned().collect()
+        };
+        self.last = newest;
+        self.pending.push_back(SeatMapEvent::Delta(SeatMapDelta(run)));
+        true
     }
 
     /// Takes at once the frames already buffered that a snapshot covers. Left in the
@@ -159,14 +203,21 @@ impl Follower {
 }
 
 /// One event of `seatMapUpdates`.
-#[derive(Union)]
+#[derive(Union, Clone)]
 pub enum SeatMapEvent {
     Snapshot(SeatMapSnapshot),
     Delta(SeatMapDelta),
 }
 
 /// The whole seat map at one version.
+#[derive(Clone)]
 pub struct SeatMapSnapshot(Arc<SeatMap>);
+
+impl SeatMapSnapshot {
+    pub(crate) fn version_number(&self) -> i64 {
+        self.0.version
+    }
+}
 
 #[Object]
 impl SeatMapSnapshot {
@@ -184,22 +235,46 @@ impl SeatMapSnapshot {
     }
 }
 
-/// What changed from the version before this one.
-pub struct SeatMapDelta(Arc<seat_map::SeatMapDelta>);
+/// What changed since the version before it: one version's change, or with `coalesce`
+/// the changes of several versions in order.
+#[derive(Clone)]
+pub struct SeatMapDelta(Run);
+
+impl SeatMapDelta {
+    pub(crate) fn version_number(&self) -> i64 {
+        self.0.last().map_or(0, |d| d.version)
+    }
+
+    /// The version this delta applies to.
+    pub(crate) fn applies_to_version(&self) -> i64 {
+        self.0.first().map_or(0, |d| d.version - 1)
+    }
+
+    fn newest(&self) -> Option<&seat_map::SeatMapDelta> {
+        self.0.last().map(|d| &**d)
+    }
+}
 
 #[Object]
 impl SeatMapDelta {
     async fn session_id(&self) -> ID {
-        encode(NodeKind::Session, self.0.session_id)
+        encode(NodeKind::Session, self.newest().map_or(0, |d| d.session_id))
     }
-    /// Exactly one more than the version before it.
+    /// The version this delta brings the map to.
     async fn version(&self) -> i64 {
-        self.0.version
+        self.version_number()
     }
+    /// The version this delta applies to: the version of the event before it. One less
+    /// than `version`, unless the subscription coalesces.
+    async fn from_version(&self) -> i64 {
+        self.applies_to_version()
+    }
+    /// Every change, oldest first: a seat can appear more than once in a coalesced delta,
+    /// and its last status is the one that stands.
     async fn changes(&self) -> Vec<SeatStatusChange> {
         self.0
-            .changes
             .iter()
+            .flat_map(|delta| delta.changes.iter())
             .map(|change| SeatStatusChange {
                 seat_id: encode(NodeKind::Seat, change.seat_id),
                 status: change.status.into(),
@@ -207,7 +282,7 @@ impl SeatMapDelta {
             .collect()
     }
     async fn available_count(&self) -> i32 {
-        self.0.available_count
+        self.newest().map_or(0, |d| d.available_count)
     }
 }
 

@@ -1,6 +1,6 @@
 //! Holding seats and the buyer's reservations.
 
-mod live;
+pub(crate) mod live;
 mod mutation;
 mod query;
 mod types;

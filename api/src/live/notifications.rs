@@ -1,0 +1,75 @@
+//! This instance's live notifications: one task reads notification events off the bus,
+//! decodes each once, and hands it to the sockets of its account alone. Without it, every
+//! `notificationReceived` would read and skip every event the bus carries.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use tokio::sync::broadcast::{self, error::RecvError};
+
+use crate::infra::bus::SharedBus;
+use crate::notify::Pushed;
+use crate::outbox::{Event, topic};
+
+/// Notifications buffered per account; pushes are best effort (the list has them all).
+const BUFFER: usize = 16;
+
+#[derive(Default)]
+pub struct NotificationHub {
+    accounts: Mutex<HashMap<i64, broadcast::Sender<Arc<Pushed>>>>,
+}
+
+impl NotificationHub {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A receiver of the account's notifications from now on.
+    pub fn watch(&self, user_id: i64) -> broadcast::Receiver<Arc<Pushed>> {
+        let mut accounts = self.accounts.lock().unwrap_or_else(PoisonError::into_inner);
+        accounts
+            .entry(user_id)
+            .or_insert_with(|| broadcast::channel(BUFFER).0)
+            .subscribe()
+    }
+
+    /// Hears notifications on the bus until it closes; run once per instance. Listens from
+    /// the call on, before the future is first polled.
+    pub fn run(self: Arc<Self>, bus: SharedBus) -> impl Future<Output = ()> + Send + 'static {
+        let mut events = bus.subscribe();
+        async move {
+            loop {
+                match events.recv().await {
+                    Ok(event) => self.deliver(&event),
+                    Err(RecvError::Lagged(missed)) => {
+                        tracing::warn!(
+                            missed,
+                            "the notification hub fell behind the bus; those pushes are lost"
+                        );
+                    }
+                    Err(RecvError::Closed) => return,
+                }
+            }
+        }
+    }
+
+    fn deliver(&self, event: &Event) {
+        if event.topic != topic::NOTIFICATION {
+            return;
+        }
+        let mut accounts = self.accounts.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some(sender) = accounts.get(&event.aggregate_id) else {
+            return;
+        };
+        if sender.receiver_count() == 0 {
+            accounts.remove(&event.aggregate_id);
+            return;
+        }
+        match serde_json::from_value::<Pushed>(event.payload.clone()) {
+            Ok(pushed) => {
+                let _ = sender.send(Arc::new(pushed));
+            }
+            Err(err) => tracing::warn!(error = %err, "a notification event could not be read"),
+        }
+    }
+}
