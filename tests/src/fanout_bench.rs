@@ -549,7 +549,11 @@ async fn read_deltas(mut socket: Socket, mut version: i64, plan: &ClientPlan, t0
             let visit = visits[seat];
             visits[seat] += 1;
             let i = seat + visit * plan.seats.len();
-            let planned = if visit.is_multiple_of(2) { "BLOCKED" } else { "AVAILABLE" };
+            let planned = if visit.is_multiple_of(2) {
+                "BLOCKED"
+            } else {
+                "AVAILABLE"
+            };
             if i >= plan.changes || change.status != planned {
                 checked.failed(format!(
                     "change {i} of seat {seat} is {}, planned {planned}",
