@@ -253,7 +253,7 @@ impl Default for EventSettings {
             outbox_retention_hours: 24,
             seat_map_buffer: 256,
             seat_map_check_ms: 2_000,
-            seat_map_coalesce_ms: 100,
+            seat_map_coalesce_ms: 250,
         }
     }
 }

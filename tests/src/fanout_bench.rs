@@ -325,14 +325,23 @@ impl Drop for Child {
     }
 }
 
-/// What a subscriber process is told.
+/// What a subscriber process is told, on its command line.
+#[derive(Debug, clap::Args)]
 pub struct ClientPlan {
+    #[arg(long)]
     pub url: String,
+    #[arg(long)]
     pub session: String,
+    #[arg(long)]
     pub subscribers: usize,
+    #[arg(long)]
     pub changes: usize,
+    #[arg(long)]
     pub rate: f64,
+    /// Seat ids, comma-separated, in the plan's order.
+    #[arg(long, value_delimiter = ',')]
     pub seats: Vec<String>,
+    #[arg(long)]
     pub coalesce: bool,
 }
 

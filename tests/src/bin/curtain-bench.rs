@@ -143,21 +143,8 @@ enum Bench {
     /// The subscribers of `fanout`, run by it in a child process.
     #[command(hide = true)]
     FanoutClient {
-        #[arg(long)]
-        url: String,
-        #[arg(long)]
-        session: String,
-        #[arg(long)]
-        subscribers: usize,
-        #[arg(long)]
-        changes: usize,
-        #[arg(long)]
-        rate: f64,
-        /// Seat ids, comma-separated, in the plan's order.
-        #[arg(long, value_delimiter = ',')]
-        seats: Vec<String>,
-        #[arg(long)]
-        coalesce: bool,
+        #[command(flatten)]
+        plan: curtain_tests::fanout_bench::ClientPlan,
     },
     /// P9: buyers join a session's waiting room at once and are admitted as far as the
     /// seats go until it sells out (PostgreSQL at CURTAIN_TEST_DATABASE_URL, or SQLite).
@@ -300,24 +287,7 @@ async fn main() -> anyhow::Result<()> {
             first.stop().await;
             figures
         }
-        Bench::FanoutClient {
-            url,
-            session,
-            subscribers,
-            changes,
-            rate,
-            seats,
-            coalesce,
-        } => {
-            let plan = curtain_tests::fanout_bench::ClientPlan {
-                url,
-                session,
-                subscribers,
-                changes,
-                rate,
-                seats,
-                coalesce,
-            };
+        Bench::FanoutClient { plan } => {
             curtain_tests::fanout_bench::client(plan).await?;
             return Ok(());
         }
