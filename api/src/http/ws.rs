@@ -20,12 +20,12 @@
 //! server's ping within `keepalive_timeout_ms` is closed with 1001.
 
 mod identity;
-mod outbound;
 mod timers;
 mod wire;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
@@ -34,11 +34,12 @@ use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use self::identity::{Identity, Refusal};
 use self::timers::{next_change, ticker, until};
-use self::wire::{queue, read_failure, reply, token_of};
+use self::wire::{read_failure, reply, token_of, write};
 use super::HttpState;
 use crate::auth::viewer::Viewer;
 use crate::error::ApiError;
@@ -63,15 +64,38 @@ impl Protocol {
     }
 }
 
-/// What the session loop asks of the outbound task: something to send, an operation to
-/// run or stop, or the close that ends the connection.
+/// Something to send, or the close that ends the connection.
+///
+/// Kept small (boxed where large): every socket's queue allocates room for a block of these
+/// up front.
 enum Outgoing {
-    Message(Value),
-    Start(outbound::Start),
-    /// The client completed the operation with this serial number.
-    Stop(u64),
+    Message(Box<Value>),
+    /// An operation's response or errors, encoded already (shared by every subscriber of
+    /// its shape): the writer only puts the envelope with the operation id around it.
+    Encoded {
+        kind: Kind,
+        id: Arc<str>,
+        payload: Arc<str>,
+    },
     Ping,
-    Close(u16, String),
+    Close(u16, Box<str>),
+}
+
+/// The type of an operation's message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// `next` (graphql-transport-ws) or `data` (legacy).
+    Next(Protocol),
+    Error,
+}
+
+impl Kind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Next(protocol) => protocol.next_type(),
+            Self::Error => "error",
+        }
+    }
 }
 
 /// Bytes read from a socket at a time: clients send small protocol messages, and the buffer
@@ -162,23 +186,30 @@ struct Session {
     identity: Option<Identity>,
     /// Running operations by id, each with its serial number: an id can be reused once its
     /// operation is completed, so an operation's `done` names the serial it ended.
-    operations: HashMap<String, u64>,
+    operations: HashMap<String, Operation>,
     /// The serial number of the next operation started.
     next_serial: u64,
     /// When the client last started or ended something; idleness counts from here.
     last_active: Instant,
 }
 
-/// What the outbound task says when an operation ended on its own: its serial number.
+/// A running operation: its task, and the serial number that tells it from an earlier or
+/// later operation under the same id.
+struct Operation {
+    serial: u64,
+    task: JoinHandle<()>,
+}
+
+/// What an operation's task sends when it ends: its serial number.
 type Done = u64;
 
 /// Forgets the operation numbered `serial` that ended, if it is still tracked; true if so.
 /// A `done` read late may be of an operation the client completed since, whose id now
-/// names a newer one: that one stays tracked (counted, completable, stopped at the close).
-fn ended(operations: &mut HashMap<String, u64>, serial: u64) -> bool {
+/// names a newer one: that one stays tracked (counted, completable, aborted at the close).
+fn ended(operations: &mut HashMap<String, Operation>, serial: u64) -> bool {
     let id = operations
         .iter()
-        .find_map(|(id, running)| (*running == serial).then(|| id.clone()));
+        .find_map(|(id, op)| (op.serial == serial).then(|| id.clone()));
     id.is_some_and(|id| operations.remove(&id).is_some())
 }
 
@@ -191,9 +222,9 @@ impl Connection {
         let limits = &settings.websocket;
         let (sink, mut incoming) = socket.split();
         let (out, outgoing) = mpsc::channel::<Outgoing>(limits.queue_messages.max(1));
+        let mut writer = tokio::spawn(write(sink, outgoing));
         // Operations tell the connection when they end, so their ids can be reused.
         let (done_tx, mut done) = mpsc::unbounded_channel::<Done>();
-        let mut writer = tokio::spawn(outbound::run(sink, outgoing, done_tx));
         let mut session = Session {
             initialised: false,
             viewer: Viewer::Anonymous,
@@ -247,6 +278,13 @@ impl Connection {
                 message = incoming.next() => {
                     // Whatever arrives shows the client is there.
                     unanswered = None;
+                    // An operation that ended may have told the client before this loop
+                    // heard of it: its id is free for the message just read.
+                    while let Ok(serial) = done.try_recv() {
+                        if ended(&mut session.operations, serial) {
+                            session.last_active = Instant::now();
+                        }
+                    }
                     let text = match message {
                         Some(Ok(Message::Text(text))) => text,
                         Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
@@ -256,16 +294,20 @@ impl Connection {
                     };
                     // Boxed, like the re-checks: the loop's future lives as long as the socket,
                     // and would otherwise keep room for the largest of them all along.
-                    match Box::pin(self.handle(&mut session, text.as_str(), &out)).await {
+                    match Box::pin(self.handle(&mut session, text.as_str(), &out, &done_tx)).await {
                         Ok(()) => {}
                         Err(close) => break close,
                     }
                 }
             }
         };
-        // The outbound task drops the operations when it ends, after the close.
+        for (_, operation) in session.operations.drain() {
+            operation.task.abort();
+        }
         if let Some((code, reason)) = close {
-            let _ = out.send_timeout(Outgoing::Close(code, reason), CLOSE_GRACE).await;
+            let _ = out
+                .send_timeout(Outgoing::Close(code, reason.into()), CLOSE_GRACE)
+                .await;
         }
         drop(out);
         // A client that reads nothing must not keep the writer, and the socket, forever.
@@ -287,7 +329,13 @@ impl Connection {
     }
 
     /// Handles one client message; `Err` closes the connection (with a code, or silently).
-    async fn handle(&self, session: &mut Session, text: &str, out: &mpsc::Sender<Outgoing>) -> Result<(), Ending> {
+    async fn handle(
+        &self,
+        session: &mut Session,
+        text: &str,
+        out: &mpsc::Sender<Outgoing>,
+        done: &mpsc::UnboundedSender<Done>,
+    ) -> Result<(), Ending> {
         let invalid = |why: &str| Some((4400, why.to_string()));
         let message: Value = serde_json::from_str(text).map_err(|_| invalid("Invalid message received: not JSON"))?;
         let kind = message["type"]
@@ -340,23 +388,19 @@ impl Connection {
                 }
                 let serial = session.next_serial;
                 session.next_serial += 1;
-                session.operations.insert(id.to_string(), serial);
-                let start = outbound::Start {
-                    serial,
-                    id: id.to_string(),
-                    protocol: self.protocol,
-                    responses: self
-                        .state
-                        .fanout
-                        .open(request, session.viewer.clone(), self.info.clone())
-                        .boxed(),
-                };
-                queue(out, Outgoing::Start(start)).await?;
+                let task = self.start(
+                    (id.to_string(), serial),
+                    request,
+                    session.viewer.clone(),
+                    out.clone(),
+                    done.clone(),
+                );
+                session.operations.insert(id.to_string(), Operation { serial, task });
             }
             (Protocol::TransportWs, "complete") | (Protocol::Legacy, "stop") => {
-                if let Some(serial) = message["id"].as_str().and_then(|id| session.operations.remove(id)) {
+                if let Some(operation) = message["id"].as_str().and_then(|id| session.operations.remove(id)) {
+                    operation.task.abort();
                     session.last_active = Instant::now();
-                    queue(out, Outgoing::Stop(serial)).await?;
                 }
             }
             (Protocol::Legacy, "connection_terminate") => return Err(None),
@@ -364,17 +408,63 @@ impl Connection {
         }
         Ok(())
     }
+
+    /// Runs one operation, streaming its results until it ends, is cancelled, or the socket's
+    /// outgoing queue is closed (nobody would read what it sends).
+    fn start(
+        &self,
+        (id, serial): (String, u64),
+        request: async_graphql::Request,
+        viewer: Viewer,
+        out: mpsc::Sender<Outgoing>,
+        done: mpsc::UnboundedSender<Done>,
+    ) -> JoinHandle<()> {
+        let responses = self.state.fanout.open(request, viewer, self.info.clone());
+        let protocol = self.protocol;
+        tokio::spawn(async move {
+            // The id as a JSON string, made once for every message of the operation.
+            let id_json: Arc<str> = serde_json::to_string(&id).unwrap_or_default().into();
+            let mut responses = std::pin::pin!(responses);
+            let mut first = true;
+            while let Some(encoded) = responses.next().await {
+                let (kind, payload) = match encoded.refused {
+                    // A request that could not run gets `error`, and no `complete` after it.
+                    Some(errors) if first && protocol == Protocol::TransportWs => (Kind::Error, errors),
+                    _ => (Kind::Next(protocol), encoded.payload),
+                };
+                first = false;
+                let sent = out
+                    .send(Outgoing::Encoded {
+                        kind,
+                        id: id_json.clone(),
+                        payload,
+                    })
+                    .await
+                    .is_ok();
+                // The socket is gone, or the request was refused: nothing more to send.
+                if !sent || kind == Kind::Error {
+                    let _ = done.send(serial);
+                    return;
+                }
+            }
+            let _ = out
+                .send(Outgoing::Message(Box::new(json!({ "type": "complete", "id": id }))))
+                .await;
+            let _ = done.send(serial);
+        })
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_late_end_does_not_untrack_a_newer_operation_under_the_same_id() {
+    #[tokio::test]
+    async fn a_late_end_does_not_untrack_a_newer_operation_under_the_same_id() {
         let mut operations = HashMap::new();
+        let newer = tokio::spawn(std::future::pending::<()>());
         // "1" was started (serial 0), completed by the client, and started again (serial 1).
-        operations.insert("1".to_string(), 1);
+        operations.insert("1".to_string(), Operation { serial: 1, task: newer });
         assert!(!ended(&mut operations, 0), "the first operation's late done");
         assert!(operations.contains_key("1"), "the newer operation is still tracked");
         assert!(ended(&mut operations, 1));

@@ -1,20 +1,83 @@
-//! The socket's wire: answering without waiting on a client that reads nothing, finding the
-//! token in `connection_init`, and telling why a message could not be read.
+//! The socket's wire: writing what the connection queues, answering without waiting on a
+//! client that reads nothing, and telling why a message could not be read.
 
+use axum::extract::ws::{Message, Utf8Bytes, WebSocket};
+use futures::SinkExt;
 use serde_json::Value;
 use tokio::sync::mpsc;
 
-use super::{CLOSE_GRACE, Ending, Outgoing};
+use super::{CLOSE_GRACE, Ending, Outgoing, close_message};
 
 /// Answers the client from the session loop, which must not wait forever on a client that
 /// reads nothing: such a client is let go.
 pub(super) async fn reply(out: &mpsc::Sender<Outgoing>, value: Value) -> Result<(), Ending> {
-    queue(out, Outgoing::Message(value)).await
+    out.send_timeout(Outgoing::Message(Box::new(value)), CLOSE_GRACE)
+        .await
+        .map_err(|_| None)
 }
 
-/// Queues `item` for the outbound task, giving up on a client that reads nothing.
-pub(super) async fn queue(out: &mpsc::Sender<Outgoing>, item: Outgoing) -> Result<(), Ending> {
-    out.send_timeout(item, CLOSE_GRACE).await.map_err(|_| None)
+/// Messages written to the socket before it is flushed. Under a burst, what is queued goes
+/// out in one write rather than one per message; the bound keeps the socket's write buffer
+/// (which keeps its size once grown) small.
+const BATCH: usize = 16;
+
+/// Sends what the connection queues, until the queue closes or a close frame is sent.
+pub(super) async fn write(
+    mut sink: futures::stream::SplitSink<WebSocket, Message>,
+    mut outgoing: mpsc::Receiver<Outgoing>,
+) {
+    'queue: while let Some(first) = outgoing.recv().await {
+        let mut item = Some(first);
+        let mut batched = 0;
+        while let Some(next) = item.take() {
+            let (message, last) = message(next);
+            if sink.feed(message).await.is_err() {
+                break 'queue;
+            }
+            if last {
+                let _ = sink.flush().await;
+                break 'queue;
+            }
+            batched += 1;
+            if batched < BATCH {
+                item = outgoing.try_recv().ok();
+            }
+        }
+        if sink.flush().await.is_err() {
+            break;
+        }
+    }
+    let _ = sink.close().await;
+}
+
+/// The WebSocket message for `item`, and whether it is the last.
+fn message(item: Outgoing) -> (Message, bool) {
+    match item {
+        Outgoing::Message(value) => (Message::Text(Utf8Bytes::from(value.to_string())), false),
+        Outgoing::Encoded { kind, id, payload } => (
+            Message::Text(Utf8Bytes::from(envelope(kind.as_str(), &id, &payload))),
+            false,
+        ),
+        Outgoing::Ping => (Message::Ping(Default::default()), false),
+        Outgoing::Close(code, reason) => (close_message(code, &reason), true),
+    }
+}
+
+/// `{"type":kind,"id":id,"payload":payload}`, with `id` already a JSON string and `payload`
+/// already JSON: the only per-subscriber work on a shared event.
+pub(super) fn envelope(kind: &str, id: &str, payload: &str) -> String {
+    const PARTS: [&str; 4] = [r#"{"type":""#, r#"","id":"#, r#","payload":"#, "}"];
+    let mut text = String::with_capacity(
+        PARTS.iter().map(|part| part.len()).sum::<usize>() + kind.len() + id.len() + payload.len(),
+    );
+    text.push_str(PARTS[0]);
+    text.push_str(kind);
+    text.push_str(PARTS[1]);
+    text.push_str(id);
+    text.push_str(PARTS[2]);
+    text.push_str(payload);
+    text.push_str(PARTS[3]);
+    text
 }
 
 /// The access token in `connection_init`'s payload, if any.
