@@ -149,7 +149,7 @@ impl NotificationSubscription {
             SharedEvent::Notification(notification) => Some(notification),
             _ => None,
         }) {
-            return Ok(futures::stream::once(async { notification }).boxed());
+            return Ok(futures::stream::iter(notification).boxed());
         }
         Ok(events(app(ctx)?, user_id).boxed())
     }

@@ -193,7 +193,7 @@ impl WaitingRoomSubscription {
             _ => None,
         }) {
             expect(NodeKind::WaitingRoomTicket, &ticket_id, "ticketId")?;
-            return Ok(futures::stream::once(async { ticket }).boxed());
+            return Ok(futures::stream::iter(ticket).boxed());
         }
         Ok(events(app(ctx)?, &ticket_id, principal(ctx)?.user_id).await?.boxed())
     }
@@ -210,6 +210,7 @@ pub(crate) async fn events(
     // Watch first, then read, so that nothing falls in between.
     let frames = app.waiting_rooms.watch(ticket.session_id);
     let (ticket, room) = rooms::ticket_and_room(&app.db, ticket_id, user_id).await?;
+    app.waiting_rooms.seen(ticket.session_id, room.tick);
     let follower = Follower {
         db: app.db.clone(),
         user_id,
@@ -219,6 +220,7 @@ pub(crate) async fn events(
         room,
         sent: None,
         sent_at: None,
+        stale: false,
         interval: Duration::from_millis(app.settings.booking.waiting_room_event_interval_ms),
     };
     Ok(futures::stream::unfold(follower, Follower::next))
@@ -236,7 +238,13 @@ struct Follower {
     sent: Option<TicketView>,
     sent_at: Option<Instant>,
     interval: Duration,
+    /// Set when a re-read failed: what we have may be stale, so it is tried again soon
+    /// rather than at a frame that may never come.
+    stale: bool,
 }
+
+/// How soon a failed re-read is tried again.
+const RETRY_REREAD: Duration = Duration::from_secs(1);
 
 impl Follower {
     async fn next(mut self) -> Option<(WaitingRoomTicket, Self)> {
@@ -253,6 +261,11 @@ impl Follower {
                 tokio::select! {
                     frame = self.frames.recv() => self.take(frame).await?,
                     () = tokio::time::sleep_until(due) => {}
+                }
+            } else if self.stale {
+                tokio::select! {
+                    frame = self.frames.recv() => self.take(frame).await?,
+                    () = tokio::time::sleep(RETRY_REREAD) => Box::pin(self.reread()).await,
                 }
             } else {
                 let frame = self.frames.recv().await;
@@ -297,16 +310,20 @@ impl Follower {
         self.view = TicketView::new(&self.ticket, self.room.admitted_through, self.room.admit_per_minute);
     }
 
-    /// A frame was missed: the database has the truth. On failure, keep what we have; the
-    /// next frame tries again.
+    /// A frame was missed: the database has the truth. On failure, keep what we have and
+    /// try again in a moment.
     async fn reread(&mut self) {
         match reread(&self.db, self.ticket.id, self.user_id).await {
             Ok((ticket, room)) => {
                 self.view = TicketView::new(&ticket, room.admitted_through, room.admit_per_minute);
                 self.ticket = ticket;
                 self.room = room;
+                self.stale = false;
             }
-            Err(err) => tracing::warn!(error = ?err.into_anyhow(), "re-reading a waiting-room ticket failed"),
+            Err(err) => {
+                self.stale = true;
+                tracing::warn!(error = ?err.into_anyhow(), "re-reading a waiting-room ticket failed; trying again shortly")
+            }
         }
     }
 }

@@ -14,9 +14,29 @@ use crate::outbox::{Event, topic};
 /// Notifications buffered per account; pushes are best effort (the list has them all).
 const BUFFER: usize = 16;
 
-#[derive(Default)]
+/// Accounts kept before the first sweep of those nobody watches any more.
+const FIRST_SWEEP: usize = 1_024;
+
 pub struct NotificationHub {
-    accounts: Mutex<HashMap<i64, broadcast::Sender<Arc<Pushed>>>>,
+    accounts: Mutex<Accounts>,
+}
+
+struct Accounts {
+    watched: HashMap<i64, broadcast::Sender<Arc<Pushed>>>,
+    /// When the map reaches this size, accounts without subscribers are dropped (the bound
+    /// then doubles past what is left, so sweeping costs O(1) per watch).
+    sweep_at: usize,
+}
+
+impl Default for NotificationHub {
+    fn default() -> Self {
+        Self {
+            accounts: Mutex::new(Accounts {
+                watched: HashMap::new(),
+                sweep_at: FIRST_SWEEP,
+            }),
+        }
+    }
 }
 
 impl NotificationHub {
@@ -27,7 +47,12 @@ impl NotificationHub {
     /// A receiver of the account's notifications from now on.
     pub fn watch(&self, user_id: i64) -> broadcast::Receiver<Arc<Pushed>> {
         let mut accounts = self.accounts.lock().unwrap_or_else(PoisonError::into_inner);
+        if accounts.watched.len() >= accounts.sweep_at {
+            accounts.watched.retain(|_, sender| sender.receiver_count() > 0);
+            accounts.sweep_at = (accounts.watched.len() * 2).max(FIRST_SWEEP);
+        }
         accounts
+            .watched
             .entry(user_id)
             .or_insert_with(|| broadcast::channel(BUFFER).0)
             .subscribe()
@@ -58,11 +83,11 @@ impl NotificationHub {
             return;
         }
         let mut accounts = self.accounts.lock().unwrap_or_else(PoisonError::into_inner);
-        let Some(sender) = accounts.get(&event.aggregate_id) else {
+        let Some(sender) = accounts.watched.get(&event.aggregate_id) else {
             return;
         };
         if sender.receiver_count() == 0 {
-            accounts.remove(&event.aggregate_id);
+            accounts.watched.remove(&event.aggregate_id);
             return;
         }
         match serde_json::from_value::<Pushed>(event.payload.clone()) {

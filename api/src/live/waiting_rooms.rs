@@ -106,7 +106,18 @@ impl WaitingRoomHub {
                         }
                         Err(RecvError::Closed) => return,
                     },
-                    _ = watchdog.tick() => self.check().await,
+                    _ = watchdog.tick() => {
+                        let ticks = self.read_ticks().await;
+                        // Frames heard while the ticks were read are not missing.
+                        loop {
+                            match events.try_recv() {
+                                Ok(event) => self.deliver(&event),
+                                Err(broadcast::error::TryRecvError::Lagged(_)) => {}
+                                Err(_) => break,
+                            }
+                        }
+                        self.compare(ticks);
+                    }
                 }
             }
         }
@@ -128,32 +139,41 @@ impl WaitingRoomHub {
         let _ = room.sender.send(RoomSignal::Frame(Arc::new(RoomFrame::new(update))));
     }
 
-    /// Reads the ticks of the watched rooms, and tells the subscribers of each room whose
-    /// tick is not the last one heard to re-read (a room first checked is re-read once).
-    async fn check(&self) {
+    /// The subscribers of a room just read its tick: the tick the hub holds for a room it
+    /// has not heard of yet, so that the first check does not send them to read again.
+    pub fn seen(&self, session_id: i64, tick: i64) {
+        if let Some(room) = self.rooms().get_mut(&session_id) {
+            room.tick.get_or_insert(tick);
+        }
+    }
+
+    /// The ticks of the watched rooms, as stored; none when they could not be read.
+    async fn read_ticks(&self) -> Vec<(i64, i64)> {
         let watched: Vec<i64> = {
             let mut rooms = self.rooms();
             rooms.retain(|_, room| room.sender.receiver_count() > 0);
             rooms.keys().copied().collect()
         };
         if watched.is_empty() {
-            return;
+            return Vec::new();
         }
-        let ticks: Vec<(i64, i64)> = match waiting_room::Entity::find()
+        let read = waiting_room::Entity::find()
             .select_only()
             .column(waiting_room::Column::SessionId)
             .column(waiting_room::Column::Tick)
             .filter(waiting_room::Column::SessionId.is_in(watched))
             .into_tuple()
             .all(&self.db)
-            .await
-        {
-            Ok(ticks) => ticks,
-            Err(err) => {
-                tracing::warn!(error = ?err, "reading the waiting rooms' ticks failed; the next check asks again");
-                return;
-            }
-        };
+            .await;
+        read.unwrap_or_else(|err| {
+            tracing::warn!(error = ?err, "reading the waiting rooms' ticks failed; the next check asks again");
+            Vec::new()
+        })
+    }
+
+    /// Tells the subscribers of each room whose stored tick is not the last one heard to
+    /// re-read.
+    fn compare(&self, ticks: Vec<(i64, i64)>) {
         let mut rooms = self.rooms();
         for (session_id, tick) in ticks {
             if let Some(room) = rooms.get_mut(&session_id)

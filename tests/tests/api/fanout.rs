@@ -16,6 +16,7 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 backend_tests!(
     shared_encodings_are_byte_for_byte_what_own_execution_sends,
     a_notification_reaches_every_socket_of_its_account_alone,
+    a_document_the_schema_refuses_is_refused_at_once_not_at_the_first_event,
 );
 
 /// The shapes the README documents, and one with aliases and a fragment besides.
@@ -173,6 +174,27 @@ async fn a_notification_reaches_every_socket_of_its_account_alone(app: &TestApp)
     assert_eq!(next_text(&mut sockets[1]).await, first);
     let quiet = tokio::time::timeout(Duration::from_millis(500), sockets[2].next()).await;
     assert!(quiet.is_err(), "another account hears nothing: {quiet:?}");
+}
+
+async fn a_document_the_schema_refuses_is_refused_at_once_not_at_the_first_event(app: &TestApp) {
+    let buyer = app.sign_up("fanout-refused@example.com").await;
+    for _ in 0..2 {
+        let mut socket = socket::connect(app, Some(&buyer.access_token)).await;
+        // A usual shape, but no notification will come to reveal that it cannot run.
+        socket::subscribe(
+            &mut socket,
+            "bad",
+            "subscription { notificationReceived { nosuchField } }",
+            json!({}),
+        )
+        .await;
+        let refused = tokio::time::timeout(Duration::from_secs(3), next_text(&mut socket))
+            .await
+            .expect("refused at once");
+        let refused: Value = serde_json::from_str(&refused).expect("JSON");
+        assert_eq!(refused["type"], "error", "{refused:#}");
+        assert_eq!(refused["payload"][0]["extensions"]["code"], "GRAPHQL_VALIDATION_FAILED");
+    }
 }
 
 /// A subscriber whose socket stops reading while seats change falls behind: it is resynced

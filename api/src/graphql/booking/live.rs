@@ -45,7 +45,7 @@ impl BookingSubscription {
             _ => None,
         }) {
             expect(NodeKind::Session, &session_id, "sessionId")?;
-            return Ok(futures::stream::once(async { event }).boxed());
+            return Ok(futures::stream::iter(event).boxed());
         }
         Ok(events(app(ctx)?, &session_id, after_version, coalesce).await?.boxed())
     }

@@ -31,20 +31,50 @@ pub(super) struct Shape {
     viewer: Viewer,
     info: RequestInfo,
     recent: Mutex<VecDeque<(EventKey, Cell)>>,
+    /// Whether the document runs at all (see [`Shape::runs`]).
+    runs: OnceCell<bool>,
 }
 
 impl Shape {
-    pub fn new(schema: CurtainSchema, app: AppState, request: Request, viewer: Viewer, info: RequestInfo) -> Self {
+    pub fn new(schema: CurtainSchema, app: AppState, request: &Request, viewer: Viewer, info: RequestInfo) -> Self {
         Self {
             schema,
             app,
-            query: request.query,
-            operation_name: request.operation_name,
-            variables: request.variables,
+            query: request.query.clone(),
+            operation_name: request.operation_name.clone(),
+            variables: request.variables.clone(),
             viewer,
             info,
             recent: Mutex::new(VecDeque::with_capacity(KEPT)),
+            runs: OnceCell::new(),
         }
+    }
+
+    /// Whether the document runs: executed once with no event, it answers nothing. A
+    /// document the schema refuses (validation, limits), or whose field refuses its
+    /// arguments, answers with errors at once; it is not shared, so that each subscriber is
+    /// refused at once and exactly as on its own, not at the shape's first event.
+    pub async fn runs(&self) -> bool {
+        *self
+            .runs
+            .get_or_init(|| async {
+                let request = self.request(None);
+                let mut responses = std::pin::pin!(crate::graphql::execute_stream(&self.schema, request, &self.app.db));
+                responses.next().await.is_none()
+            })
+            .await
+    }
+
+    /// The shape's request, with `event` preset.
+    fn request(&self, event: Option<SharedEvent>) -> Request {
+        let mut request = Request::new(self.query.clone()).variables(self.variables.clone());
+        if let Some(name) = &self.operation_name {
+            request = request.operation_name(name.clone());
+        }
+        request
+            .data(self.viewer.clone())
+            .data(self.info.clone())
+            .data(Preset(event))
     }
 
     /// `event` encoded for this shape: made by the first subscriber to ask, shared with the
@@ -79,14 +109,7 @@ impl Shape {
 
     /// Executes the shape's document with `event` as its one event.
     async fn execute(&self, event: SharedEvent, request_id: Option<&str>) -> Encoded {
-        let mut request = Request::new(self.query.clone()).variables(self.variables.clone());
-        if let Some(name) = &self.operation_name {
-            request = request.operation_name(name.clone());
-        }
-        let request = request
-            .data(self.viewer.clone())
-            .data(self.info.clone())
-            .data(Preset(event));
+        let request = self.request(Some(event));
         let mut responses = std::pin::pin!(crate::graphql::execute_stream(&self.schema, request, &self.app.db));
         let response = responses.next().await.unwrap_or_else(|| {
             let err = ApiError::internal(anyhow::anyhow!("a preset subscription ended without its event"));

@@ -10,9 +10,11 @@
 //! The encoding is a real execution of the shape's document by the schema, with the event
 //! given as the whole source stream ([`Preset`]): fields, aliases, `__typename`, guards and
 //! errors come out exactly as from a subscription executed per subscriber, byte for byte.
-//! A request whose shape is unusual, whose feed refuses it (a session that does not exist, a
-//! ticket that is not the caller's), or any request when `websocket.shared_encoding` is
-//! off, runs per subscriber as a whole, and gets the same answer the slow way.
+//! A request whose shape is unusual, that the schema refuses (checked once per shape, with
+//! no event preset, before anyone shares it), whose feed refuses it (a session that does
+//! not exist, a ticket that is not the caller's), or any request when
+//! `websocket.shared_encoding` is off, runs per subscriber as a whole, and gets the same
+//! answer the slow way, at once.
 //!
 //! The same path serves `seatMapUpdates`, `notificationReceived` and `waitingRoomUpdates`.
 
@@ -62,17 +64,19 @@ impl SharedEvent {
 /// What tells an event from the others of its feed: a kind and two numbers.
 type EventKey = (u8, i64, i64);
 
-/// Request data that makes a subscription field yield one given event instead of following
-/// its feed: how a shape's encoding executes the shape's own document.
-pub(crate) struct Preset(SharedEvent);
+/// Request data that makes a subscription field yield one given event (or none) instead of
+/// following its feed: how a shape's encoding executes the shape's own document, and how a
+/// new shape is checked before anyone shares it.
+pub(crate) struct Preset(Option<SharedEvent>);
 
-/// The event preset for this execution, when it is an encoding and the event is of the
-/// field's feed.
-pub(crate) fn preset<T>(ctx: &Context<'_>, pick: impl FnOnce(&SharedEvent) -> Option<&T>) -> Option<T>
+/// With a preset execution, the events the field yields: the preset one when it is of the
+/// field's feed, else none. `None` when the field should follow its feed.
+pub(crate) fn preset<T>(ctx: &Context<'_>, pick: impl FnOnce(&SharedEvent) -> Option<&T>) -> Option<Option<T>>
 where
     T: Clone,
 {
-    ctx.data_opt::<Preset>().and_then(|preset| pick(&preset.0)).cloned()
+    let preset = ctx.data_opt::<Preset>()?;
+    Some(preset.0.as_ref().and_then(pick).cloned())
 }
 
 /// One response of a subscription, as JSON.
@@ -154,9 +158,10 @@ impl Fanout {
     ) -> BoxStream<'static, Encoded> {
         if self.app.settings.websocket.shared_encoding
             && let Some((root, key)) = shape::classify(&request, &viewer)
+            && let shape = self.shape(key, &request, &viewer, &info)
+            && shape.runs().await
             && let Ok(events) = self.events(&root, &viewer).await
         {
-            let shape = self.shape(key, request, viewer, info.clone());
             let sent = self.app.metrics.subscription_events.get_or_create(&PATH_SHARED).clone();
             return events
                 .then(move |event| {
@@ -201,14 +206,20 @@ impl Fanout {
     }
 
     /// The live shape for `key`, made from this request when there is none.
-    fn shape(&self, key: ShapeKey, request: Request, viewer: Viewer, info: RequestInfo) -> Arc<Shape> {
+    fn shape(&self, key: ShapeKey, request: &Request, viewer: &Viewer, info: &RequestInfo) -> Arc<Shape> {
         let mut shapes = self.shapes.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(shape) = shapes.get(&key).and_then(Weak::upgrade) {
             return shape;
         }
         // Forget the shapes nobody subscribes to any more before adding one.
         shapes.retain(|_, shape| shape.strong_count() > 0);
-        let shape = Arc::new(Shape::new(self.schema.clone(), self.app.clone(), request, viewer, info));
+        let shape = Arc::new(Shape::new(
+            self.schema.clone(),
+            self.app.clone(),
+            request,
+            viewer.clone(),
+            info.clone(),
+        ));
         shapes.insert(key, Arc::downgrade(&shape));
         shape
     }
