@@ -162,15 +162,8 @@ pub async fn current_version(db: &impl ConnectionTrait, session_id: i64) -> ApiR
 }
 
 impl SeatMap {
-    /// This map with `delta` applied: what a client holding it will show.
-    pub fn apply(&self, delta: &SeatMapDelta) -> SeatMap {
-        let mut next = self.clone();
-        next.apply_in_place(delta);
-        next
-    }
-
-    /// Applies `delta` to this map.
-    pub fn apply_in_place(&mut self, delta: &SeatMapDelta) {
+    /// Applies `delta` to this map: what a client holding it will then show.
+    pub fn apply(&mut self, delta: &SeatMapDelta) {
         for change in &delta.changes {
             if let Some(seat) = self.seats.iter_mut().find(|s| s.seat_id == change.seat_id) {
                 seat.status = change.status;

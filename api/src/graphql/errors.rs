@@ -77,13 +77,24 @@ pub fn finalize(mut response: Response, request_id: Option<&str>) -> Response {
         if ext.get("code").is_none() {
             ext.set("code", "BAD_USER_INPUT");
         }
-        if ext.get("code") == Some(&Value::from("INTERNAL_SERVER_ERROR"))
-            && let Some(id) = request_id
-        {
-            ext.set("requestId", id);
+    }
+    if let Some(id) = request_id {
+        for err in response.errors.iter_mut().filter(|err| is_internal(err)) {
+            err.extensions
+                .get_or_insert_with(ErrorExtensionValues::default)
+                .set("requestId", id);
         }
     }
     response
+}
+
+/// An error coded INTERNAL_SERVER_ERROR: its cause is hidden, and the client gets a request
+/// id to quote instead.
+pub fn is_internal(err: &ServerError) -> bool {
+    err.extensions
+        .as_ref()
+        .and_then(|ext| ext.get("code"))
+        .is_some_and(|code| *code == Value::from("INTERNAL_SERVER_ERROR"))
 }
 
 /// A request error stopped the request before execution (parse, validation, limits).

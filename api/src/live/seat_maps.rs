@@ -170,7 +170,7 @@ impl SeatMapHub {
         if !since.is_empty() {
             let mut map = SeatMap::clone(snapshot);
             for delta in since.drain(..) {
-                map.apply_in_place(&delta);
+                map.apply(&delta);
             }
             *snapshot = Arc::new(map);
         }

@@ -95,12 +95,7 @@ pub struct Encoded {
 
 impl Encoded {
     fn new(response: Response, request_id: Option<&str>) -> Self {
-        let internal = response.errors.iter().any(|err| {
-            err.extensions
-                .as_ref()
-                .and_then(|ext| ext.get("code"))
-                .is_some_and(|code| *code == async_graphql::Value::from("INTERNAL_SERVER_ERROR"))
-        });
+        let internal = response.errors.iter().any(errors::is_internal);
         let response = errors::finalize(response, request_id);
         let refused = errors::is_request_error(&response).then(|| json(&response.errors));
         Self {
@@ -163,9 +158,11 @@ impl Fanout {
             && let Ok(events) = self.events(&root, &viewer).await
         {
             let sent = self.app.metrics.subscription_events.get_or_create(&PATH_SHARED).clone();
+            // Shared by every event of this subscriber (it tags internal errors only).
+            let request_id: Option<Arc<str>> = info.request_id.as_deref().map(Arc::from);
             return events
                 .then(move |event| {
-                    let (shape, request_id) = (shape.clone(), info.request_id.clone());
+                    let (shape, request_id) = (shape.clone(), request_id.clone());
                     async move { shape.encoding(event, request_id.as_deref()).await }
                 })
                 .inspect(move |_| {
@@ -237,12 +234,6 @@ impl Fanout {
                 Encoded::new(response, request_id.as_deref())
             })
             .boxed()
-    }
-
-    /// Shapes with at least one subscriber on this instance.
-    pub fn live_shapes(&self) -> usize {
-        let shapes = self.shapes.lock().unwrap_or_else(PoisonError::into_inner);
-        shapes.values().filter(|shape| shape.strong_count() > 0).count()
     }
 }
 

@@ -437,17 +437,7 @@ async fn a_refund_its_requester_abandoned_is_finished_by_reconciliation_and_bloc
 
     // The buyer never comes back. Once the claim is older than any provider call can take
     // (moved back in time here), reconciliation finishes it, with the same key.
-    {
-        use sea_orm::sea_query::Expr;
-        entity::refund::Entity::update_many()
-            .col_expr(
-                entity::refund::Column::CreatedAt,
-                Expr::value(chrono::Utc::now() - chrono::Duration::hours(1)),
-            )
-            .exec(&app.db)
-            .await
-            .expect("age the claim");
-    }
+    age_refund_claims(app).await;
     assert_eq!(reconcile(app).await, 1);
     assert_eq!(toss.refunded(&held.order_id), 50_000, "refunded once");
     let keys = toss.cancel_keys();
@@ -513,17 +503,7 @@ async fn a_webhook_during_a_refund_finishes_it_instead_of_cancelling_the_booking
     );
     assert_eq!(seat_statuses(app, &session).await, ["SOLD", "SOLD"]);
     // Once the claim is abandoned (moved back in time here), the webhook finishes it.
-    {
-        use sea_orm::sea_query::Expr;
-        entity::refund::Entity::update_many()
-            .col_expr(
-                entity::refund::Column::CreatedAt,
-                Expr::value(chrono::Utc::now() - chrono::Duration::hours(1)),
-            )
-            .exec(&app.db)
-            .await
-            .expect("age the claim");
-    }
+    age_refund_claims(app).await;
     assert!(webhook(app, &held.order_id, "CANCELED").await.is_success());
     assert_eq!(
         status(app, &buyer, &held).await,
@@ -537,4 +517,18 @@ async fn a_webhook_during_a_refund_finishes_it_instead_of_cancelling_the_booking
         .map(|(_, s)| s)
         .collect();
     assert_eq!(states, ["CANCELLED", "VALID"]);
+}
+
+/// Moves every refund claim an hour back, as if its buyer had left it there: older than any
+/// provider call can take, so reconciliation and webhooks may finish it.
+async fn age_refund_claims(app: &TestApp) {
+    use sea_orm::sea_query::Expr;
+    entity::refund::Entity::update_many()
+        .col_expr(
+            entity::refund::Column::CreatedAt,
+            Expr::value(chrono::Utc::now() - chrono::Duration::hours(1)),
+        )
+        .exec(&app.db)
+        .await
+        .expect("age the claim");
 }
