@@ -44,6 +44,7 @@ impl Background {
             crate::metrics::spawn_background(state.waiting_rooms.clone().run(state.bus.clone())),
             crate::metrics::spawn_background(state.notifications.clone().run(state.bus.clone())),
         ];
+        tasks.extend(state.replicas.spawn_monitor());
         tasks.extend(spawn_hold_sweeper(state));
         tasks.extend(spawn_admission(state));
         tasks.extend(spawn_delivery_workers(state)?);

@@ -121,6 +121,39 @@ pub struct DatabaseSettings {
     pub max_connections: u32,
     /// Apply pending migrations when the service starts.
     pub migrate_on_start: bool,
+    /// Streaming replicas of the primary (PostgreSQL) that serve lag-tolerant reads: the
+    /// catalog, reviews, public lists, admin reservation search. A list, or one string of
+    /// comma-separated URLs (`DATABASE_REPLICA_URL`). Empty: every read goes to `url`.
+    #[serde(deserialize_with = "one_or_many_urls")]
+    pub replica_urls: Vec<SecretString>,
+    /// A replica further behind the primary than this is skipped until it catches up.
+    pub replica_max_lag_ms: u64,
+    /// Upper bound of each replica's connection pool.
+    pub replica_max_connections: u32,
+    /// How often each replica's replay position (and the primary's WAL position) is read.
+    pub replica_poll_ms: u64,
+    /// How long a read waits to connect to a replica before the replica is skipped.
+    pub replica_connect_timeout_ms: u64,
+}
+
+/// Accepts a list of URLs or one string of comma-separated ones.
+fn one_or_many_urls<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<SecretString>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Urls {
+        One(String),
+        Many(Vec<String>),
+    }
+    let urls = match Urls::deserialize(deserializer)? {
+        Urls::One(text) => text.split(',').map(str::to_owned).collect(),
+        Urls::Many(list) => list,
+    };
+    Ok(urls
+        .into_iter()
+        .map(|url| url.trim().to_owned())
+        .filter(|url| !url.is_empty())
+        .map(SecretString::from)
+        .collect())
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -383,6 +416,11 @@ impl Default for DatabaseSettings {
             url: None,
             max_connections: 16,
             migrate_on_start: true,
+            replica_urls: Vec::new(),
+            replica_max_lag_ms: 5_000,
+            replica_max_connections: 16,
+            replica_poll_ms: 250,
+            replica_connect_timeout_ms: 2_000,
         }
     }
 }
@@ -502,6 +540,11 @@ impl Settings {
         Figment::new()
             .merge(Toml::file(file))
             .merge(Env::raw().only(&["DATABASE_URL"]).map(|_| "database.url".into()))
+            .merge(
+                Env::raw()
+                    .only(&["DATABASE_REPLICA_URL"])
+                    .map(|_| "database.replica_urls".into()),
+            )
             .merge(Env::raw().only(&["REDIS_URL"]).map(|_| "redis.url".into()))
             // `CURTAIN_TEST_*` belongs to the test suite, not to the service.
             .merge(
@@ -651,6 +694,29 @@ mod tests {
             // Trusting every peer's leftmost hop was the flaw: the old switch must not load.
             jail.set_env("CURTAIN_SERVER_TRUST_FORWARDED_FOR", "true");
             assert!(Settings::load(None).is_err());
+            Ok(())
+        });
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail API returns its own error type.
+    fn replicas_are_one_comma_separated_string_or_a_list() {
+        figment::Jail::expect_with(|jail| {
+            let urls = |settings: &Settings| -> Vec<String> {
+                let urls = settings.database.replica_urls.iter();
+                urls.map(|url| url.expose_secret().to_owned()).collect()
+            };
+            assert!(urls(&Settings::load(None).map_err(|e| *e)?).is_empty());
+            jail.set_env("DATABASE_REPLICA_URL", "postgres://r1/curtain, postgres://r2/curtain");
+            let settings = Settings::load(None).map_err(|e| *e)?;
+            assert_eq!(urls(&settings), ["postgres://r1/curtain", "postgres://r2/curtain"]);
+            assert!(!format!("{settings:?}").contains("r1"), "replica URLs must not print");
+            jail.clear_env();
+            jail.create_file(
+                "curtain.toml",
+                "[database]\nreplica_urls = [\"postgres://r3/curtain\"]\n",
+            )?;
+            assert_eq!(urls(&Settings::load(None).map_err(|e| *e)?), ["postgres://r3/curtain"]);
             Ok(())
         });
     }

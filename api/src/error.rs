@@ -46,6 +46,9 @@ pub enum ErrorCode {
     TicketWrongSession,
     /// The door refuses the ticket: it was transferred, and this payload is the old holder's.
     TicketTransferred,
+    /// The service cannot reach its database right now (restarting, failing over); nothing
+    /// was done, and the same request may be sent again shortly.
+    Unavailable,
     InternalServerError,
 }
 
@@ -73,6 +76,7 @@ impl ErrorCode {
             Self::TicketRefunded => "TICKET_REFUNDED",
             Self::TicketWrongSession => "TICKET_WRONG_SESSION",
             Self::TicketTransferred => "TICKET_TRANSFERRED",
+            Self::Unavailable => "UNAVAILABLE",
             Self::InternalServerError => "INTERNAL_SERVER_ERROR",
         }
     }
@@ -122,6 +126,9 @@ pub enum ApiError {
     WaitingRoomRequired,
     /// The door refuses a ticket, saying why.
     TicketRefused(crate::domain::tickets::check_in::Refusal),
+    /// The database cannot be reached (connection refused or lost, no connection free in
+    /// time); the cause is logged, never sent.
+    Unavailable(DbErr),
     /// Anything the client cannot fix. The cause is logged, never sent.
     Internal(anyhow::Error),
 }
@@ -185,6 +192,9 @@ impl ApiError {
                     Refusal::RefundUnderWay => "this ticket's refund is under way; it does not open the door".into(),
                 }
             }
+            Self::Unavailable(_) => "the service cannot reach its database right now; nothing was done, \
+                try again in a few seconds"
+                .into(),
             Self::Internal(_) => "internal server error".into(),
         }
     }
@@ -193,6 +203,7 @@ impl ApiError {
     pub fn into_anyhow(self) -> anyhow::Error {
         match self {
             Self::Internal(cause) => cause,
+            Self::Unavailable(cause) => cause.into(),
             other => anyhow::anyhow!(other.message()),
         }
     }
@@ -223,6 +234,7 @@ impl ApiError {
                     Refusal::Transferred => ErrorCode::TicketTransferred,
                 }
             }
+            Self::Unavailable(_) => ErrorCode::Unavailable,
             Self::Internal(_) => ErrorCode::InternalServerError,
         }
     }
@@ -248,7 +260,32 @@ impl From<DbErr> for ApiError {
                 message: "a value is outside the range this server can store".into(),
             };
         }
+        if is_unreachable(&err) {
+            return Self::Unavailable(err);
+        }
         Self::internal(err)
+    }
+}
+
+/// The database could not be reached: no connection (refused, reset, timed out waiting for
+/// one), or the server is shutting down or starting up (SQLSTATE 57P01..57P03).
+pub fn is_unreachable(err: &DbErr) -> bool {
+    use sea_orm::RuntimeErr;
+    use sea_orm::sqlx::Error as Sqlx;
+    use sea_orm::sqlx::postgres::PgDatabaseError;
+    let sqlx = match err {
+        DbErr::ConnectionAcquire(_) => return true,
+        DbErr::Conn(RuntimeErr::SqlxError(err))
+        | DbErr::Exec(RuntimeErr::SqlxError(err))
+        | DbErr::Query(RuntimeErr::SqlxError(err)) => err.as_ref(),
+        _ => return false,
+    };
+    match sqlx {
+        Sqlx::Io(_) | Sqlx::Tls(_) | Sqlx::PoolTimedOut | Sqlx::PoolClosed | Sqlx::WorkerCrashed => true,
+        Sqlx::Database(err) => err
+            .try_downcast_ref::<PgDatabaseError>()
+            .is_some_and(|err| matches!(err.code(), "57P01" | "57P02" | "57P03")),
+        _ => false,
     }
 }
 
@@ -268,8 +305,14 @@ fn is_data_exception(err: &DbErr) -> bool {
 
 impl From<ApiError> for async_graphql::Error {
     fn from(err: ApiError) -> Self {
-        if let ApiError::Internal(cause) = &err {
-            tracing::error!(error = ?cause, "internal error while resolving a GraphQL request");
+        match &err {
+            ApiError::Internal(cause) => {
+                tracing::error!(error = ?cause, "internal error while resolving a GraphQL request");
+            }
+            ApiError::Unavailable(cause) => {
+                tracing::warn!(error = %cause, "the database is unreachable; answering UNAVAILABLE");
+            }
+            _ => {}
         }
         let code = err.code().as_str();
         let field = match &err {

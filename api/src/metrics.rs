@@ -76,6 +76,33 @@ pub struct PoolLabels {
     pub state: &'static str,
 }
 
+/// An outcome: of a hold request, a payment provider call.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabels {
+    pub outcome: &'static str,
+}
+
+/// Where a request's lag-tolerant reads went (see `infra::replicas::Route::label`).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TargetLabels {
+    pub target: &'static str,
+}
+
+/// A replica, numbered from 1 in configuration order (its URL holds a password).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReplicaLabels {
+    pub replica: u32,
+}
+
+/// A consumer of the outbox: `relay` (publishing, and the notifications written with it) or
+/// `search_index` (this instance's index).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ConsumerLabels {
+    pub consumer: &'static str,
+}
+
+type FloatGauge = Gauge<f64, std::sync::atomic::AtomicU64>;
+
 type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
 
 /// The operation names that have a label of their own: the first `limit` distinct ones seen.
@@ -133,6 +160,27 @@ pub struct Metrics {
     /// Subscription responses executed and serialised, by path: with `shared`, far fewer
     /// than the events sent.
     pub subscription_encodings: Family<PathLabels, Counter>,
+    /// Hold requests by outcome (held, seat_unavailable, rejected, error) and their latency.
+    pub holds: Family<OutcomeLabels, Counter>,
+    pub hold_duration: HistogramFamily<OutcomeLabels>,
+    /// Sessions whose sales are open now; read at scrape time.
+    pub sessions_on_sale: Gauge,
+    /// Open WebSockets and the operations they run; read at scrape time.
+    pub websocket_connections: Gauge,
+    pub websocket_operations: Gauge,
+    /// Age of the oldest outbox event a consumer has not handled yet; read at scrape time.
+    pub outbox_lag: Family<ConsumerLabels, FloatGauge>,
+    /// Where requests' lag-tolerant reads went.
+    pub read_routes: Family<TargetLabels, Counter>,
+    /// Replicas' state as the monitor last saw it; set at scrape time.
+    pub replica_up: Family<ReplicaLabels, Gauge>,
+    pub replica_lag: Family<ReplicaLabels, FloatGauge>,
+    /// Keyword searches answered from the index, start to end.
+    pub search_duration: Histogram,
+    /// Calls to the payment provider by outcome (ok, refused, error, breaker_open).
+    pub payment_calls: Family<OutcomeLabels, Counter>,
+    /// 1 while the payment provider's circuit breaker is open; set at scrape time.
+    pub payment_breaker_open: Gauge,
     pub operation_names: OperationNames,
 }
 
@@ -230,8 +278,92 @@ impl Metrics {
             "Subscription responses executed and serialised, by path; shared ones serve every subscriber of a shape",
             subscription_encodings.clone(),
         );
+        let holds = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "holds",
+            "Hold requests by outcome (held, seat_unavailable, rejected, error)",
+            holds.clone(),
+        );
+        let hold_duration = HistogramFamily::<OutcomeLabels>::new_with_constructor(latency_histogram);
+        registry.register(
+            "hold_duration_seconds",
+            "How long a hold request took, by outcome",
+            hold_duration.clone(),
+        );
+        let sessions_on_sale = Gauge::default();
+        registry.register(
+            "sessions_on_sale",
+            "Sessions whose sales are open now, read at scrape time",
+            sessions_on_sale.clone(),
+        );
+        let websocket_connections = Gauge::default();
+        registry.register(
+            "websocket_connections",
+            "Open WebSocket connections on this instance",
+            websocket_connections.clone(),
+        );
+        let websocket_operations = Gauge::default();
+        registry.register(
+            "websocket_operations",
+            "Operations (mostly subscriptions) running over this instance's WebSockets",
+            websocket_operations.clone(),
+        );
+        let outbox_lag = Family::<ConsumerLabels, FloatGauge>::default();
+        registry.register(
+            "outbox_lag_seconds",
+            "Age of the oldest outbox event a consumer has not handled yet (0 when none), by consumer",
+            outbox_lag.clone(),
+        );
+        let read_routes = Family::<TargetLabels, Counter>::default();
+        registry.register(
+            "db_read_routes",
+            "Requests by where their lag-tolerant reads went (replica, or primary and why)",
+            read_routes.clone(),
+        );
+        let replica_up = Family::<ReplicaLabels, Gauge>::default();
+        registry.register(
+            "replica_up",
+            "1 when the read replica answers and is in recovery, by replica number",
+            replica_up.clone(),
+        );
+        let replica_lag = Family::<ReplicaLabels, FloatGauge>::default();
+        registry.register(
+            "replica_lag_seconds",
+            "Bound on how far the read replica is behind the primary (NaN when unknown)",
+            replica_lag.clone(),
+        );
+        let search_duration = latency_histogram();
+        registry.register(
+            "search_duration_seconds",
+            "Keyword searches, from the request to the ranked hits",
+            search_duration.clone(),
+        );
+        let payment_calls = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "payment_provider_calls",
+            "Calls to the payment provider by outcome (ok, refused, error, breaker_open)",
+            payment_calls.clone(),
+        );
+        let payment_breaker_open = Gauge::default();
+        registry.register(
+            "payment_breaker_open",
+            "1 while the payment provider's circuit breaker is open",
+            payment_breaker_open.clone(),
+        );
         Self {
             registry,
+            holds,
+            hold_duration,
+            sessions_on_sale,
+            websocket_connections,
+            websocket_operations,
+            outbox_lag,
+            read_routes,
+            replica_up,
+            replica_lag,
+            search_duration,
+            payment_calls,
+            payment_breaker_open,
             subscription_events,
             subscription_encodings,
             hold_batch_duration,
@@ -258,6 +390,21 @@ impl Metrics {
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
         out
+    }
+
+    pub fn count_read_route(&self, target: &'static str) {
+        self.read_routes.get_or_create(&TargetLabels { target }).inc();
+    }
+
+    /// Counts a hold request that took `elapsed` and ended with `outcome`.
+    pub fn record_hold(&self, outcome: &'static str, elapsed: std::time::Duration) {
+        let labels = OutcomeLabels { outcome };
+        self.holds.get_or_create(&labels).inc();
+        self.hold_duration.get_or_create(&labels).observe(elapsed.as_secs_f64());
+    }
+
+    pub fn count_payment_call(&self, outcome: &'static str) {
+        self.payment_calls.get_or_create(&OutcomeLabels { outcome }).inc();
     }
 
     pub fn record_statement(&self, elapsed: std::time::Duration, failed: bool) {

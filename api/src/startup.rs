@@ -114,10 +114,22 @@ impl Application {
             Some(_) => kv.clone(),
             None => Arc::new(kv::MemoryStore::new(kv::DENY_LIST_CAPACITY)) as kv::SharedStore,
         };
+        // Viewers' write positions are shared state, like rate limits: in Redis when set.
+        let replicas = crate::infra::replicas::Replicas::open(db.clone(), &settings.database, kv.clone())
+            .await
+            .context("configuring the read replicas")?;
+        if !replicas.is_empty() {
+            tracing::info!(
+                replicas = settings.database.replica_urls.len(),
+                max_lag_ms = settings.database.replica_max_lag_ms,
+                "read replicas configured"
+            );
+        }
         let search = crate::search::SearchService::open(db.clone(), &settings, cache.clone(), metrics.clone())
             .await
             .context("opening the search index")?;
         let payments = crate::infra::payments::from_settings(&settings.payments).context("configuring payments")?;
+        let payments = crate::infra::payments::Metered::wrap(payments, metrics.clone());
         if payments.name() == "SIMULATED" {
             tracing::warn!("no Toss secret key is configured: payments go to the SIMULATED provider, no money moves");
         }
@@ -156,6 +168,7 @@ impl Application {
             sockets,
             channels,
             job_locks: Default::default(),
+            replicas: Arc::new(replicas),
             db,
             settings: Arc::new(settings),
             metrics,

@@ -17,7 +17,11 @@ use crate::storage::LocalFiles;
 
 #[derive(Clone)]
 pub struct AppState {
+    /// The primary: every write, and every read that must see the latest state.
     pub db: DatabaseConnection,
+    /// Streaming replicas for lag-tolerant reads (none unless configured); see
+    /// [`crate::infra::replicas`].
+    pub replicas: Arc<crate::infra::replicas::Replicas>,
     pub settings: Arc<Settings>,
     pub metrics: Arc<Metrics>,
     pub files: Arc<LocalFiles>,

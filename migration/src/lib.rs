@@ -19,6 +19,7 @@ mod m20261204_000012_tickets;
 mod m20261204_000013_waitlist;
 mod m20261204_000014_partial_refunds;
 mod m20261204_000015_waitlist_seat_cap;
+mod m20261205_000016_outbox_topic_created;
 
 pub struct Migrator;
 
@@ -40,6 +41,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000013_waitlist::Migration),
             Box::new(m20261204_000014_partial_refunds::Migration),
             Box::new(m20261204_000015_waitlist_seat_cap::Migration),
+            Box::new(m20261205_000016_outbox_topic_created::Migration),
         ]
     }
 }

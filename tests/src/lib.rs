@@ -82,6 +82,10 @@ pub struct Options {
     /// Keep the search index on disk in the data directory, as in production, instead of
     /// in memory.
     pub search_on_disk: bool,
+    /// Read lag-tolerant queries from the streaming replica at `CURTAIN_TEST_REPLICA_URL`
+    /// (PostgreSQL only; skipped loudly when unset). Its state is checked every 50 ms and it
+    /// is skipped when more than 2 s behind.
+    pub replica: bool,
     /// Any other setting: applied last, over everything above.
     pub configure: Option<fn(&mut Settings)>,
 }
@@ -268,6 +272,13 @@ impl TestApp {
                 Some(database)
             }
         };
+        if options.replica {
+            let primary = secrecy::ExposeSecret::expose_secret(&settings.database_url()).to_string();
+            let replica = with_database(&replica_url()?, database_name(&primary));
+            settings.database.replica_urls = vec![SecretString::from(replica)];
+            settings.database.replica_poll_ms = 50;
+            settings.database.replica_max_lag_ms = 2_000;
+        }
         if let Some(configure) = options.configure {
             configure(&mut settings);
         }
@@ -488,6 +499,30 @@ pub fn redis_url() -> Option<String> {
     }
 }
 
+/// The streaming replica's URL for tests (any database name: each test swaps in its own);
+/// `None` (after a loud notice) when unset outside CI.
+pub fn replica_url() -> Option<String> {
+    match std::env::var("CURTAIN_TEST_REPLICA_URL") {
+        Ok(url) => Some(url),
+        Err(_) => {
+            let message = "CURTAIN_TEST_REPLICA_URL is not set: the read-replica variant of this test did NOT run \
+                (`.ci/run` makes a replica with pg_basebackup on port 5433)";
+            if std::env::var("CI").is_ok_and(|v| v == "true") {
+                panic!("{message} (CI=true requires it)");
+            }
+            eprintln!("\n!!! {message} !!!\n");
+            None
+        }
+    }
+}
+
+/// The database name in a PostgreSQL URL.
+pub fn database_name(url: &str) -> &str {
+    let base = url.split('?').next().unwrap_or(url);
+    let authority_start = base.find("://").map_or(0, |i| i + 3);
+    base[authority_start..].split_once('/').map_or("", |(_, name)| name)
+}
+
 /// Asserts the response has no errors and returns its `data`.
 pub fn data(response: &Value) -> &Value {
     assert!(response.get("errors").is_none(), "unexpected errors: {response:#}");
@@ -569,6 +604,8 @@ mod tests {
             "postgres://u:p@h/t2?sslmode=disable"
         );
         assert_eq!(with_database("postgres://h:5432", "t3"), "postgres://h:5432/t3");
+        assert_eq!(database_name("postgres://u:p@h:5432/t4?sslmode=disable"), "t4");
+        assert_eq!(database_name("postgres://h:5432"), "");
     }
 }
 

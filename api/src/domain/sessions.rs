@@ -48,6 +48,19 @@ pub enum SaleState {
     Cancelled,
 }
 
+/// How many sessions are [`SaleState::OnSale`] at `now`, for the metrics.
+pub async fn count_on_sale(db: &impl ConnectionTrait, now: DateTime<Utc>) -> ApiResult<u64> {
+    use sea_orm::PaginatorTrait;
+    Ok(session::Entity::find()
+        .filter(session::Column::Status.ne(SessionStatus::Cancelled))
+        .filter(session::Column::SalesOpenAt.lte(now))
+        .filter(session::Column::SalesCloseAt.gt(now))
+        .filter(session::Column::StartsAt.gt(now))
+        .filter(session::Column::AvailableSeats.gt(0))
+        .count(db)
+        .await?)
+}
+
 pub fn sale_state(session: &session::Model, now: DateTime<Utc>) -> SaleState {
     if session.status == SessionStatus::Cancelled {
         SaleState::Cancelled

@@ -97,6 +97,17 @@ pub fn is_internal(err: &ServerError) -> bool {
         .is_some_and(|code| *code == Value::from("INTERNAL_SERVER_ERROR"))
 }
 
+/// An error of the service itself (internal, or the database unreachable): the same
+/// request may succeed elsewhere or later.
+pub fn is_service_failure(err: &ServerError) -> bool {
+    is_internal(err)
+        || err
+            .extensions
+            .as_ref()
+            .and_then(|ext| ext.get("code"))
+            .is_some_and(|code| *code == Value::from("UNAVAILABLE"))
+}
+
 /// A request error stopped the request before execution (parse, validation, limits).
 pub fn is_request_error(response: &Response) -> bool {
     response.errors.iter().any(|err| {

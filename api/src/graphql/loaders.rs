@@ -41,14 +41,17 @@ pub type BatchTasks = mpsc::UnboundedReceiver<BoxFuture<'static, ()>>;
 /// each batch task is queued, and [`drive`] runs it on the request's own task once the
 /// execution can go no further without data, that is, when every field of the level has
 /// asked for its key. One statement per level, with no waiting.
-pub fn per_request(db: DatabaseConnection) -> (Loaders, BatchTasks) {
+///
+/// The catalog's loaders read `reads` (a replica, when the request was routed to one); the
+/// loaders of other domains read `primary`.
+pub fn per_request(primary: DatabaseConnection, reads: DatabaseConnection) -> (Loaders, BatchTasks) {
     let (queue, tasks) = mpsc::unbounded_channel();
     let spawner = move |task: BoxFuture<'static, ()>| {
         // The receiver lives as long as the request; a send can only fail once it is over.
         let _ = queue.send(task);
     };
     (
-        DataLoader::new(CatalogLoader { db }, spawner).delay(Duration::ZERO),
+        DataLoader::new(CatalogLoader { primary, reads }, spawner).delay(Duration::ZERO),
         tasks,
     )
 }
@@ -89,13 +92,16 @@ pub async fn drive<T>(work: impl Future<Output = T>, mut tasks: BatchTasks) -> T
 }
 
 pub struct CatalogLoader {
-    db: DatabaseConnection,
+    /// For the loaders of other domains (payments, tickets, coupons, waitlists).
+    primary: DatabaseConnection,
+    /// For the catalog's loaders, which tolerate a replica's lag.
+    reads: DatabaseConnection,
 }
 
 impl CatalogLoader {
-    /// For loaders of other domains, implemented next to their GraphQL types.
+    /// For loaders of other domains, implemented next to their GraphQL types: the primary.
     pub(crate) fn db(&self) -> &DatabaseConnection {
-        &self.db
+        &self.primary
     }
 }
 
@@ -149,7 +155,7 @@ impl Loader<VenueKey> for CatalogLoader {
     async fn load(&self, keys: &[VenueKey]) -> Result<HashMap<VenueKey, Self::Value>, Self::Error> {
         let rows = venue::Entity::find()
             .filter(venue::Column::Id.is_in(ids(keys, |k| k.0)))
-            .all(&self.db)
+            .all(&self.reads)
             .await?;
         Ok(rows.into_iter().map(|v| (VenueKey(v.id), v)).collect())
     }
@@ -162,7 +168,7 @@ impl Loader<PerformanceKey> for CatalogLoader {
     async fn load(&self, keys: &[PerformanceKey]) -> Result<HashMap<PerformanceKey, Self::Value>, Self::Error> {
         let rows = performance::Entity::find()
             .filter(performance::Column::Id.is_in(ids(keys, |k| k.0)))
-            .all(&self.db)
+            .all(&self.reads)
             .await?;
         Ok(rows.into_iter().map(|p| (PerformanceKey(p.id), p)).collect())
     }
@@ -175,7 +181,7 @@ impl Loader<CastMemberKey> for CatalogLoader {
     async fn load(&self, keys: &[CastMemberKey]) -> Result<HashMap<CastMemberKey, Self::Value>, Self::Error> {
         let rows = cast_member::Entity::find()
             .filter(cast_member::Column::Id.is_in(ids(keys, |k| k.0)))
-            .all(&self.db)
+            .all(&self.reads)
             .await?;
         Ok(rows.into_iter().map(|c| (CastMemberKey(c.id), c)).collect())
     }
@@ -188,7 +194,7 @@ impl Loader<SessionKey> for CatalogLoader {
     async fn load(&self, keys: &[SessionKey]) -> Result<HashMap<SessionKey, Self::Value>, Self::Error> {
         let rows = session::Entity::find()
             .filter(session::Column::Id.is_in(ids(keys, |k| k.0)))
-            .all(&self.db)
+            .all(&self.reads)
             .await?;
         Ok(rows.into_iter().map(|s| (SessionKey(s.id), s)).collect())
     }
@@ -203,7 +209,7 @@ impl Loader<CastOfPerformance> for CatalogLoader {
             .filter(performance_cast::Column::PerformanceId.is_in(ids(keys, |k| k.0)))
             .order_by_asc(performance_cast::Column::BillingOrder)
             .order_by_asc(performance_cast::Column::Id)
-            .all(&self.db)
+            .all(&self.reads)
             .await?;
         Ok(group(rows, |r| CastOfPerformance(r.performance_id)))
     }
@@ -218,7 +224,7 @@ impl Loader<RolesOfMember> for CatalogLoader {
             .filter(performance_cast::Column::CastMemberId.is_in(ids(keys, |k| k.0)))
             .order_by_asc(performance_cast::Column::PerformanceId)
             .order_by_asc(performance_cast::Column::BillingOrder)
-            .all(&self.db)
+            .all(&self.reads)
             .await?;
         Ok(group(rows, |r| RolesOfMember(r.cast_member_id)))
     }
@@ -232,7 +238,7 @@ impl Loader<SectionsOfVenue> for CatalogLoader {
         let rows = section::Entity::find()
             .filter(section::Column::VenueId.is_in(ids(keys, |k| k.0)))
             .order_by_asc(section::Column::Position)
-            .all(&self.db)
+            .all(&self.reads)
             .await?;
         Ok(group(rows, |r| SectionsOfVenue(r.venue_id)))
     }
@@ -246,7 +252,7 @@ impl Loader<PricesOfSession> for CatalogLoader {
         let rows = session_price::Entity::find()
             .filter(session_price::Column::SessionId.is_in(ids(keys, |k| k.0)))
             .order_by_desc(session_price::Column::Price)
-            .all(&self.db)
+            .all(&self.reads)
             .await?;
         Ok(group(rows, |r| PricesOfSession(r.session_id)))
     }
@@ -274,7 +280,7 @@ impl Loader<PriceTiersOfPerformance> for CatalogLoader {
             .group_by(session::Column::PerformanceId)
             .group_by(session_price::Column::Grade)
             .into_tuple()
-            .all(&self.db)
+            .all(&self.reads)
             .await?;
         let mut grouped = group(rows, |r| PriceTiersOfPerformance(r.0));
         Ok(grouped
@@ -300,7 +306,7 @@ impl Loader<SessionsOfPerformance> for CatalogLoader {
         let mut out = HashMap::new();
         for ((from, to), keys) in windows {
             let performance_ids = ids(&keys, |k| k.performance_id);
-            let sessions = crate::domain::sessions::sessions_of(&self.db, &performance_ids, from, to).await?;
+            let sessions = crate::domain::sessions::sessions_of(&self.reads, &performance_ids, from, to).await?;
             let mut by_performance = group(sessions, |s| s.performance_id);
             for key in keys {
                 out.insert(key, by_performance.remove(&key.performance_id).unwrap_or_default());

@@ -4,6 +4,7 @@
 //! Request-scoped data (the caller, dataloaders) is attached per request by the HTTP layer.
 
 mod accounts;
+mod after_mutation;
 pub mod audit;
 pub(crate) mod booking;
 mod catalog;
@@ -27,7 +28,6 @@ mod search;
 pub(crate) mod tickets;
 pub(crate) mod waiting_room;
 mod waitlist;
-mod wake_relay;
 
 use std::sync::{Arc, OnceLock};
 
@@ -35,6 +35,7 @@ use async_graphql::{Context, MergedObject, MergedSubscription, Schema, SchemaBui
 
 use crate::config::GraphqlSettings;
 use crate::error::{ApiError, ApiResult};
+use crate::infra::replicas::{PrimaryReason, Route};
 use crate::state::AppState;
 
 #[derive(MergedObject, Default)]
@@ -124,7 +125,10 @@ pub fn schema_builder(settings: &GraphqlSettings) -> SchemaBuilder<QueryRoot, Mu
 pub fn build_schema(state: AppState) -> CurtainSchema {
     schema_builder(&state.settings.graphql)
         .extension(observe::OperationMetrics(state.metrics.clone()))
-        .extension(wake_relay::WakeRelay(state.relay.clone()))
+        .extension(after_mutation::AfterMutation {
+            relay: state.relay.clone(),
+            replicas: state.replicas.clone(),
+        })
         .data(state)
         .finish()
 }
@@ -134,14 +138,49 @@ pub fn sdl() -> String {
     bare_schema().finish().sdl()
 }
 
-/// Executes one request with fresh per-request dataloaders (see [`loaders::per_request`]).
+/// Executes one request with fresh per-request dataloaders (see [`loaders::per_request`]),
+/// every read on `db`.
 pub async fn execute(
     schema: &CurtainSchema,
     request: async_graphql::Request,
     db: &sea_orm::DatabaseConnection,
 ) -> async_graphql::Response {
-    let (loaders, batches) = loaders::per_request(db.clone());
-    loaders::drive(schema.execute(request.data(loaders)), batches).await
+    let reads = Reads {
+        db: db.clone(),
+        route: Route::Primary(PrimaryReason::NoReplica),
+    };
+    execute_reading(schema, request, db, reads).await
+}
+
+/// Executes one request whose lag-tolerant reads (the catalog and its loaders, reviews,
+/// public lists, reservation search: see [`reader`]) go to `reads`, and everything else to
+/// the primary.
+pub async fn execute_reading(
+    schema: &CurtainSchema,
+    request: async_graphql::Request,
+    primary: &sea_orm::DatabaseConnection,
+    reads: Reads,
+) -> async_graphql::Response {
+    let (loaders, batches) = loaders::per_request(primary.clone(), reads.db.clone());
+    loaders::drive(schema.execute(request.data(loaders).data(reads)), batches).await
+}
+
+/// Where a request's lag-tolerant reads go: a replica, or the primary.
+#[derive(Clone)]
+pub struct Reads {
+    pub db: sea_orm::DatabaseConnection,
+    pub route: Route,
+}
+
+/// The connection for reads that may lag the latest write by up to
+/// `database.replica_max_lag_ms` (and never a write of the viewer's own): a replica when the
+/// request was routed to one, else the primary. Anything a buyer acts on (holds, payments,
+/// the seat map, their own reservations) reads `app(ctx)?.db` instead.
+pub(crate) fn reader<'a>(ctx: &Context<'a>) -> ApiResult<&'a sea_orm::DatabaseConnection> {
+    match ctx.data_opt::<Reads>() {
+        Some(reads) => Ok(&reads.db),
+        None => Ok(&app(ctx)?.db),
+    }
 }
 
 /// Executes one operation as a stream of responses (one for a query or mutation, one per
@@ -151,7 +190,7 @@ pub fn execute_stream(
     request: async_graphql::Request,
     db: &sea_orm::DatabaseConnection,
 ) -> impl futures::Stream<Item = async_graphql::Response> + Send + 'static {
-    let (loaders, batches) = loaders::per_request(db.clone());
+    let (loaders, batches) = loaders::per_request(db.clone(), db.clone());
     loaders::drive_stream(Box::pin(schema.execute_stream(request.data(loaders))), batches)
 }
 

@@ -16,9 +16,11 @@ use super::client_ip::ClientIp;
 use super::limits::{BodyError, read_body};
 use super::{HttpState, REQUEST_ID};
 use crate::auth::flows;
+use crate::auth::viewer::Viewer;
 use crate::graphql;
 use crate::graphql::cost::CostModel;
 use crate::graphql::errors;
+use crate::infra::replicas::Route;
 use crate::state::RequestInfo;
 
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
@@ -172,7 +174,11 @@ async fn execute(
         request_id: request_id.clone(),
         client_ip,
     };
-    let response = graphql::execute(&state.schema, request.data(viewer).data(info), &state.app.db).await;
+    let response = if state.app.replicas.is_empty() {
+        graphql::execute(&state.schema, request.data(viewer).data(info), &state.app.db).await
+    } else {
+        execute_routed(&state, request, viewer, info).await
+    };
     let response = errors::finalize(response, request_id.as_deref());
 
     let status = if media == MediaType::GraphqlResponse && errors::is_request_error(&response) {
@@ -187,6 +193,45 @@ async fn execute(
             StatusCode::INTERNAL_SERVER_ERROR.into_response()
         }
     }
+}
+
+/// Executes a request with its lag-tolerant reads on a replica when one may serve it (see
+/// [`crate::infra::replicas`]). A query that fails on the replica for the service's own reasons
+/// (the replica went away mid-request, say) is run again on the primary, once: a query
+/// changes nothing, so running it twice is safe. (After a mutation, the viewer's write
+/// position is remembered by `graphql::after_mutation`, for WebSocket mutations too.)
+async fn execute_routed(
+    state: &HttpState,
+    mut request: async_graphql::Request,
+    viewer: Viewer,
+    info: RequestInfo,
+) -> async_graphql::Response {
+    let app = &state.app;
+    let writes = is_mutation(&mut request, &graphql::cost_model(&app.settings.graphql));
+    let writer = viewer.principal().map(|principal| principal.user_id);
+    let route = app.replicas.route(writes, writer).await;
+    app.metrics.count_read_route(route.label());
+    let again = matches!(route, Route::Replica(_)).then(|| {
+        let mut copy = async_graphql::Request::new(request.query.clone()).variables(request.variables.clone());
+        copy.operation_name = request.operation_name.clone();
+        copy.extensions = request.extensions.clone();
+        copy
+    });
+    let reads = graphql::Reads {
+        db: app.replicas.pool(route).clone(),
+        route,
+    };
+    let request = request.data(viewer.clone()).data(info.clone());
+    let response = graphql::execute_reading(&state.schema, request, &app.db, reads).await;
+    if let Some(copy) = again
+        && response.errors.iter().any(errors::is_service_failure)
+    {
+        tracing::warn!("a query failed on a read replica; running it again on the primary");
+        app.replicas.failed(route);
+        app.metrics.count_read_route("primary_after_replica_failure");
+        return graphql::execute(&state.schema, copy.data(viewer).data(info), &app.db).await;
+    }
+    response
 }
 
 /// Picks the first acceptable media type in the client's order; `None` when we speak none.
@@ -234,10 +279,14 @@ fn is_mutation(request: &mut async_graphql::Request, cost: &CostModel) -> bool {
     let Ok(document) = request.parsed_query() else {
         return false;
     };
+    runs_mutation(document, operation_name.as_deref())
+}
+
+fn runs_mutation(document: &async_graphql::parser::types::ExecutableDocument, operation_name: Option<&str>) -> bool {
     let ty = match &document.operations {
         DocumentOperations::Single(op) => Some(op.node.ty),
-        DocumentOperations::Multiple(ops) => match &operation_name {
-            Some(name) => ops.get(name.as_str()).map(|op| op.node.ty),
+        DocumentOperations::Multiple(ops) => match operation_name {
+            Some(name) => ops.get(name).map(|op| op.node.ty),
             None if ops.len() == 1 => ops.values().next().map(|op| op.node.ty),
             None => None,
         },

@@ -112,6 +112,9 @@ pub async fn metrics(State(state): State<HttpState>) -> impl IntoResponse {
         .db_pool_connections
         .get_or_create(&PoolLabels { state: "in_use" })
         .set(i64::from(in_use));
+    // Its own statements are not a client's: counted as background work.
+    let app = state.app.clone();
+    let _ = crate::metrics::spawn_background(async move { read_gauges(&app).await }).await;
     (
         [(
             header::CONTENT_TYPE,
@@ -119,4 +122,51 @@ pub async fn metrics(State(state): State<HttpState>) -> impl IntoResponse {
         )],
         metrics.render(),
     )
+}
+
+/// Gauges read when scraped: the replicas as their monitor last saw them, this instance's
+/// sockets and payment breaker, and a few cheap counts from the database (each given a
+/// second at most, so that a slow database does not stall the scrape; a gauge that could not
+/// be read keeps its last value).
+async fn read_gauges(app: &crate::state::AppState) {
+    use crate::metrics::{ConsumerLabels, ReplicaLabels};
+    let metrics = &app.metrics;
+    for (number, state) in (1u32..).zip(app.replicas.states()) {
+        let labels = ReplicaLabels { replica: number };
+        metrics.replica_up.get_or_create(&labels).set(i64::from(state.up));
+        let lag = state.lag.map_or(f64::NAN, |lag| lag.as_secs_f64());
+        metrics.replica_lag.get_or_create(&labels).set(lag);
+    }
+    let (sockets, operations) = app.sockets.usage();
+    metrics
+        .websocket_connections
+        .set(i64::try_from(sockets).unwrap_or(i64::MAX));
+    metrics
+        .websocket_operations
+        .set(i64::try_from(operations).unwrap_or(i64::MAX));
+    metrics
+        .payment_breaker_open
+        .set(i64::from(app.payments.check_available().is_err()));
+
+    if let Some(count) = within(crate::domain::sessions::count_on_sale(&app.db, chrono::Utc::now())).await {
+        metrics.sessions_on_sale.set(i64::try_from(count).unwrap_or(i64::MAX));
+    }
+    let relay = within(crate::outbox::relay::lag(&app.db)).await;
+    let search_index = within(app.search.lag()).await;
+    for (consumer, lag) in [("relay", relay), ("search_index", search_index)] {
+        if let Some(lag) = lag {
+            metrics
+                .outbox_lag
+                .get_or_create(&ConsumerLabels { consumer })
+                .set(lag.as_secs_f64());
+        }
+    }
+}
+
+/// What `future` gives within a second; `None` when it fails or takes longer.
+async fn within<T, E>(future: impl Future<Output = Result<T, E>>) -> Option<T> {
+    tokio::time::timeout(std::time::Duration::from_secs(1), future)
+        .await
+        .ok()?
+        .ok()
 }

@@ -421,7 +421,10 @@ impl Connection {
     ) -> JoinHandle<()> {
         let responses = self.state.fanout.open(request, viewer, self.info.clone());
         let protocol = self.protocol;
+        let counted = self.state.app.sockets.operation_started();
         tokio::spawn(async move {
+            // Given back when the task ends or is aborted.
+            let _counted = counted;
             // The id as a JSON string, made once for every message of the operation.
             let id_json: Arc<str> = serde_json::to_string(&id).unwrap_or_default().into();
             let mut responses = std::pin::pin!(responses);

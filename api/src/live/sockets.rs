@@ -11,6 +11,7 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use entity::Role;
@@ -62,6 +63,17 @@ pub struct SocketRegistry {
     per_ip: usize,
     per_account: usize,
     counts: Mutex<Counts>,
+    /// Operations running over this instance's sockets, for the metrics.
+    operations: Arc<AtomicUsize>,
+}
+
+/// One running operation, counted until dropped.
+pub struct OperationCount(Arc<AtomicUsize>);
+
+impl Drop for OperationCount {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// A client address's claim on one socket; given back when dropped.
@@ -85,7 +97,20 @@ impl SocketRegistry {
             per_ip: if per_ip == 0 { usize::MAX } else { per_ip },
             per_account: if per_account == 0 { usize::MAX } else { per_account },
             counts: Mutex::new(Counts::default()),
+            operations: Arc::default(),
         }
+    }
+
+    /// Counts an operation until the returned value is dropped.
+    pub fn operation_started(&self) -> OperationCount {
+        self.operations.fetch_add(1, Ordering::Relaxed);
+        OperationCount(self.operations.clone())
+    }
+
+    /// Open sockets and the operations they run, for the metrics.
+    pub fn usage(&self) -> (usize, usize) {
+        let sockets = self.counts().by_ip.values().sum();
+        (sockets, self.operations.load(Ordering::Relaxed))
     }
 
     fn counts(&self) -> std::sync::MutexGuard<'_, Counts> {

@@ -118,6 +118,20 @@ pub async fn publish_batch(db: &DatabaseConnection, bus: &SharedBus, consumers: 
     Ok(events.len())
 }
 
+/// How long the oldest unpublished event has been waiting (zero when there is none): how far
+/// the relay, and the notifications written with it, are behind.
+pub async fn lag(db: &DatabaseConnection) -> anyhow::Result<Duration> {
+    let oldest: Option<chrono::DateTime<Utc>> = outbox::Entity::find()
+        .select_only()
+        .column_as(outbox::Column::CreatedAt.min(), "oldest")
+        .filter(outbox::Column::PublishedAt.is_null())
+        .into_tuple()
+        .one(db)
+        .await?
+        .flatten();
+    Ok(oldest.map_or(Duration::ZERO, |at| (Utc::now() - at).to_std().unwrap_or_default()))
+}
+
 async fn purge(db: &DatabaseConnection, retention: chrono::Duration) -> anyhow::Result<()> {
     let removed = outbox::Entity::delete_many()
         .filter(outbox::Column::PublishedAt.is_not_null())

@@ -1,6 +1,14 @@
 //! Keeping the index in step with the catalog: catalog events from the bus are applied as
 //! they arrive; the outbox itself is read on a timer for any the bus dropped, and to notice an
 //! index that `curtain reindex` swapped in.
+//!
+//! The index keeps a position (the highest outbox id applied), but a position alone skips
+//! events: ids are handed out when a row is inserted, not when its transaction commits, so
+//! an event numbered 10 can become visible after event 11 has moved the position to 11, and
+//! the bus may have dropped it meanwhile (Redis pub/sub loses messages while reconnecting).
+//! So every catch-up also re-reads the ids of the last [`LOOK_BACK`] of catalog events and
+//! applies those it has not seen. SQLite has one writer at a time, so there ids are always
+//! committed in order; the look-back costs one indexed read of ids there too.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,6 +26,11 @@ use crate::outbox::{Event, topic};
 
 /// Outbox rows read per statement while catching up.
 const CATCH_UP_BATCH: u64 = 1_000;
+/// How far back each catch-up looks for catalog events committed out of id order. An event
+/// whose transaction stayed open longer than this between writing it and committing would be
+/// missed until the next `curtain reindex`; catalog writes take milliseconds.
+pub(crate) const LOOK_BACK: chrono::TimeDelta = chrono::TimeDelta::minutes(5);
+
 /// How often the position beside an on-disk index is re-saved when nothing changes, so that
 /// a quiet index is not mistaken at the next start for one too old to catch up.
 const TOUCH_EVERY: Duration = Duration::from_secs(60);
@@ -72,12 +85,34 @@ impl SearchService {
 
     /// Applies the catalog events among `events` to the index in use.
     async fn apply_events(&self, events: &[Arc<Event>]) -> anyhow::Result<()> {
-        let changes: Vec<CatalogChange> = events.iter().filter_map(|e| CatalogChange::from_event(e)).collect();
-        let Some(last) = events.iter().filter(|e| e.topic == topic::CATALOG).map(|e| e.id).max() else {
+        let slot = self.slot();
+        let fresh: Vec<Event> = events
+            .iter()
+            .filter(|e| e.topic == topic::CATALOG && !slot.has_seen(e.id))
+            .map(|e| Event::clone(e))
+            .collect();
+        if fresh.is_empty() {
             return Ok(());
-        };
+        }
         let _changes = self.changes.lock().await;
-        apply(&self.db, &self.slot(), &changes, last, Some(self.cache.as_ref())).await
+        apply(&self.db, &slot, &fresh, Some(self.cache.as_ref())).await
+    }
+
+    /// How long the oldest catalog event past the index's position has been waiting (zero
+    /// when there is none), for the metrics.
+    pub async fn lag(&self) -> anyhow::Result<Duration> {
+        let oldest: Option<chrono::DateTime<chrono::Utc>> = outbox::Entity::find()
+            .select_only()
+            .column_as(outbox::Column::CreatedAt.min(), "oldest")
+            .filter(outbox::Column::Topic.eq(topic::CATALOG))
+            .filter(outbox::Column::Id.gt(self.slot().position()))
+            .into_tuple()
+            .one(&self.db)
+            .await?
+            .flatten();
+        Ok(oldest.map_or(Duration::ZERO, |at| {
+            (chrono::Utc::now() - at).to_std().unwrap_or_default()
+        }))
     }
 
     /// Applies every catalog event the outbox has past the index's position; returns how
@@ -105,14 +140,41 @@ impl SearchService {
     }
 }
 
-/// Reads the catalog events past `slot`'s position from the outbox and applies them,
-/// invalidating `cache` on the way when the slot is the one in use (see [`apply`]).
+/// Reads the catalog events past `slot`'s position from the outbox and applies them, and
+/// those of the last [`LOOK_BACK`] behind it that it has not applied (committed out of id
+/// order), invalidating `cache` on the way when the slot is the one in use (see [`apply`]).
 pub(crate) async fn catch_up_slot(
     db: &DatabaseConnection,
     slot: &Slot,
     cache: Option<&dyn KeyValueStore>,
 ) -> anyhow::Result<usize> {
+    let cutoff = chrono::Utc::now() - LOOK_BACK;
+    slot.forget_before(cutoff);
+    let behind: Vec<i64> = outbox::Entity::find()
+        .select_only()
+        .column(outbox::Column::Id)
+        .filter(outbox::Column::Topic.eq(topic::CATALOG))
+        .filter(outbox::Column::CreatedAt.gte(cutoff))
+        .filter(outbox::Column::Id.lte(slot.position()))
+        .into_tuple()
+        .all(db)
+        .await?;
+    let missed: Vec<i64> = behind.into_iter().filter(|id| !slot.has_seen(*id)).collect();
     let mut applied = 0;
+    if !missed.is_empty() {
+        let rows = outbox::Entity::find()
+            .filter(outbox::Column::Id.is_in(missed))
+            .order_by_asc(outbox::Column::Id)
+            .all(db)
+            .await?;
+        tracing::info!(
+            events = rows.len(),
+            "applying catalog events that committed after later-numbered ones"
+        );
+        applied += rows.len();
+        let events: Vec<Event> = rows.into_iter().map(Event::from_row).collect();
+        apply(db, slot, &events, cache).await?;
+    }
     loop {
         let rows = outbox::Entity::find()
             .filter(outbox::Column::Topic.eq(topic::CATALOG))
@@ -121,15 +183,12 @@ pub(crate) async fn catch_up_slot(
             .limit(CATCH_UP_BATCH)
             .all(db)
             .await?;
-        let Some(last) = rows.last().map(|row| row.id) else {
+        if rows.is_empty() {
             return Ok(applied);
-        };
+        }
         let count = rows.len();
-        let changes: Vec<CatalogChange> = rows
-            .into_iter()
-            .filter_map(|row| CatalogChange::from_event(&Event::from_row(row)))
-            .collect();
-        apply(db, slot, &changes, last, cache).await?;
+        let events: Vec<Event> = rows.into_iter().map(Event::from_row).collect();
+        apply(db, slot, &events, cache).await?;
         applied += count;
         if (count as u64) < CATCH_UP_BATCH {
             return Ok(applied);
@@ -137,8 +196,9 @@ pub(crate) async fn catch_up_slot(
     }
 }
 
-/// Reloads what `changes` touch, commits it to `slot`'s index and moves its position to
-/// `last`. Indexing runs on a blocking thread: a commit waits for the disk.
+/// Reloads what the catalog `events` touch, commits it to `slot`'s index, marks the events
+/// seen and moves the position to the highest of them. Indexing runs on a blocking thread:
+/// a commit waits for the disk.
 ///
 /// The catalog cache is invalidated before the commit makes the change searchable, so that
 /// writes made through another instance reach this instance's cache, and so that whoever
@@ -146,12 +206,15 @@ pub(crate) async fn catch_up_slot(
 async fn apply(
     db: &DatabaseConnection,
     slot: &Slot,
-    changes: &[CatalogChange],
-    last: i64,
+    events: &[Event],
     cache: Option<&dyn KeyValueStore>,
 ) -> anyhow::Result<()> {
+    let Some(last) = events.iter().map(|e| e.id).max() else {
+        return Ok(());
+    };
+    let changes: Vec<CatalogChange> = events.iter().filter_map(CatalogChange::from_event).collect();
     if !changes.is_empty() {
-        let Refresh { upsert, remove } = documents::refresh(db, changes).await?;
+        let Refresh { upsert, remove } = documents::refresh(db, &changes).await?;
         // Only performance rows are cached; venues and cast load live.
         if let Some(cache) = cache
             && changes.iter().any(|change| change.object == CatalogObject::Performance)
@@ -169,5 +232,6 @@ async fn apply(
         })
         .await??;
     }
+    slot.saw(events.iter().map(|e| (e.id, e.created_at)));
     slot.advance(last)
 }

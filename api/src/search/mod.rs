@@ -47,12 +47,36 @@ pub(crate) struct Slot {
     /// indexes' generation numbers are unrelated, so the name must come with them.
     name: String,
     dir: Option<PathBuf>,
+    /// The highest outbox id applied. Not every id below it is applied: see `seen`.
     position: AtomicI64,
+    /// The catalog events of the last [`indexer::LOOK_BACK`] that were applied, by id, with
+    /// when they were written. Outbox ids are handed out at insert, not at commit, so an
+    /// event can become visible after one with a higher id has moved `position` past it;
+    /// each catch-up also re-reads the look-back window and applies what is not in here.
+    seen: std::sync::Mutex<std::collections::BTreeMap<i64, chrono::DateTime<chrono::Utc>>>,
 }
 
 impl Slot {
     fn position(&self) -> i64 {
         self.position.load(Ordering::SeqCst)
+    }
+
+    fn seen(&self) -> std::sync::MutexGuard<'_, std::collections::BTreeMap<i64, chrono::DateTime<chrono::Utc>>> {
+        self.seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Whether the event `outbox_id` was applied within the look-back window.
+    fn has_seen(&self, outbox_id: i64) -> bool {
+        self.seen().contains_key(&outbox_id)
+    }
+
+    fn saw(&self, events: impl Iterator<Item = (i64, chrono::DateTime<chrono::Utc>)>) {
+        self.seen().extend(events);
+    }
+
+    /// Forgets the events written before `cutoff`: the look-back no longer reads them.
+    fn forget_before(&self, cutoff: chrono::DateTime<chrono::Utc>) {
+        self.seen().retain(|_, at| *at >= cutoff);
     }
 
     /// Moves the position forward (never back) and records it beside an on-disk index.
@@ -172,15 +196,20 @@ impl SearchService {
         if let Some((cut, _)) = request.query.char_indices().nth(MAX_QUERY_CHARS) {
             request.query.truncate(cut);
         }
+        let started = std::time::Instant::now();
         // Read the slot (and so its generation) before searching: the cached results are
         // then at least as new as their key says.
         let slot = self.slot();
         let key = cache::key(&slot.name, slot.index.generation(), &request);
-        if let Some(results) = self.cached(&key).await {
-            return Ok(results);
-        }
-        let results = slot.index.search(&request).map_err(search_error)?;
-        self.store(&key, &results).await;
+        let results = match self.cached(&key).await {
+            Some(results) => results,
+            None => {
+                let results = slot.index.search(&request).map_err(search_error)?;
+                self.store(&key, &results).await;
+                results
+            }
+        };
+        self.metrics.search_duration.observe(started.elapsed().as_secs_f64());
         Ok(results)
     }
 

@@ -59,6 +59,7 @@ pub(crate) async fn build(
         name,
         dir,
         position: AtomicI64::new(position),
+        seen: Default::default(),
     };
     Ok((slot, written))
 }
@@ -106,6 +107,7 @@ pub(crate) fn open_dir(root: &Path, name: &str) -> anyhow::Result<Slot> {
         name: name.to_string(),
         dir: Some(dir),
         position: AtomicI64::new(position.outbox_id),
+        seen: Default::default(),
     })
 }
 

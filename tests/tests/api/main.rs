@@ -21,6 +21,7 @@ mod pagination;
 mod payments;
 mod posters;
 mod posters_s3;
+mod replicas;
 mod reviews;
 mod schema;
 mod search;

@@ -158,9 +158,10 @@ pub async fn check_in_batch(
         let answer = check_in(db, keys, staff_id, scan).await;
         // A failure of the service itself fails the upload, so the scanner retries it
         // whole; answers about tickets are per scan.
-        if let Err(ApiError::Internal(err)) = answer {
-            return Err(ApiError::Internal(err));
-        }
+        let answer = match answer {
+            Err(err @ (ApiError::Internal(_) | ApiError::Unavailable(_))) => return Err(err),
+            answer => answer,
+        };
         answers.push(answer);
     }
     Ok(answers)

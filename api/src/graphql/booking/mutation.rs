@@ -29,28 +29,34 @@ impl BookingMutation {
         seat_ids: Vec<ID>,
         idempotency_key: String,
     ) -> GqlResult<Reservation> {
-        let app = app(ctx)?;
-        let user_id = principal(ctx)?.user_id;
-        let request = HoldRequest {
-            user_id,
-            session_id: expect(NodeKind::Session, &session_id, "sessionId")?,
-            seat_ids: seat_ids
-                .iter()
-                .map(|id| expect(NodeKind::Seat, id, "seatIds"))
-                .collect::<Result<_, _>>()?,
-            idempotency_key,
-        };
-        // A retry of a hold already made (a network retry with the same key) is answered
-        // without spending the hold budget; every other attempt counts, whatever its outcome.
-        let prepared = match holds::prepare(&app.holds, request).await {
-            Ok(Prepared::Replayed(existing)) => return Ok(Reservation(existing)),
-            other => other,
-        };
-        check_hold_rate(ctx, app, user_id).await?;
-        match prepared? {
-            Prepared::Replayed(existing) => Ok(Reservation(existing)),
-            Prepared::Ready(ready) => Ok(Reservation(holds::submit(&app.holds, ready).await?)),
+        let started = std::time::Instant::now();
+        let result: GqlResult<Reservation> = async {
+            let app = app(ctx)?;
+            let user_id = principal(ctx)?.user_id;
+            let request = HoldRequest {
+                user_id,
+                session_id: expect(NodeKind::Session, &session_id, "sessionId")?,
+                seat_ids: seat_ids
+                    .iter()
+                    .map(|id| expect(NodeKind::Seat, id, "seatIds"))
+                    .collect::<Result<_, _>>()?,
+                idempotency_key,
+            };
+            // A retry of a hold already made (a network retry with the same key) is answered
+            // without spending the hold budget; every other attempt counts, whatever its outcome.
+            let prepared = match holds::prepare(&app.holds, request).await {
+                Ok(Prepared::Replayed(existing)) => return Ok(Reservation(existing)),
+                other => other,
+            };
+            check_hold_rate(ctx, app, user_id).await?;
+            match prepared? {
+                Prepared::Replayed(existing) => Ok(Reservation(existing)),
+                Prepared::Ready(ready) => Ok(Reservation(holds::submit(&app.holds, ready).await?)),
+            }
         }
+        .await;
+        record_hold(ctx, started, &result);
+        result
     }
 
     /// Holds the best `count` adjacent seats of `grade`: the frontmost section and row,
@@ -65,23 +71,29 @@ impl BookingMutation {
         grade: String,
         idempotency_key: String,
     ) -> GqlResult<Reservation> {
-        let app = app(ctx)?;
-        let session_id = expect(NodeKind::Session, &session_id, "sessionId")?;
-        let count = best_available::check_count(count.into(), app.settings.booking.max_seats_per_buyer)?;
-        let user_id = principal(ctx)?.user_id;
-        let grade = grade.trim();
-        let idempotency_key = hold_guards::client_key(&idempotency_key)?;
-        // A retry is answered without spending the hold budget (see `hold_seats`).
-        if let Some(existing) =
-            hold_guards::replay_best_available(&app.db, user_id, idempotency_key, session_id, count, grade).await?
-        {
-            return Ok(Reservation(existing));
+        let started = std::time::Instant::now();
+        let result: GqlResult<Reservation> = async {
+            let app = app(ctx)?;
+            let session_id = expect(NodeKind::Session, &session_id, "sessionId")?;
+            let count = best_available::check_count(count.into(), app.settings.booking.max_seats_per_buyer)?;
+            let user_id = principal(ctx)?.user_id;
+            let grade = grade.trim();
+            let idempotency_key = hold_guards::client_key(&idempotency_key)?;
+            // A retry is answered without spending the hold budget (see `hold_seats`).
+            if let Some(existing) =
+                hold_guards::replay_best_available(&app.db, user_id, idempotency_key, session_id, count, grade).await?
+            {
+                return Ok(Reservation(existing));
+            }
+            waiting_room::require_admission(&app.db, session_id, user_id, chrono::Utc::now()).await?;
+            check_hold_rate(ctx, app, user_id).await?;
+            Ok(Reservation(
+                hold_best(app, user_id, session_id, count, grade, idempotency_key).await?,
+            ))
         }
-        waiting_room::require_admission(&app.db, session_id, user_id, chrono::Utc::now()).await?;
-        check_hold_rate(ctx, app, user_id).await?;
-        Ok(Reservation(
-            hold_best(app, user_id, session_id, count, grade, idempotency_key).await?,
-        ))
+        .await;
+        record_hold(ctx, started, &result);
+        result
     }
 
     /// Keeps seats back from sale (all or none; only available seats).
@@ -126,6 +138,23 @@ async fn check_hold_rate(ctx: &Context<'_>, app: &AppState, user_id: i64) -> Res
         "too many hold attempts from your address; try again shortly",
     )
     .await
+}
+
+/// Counts a hold request's outcome and latency for the metrics.
+fn record_hold(ctx: &Context<'_>, started: std::time::Instant, result: &GqlResult<Reservation>) {
+    let Ok(app) = app(ctx) else { return };
+    let outcome = match result {
+        Ok(_) => "held",
+        Err(err) => match err.extensions.as_ref().and_then(|ext| ext.get("code")) {
+            Some(async_graphql::Value::String(code)) => match code.as_str() {
+                "SEAT_UNAVAILABLE" => "seat_unavailable",
+                "INTERNAL_SERVER_ERROR" | "UNAVAILABLE" => "error",
+                _ => "rejected",
+            },
+            _ => "rejected",
+        },
+    };
+    app.metrics.record_hold(outcome, started.elapsed());
 }
 
 /// Chooses and holds; another buyer may take the chosen seats in between, so choose again a

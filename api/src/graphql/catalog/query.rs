@@ -10,9 +10,9 @@ use crate::catalog_cache::{self, CachedPage, CachedPerformance};
 use crate::domain::performances::PerformanceFilter;
 use crate::domain::{cast, performances, seat_map, sessions, venues};
 use crate::graphql::GqlResult;
-use crate::graphql::app;
 use crate::graphql::ids::{NodeKind, expect};
 use crate::graphql::relay::{Cursor, Keyset, connection, page_request};
+use crate::graphql::{app, reader};
 
 /// Narrows `performances`. `from`/`to` select runs overlapping those days.
 #[derive(InputObject, Debug, Default)]
@@ -95,7 +95,8 @@ impl CatalogQuery {
             to: filter.to,
         };
         let rows = if page.after.is_none() {
-            // First pages are what every visitor opens: served from the catalog cache.
+            // First pages are what every visitor opens: served from the catalog cache, filled
+            // from the primary so that an entry is never older than the event that cleared it.
             let key = format!("performances:{}:{filter:?}", page.first);
             let load = async {
                 performances::list_performances(&app.db, &filter, page)
@@ -106,7 +107,7 @@ impl CatalogQuery {
                 .await?
                 .into()
         } else {
-            performances::list_performances(&app.db, &filter, page).await?
+            performances::list_performances(reader(ctx)?, &filter, page).await?
         };
         Ok(connection::<PerformancesByStart, _>(rows, Performance))
     }
@@ -134,13 +135,13 @@ impl CatalogQuery {
     ) -> GqlResult<Connection<Cursor, Venue>> {
         let app = app(ctx)?;
         let page = page_request::<VenuesByName>(&app.settings.graphql, first, after)?;
-        let rows = venues::list_venues(&app.db, page).await?;
+        let rows = venues::list_venues(reader(ctx)?, page).await?;
         Ok(connection::<VenuesByName, _>(rows, Venue))
     }
 
     async fn venue(&self, ctx: &Context<'_>, id: ID) -> GqlResult<Option<Venue>> {
         let id = expect(NodeKind::Venue, &id, "id")?;
-        Ok(Some(Venue(venues::find_venue(&app(ctx)?.db, id).await?)))
+        Ok(Some(Venue(venues::find_venue(reader(ctx)?, id).await?)))
     }
 
     /// Cast members ordered by name.
@@ -152,18 +153,18 @@ impl CatalogQuery {
     ) -> GqlResult<Connection<Cursor, CastMember>> {
         let app = app(ctx)?;
         let page = page_request::<CastByName>(&app.settings.graphql, first, after)?;
-        let rows = cast::list_cast_members(&app.db, page).await?;
+        let rows = cast::list_cast_members(reader(ctx)?, page).await?;
         Ok(connection::<CastByName, _>(rows, CastMember))
     }
 
     async fn cast_member(&self, ctx: &Context<'_>, id: ID) -> GqlResult<Option<CastMember>> {
         let id = expect(NodeKind::CastMember, &id, "id")?;
-        Ok(Some(CastMember(cast::find_cast_member(&app(ctx)?.db, id).await?)))
+        Ok(Some(CastMember(cast::find_cast_member(reader(ctx)?, id).await?)))
     }
 
     async fn session(&self, ctx: &Context<'_>, id: ID) -> GqlResult<Option<Session>> {
         let id = expect(NodeKind::Session, &id, "id")?;
-        Ok(Some(Session(sessions::find_session(&app(ctx)?.db, id).await?)))
+        Ok(Some(Session(sessions::find_session(reader(ctx)?, id).await?)))
     }
 
     /// Every seat of a session with its status, and the seat-map version it reflects.

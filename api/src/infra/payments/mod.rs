@@ -3,6 +3,7 @@
 //! care which. Toss is used whenever its secret key is configured.
 
 mod breaker;
+mod metered;
 mod simulated;
 mod toss;
 
@@ -12,6 +13,7 @@ use async_trait::async_trait;
 use serde::Deserialize;
 
 pub use breaker::CircuitBreaker;
+pub use metered::Metered;
 pub use simulated::SimulatedProvider;
 pub use toss::TossClient;
 

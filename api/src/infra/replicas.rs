@@ -1,0 +1,404 @@
+//! Read replicas: PostgreSQL streaming replicas that take lag-tolerant reads off the primary.
+//!
+//! A monitor reads, every `database.replica_poll_ms`, the primary's WAL position and each
+//! replica's replay position. From the primary's recent positions it bounds each replica's
+//! lag in time without trusting either clock: a replica that has replayed past the position
+//! the primary had at instant `t` is at most `now - t` behind. A replica that is down, not in
+//! recovery (promoted, or not a replica at all), or further behind than
+//! `database.replica_max_lag_ms` is skipped, and used again once it answers and catches up.
+//!
+//! **Read-your-writes** is by position, not by a fixed window: after a viewer's mutation the
+//! primary's WAL position (past the mutation's commit) is kept for that viewer, in Redis when
+//! it is configured so that every instance sees it; that viewer's reads go to a replica only
+//! once the replica has replayed past it. The entry lives as long as the lag bound (plus one
+//! poll): by then any replica still in use has replayed the write, since it is less than the
+//! bound behind.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection, Statement};
+use secrecy::SecretString;
+
+use crate::config::DatabaseSettings;
+use crate::infra::kv::SharedStore;
+
+/// Where one read goes, and why: the reason is counted in the metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    /// To the replica at this index.
+    Replica(usize),
+    Primary(PrimaryReason),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PrimaryReason {
+    /// No replica is configured.
+    NoReplica,
+    /// The operation writes (a mutation): everything it reads is on the primary.
+    Writes,
+    /// The viewer wrote recently and no replica has replayed that write yet.
+    OwnWrite,
+    /// Every replica is down or too far behind.
+    NoHealthyReplica,
+}
+
+impl Route {
+    /// The metrics label.
+    pub fn label(self) -> &'static str {
+        match self {
+            Route::Replica(_) => "replica",
+            Route::Primary(PrimaryReason::NoReplica) => "primary",
+            Route::Primary(PrimaryReason::Writes) => "primary_writes",
+            Route::Primary(PrimaryReason::OwnWrite) => "primary_own_write",
+            Route::Primary(PrimaryReason::NoHealthyReplica) => "primary_no_healthy_replica",
+        }
+    }
+}
+
+/// What the monitor last saw of one replica, for `/healthz` and `/metrics`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ReplicaState {
+    /// It answered the last check and is a replica in recovery.
+    pub up: bool,
+    /// Bound on how far behind the primary it is; `None` when unknown (down, or behind
+    /// every position the monitor remembers).
+    pub lag: Option<Duration>,
+    /// Its replay position (bytes of WAL), when up.
+    pub replayed: Option<u64>,
+}
+
+impl ReplicaState {
+    const UNKNOWN: Self = Self {
+        up: false,
+        lag: None,
+        replayed: None,
+    };
+}
+
+struct Member {
+    pool: DatabaseConnection,
+    state: Mutex<ReplicaState>,
+}
+
+/// The primary and its replicas.
+pub struct Replicas {
+    primary: DatabaseConnection,
+    members: Vec<Member>,
+    max_lag: Duration,
+    poll_every: Duration,
+    /// The last write position of each viewer who wrote recently.
+    writes: SharedStore,
+    next: AtomicUsize,
+}
+
+impl std::fmt::Debug for Replicas {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Replicas").field("count", &self.members.len()).finish()
+    }
+}
+
+impl Replicas {
+    /// Opens a pool per replica in `settings`; none connects until first used, so a replica
+    /// that is down at start does not stop the service.
+    pub async fn open(
+        primary: DatabaseConnection,
+        settings: &DatabaseSettings,
+        writes: SharedStore,
+    ) -> anyhow::Result<Self> {
+        let mut members = Vec::with_capacity(settings.replica_urls.len());
+        for url in &settings.replica_urls {
+            members.push(Member {
+                pool: connect_lazy(url, settings).await?,
+                state: Mutex::new(ReplicaState::UNKNOWN),
+            });
+        }
+        if !members.is_empty() && primary.get_database_backend() != DatabaseBackend::Postgres {
+            anyhow::bail!("database.replica_urls needs a PostgreSQL primary (DATABASE_URL)");
+        }
+        Ok(Self {
+            primary,
+            members,
+            max_lag: Duration::from_millis(settings.replica_max_lag_ms),
+            poll_every: Duration::from_millis(settings.replica_poll_ms.max(10)),
+            writes,
+            next: AtomicUsize::new(0),
+        })
+    }
+
+    /// No replica: every read goes to the primary.
+    pub fn is_empty(&self) -> bool {
+        self.members.is_empty()
+    }
+
+    pub fn primary(&self) -> &DatabaseConnection {
+        &self.primary
+    }
+
+    /// The pool a route reads from.
+    pub fn pool(&self, route: Route) -> &DatabaseConnection {
+        match route {
+            Route::Replica(index) => &self.members[index].pool,
+            Route::Primary(_) => &self.primary,
+        }
+    }
+
+    /// Where the reads of an operation go: `writes` for a mutation, `viewer` the account
+    /// calling (anonymous callers have no writes of their own to see).
+    pub async fn route(&self, writes: bool, viewer: Option<i64>) -> Route {
+        if self.members.is_empty() {
+            return Route::Primary(PrimaryReason::NoReplica);
+        }
+        if writes {
+            return Route::Primary(PrimaryReason::Writes);
+        }
+        let must_have = match viewer {
+            None => None,
+            Some(user_id) => match self.writes.get(&write_key(user_id)).await {
+                Ok(position) => position.and_then(|p| p.parse::<u64>().ok()),
+                // Whether this viewer wrote is unknown: read where the write certainly is.
+                Err(err) => {
+                    tracing::debug!(error = ?err, "reading a viewer's last write position failed");
+                    return Route::Primary(PrimaryReason::OwnWrite);
+                }
+            },
+        };
+        let count = self.members.len();
+        let start = self.next.fetch_add(1, Ordering::Relaxed);
+        let mut behind_own_write = false;
+        for offset in 0..count {
+            let index = (start + offset) % count;
+            let state = *self.members[index].state.lock().unwrap_or_else(PoisonError::into_inner);
+            if !state.up || state.lag.is_none_or(|lag| lag > self.max_lag) {
+                continue;
+            }
+            if let Some(position) = must_have
+                && state.replayed.is_none_or(|replayed| replayed < position)
+            {
+                behind_own_write = true;
+                continue;
+            }
+            return Route::Replica(index);
+        }
+        Route::Primary(if behind_own_write {
+            PrimaryReason::OwnWrite
+        } else {
+            PrimaryReason::NoHealthyReplica
+        })
+    }
+
+    /// Remembers, after `user_id`'s mutation has committed, the primary's WAL position, so
+    /// that the viewer's next reads wait for a replica that has replayed it.
+    pub async fn wrote(&self, user_id: i64) {
+        if self.members.is_empty() {
+            return;
+        }
+        let remembered = match wal_position(&self.primary).await {
+            Ok(position) => {
+                let ttl = self.max_lag + self.poll_every + Duration::from_secs(1);
+                self.writes.set(&write_key(user_id), &position.to_string(), ttl).await
+            }
+            Err(err) => Err(err),
+        };
+        if let Err(err) = remembered {
+            // Reads may then see the replica's older state for up to the lag bound.
+            tracing::warn!(error = ?err, user_id, "remembering a viewer's write position failed");
+        }
+    }
+
+    /// A read on `route` failed: the replica is taken out of use until the monitor sees it
+    /// answer again.
+    pub fn failed(&self, route: Route) {
+        if let Route::Replica(index) = route {
+            *self.members[index].state.lock().unwrap_or_else(PoisonError::into_inner) = ReplicaState::UNKNOWN;
+        }
+    }
+
+    /// What the monitor last saw of each replica, in configuration order.
+    pub fn states(&self) -> Vec<ReplicaState> {
+        self.members
+            .iter()
+            .map(|member| *member.state.lock().unwrap_or_else(PoisonError::into_inner))
+            .collect()
+    }
+
+    /// Checks every replica each poll interval until the task is aborted.
+    pub fn spawn_monitor(self: &Arc<Self>) -> Option<tokio::task::JoinHandle<()>> {
+        if self.members.is_empty() {
+            return None;
+        }
+        let replicas = self.clone();
+        Some(crate::metrics::spawn_background(async move {
+            let mut history = History::default();
+            let mut ticks = tokio::time::interval(replicas.poll_every);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticks.tick().await;
+                replicas.check(&mut history).await;
+            }
+        }))
+    }
+
+    async fn check(&self, history: &mut History) {
+        let primary = match wal_position(&self.primary).await {
+            Ok(position) => Some(position),
+            Err(err) => {
+                tracing::debug!(error = ?err, "reading the primary's WAL position failed");
+                None
+            }
+        };
+        let now = Instant::now();
+        if let Some(position) = primary {
+            history.record(now, position, self.max_lag * 2 + Duration::from_secs(1));
+        }
+        for (index, member) in self.members.iter().enumerate() {
+            let state = match replay_position(&member.pool).await {
+                Ok(Some(replayed)) => ReplicaState {
+                    up: true,
+                    lag: primary.and_then(|_| history.lag(now, replayed)),
+                    replayed: Some(replayed),
+                },
+                Ok(None) => {
+                    tracing::warn!(
+                        replica = index + 1,
+                        "the replica is not in recovery (promoted, or not a replica): not reading from it"
+                    );
+                    ReplicaState::UNKNOWN
+                }
+                Err(err) => {
+                    tracing::debug!(replica = index + 1, error = ?err, "checking a replica failed");
+                    ReplicaState::UNKNOWN
+                }
+            };
+            let mut current = member.state.lock().unwrap_or_else(PoisonError::into_inner);
+            if current.up != state.up {
+                if state.up {
+                    tracing::info!(replica = index + 1, "the replica answers: reading from it");
+                } else {
+                    tracing::warn!(
+                        replica = index + 1,
+                        "the replica does not answer: reads go to the primary"
+                    );
+                }
+            }
+            *current = state;
+        }
+    }
+}
+
+/// The primary's recent WAL positions, oldest first.
+#[derive(Debug, Default)]
+struct History(VecDeque<(Instant, u64)>);
+
+impl History {
+    fn record(&mut self, at: Instant, position: u64, keep: Duration) {
+        self.0.push_back((at, position));
+        while self.0.front().is_some_and(|(t, _)| at.duration_since(*t) > keep) {
+            self.0.pop_front();
+        }
+    }
+
+    /// How far behind a replica that replayed up to `replayed` is, at most: zero when it has
+    /// everything the primary last had; otherwise the age of the newest remembered position
+    /// it has reached (everything it lacks was written after that). `None` when it is behind
+    /// every remembered position.
+    fn lag(&self, now: Instant, replayed: u64) -> Option<Duration> {
+        let &(_, latest) = self.0.back()?;
+        if replayed >= latest {
+            return Some(Duration::ZERO);
+        }
+        self.0
+            .iter()
+            .rev()
+            .find(|(_, position)| *position <= replayed)
+            .map(|(at, _)| now.duration_since(*at))
+    }
+}
+
+fn write_key(user_id: i64) -> String {
+    format!("replica:wrote:{user_id}")
+}
+
+async fn connect_lazy(url: &SecretString, settings: &DatabaseSettings) -> anyhow::Result<DatabaseConnection> {
+    use secrecy::ExposeSecret;
+    let url = url.expose_secret();
+    if !url.starts_with("postgres") {
+        anyhow::bail!("a replica URL must be a PostgreSQL URL, not {}", crate::db::redact(url));
+    }
+    let timeout = Duration::from_millis(settings.replica_connect_timeout_ms);
+    let mut options = sea_orm::ConnectOptions::new(url.to_owned());
+    options
+        .max_connections(settings.replica_max_connections)
+        .min_connections(0)
+        .connect_timeout(timeout)
+        .acquire_timeout(timeout)
+        .connect_lazy(true)
+        .sqlx_logging(false);
+    // A lazy pool only checks its options here; it connects on first use.
+    sea_orm::Database::connect(options)
+        .await
+        .map_err(|err| anyhow::anyhow!("bad replica URL {}: {err}", crate::db::redact(url)))
+}
+
+/// The primary's current WAL write position, in bytes.
+async fn wal_position(db: &DatabaseConnection) -> anyhow::Result<u64> {
+    let row = db
+        .query_one_raw(Statement::from_string(
+            DatabaseBackend::Postgres,
+            "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint",
+        ))
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no WAL position"))?;
+    Ok(u64::try_from(row.try_get_by_index::<i64>(0)?)?)
+}
+
+/// A replica's replay position, in bytes; `None` when it is not in recovery.
+async fn replay_position(db: &DatabaseConnection) -> anyhow::Result<Option<u64>> {
+    let row = db
+        .query_one_raw(Statement::from_string(
+            DatabaseBackend::Postgres,
+            "SELECT pg_is_in_recovery(), pg_wal_lsn_diff(pg_last_wal_replay_lsn(), '0/0')::bigint",
+        ))
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no replay position"))?;
+    if !row.try_get_by_index::<bool>(0)? {
+        return Ok(None);
+    }
+    let replayed: Option<i64> = row.try_get_by_index(1)?;
+    Ok(replayed.and_then(|r| u64::try_from(r).ok()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lag_is_the_age_of_the_newest_position_the_replica_has_reached() {
+        let start = Instant::now();
+        let at = |ms| start + Duration::from_millis(ms);
+        let mut history = History::default();
+        let keep = Duration::from_secs(10);
+        history.record(at(0), 100, keep);
+        history.record(at(250), 200, keep);
+        history.record(at(500), 300, keep);
+        let now = at(600);
+        assert_eq!(history.lag(now, 300), Some(Duration::ZERO), "caught up");
+        assert_eq!(history.lag(now, 350), Some(Duration::ZERO), "ahead of the last sample");
+        assert_eq!(history.lag(now, 250), Some(Duration::from_millis(350)));
+        assert_eq!(history.lag(now, 100), Some(Duration::from_millis(600)));
+        assert_eq!(history.lag(now, 99), None, "behind everything remembered");
+    }
+
+    #[test]
+    fn old_positions_are_forgotten() {
+        let start = Instant::now();
+        let mut history = History::default();
+        let keep = Duration::from_secs(1);
+        history.record(start, 1, keep);
+        history.record(start + Duration::from_secs(2), 2, keep);
+        assert_eq!(history.0.len(), 1);
+        assert_eq!(history.lag(start + Duration::from_secs(2), 1), None);
+    }
+}
