@@ -126,9 +126,10 @@ pub enum ApiError {
     WaitingRoomRequired,
     /// The door refuses a ticket, saying why.
     TicketRefused(crate::domain::tickets::check_in::Refusal),
-    /// The database cannot be reached (connection refused or lost, no connection free in
-    /// time); the cause is logged, never sent.
-    Unavailable(DbErr),
+    /// A store the service depends on cannot be reached: the database (connection refused
+    /// or lost, no connection free in time) or the shared store (Redis) that rate limits and
+    /// revoked sessions live in. Nothing was done; the cause is logged, never sent.
+    Unavailable(anyhow::Error),
     /// Anything the client cannot fix. The cause is logged, never sent.
     Internal(anyhow::Error),
 }
@@ -145,6 +146,11 @@ impl ApiError {
 
     pub fn internal(err: impl Into<anyhow::Error>) -> Self {
         Self::Internal(err.into())
+    }
+
+    /// The shared store (Redis) or another dependency could not be reached.
+    pub fn unavailable(err: impl Into<anyhow::Error>) -> Self {
+        Self::Unavailable(err.into())
     }
 
     /// The message a client sees.
@@ -192,7 +198,7 @@ impl ApiError {
                     Refusal::RefundUnderWay => "this ticket's refund is under way; it does not open the door".into(),
                 }
             }
-            Self::Unavailable(_) => "the service cannot reach its database right now; nothing was done, \
+            Self::Unavailable(_) => "the service cannot reach a store it depends on right now; nothing was done, \
                 try again in a few seconds"
                 .into(),
             Self::Internal(_) => "internal server error".into(),
@@ -203,7 +209,7 @@ impl ApiError {
     pub fn into_anyhow(self) -> anyhow::Error {
         match self {
             Self::Internal(cause) => cause,
-            Self::Unavailable(cause) => cause.into(),
+            Self::Unavailable(cause) => cause,
             other => anyhow::anyhow!(other.message()),
         }
     }
@@ -261,7 +267,7 @@ impl From<DbErr> for ApiError {
             };
         }
         if is_unreachable(&err) {
-            return Self::Unavailable(err);
+            return Self::Unavailable(err.into());
         }
         Self::internal(err)
     }
@@ -310,7 +316,7 @@ impl From<ApiError> for async_graphql::Error {
                 tracing::error!(error = ?cause, "internal error while resolving a GraphQL request");
             }
             ApiError::Unavailable(cause) => {
-                tracing::warn!(error = %cause, "the database is unreachable; answering UNAVAILABLE");
+                tracing::warn!(error = %cause, "a store is unreachable; answering UNAVAILABLE");
             }
             _ => {}
         }

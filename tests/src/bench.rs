@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use rand::Rng;
+use sea_orm::{ConnectionTrait, Statement};
 use serde_json::json;
 use tokio::sync::Semaphore;
 
@@ -168,4 +169,53 @@ pub async fn hold_rush(
     rush.elapsed = began.elapsed();
     rush.latencies.sort_unstable();
     Ok(rush)
+}
+
+pub struct Checks {
+    pub doubly_held: i64,
+    pub stranded: i64,
+    pub counter_ok: bool,
+}
+
+/// Seats in more than one live reservation, seats held or sold without a live reservation
+/// (or the other way round), and the counter against a count of the seats.
+pub async fn check_inventory(db: &sea_orm::DatabaseConnection) -> anyhow::Result<Checks> {
+    let one = |sql: &str| Statement::from_string(db.get_database_backend(), sql.to_string());
+    let value = |row: Option<sea_orm::QueryResult>| -> anyhow::Result<i64> {
+        Ok(row.context("a row")?.try_get_by_index::<i64>(0)?)
+    };
+    let doubly_held = value(
+        db.query_one_raw(one(
+            "SELECT COUNT(*) FROM (SELECT seat_id FROM reservation_seats WHERE active GROUP BY session_id, seat_id HAVING COUNT(*) > 1) d",
+        ))
+        .await?,
+    )?;
+    let stranded = value(
+        db.query_one_raw(one(
+            "SELECT COUNT(*) FROM session_seats ss WHERE ss.status = 'HELD' AND NOT EXISTS (
+                 SELECT 1 FROM reservation_seats rs JOIN reservations r ON r.id = rs.reservation_id
+                 WHERE rs.active AND rs.seat_id = ss.seat_id AND rs.session_id = ss.session_id
+                   AND r.id = ss.reservation_id AND r.status = 'HELD')",
+        ))
+        .await?,
+    )? + value(
+        db.query_one_raw(one(
+            "SELECT COUNT(*) FROM reservation_seats rs JOIN session_seats ss
+                 ON ss.session_id = rs.session_id AND ss.seat_id = rs.seat_id
+             WHERE rs.active AND (ss.reservation_id IS DISTINCT FROM rs.reservation_id OR ss.status = 'AVAILABLE')",
+        ))
+        .await?,
+    )?;
+    let wrong_counters = value(
+        db.query_one_raw(one(
+            "SELECT COUNT(*) FROM sessions s WHERE s.available_seats <> (
+                 SELECT COUNT(*) FROM session_seats ss WHERE ss.session_id = s.id AND ss.status = 'AVAILABLE')",
+        ))
+        .await?,
+    )?;
+    Ok(Checks {
+        doubly_held,
+        stranded,
+        counter_ok: wrong_counters == 0,
+    })
 }

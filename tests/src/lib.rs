@@ -21,6 +21,7 @@ pub mod abuse_attacker;
 pub mod abuse_bench;
 pub mod bench;
 pub mod cost_bench;
+pub mod drill;
 pub mod fanout_bench;
 pub mod fuzz;
 pub mod kakao;

@@ -254,7 +254,7 @@ pub async fn authenticate(app: &AppState, bearer: Option<&str>) -> Viewer {
         TokenCheck::Valid(principal) => Viewer::User(principal),
         TokenCheck::Refused(err) => Viewer::Rejected(err),
         // An unreachable deny-list must not let a revoked token through.
-        TokenCheck::Unknown => Viewer::Rejected(TokenError::Invalid),
+        TokenCheck::Unknown => Viewer::Rejected(TokenError::Unverifiable),
     }
 }
 

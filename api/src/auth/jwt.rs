@@ -42,6 +42,10 @@ pub enum TokenError {
     UnknownKey,
     Invalid,
     Expired,
+    /// Signed and unexpired, but whether its session was ended cannot be told now (the
+    /// deny-list is unreachable): refused, as UNAVAILABLE, so that clients retry rather than
+    /// log the buyer out.
+    Unverifiable,
 }
 
 pub struct JwtKeys {

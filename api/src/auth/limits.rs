@@ -63,7 +63,7 @@ pub async fn spend_budget(kv: &dyn KeyValueStore, bucket: &str, per_minute: u32,
     if per_minute == 0 {
         return Ok(());
     }
-    let (count, remaining) = kv.increment(bucket, WINDOW).await.map_err(ApiError::internal)?;
+    let (count, remaining) = kv.increment(bucket, WINDOW).await.map_err(ApiError::unavailable)?;
     if count > u64::from(per_minute) {
         return Err(ApiError::RateLimited {
             message: message.into(),
@@ -97,7 +97,7 @@ pub async fn check_lock(kv: &dyn KeyValueStore, email: &str, ip: IpAddr) -> ApiR
         format!("{}:locked", account_key(email, ip)),
         format!("{}:locked", address_key(ip)),
     ] {
-        if let Some(until) = kv.get(&key).await.map_err(ApiError::internal)? {
+        if let Some(until) = kv.get(&key).await.map_err(ApiError::unavailable)? {
             let until = until.parse::<i64>().unwrap_or(0);
             let remaining = (until - chrono::Utc::now().timestamp()).max(1) as u64;
             return Err(locked_error(Duration::from_secs(remaining)));
@@ -121,12 +121,12 @@ pub async fn record_failure(kv: &dyn KeyValueStore, settings: &AuthSettings, ema
         let (failures, _) = kv
             .increment(&format!("{key}:failures"), window)
             .await
-            .map_err(ApiError::internal)?;
+            .map_err(ApiError::unavailable)?;
         if failures >= threshold {
             let until = chrono::Utc::now().timestamp() + lock.as_secs() as i64;
             kv.set(&format!("{key}:locked"), &until.to_string(), lock)
                 .await
-                .map_err(ApiError::internal)?;
+                .map_err(ApiError::unavailable)?;
         }
     }
     Ok(())
@@ -136,7 +136,7 @@ pub async fn record_failure(kv: &dyn KeyValueStore, settings: &AuthSettings, ema
 pub async fn clear_failures(kv: &dyn KeyValueStore, email: &str, ip: IpAddr) -> ApiResult<()> {
     kv.delete(&format!("{}:failures", account_key(email, ip)))
         .await
-        .map_err(ApiError::internal)
+        .map_err(ApiError::unavailable)
 }
 
 #[cfg(test)]

@@ -47,6 +47,9 @@ pub fn principal<'a>(ctx: &Context<'a>) -> ApiResult<&'a Principal> {
         Viewer::Rejected(TokenError::Expired) => Err(ApiError::Unauthenticated(
             "the access token has expired; renew it with refreshToken".into(),
         )),
+        Viewer::Rejected(TokenError::Unverifiable) => Err(ApiError::unavailable(anyhow::anyhow!(
+            "the token deny-list cannot be read"
+        ))),
         Viewer::Rejected(_) => Err(ApiError::Unauthenticated(
             "the access token is not valid; log in again".into(),
         )),

@@ -91,7 +91,7 @@ pub struct RedisBus {
 impl RedisBus {
     pub async fn connect(url: &str, key_prefix: &str) -> anyhow::Result<Self> {
         let client = redis::Client::open(url).context("the Redis URL is malformed")?;
-        let connection = ConnectionManager::new(client.clone())
+        let connection = super::kv::connection_manager(client.clone())
             .await
             .context("cannot connect to Redis; check REDIS_URL and that the server is running")?;
         let channel = format!("{key_prefix}events");

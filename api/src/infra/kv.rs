@@ -147,6 +147,20 @@ impl KeyValueStore for MemoryStore {
     }
 }
 
+/// A connection to Redis that fails fast while Redis is away: one reconnection attempt of at
+/// most half a second per command (the client's default retries six times with backoff, so a
+/// command would wait some six seconds), and an answer within a second. Callers answer
+/// UNAVAILABLE or fall back at once, and the next command tries again.
+pub(crate) async fn connection_manager(client: redis::Client) -> redis::RedisResult<ConnectionManager> {
+    let config = redis::aio::ConnectionManagerConfig::new()
+        .set_number_of_retries(1)
+        .set_min_delay(Duration::from_millis(50))
+        .set_max_delay(Duration::from_millis(200))
+        .set_connection_timeout(Some(Duration::from_millis(500)))
+        .set_response_timeout(Some(Duration::from_secs(1)));
+    ConnectionManager::new_with_config(client, config).await
+}
+
 /// State in Redis, shared by every instance. Keys are namespaced under a prefix.
 pub struct RedisStore {
     connection: ConnectionManager,
@@ -157,7 +171,7 @@ pub struct RedisStore {
 impl RedisStore {
     pub async fn connect(url: &str, prefix: &str) -> anyhow::Result<Self> {
         let client = redis::Client::open(url).context("the Redis URL is malformed")?;
-        let connection = ConnectionManager::new(client)
+        let connection = connection_manager(client)
             .await
             .context("cannot connect to Redis; check REDIS_URL and that the server is running")?;
         // INCR and the first PEXPIRE must happen together, or a crash between them would

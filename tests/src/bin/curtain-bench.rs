@@ -19,6 +19,9 @@
 //! `curtain-bench abuse` is P8, abuse during an on-sale (see `curtain_tests::abuse_bench`):
 //! P1's rush alone and under attack.
 //!
+//! `curtain-bench drill` is the failure drill (see `curtain_tests::drill`): two server
+//! processes, one killed, Redis stopped, PostgreSQL restarted, mid-sale.
+//!
 //! `curtain-bench waiting-room` is P9, the inventory-aware waiting room (see
 //! `curtain_tests::waiting_room_bench`).
 //!
@@ -168,6 +171,29 @@ enum Bench {
         #[arg(long)]
         sqlite: bool,
     },
+    /// The failure drill: two server processes on one PostgreSQL and one Redis (the drill's
+    /// own, on free ports) sell one session while one instance is killed with SIGKILL, Redis
+    /// is stopped and PostgreSQL restarted; reports seats sold twice and stranded,
+    /// notifications and index updates lost or doubled, and the survivor's subscribers'
+    /// convergence (see `curtain_tests::drill`). Needs PostgreSQL's server binaries and
+    /// redis-server; run as root, PostgreSQL runs as the `postgres` user.
+    Drill {
+        /// Seats of the session (rows of 10).
+        #[arg(long, default_value_t = 400)]
+        seats: usize,
+        /// Buyers, split between the two instances.
+        #[arg(long, default_value_t = 100)]
+        buyers: usize,
+        /// Seat-map subscribers on the instance that is not killed.
+        #[arg(long, default_value_t = 200)]
+        subscribers: usize,
+        /// Seconds each fault lasts, with the sale going on.
+        #[arg(long, default_value_t = 6)]
+        phase_seconds: u64,
+    },
+    /// One server of `drill`, configured from the environment, run by it in a child process.
+    #[command(hide = true)]
+    DrillInstance,
     /// P6: concurrent buyers claim one coupon of a first-come campaign (PostgreSQL at
     /// CURTAIN_TEST_DATABASE_URL).
     Coupons {
@@ -289,6 +315,36 @@ async fn main() -> anyhow::Result<()> {
         }
         Bench::FanoutClient { plan } => {
             curtain_tests::fanout_bench::client(plan).await?;
+            return Ok(());
+        }
+        Bench::Drill {
+            seats,
+            buyers,
+            subscribers,
+            phase_seconds,
+        } => {
+            let report = curtain_tests::drill::run(curtain_tests::drill::DrillOptions {
+                server: std::env::current_exe()?,
+                seats,
+                buyers,
+                subscribers,
+                phase: std::time::Duration::from_secs(phase_seconds),
+            })
+            .await?;
+            report.print();
+            let problems = report.problems();
+            if !problems.is_empty() {
+                println!("\nproblems: {}", problems.join("; "));
+            }
+            serde_json::to_value(&report)?
+        }
+        Bench::DrillInstance => {
+            let settings = curtain::config::Settings::load(None).map_err(|err| anyhow::anyhow!("{err}"))?;
+            curtain::telemetry::init(&settings.log);
+            curtain::startup::Application::build(settings)
+                .await?
+                .run_until_stopped()
+                .await?;
             return Ok(());
         }
     };
@@ -513,7 +569,7 @@ struct RushFigures {
     held: usize,
     unavailable: usize,
     other: Vec<String>,
-    checks: Checks,
+    checks: curtain_tests::bench::Checks,
     /// Hold requests per transaction, on average (the combiner's own count).
     mean_batch: Option<f64>,
     /// Transactions the combiner ran, and their mean duration in ms.
@@ -656,7 +712,7 @@ async fn rush_once(backend: Backend, rush: &Rush, batch_max: Option<usize>) -> a
         rush.buyers, rush.concurrency
     );
     let result = hold_rush(&app, &sale, &tokens, rush.concurrency, "bench").await?;
-    let checks = check_inventory(&app.db).await?;
+    let checks = curtain_tests::bench::check_inventory(&app.db).await?;
     let (mean_batch, batches) = match app.metrics_address {
         Some(_) => {
             let sum = app.metric("curtain_hold_batch_size_sum", "").await;
@@ -691,55 +747,6 @@ async fn rush_once(backend: Backend, rush: &Rush, batch_max: Option<usize>) -> a
         Err(_) => eprintln!("the server is still referenced; its database is left behind"),
     }
     Ok(figures)
-}
-
-struct Checks {
-    doubly_held: i64,
-    stranded: i64,
-    counter_ok: bool,
-}
-
-/// Seats in more than one live reservation, seats held or sold without a live reservation
-/// (or the other way round), and the counter against a count of the seats.
-async fn check_inventory(db: &sea_orm::DatabaseConnection) -> anyhow::Result<Checks> {
-    let one = |sql: &str| Statement::from_string(db.get_database_backend(), sql.to_string());
-    let value = |row: Option<sea_orm::QueryResult>| -> anyhow::Result<i64> {
-        Ok(row.context("a row")?.try_get_by_index::<i64>(0)?)
-    };
-    let doubly_held = value(
-        db.query_one_raw(one(
-            "SELECT COUNT(*) FROM (SELECT seat_id FROM reservation_seats WHERE active GROUP BY session_id, seat_id HAVING COUNT(*) > 1) d",
-        ))
-        .await?,
-    )?;
-    let stranded = value(
-        db.query_one_raw(one(
-            "SELECT COUNT(*) FROM session_seats ss WHERE ss.status = 'HELD' AND NOT EXISTS (
-                 SELECT 1 FROM reservation_seats rs JOIN reservations r ON r.id = rs.reservation_id
-                 WHERE rs.active AND rs.seat_id = ss.seat_id AND rs.session_id = ss.session_id
-                   AND r.id = ss.reservation_id AND r.status = 'HELD')",
-        ))
-        .await?,
-    )? + value(
-        db.query_one_raw(one(
-            "SELECT COUNT(*) FROM reservation_seats rs JOIN session_seats ss
-                 ON ss.session_id = rs.session_id AND ss.seat_id = rs.seat_id
-             WHERE rs.active AND (ss.reservation_id IS DISTINCT FROM rs.reservation_id OR ss.status = 'AVAILABLE')",
-        ))
-        .await?,
-    )?;
-    let wrong_counters = value(
-        db.query_one_raw(one(
-            "SELECT COUNT(*) FROM sessions s WHERE s.available_seats <> (
-                 SELECT COUNT(*) FROM session_seats ss WHERE ss.session_id = s.id AND ss.status = 'AVAILABLE')",
-        ))
-        .await?,
-    )?;
-    Ok(Checks {
-        doubly_held,
-        stranded,
-        counter_ok: wrong_counters == 0,
-    })
 }
 
 /// The same conditional hold, straight through pgbench on the twin session (same hall, no

@@ -10,6 +10,7 @@ backend_tests!(
     request_errors_are_400_under_graphql_response_json_and_200_under_json,
     unsupported_media_types_are_refused,
     health_readiness_and_metrics_are_served,
+    the_metrics_an_operator_watches_are_counted,
     request_ids_are_propagated_or_generated,
     cors_allows_only_configured_origins,
     responses_are_compressed_when_asked,
@@ -200,4 +201,47 @@ async fn responses_are_compressed_when_asked(app: &TestApp) {
         response.headers().get("content-encoding").and_then(|v| v.to_str().ok()),
         Some("gzip")
     );
+}
+
+/// What the dashboard in `deploy/grafana` plots: holds by outcome, sessions on sale,
+/// sockets, outbox lag per consumer, search latency, payment calls and the breaker.
+async fn the_metrics_an_operator_watches_are_counted(app: &TestApp) {
+    use curtain_tests::fixtures::{hold, one_row_session};
+    let row = one_row_session(app, "계측 공연", 4).await;
+    let buyer = app.sign_up("metered@example.com").await;
+    let other = app.sign_up("metered-too@example.com").await;
+    hold(app, &buyer.access_token, &row.session, &[&row.seats[0]], "metered-1").await;
+    let taken = app
+        .post(
+            "mutation($s: ID!, $seats: [ID!]!) { holdSeats(sessionId: $s, seatIds: $seats, idempotencyKey: \"metered-2\") { id } }",
+            json!({ "s": row.session, "seats": [row.seats[0]] }),
+            Some(&other.access_token),
+        )
+        .await;
+    assert_eq!(curtain_tests::error_code(&taken), "SEAT_UNAVAILABLE");
+    let search = app.gql("{ search(query: \"계측\") { totalCount } }", json!({})).await;
+    curtain_tests::data(&search);
+
+    assert_eq!(app.metric("curtain_holds_total", r#"outcome="held""#).await, 1.0);
+    assert_eq!(
+        app.metric("curtain_holds_total", r#"outcome="seat_unavailable""#).await,
+        1.0
+    );
+    assert_eq!(
+        app.metric("curtain_hold_duration_seconds_count", r#"outcome="held""#)
+            .await,
+        1.0
+    );
+    assert_eq!(app.metric("curtain_sessions_on_sale", "").await, 1.0);
+    assert_eq!(app.metric("curtain_search_duration_seconds_count", "").await, 1.0);
+    assert_eq!(app.metric("curtain_payment_breaker_open", "").await, 0.0);
+    let text = app.metrics_text().await;
+    for series in [
+        "curtain_websocket_connections 0",
+        "curtain_websocket_operations 0",
+        r#"curtain_outbox_lag_seconds{consumer="relay"}"#,
+        r#"curtain_outbox_lag_seconds{consumer="search_index"}"#,
+    ] {
+        assert!(text.contains(series), "{series} in {text}");
+    }
 }
