@@ -53,6 +53,8 @@ pub struct DrillReport {
     pub transport_errors: u64,
     pub oversold: i64,
     pub stranded: i64,
+    /// The stranded seats by the state of their seat and of their reservation, to say why.
+    pub stranded_detail: Vec<String>,
     /// Seats still HELD past their hold's end once the sweeper has had its turn.
     pub lapsed_still_held: i64,
     pub counter_exact: bool,
@@ -93,7 +95,10 @@ impl DrillReport {
             }
         };
         check(self.oversold == 0, format!("{} seats sold twice", self.oversold));
-        check(self.stranded == 0, format!("{} seats stranded", self.stranded));
+        check(
+            self.stranded == 0,
+            format!("{} seats stranded: {:?}", self.stranded, self.stranded_detail),
+        );
         check(
             self.lapsed_still_held == 0,
             format!("{} lapsed holds still held", self.lapsed_still_held),
@@ -261,12 +266,26 @@ pub async fn run(options: DrillOptions) -> anyhow::Result<DrillReport> {
     // Every hold lapses and the sweeper (every second) gives the seats back; the relay
     // publishes what is left.
     tokio::time::sleep(Duration::from_secs(HOLD_SECONDS + 2)).await;
-    wait_for_outbox(&db).await?;
+    wait_for(
+        &db,
+        "payments left PAYING to be reconciled",
+        "SELECT COUNT(*) FROM reservations WHERE status = 'PAYING'",
+    )
+    .await?;
+    wait_for(
+        &db,
+        "the outbox to be drained",
+        "SELECT COUNT(*) FROM outbox WHERE published_at IS NULL",
+    )
+    .await?;
 
     tally.fill(&mut report);
     let checks = crate::bench::check_inventory(&db).await?;
     report.oversold = checks.doubly_held;
     report.stranded = checks.stranded;
+    if checks.stranded > 0 {
+        report.stranded_detail = stranded_detail(&db).await?;
+    }
     report.counter_exact = checks.counter_ok;
     report.lapsed_still_held = count(
         &db,
@@ -316,6 +335,41 @@ pub async fn run(options: DrillOptions) -> anyhow::Result<DrillReport> {
     Ok(report)
 }
 
+/// Seat status, reservation status and reservation-seat activity of every seat whose seat
+/// row and reservation rows disagree, with how many are so.
+async fn stranded_detail(db: &DatabaseConnection) -> anyhow::Result<Vec<String>> {
+    let rows = db
+        .query_all_raw(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT CAST(ss.status AS TEXT), COALESCE(CAST(r.status AS TEXT), '-'), rs.active,
+                    ss.reservation_id IS NOT DISTINCT FROM rs.reservation_id, COUNT(*)
+             FROM reservation_seats rs
+             JOIN session_seats ss ON ss.session_id = rs.session_id AND ss.seat_id = rs.seat_id
+             LEFT JOIN reservations r ON r.id = rs.reservation_id
+             WHERE rs.active AND (ss.reservation_id IS DISTINCT FROM rs.reservation_id OR ss.status = 'AVAILABLE')
+             GROUP BY 1, 2, 3, 4
+             UNION ALL
+             SELECT CAST(ss.status AS TEXT), COALESCE(CAST(r.status AS TEXT), '-'), NULL, NULL, COUNT(*)
+             FROM session_seats ss LEFT JOIN reservations r ON r.id = ss.reservation_id
+             WHERE ss.status = 'HELD' AND (r.id IS NULL OR r.status <> 'HELD')
+             GROUP BY 1, 2"
+                .to_string(),
+        ))
+        .await?;
+    rows.iter()
+        .map(|row| {
+            let seat: String = row.try_get_by_index(0)?;
+            let reservation: String = row.try_get_by_index(1)?;
+            let active: Option<bool> = row.try_get_by_index(2)?;
+            let same: Option<bool> = row.try_get_by_index(3)?;
+            let n: i64 = row.try_get_by_index(4)?;
+            Ok(format!(
+                "seat {seat}, reservation {reservation}, reservation seat active {active:?}, same reservation {same:?}: {n}"
+            ))
+        })
+        .collect()
+}
+
 async fn count(db: &DatabaseConnection, sql: &str) -> anyhow::Result<i64> {
     let row = db
         .query_one_raw(Statement::from_string(db.get_database_backend(), sql.to_string()))
@@ -324,11 +378,12 @@ async fn count(db: &DatabaseConnection, sql: &str) -> anyhow::Result<i64> {
     Ok(row.try_get_by_index::<i64>(0)?)
 }
 
-async fn wait_for_outbox(db: &DatabaseConnection) -> anyhow::Result<()> {
+/// Waits up to 20 s for `sql` to count nothing.
+async fn wait_for(db: &DatabaseConnection, what: &str, sql: &str) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(20);
-    while count(db, "SELECT COUNT(*) FROM outbox WHERE published_at IS NULL").await? > 0 {
+    while count(db, sql).await? > 0 {
         if Instant::now() > deadline {
-            bail!("the outbox was not drained within 20 s");
+            bail!("waited 20 s for {what}");
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

@@ -213,10 +213,19 @@ impl Instance {
             ("CURTAIN_BOOKING_HOLD_ATTEMPTS_PER_IP_PER_MINUTE", "1000000".into()),
             ("CURTAIN_BOOKING_HOLD_ATTEMPTS_PER_ACCOUNT_PER_MINUTE", "100000".into()),
             ("CURTAIN_BOOKING_MAX_LIVE_RESERVATIONS_PER_BUYER", "1000".into()),
+            // Every buyer and subscriber of the drill comes from 127.0.0.1.
+            ("CURTAIN_WEBSOCKET_SOCKETS_PER_IP", "0".into()),
             ("CURTAIN_SEARCH_IN_MEMORY", "true".into()),
             ("CURTAIN_SEARCH_CATCH_UP_MS", "200".into()),
             ("CURTAIN_SERVER_SHUTDOWN_GRACE_SECONDS", "1".into()),
             ("CURTAIN_DEMO_SEED_WHEN_EMPTY", "false".into()),
+            // A payment cut off by the kill or the restart is left PAYING; reconciliation
+            // settles it by asking the provider, here within seconds instead of a minute.
+            ("CURTAIN_PAYMENTS_RECONCILE_AFTER_SECONDS", "2".into()),
+            (
+                "CURTAIN_JOBS_SCHEDULES",
+                r#"{"reconcile-payments"="*/2 * * * * *"}"#.into(),
+            ),
         ];
         let child = Command::new(server)
             .arg("drill-instance")
