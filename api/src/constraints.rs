@@ -169,7 +169,8 @@ pub fn answer(err: DbErr, fallback: &str) -> ApiError {
                 ApiError::Conflict(fallback.to_string())
             }
         },
-        None => ApiError::internal(err),
+        // Not a constraint: unreachable, a value out of range, or internal, as for any error.
+        None => ApiError::from(err),
     }
 }
 

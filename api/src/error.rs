@@ -46,8 +46,8 @@ pub enum ErrorCode {
     TicketWrongSession,
     /// The door refuses the ticket: it was transferred, and this payload is the old holder's.
     TicketTransferred,
-    /// The service cannot reach its database right now (restarting, failing over); nothing
-    /// was done, and the same request may be sent again shortly.
+    /// The service cannot reach its database or Redis right now (restarting, failing over);
+    /// the same request may be sent again shortly.
     Unavailable,
     InternalServerError,
 }
@@ -128,7 +128,9 @@ pub enum ApiError {
     TicketRefused(crate::domain::tickets::check_in::Refusal),
     /// A store the service depends on cannot be reached: the database (connection refused
     /// or lost, no connection free in time) or the shared store (Redis) that rate limits and
-    /// revoked sessions live in. Nothing was done; the cause is logged, never sent.
+    /// revoked sessions live in. Almost always nothing was done; a connection lost during a
+    /// commit leaves it unknown, which is why the message points to idempotency keys. The
+    /// cause is logged, never sent.
     Unavailable(anyhow::Error),
     /// Anything the client cannot fix. The cause is logged, never sent.
     Internal(anyhow::Error),
@@ -198,8 +200,8 @@ impl ApiError {
                     Refusal::RefundUnderWay => "this ticket's refund is under way; it does not open the door".into(),
                 }
             }
-            Self::Unavailable(_) => "the service cannot reach a store it depends on right now; nothing was done, \
-                try again in a few seconds"
+            Self::Unavailable(_) => "the service cannot reach a store it depends on right now; try again in a few \
+                seconds (a hold or payment sent again with the same idempotency key is never done twice)"
                 .into(),
             Self::Internal(_) => "internal server error".into(),
         }
@@ -274,7 +276,8 @@ impl From<DbErr> for ApiError {
 }
 
 /// The database could not be reached: no connection (refused, reset, timed out waiting for
-/// one), or the server is shutting down or starting up (SQLSTATE 57P01..57P03).
+/// one), a connection exception (SQLSTATE class 08), too many connections (53300), or the
+/// server shutting down or starting up (57P01..57P03).
 pub fn is_unreachable(err: &DbErr) -> bool {
     use sea_orm::RuntimeErr;
     use sea_orm::sqlx::Error as Sqlx;
@@ -288,9 +291,9 @@ pub fn is_unreachable(err: &DbErr) -> bool {
     };
     match sqlx {
         Sqlx::Io(_) | Sqlx::Tls(_) | Sqlx::PoolTimedOut | Sqlx::PoolClosed | Sqlx::WorkerCrashed => true,
-        Sqlx::Database(err) => err
-            .try_downcast_ref::<PgDatabaseError>()
-            .is_some_and(|err| matches!(err.code(), "57P01" | "57P02" | "57P03")),
+        Sqlx::Database(err) => err.try_downcast_ref::<PgDatabaseError>().is_some_and(|err| {
+            matches!(err.code(), "57P01" | "57P02" | "57P03" | "53300") || err.code().starts_with("08")
+        }),
         _ => false,
     }
 }

@@ -85,7 +85,7 @@ pub struct Options {
     pub search_on_disk: bool,
     /// Read lag-tolerant queries from the streaming replica at `CURTAIN_TEST_REPLICA_URL`
     /// (PostgreSQL only; skipped loudly when unset). Its state is checked every 50 ms and it
-    /// is skipped when more than 2 s behind.
+    /// is skipped when more than 5 s behind.
     pub replica: bool,
     /// Any other setting: applied last, over everything above.
     pub configure: Option<fn(&mut Settings)>,
@@ -278,7 +278,7 @@ impl TestApp {
             let replica = with_database(&replica_url()?, database_name(&primary));
             settings.database.replica_urls = vec![SecretString::from(replica)];
             settings.database.replica_poll_ms = 50;
-            settings.database.replica_max_lag_ms = 2_000;
+            settings.database.replica_max_lag_ms = 5_000;
         }
         if let Some(configure) = options.configure {
             configure(&mut settings);

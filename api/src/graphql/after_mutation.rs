@@ -6,9 +6,9 @@
 //!   their next reads see what they just wrote (see [`crate::infra::replicas`]).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 
-use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextRequest};
+use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery};
 use async_graphql::parser::types::{ExecutableDocument, OperationType};
 use async_graphql::{Response, ServerResult, Variables};
 
@@ -27,7 +27,6 @@ impl ExtensionFactory for AfterMutation {
             relay: self.relay.clone(),
             replicas: self.replicas.clone(),
             mutation: AtomicBool::new(false),
-            writer: AtomicI64::new(NO_WRITER),
         })
     }
 }
@@ -36,12 +35,7 @@ struct AfterMutationExtension {
     relay: RelayWaker,
     replicas: Arc<Replicas>,
     mutation: AtomicBool,
-    /// The account calling, read where the request's data is at hand (the `request` hook
-    /// runs before it is attached).
-    writer: AtomicI64,
 }
-
-const NO_WRITER: i64 = i64::MIN;
 
 #[async_graphql::async_trait::async_trait]
 impl Extension for AfterMutationExtension {
@@ -58,19 +52,22 @@ impl Extension for AfterMutationExtension {
             .iter()
             .any(|(_, operation)| operation.node.ty == OperationType::Mutation);
         self.mutation.store(mutation, Ordering::Relaxed);
-        if mutation && let Some(principal) = ctx.data_opt::<Viewer>().and_then(Viewer::principal) {
-            self.writer.store(principal.user_id, Ordering::Relaxed);
-        }
         Ok(document)
     }
 
-    async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
-        let response = next.run(ctx).await;
+    /// The execution hook, not the request hook: operations over WebSocket are executed
+    /// without going through the latter.
+    async fn execute(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        operation_name: Option<&str>,
+        next: NextExecute<'_>,
+    ) -> Response {
+        let response = next.run(ctx, operation_name).await;
         if self.mutation.load(Ordering::Relaxed) {
             self.relay.wake();
-            let writer = self.writer.load(Ordering::Relaxed);
-            if writer != NO_WRITER {
-                self.replicas.wrote(writer).await;
+            if let Some(principal) = ctx.data_opt::<Viewer>().and_then(Viewer::principal) {
+                self.replicas.wrote(principal.user_id).await;
             }
         }
         response

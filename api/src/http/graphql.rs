@@ -197,9 +197,10 @@ async fn execute(
 
 /// Executes a request with its lag-tolerant reads on a replica when one may serve it (see
 /// [`crate::infra::replicas`]). A query that fails on the replica for the service's own reasons
-/// (the replica went away mid-request, say) is run again on the primary, once: a query
-/// changes nothing, so running it twice is safe. (After a mutation, the viewer's write
-/// position is remembered by `graphql::after_mutation`, for WebSocket mutations too.)
+/// (the replica went away mid-request, say) is run again on the primary, once, when the
+/// replica no longer answers: a query changes nothing, so running it twice is safe. A failure
+/// of another kind (Redis away, say) is answered as it is. (After a mutation, the viewer's
+/// write position is remembered by `graphql::after_mutation`, over WebSocket too.)
 async fn execute_routed(
     state: &HttpState,
     mut request: async_graphql::Request,
@@ -225,9 +226,9 @@ async fn execute_routed(
     let response = graphql::execute_reading(&state.schema, request, &app.db, reads).await;
     if let Some(copy) = again
         && response.errors.iter().any(errors::is_service_failure)
+        && !app.replicas.answers(route).await
     {
-        tracing::warn!("a query failed on a read replica; running it again on the primary");
-        app.replicas.failed(route);
+        tracing::warn!("a query failed on a read replica that no longer answers; running it again on the primary");
         app.metrics.count_read_route("primary_after_replica_failure");
         return graphql::execute(&state.schema, copy.data(viewer).data(info), &app.db).await;
     }

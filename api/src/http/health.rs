@@ -11,7 +11,7 @@ use super::HttpState;
 pub async fn healthz(State(state): State<HttpState>) -> String {
     let mut body = String::from("ok\n");
     for (number, replica) in (1..).zip(state.app.replicas.states()) {
-        let line = match (replica.up, replica.lag) {
+        let line = match (replica.up, replica.lag()) {
             (true, Some(lag)) => format!("replica {number}: up, lag {:.3} s\n", lag.as_secs_f64()),
             (true, None) => format!("replica {number}: up, too far behind to measure\n"),
             (false, _) => format!("replica {number}: down\n"),

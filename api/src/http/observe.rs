@@ -134,7 +134,7 @@ async fn read_gauges(app: &crate::state::AppState) {
     for (number, state) in (1u32..).zip(app.replicas.states()) {
         let labels = ReplicaLabels { replica: number };
         metrics.replica_up.get_or_create(&labels).set(i64::from(state.up));
-        let lag = state.lag.map_or(f64::NAN, |lag| lag.as_secs_f64());
+        let lag = state.lag().map_or(f64::NAN, |lag| lag.as_secs_f64());
         metrics.replica_lag.get_or_create(&labels).set(lag);
     }
     let (sockets, operations) = app.sockets.usage();

@@ -58,14 +58,15 @@ impl Route {
     }
 }
 
-/// What the monitor last saw of one replica, for `/healthz` and `/metrics`.
+/// What the monitor last saw of one replica, for routing, `/healthz` and `/metrics`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ReplicaState {
     /// It answered the last check and is a replica in recovery.
     pub up: bool,
-    /// Bound on how far behind the primary it is; `None` when unknown (down, or behind
-    /// every position the monitor remembers).
-    pub lag: Option<Duration>,
+    /// The replica had replayed everything the primary had written at this instant (the
+    /// newest primary position it has reached, or the last one sampled when it has all of
+    /// them). `None` when unknown: down, or behind every position the monitor remembers.
+    pub caught_up_to: Option<Instant>,
     /// Its replay position (bytes of WAL), when up.
     pub replayed: Option<u64>,
 }
@@ -73,13 +74,23 @@ pub struct ReplicaState {
 impl ReplicaState {
     const UNKNOWN: Self = Self {
         up: false,
-        lag: None,
+        caught_up_to: None,
         replayed: None,
     };
+
+    /// How far behind the primary it may be now, at most: the bound ages by itself between
+    /// checks, so a monitor that stalls never makes a replica look fresher than it is.
+    pub fn lag(&self) -> Option<Duration> {
+        self.caught_up_to.map(|at| at.elapsed())
+    }
 }
 
 struct Member {
+    /// Requests' reads.
     pool: DatabaseConnection,
+    /// The monitor's own connection, so that its checks never wait behind requests (nor
+    /// show up as a request's statement on the replica).
+    monitor: DatabaseConnection,
     state: Mutex<ReplicaState>,
 }
 
@@ -111,7 +122,8 @@ impl Replicas {
         let mut members = Vec::with_capacity(settings.replica_urls.len());
         for url in &settings.replica_urls {
             members.push(Member {
-                pool: connect_lazy(url, settings).await?,
+                pool: connect_lazy(url, settings, settings.replica_max_connections).await?,
+                monitor: connect_lazy(url, settings, 1).await?,
                 state: Mutex::new(ReplicaState::UNKNOWN),
             });
         }
@@ -171,7 +183,7 @@ impl Replicas {
         for offset in 0..count {
             let index = (start + offset) % count;
             let state = *self.members[index].state.lock().unwrap_or_else(PoisonError::into_inner);
-            if !state.up || state.lag.is_none_or(|lag| lag > self.max_lag) {
+            if !state.up || state.lag().is_none_or(|lag| lag > self.max_lag) {
                 continue;
             }
             if let Some(position) = must_have
@@ -195,7 +207,8 @@ impl Replicas {
         if self.members.is_empty() {
             return;
         }
-        let remembered = match wal_position(&self.primary).await {
+        let position = tokio::time::timeout(Duration::from_millis(500), wal_position(&self.primary)).await;
+        let remembered = match position.unwrap_or_else(|_| Err(anyhow::anyhow!("no answer within 500 ms"))) {
             Ok(position) => {
                 let ttl = self.max_lag + self.poll_every + Duration::from_secs(1);
                 self.writes.set(&write_key(user_id), &position.to_string(), ttl).await
@@ -205,14 +218,6 @@ impl Replicas {
         if let Err(err) = remembered {
             // Reads may then see the replica's older state for up to the lag bound.
             tracing::warn!(error = ?err, user_id, "remembering a viewer's write position failed");
-        }
-    }
-
-    /// A read on `route` failed: the replica is taken out of use until the monitor sees it
-    /// answer again.
-    pub fn failed(&self, route: Route) {
-        if let Route::Replica(index) = route {
-            *self.members[index].state.lock().unwrap_or_else(PoisonError::into_inner) = ReplicaState::UNKNOWN;
         }
     }
 
@@ -242,35 +247,45 @@ impl Replicas {
     }
 
     async fn check(&self, history: &mut History) {
-        let primary = match wal_position(&self.primary).await {
-            Ok(position) => Some(position),
-            Err(err) => {
+        // Taken before asking: the primary had at least this position at this instant.
+        let sampled = Instant::now();
+        let timeout = self.poll_every.max(Duration::from_secs(1));
+        let primary = match tokio::time::timeout(timeout, wal_position(&self.primary)).await {
+            Ok(Ok(position)) => Some(position),
+            Ok(Err(err)) => {
                 tracing::debug!(error = ?err, "reading the primary's WAL position failed");
                 None
             }
+            Err(_) => None,
         };
-        let now = Instant::now();
         if let Some(position) = primary {
-            history.record(now, position, self.max_lag * 2 + Duration::from_secs(1));
+            history.record(sampled, position, self.max_lag * 2 + Duration::from_secs(1));
         }
-        for (index, member) in self.members.iter().enumerate() {
-            let state = match replay_position(&member.pool).await {
-                Ok(Some(replayed)) => ReplicaState {
-                    up: true,
-                    lag: primary.and_then(|_| history.lag(now, replayed)),
-                    replayed: Some(replayed),
-                },
-                Ok(None) => {
-                    tracing::warn!(
-                        replica = index + 1,
-                        "the replica is not in recovery (promoted, or not a replica): not reading from it"
-                    );
-                    ReplicaState::UNKNOWN
-                }
-                Err(err) => {
+        // Every replica at once: one that does not answer must not delay the others.
+        let checks = self
+            .members
+            .iter()
+            .map(|member| tokio::time::timeout(timeout, replay_position(&member.monitor)));
+        let answers = futures::future::join_all(checks).await;
+        for (index, (member, answer)) in self.members.iter().zip(answers).enumerate() {
+            let (state, why) = match answer {
+                Ok(Ok(Some(replayed))) => (
+                    ReplicaState {
+                        up: true,
+                        caught_up_to: primary.and_then(|_| history.caught_up_to(replayed)),
+                        replayed: Some(replayed),
+                    },
+                    "",
+                ),
+                Ok(Ok(None)) => (
+                    ReplicaState::UNKNOWN,
+                    "it is not in recovery (promoted, or not a replica)",
+                ),
+                Ok(Err(err)) => {
                     tracing::debug!(replica = index + 1, error = ?err, "checking a replica failed");
-                    ReplicaState::UNKNOWN
+                    (ReplicaState::UNKNOWN, "it does not answer")
                 }
+                Err(_) => (ReplicaState::UNKNOWN, "it does not answer in time"),
             };
             let mut current = member.state.lock().unwrap_or_else(PoisonError::into_inner);
             if current.up != state.up {
@@ -279,12 +294,27 @@ impl Replicas {
                 } else {
                     tracing::warn!(
                         replica = index + 1,
-                        "the replica does not answer: reads go to the primary"
+                        why,
+                        "reads go to the primary instead of the replica"
                     );
                 }
             }
             *current = state;
         }
+    }
+
+    /// Whether the replica behind `route` still answers (a request failed there, or for a
+    /// reason of its own); one that does not is taken out of use until the monitor sees it
+    /// answer again. True for the primary.
+    pub async fn answers(&self, route: Route) -> bool {
+        let Route::Replica(index) = route else { return true };
+        let member = &self.members[index];
+        let ping = tokio::time::timeout(Duration::from_secs(1), member.pool.ping()).await;
+        let answers = matches!(ping, Ok(Ok(())));
+        if !answers {
+            *member.state.lock().unwrap_or_else(PoisonError::into_inner) = ReplicaState::UNKNOWN;
+        }
+        answers
     }
 }
 
@@ -300,20 +330,16 @@ impl History {
         }
     }
 
-    /// How far behind a replica that replayed up to `replayed` is, at most: zero when it has
-    /// everything the primary last had; otherwise the age of the newest remembered position
-    /// it has reached (everything it lacks was written after that). `None` when it is behind
-    /// every remembered position.
-    fn lag(&self, now: Instant, replayed: u64) -> Option<Duration> {
-        let &(_, latest) = self.0.back()?;
-        if replayed >= latest {
-            return Some(Duration::ZERO);
-        }
+    /// The instant up to which a replica that replayed up to `replayed` has everything: the
+    /// last sample when it has reached it; otherwise the newest remembered position it has
+    /// reached (everything it lacks was written after that). `None` when it is behind every
+    /// remembered position.
+    fn caught_up_to(&self, replayed: u64) -> Option<Instant> {
         self.0
             .iter()
             .rev()
             .find(|(_, position)| *position <= replayed)
-            .map(|(at, _)| now.duration_since(*at))
+            .map(|(at, _)| *at)
     }
 }
 
@@ -321,7 +347,11 @@ fn write_key(user_id: i64) -> String {
     format!("replica:wrote:{user_id}")
 }
 
-async fn connect_lazy(url: &SecretString, settings: &DatabaseSettings) -> anyhow::Result<DatabaseConnection> {
+async fn connect_lazy(
+    url: &SecretString,
+    settings: &DatabaseSettings,
+    max_connections: u32,
+) -> anyhow::Result<DatabaseConnection> {
     use secrecy::ExposeSecret;
     let url = url.expose_secret();
     if !url.starts_with("postgres") {
@@ -330,7 +360,7 @@ async fn connect_lazy(url: &SecretString, settings: &DatabaseSettings) -> anyhow
     let timeout = Duration::from_millis(settings.replica_connect_timeout_ms);
     let mut options = sea_orm::ConnectOptions::new(url.to_owned());
     options
-        .max_connections(settings.replica_max_connections)
+        .max_connections(max_connections)
         .min_connections(0)
         .connect_timeout(timeout)
         .acquire_timeout(timeout)
@@ -342,12 +372,13 @@ async fn connect_lazy(url: &SecretString, settings: &DatabaseSettings) -> anyhow
         .map_err(|err| anyhow::anyhow!("bad replica URL {}: {err}", crate::db::redact(url)))
 }
 
-/// The primary's current WAL write position, in bytes.
+/// The primary's current WAL insert position, in bytes: past every commit that has returned
+/// (the write position may lag it with `synchronous_commit = off`).
 async fn wal_position(db: &DatabaseConnection) -> anyhow::Result<u64> {
     let row = db
         .query_one_raw(Statement::from_string(
             DatabaseBackend::Postgres,
-            "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint",
+            "SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), '0/0')::bigint",
         ))
         .await?
         .ok_or_else(|| anyhow::anyhow!("no WAL position"))?;
@@ -375,7 +406,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn lag_is_the_age_of_the_newest_position_the_replica_has_reached() {
+    fn a_replica_has_what_the_primary_had_at_the_newest_position_it_reached() {
         let start = Instant::now();
         let at = |ms| start + Duration::from_millis(ms);
         let mut history = History::default();
@@ -383,12 +414,15 @@ mod tests {
         history.record(at(0), 100, keep);
         history.record(at(250), 200, keep);
         history.record(at(500), 300, keep);
-        let now = at(600);
-        assert_eq!(history.lag(now, 300), Some(Duration::ZERO), "caught up");
-        assert_eq!(history.lag(now, 350), Some(Duration::ZERO), "ahead of the last sample");
-        assert_eq!(history.lag(now, 250), Some(Duration::from_millis(350)));
-        assert_eq!(history.lag(now, 100), Some(Duration::from_millis(600)));
-        assert_eq!(history.lag(now, 99), None, "behind everything remembered");
+        assert_eq!(
+            history.caught_up_to(300),
+            Some(at(500)),
+            "caught up with the last sample"
+        );
+        assert_eq!(history.caught_up_to(350), Some(at(500)), "ahead of the last sample");
+        assert_eq!(history.caught_up_to(250), Some(at(250)));
+        assert_eq!(history.caught_up_to(100), Some(at(0)));
+        assert_eq!(history.caught_up_to(99), None, "behind everything remembered");
     }
 
     #[test]
@@ -399,6 +433,17 @@ mod tests {
         history.record(start, 1, keep);
         history.record(start + Duration::from_secs(2), 2, keep);
         assert_eq!(history.0.len(), 1);
-        assert_eq!(history.lag(start + Duration::from_secs(2), 1), None);
+        assert_eq!(history.caught_up_to(1), None);
+    }
+
+    #[test]
+    fn the_lag_bound_ages_between_checks() {
+        let state = ReplicaState {
+            up: true,
+            caught_up_to: Some(Instant::now() - Duration::from_secs(3)),
+            replayed: Some(1),
+        };
+        assert!(state.lag().is_some_and(|lag| lag >= Duration::from_secs(3)));
+        assert_eq!(ReplicaState::UNKNOWN.lag(), None);
     }
 }

@@ -85,16 +85,14 @@ impl SearchService {
 
     /// Applies the catalog events among `events` to the index in use.
     async fn apply_events(&self, events: &[Arc<Event>]) -> anyhow::Result<()> {
+        let _changes = self.changes.lock().await;
+        // Under the lock: a swap to a rebuilt index must not come between.
         let slot = self.slot();
         let fresh: Vec<Event> = events
             .iter()
             .filter(|e| e.topic == topic::CATALOG && !slot.has_seen(e.id))
             .map(|e| Event::clone(e))
             .collect();
-        if fresh.is_empty() {
-            return Ok(());
-        }
-        let _changes = self.changes.lock().await;
         apply(&self.db, &slot, &fresh, Some(self.cache.as_ref())).await
     }
 
@@ -161,15 +159,16 @@ pub(crate) async fn catch_up_slot(
         .await?;
     let missed: Vec<i64> = behind.into_iter().filter(|id| !slot.has_seen(*id)).collect();
     let mut applied = 0;
-    if !missed.is_empty() {
+    for ids in missed.chunks(CATCH_UP_BATCH as usize) {
         let rows = outbox::Entity::find()
-            .filter(outbox::Column::Id.is_in(missed))
+            .filter(outbox::Column::Id.is_in(ids.iter().copied()))
             .order_by_asc(outbox::Column::Id)
             .all(db)
             .await?;
-        tracing::info!(
+        // After a start or a swap every event of the window is new to the slot: routine.
+        tracing::debug!(
             events = rows.len(),
-            "applying catalog events that committed after later-numbered ones"
+            "applying catalog events behind the index's position"
         );
         applied += rows.len();
         let events: Vec<Event> = rows.into_iter().map(Event::from_row).collect();

@@ -50,7 +50,21 @@ impl OwnPostgres {
             bindir,
             as_postgres,
         };
-        postgres.tool("initdb", &["-A", "trust", "-U", "postgres", "--no-sync", "-D"], true)?;
+        postgres.tool(
+            "initdb",
+            &[
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+                "-E",
+                "UTF8",
+                "--locale=C",
+                "--no-sync",
+                "-D",
+            ],
+            true,
+        )?;
         let options = format!(
             "-p {} -c listen_addresses=127.0.0.1 -c unix_socket_directories={} -c fsync=off -c max_connections=300",
             postgres.port,
@@ -213,6 +227,9 @@ impl Instance {
             ("CURTAIN_BOOKING_HOLD_ATTEMPTS_PER_IP_PER_MINUTE", "1000000".into()),
             ("CURTAIN_BOOKING_HOLD_ATTEMPTS_PER_ACCOUNT_PER_MINUTE", "100000".into()),
             ("CURTAIN_BOOKING_MAX_LIVE_RESERVATIONS_PER_BUYER", "1000".into()),
+            // Two seats each at most: buyers × 2 stays below the seats, so the sale never
+            // sells out and every fault's recovery shows as a hold going through.
+            ("CURTAIN_BOOKING_MAX_SEATS_PER_BUYER", "2".into()),
             // Every buyer and subscriber of the drill comes from 127.0.0.1.
             ("CURTAIN_WEBSOCKET_SOCKETS_PER_IP", "0".into()),
             ("CURTAIN_SEARCH_IN_MEMORY", "true".into()),
@@ -238,9 +255,18 @@ impl Instance {
             base: format!("http://127.0.0.1:{port}"),
             child: Some(child),
         };
+        let mut instance = instance;
         let client = reqwest::Client::new();
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
+            if let Some(child) = instance.child.as_mut()
+                && let Ok(Some(status)) = child.try_wait()
+            {
+                bail!(
+                    "instance {name} exited ({status}) before it was ready; see {}",
+                    work.join(format!("{name}.log")).display()
+                );
+            }
             let ready = client.get(format!("{}/readyz", instance.base)).send().await;
             if ready.is_ok_and(|r| r.status().is_success()) {
                 return Ok(instance);

@@ -43,6 +43,38 @@ async fn wait_for_replica(app: &TestApp) {
     }
 }
 
+/// Waits until the replica has replayed everything the primary had written when called.
+async fn wait_until_replayed(app: &TestApp) {
+    let row = app
+        .db
+        .query_one_raw(Statement::from_string(
+            app.db.get_database_backend(),
+            "SELECT pg_current_wal_insert_lsn()::text",
+        ))
+        .await
+        .expect("the primary's position")
+        .expect("a row");
+    let written: String = row.try_get_by_index(0).expect("an LSN");
+    let admin = replica_admin().await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let row = admin
+            .query_one_raw(Statement::from_sql_and_values(
+                admin.get_database_backend(),
+                "SELECT pg_last_wal_replay_lsn() >= $1::text::pg_lsn",
+                [written.clone().into()],
+            ))
+            .await
+            .expect("the replica's position")
+            .expect("a row");
+        if row.try_get_by_index::<bool>(0).expect("a bool") {
+            return;
+        }
+        assert!(Instant::now() < deadline, "the replica never replayed up to {written}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// The replica cluster, as the PostgreSQL superuser, on its `postgres` database.
 async fn replica_admin() -> DatabaseConnection {
     let url = replica_url().expect("replica URL");
@@ -84,6 +116,7 @@ async fn lag_tolerant_reads_land_on_the_replica_and_writes_never_do() {
     // A mutation on a replica would fail ("cannot execute INSERT in a read-only
     // transaction"): that it works shows it went to the primary.
     let venue = create_venue(&app, "복제 극장", small_layout(4)).await;
+    wait_until_replayed(&app).await;
     wait_for_replica(&app).await;
 
     let primary_before = app.metric("curtain_db_statements_total", r#"origin="request""#).await;
@@ -167,11 +200,19 @@ async fn an_admin_reads_what_they_just_created_while_replay_is_paused() {
     );
 
     // Everyone else keeps reading: from the replica (its older state) while it is within the
-    // lag bound, then from the primary once it is not.
+    // lag bound (5 s here), then from the primary once it is not.
     let started = Instant::now();
-    while started.elapsed() < Duration::from_secs(3) {
+    while app
+        .metric("curtain_db_read_routes_total", r#"target="primary_no_healthy_replica""#)
+        .await
+        < 1.0
+    {
         let response = app.gql(VENUES, json!({})).await;
         data(&response);
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the lagging replica was never skipped"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let response = app
@@ -251,6 +292,7 @@ async fn every_read_succeeds_with_the_replica_stopped() {
     };
     let Some(app) = spawn().await else { return };
     let venue = create_venue(&app, "꺼진 복제", small_layout(4)).await;
+    wait_until_replayed(&app).await;
     wait_for_replica(&app).await;
     // Pooled connections to the replica exist now: the first reads after the stop find them
     // dead, fail there, and are answered from the primary.
