@@ -12,7 +12,7 @@ use super::guard::{Role, RoleGuard, principal};
 use super::ids::{NodeKind, encode};
 use super::relay::{Cursor, Keyset, connection, page_request};
 use super::{GqlResult, app, request_info};
-use crate::domain::{accounts, audit};
+use crate::domain::audit;
 use crate::error::ApiResult;
 
 /// Records an admin action by the caller on `target`.
@@ -73,10 +73,10 @@ impl AuditEntry {
     }
     /// Who did it (null once the account is gone).
     async fn actor(&self, ctx: &Context<'_>) -> GqlResult<Option<Account>> {
-        let Some(actor) = self.0.actor_id else {
-            return Ok(None);
-        };
-        Ok(accounts::find_user(&app(ctx)?.db, actor).await.ok().map(Account))
+        match self.0.actor_id {
+            Some(actor) => super::accounts::account(ctx, actor).await,
+            None => Ok(None),
+        }
     }
 }
 

@@ -414,6 +414,18 @@ pub async fn find_owned(db: &impl ConnectionTrait, id: i64, user_id: i64) -> Api
         .ok_or(ApiError::NotFound("reservation"))
 }
 
+/// The seats of many reservations at once, in the order they were held.
+pub async fn seats_of_many(
+    db: &impl ConnectionTrait,
+    reservation_ids: impl IntoIterator<Item = i64>,
+) -> Result<Vec<reservation_seat::Model>, sea_orm::DbErr> {
+    reservation_seat::Entity::find()
+        .filter(reservation_seat::Column::ReservationId.is_in(reservation_ids))
+        .order_by_asc(reservation_seat::Column::Id)
+        .all(db)
+        .await
+}
+
 pub async fn seats_of(db: &impl ConnectionTrait, reservation_id: i64) -> ApiResult<Vec<reservation_seat::Model>> {
     Ok(reservation_seat::Entity::find()
         .filter(reservation_seat::Column::ReservationId.eq(reservation_id))

@@ -7,4 +7,4 @@ mod types;
 
 pub use mutation::AccountMutation;
 pub use query::AccountQuery;
-pub use types::Account;
+pub use types::{Account, account};

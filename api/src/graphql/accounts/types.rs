@@ -138,3 +138,34 @@ pub struct KakaoAuthorization {
     pub url: String,
     pub state: String,
 }
+
+/// An account by id, batched over a page (a reservation's buyer, an audit entry's actor).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct AccountKey(pub i64);
+
+impl async_graphql::dataloader::Loader<AccountKey> for crate::graphql::loaders::CatalogLoader {
+    type Value = user::Model;
+    type Error = crate::graphql::loaders::LoadError;
+
+    async fn load(
+        &self,
+        keys: &[AccountKey],
+    ) -> Result<std::collections::HashMap<AccountKey, user::Model>, Self::Error> {
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+        let rows = user::Entity::find()
+            .filter(user::Column::Id.is_in(keys.iter().map(|k| k.0)))
+            .all(self.db())
+            .await?;
+        Ok(rows.into_iter().map(|u| (AccountKey(u.id), u)).collect())
+    }
+}
+
+/// The account `id`, through the request's loaders; `None` when there is none (a database
+/// failure is an error, never a `None`).
+pub async fn account(ctx: &async_graphql::Context<'_>, id: i64) -> crate::graphql::GqlResult<Option<Account>> {
+    Ok(crate::graphql::loaders(ctx)?
+        .load_one(AccountKey(id))
+        .await
+        .map_err(crate::graphql::loaders::load_error)?
+        .map(Account))
+}

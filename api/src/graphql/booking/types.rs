@@ -1,8 +1,8 @@
 use async_graphql::{Context, Enum, ID, Object, SimpleObject};
 use chrono::{DateTime, Utc};
-use entity::reservation;
+use entity::{reservation, reservation_seat};
 
-use crate::domain::{accounts, holds};
+use crate::domain::holds;
 use crate::error::ApiError;
 use crate::graphql::accounts::Account;
 use crate::graphql::catalog::Session;
@@ -86,7 +86,9 @@ impl Reservation {
     /// Who holds it; for the box office, with contact details masked.
     #[graphql(guard = "RoleGuard(Role::Admin)")]
     async fn buyer(&self, ctx: &Context<'_>) -> GqlResult<Account> {
-        Ok(Account(accounts::find_user(&app(ctx)?.db, self.0.user_id).await?))
+        crate::graphql::accounts::account(ctx, self.0.user_id)
+            .await?
+            .ok_or_else(|| ApiError::NotFound("user").into())
     }
     /// One per seat once the reservation is confirmed; cancelled ones stay listed. A ticket
     /// transferred to someone else is listed too, without its QR code.
@@ -95,7 +97,11 @@ impl Reservation {
         Ok(tickets.into_iter().map(crate::graphql::tickets::Ticket).collect())
     }
     async fn seats(&self, ctx: &Context<'_>) -> GqlResult<Vec<ReservedSeat>> {
-        let seats = holds::seats_of(&app(ctx)?.db, self.0.id).await?;
+        let seats = loaders(ctx)?
+            .load_one(SeatsOfReservation(self.0.id))
+            .await
+            .map_err(load_error)?
+            .unwrap_or_default();
         Ok(seats
             .into_iter()
             .map(|s| ReservedSeat {
@@ -105,6 +111,31 @@ impl Reservation {
                 active: s.active,
             })
             .collect())
+    }
+}
+
+/// The seats of a reservation in the order they were held, batched over a page of
+/// reservations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SeatsOfReservation(pub i64);
+
+impl async_graphql::dataloader::Loader<SeatsOfReservation> for crate::graphql::loaders::CatalogLoader {
+    type Value = Vec<reservation_seat::Model>;
+    type Error = crate::graphql::loaders::LoadError;
+
+    async fn load(
+        &self,
+        keys: &[SeatsOfReservation],
+    ) -> Result<std::collections::HashMap<SeatsOfReservation, Self::Value>, Self::Error> {
+        let rows = holds::seats_of_many(self.db(), keys.iter().map(|k| k.0)).await?;
+        let mut seats: std::collections::HashMap<SeatsOfReservation, Self::Value> = std::collections::HashMap::new();
+        for row in rows {
+            seats
+                .entry(SeatsOfReservation(row.reservation_id))
+                .or_default()
+                .push(row);
+        }
+        Ok(seats)
     }
 }
 
