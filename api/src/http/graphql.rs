@@ -2,6 +2,12 @@
 //! `Accept` negotiation between `application/graphql-response+json` and `application/json`,
 //! 400 for request errors under the former, 405 for mutations over GET, 406/415 for media
 //! types we cannot speak.
+//!
+//! The stock integration (`async-graphql-axum`) is not a dependency: its handler answers
+//! every well-formed request 200 whatever the media type, and has no place for what is done
+//! here before execution (the viewer, replica routing) or around it; the WebSocket
+//! protocols live in `http::ws` for their close codes, identity re-checks and shared
+//! encodings.
 
 use async_graphql::http::GraphiQLSource;
 use async_graphql::parser::types::{DocumentOperations, OperationType};
