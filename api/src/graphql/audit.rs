@@ -5,7 +5,6 @@ use async_graphql::connection::Connection;
 use async_graphql::{Context, ID, Object};
 use chrono::{DateTime, Utc};
 use entity::audit_log;
-use sea_orm::ConnectionTrait;
 
 use super::accounts::Account;
 use super::guard::{Role, RoleGuard, principal};
@@ -15,15 +14,33 @@ use super::{GqlResult, app, request_info};
 use crate::domain::audit;
 use crate::error::ApiResult;
 
-/// Records an admin action by the caller on `target`.
-pub async fn record_admin_action(
-    ctx: &Context<'_>,
-    db: &impl ConnectionTrait,
-    action: &str,
-    target_type: NodeKind,
-    target: Option<i64>,
-) -> ApiResult<()> {
-    audit::record(db, admin_action(ctx, action, target_type, target)?).await
+/// The write transaction of an admin action. The only way to commit it is
+/// [`AdminWrite::commit`], which writes the action's audit entry in the same transaction, so
+/// no admin change can land unaudited; dropped without it, the transaction rolls back.
+pub struct AdminWrite(sea_orm::DatabaseTransaction);
+
+impl AdminWrite {
+    /// Begins the write (see [`crate::db::write`]).
+    pub async fn begin(ctx: &Context<'_>) -> ApiResult<Self> {
+        Ok(Self(crate::db::write(&app(ctx)?.db).await?))
+    }
+
+    /// The transaction, for the domain functions that make the change.
+    pub fn txn(&self) -> &sea_orm::DatabaseTransaction {
+        &self.0
+    }
+
+    /// Records `action` by the caller on `target`, then commits both.
+    pub async fn commit(
+        self,
+        ctx: &Context<'_>,
+        action: &str,
+        target_type: NodeKind,
+        target: Option<i64>,
+    ) -> ApiResult<()> {
+        audit::record(&self.0, admin_action(ctx, action, target_type, target)?).await?;
+        crate::db::commit(self.0).await
+    }
 }
 
 /// The audit entry for an admin action by the caller on `target`, for a domain function

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use super::catalog::Performance;
 use crate::domain::posters::{self, Attached};
 use crate::error::ApiError;
-use crate::graphql::audit::record_admin_action;
+use crate::graphql::audit::AdminWrite;
 use crate::graphql::guard::{Role, RoleGuard};
 use crate::graphql::ids::{NodeKind, expect};
 use crate::graphql::{GqlResult, app};
@@ -92,10 +92,9 @@ impl PosterMutation {
 async fn attach(ctx: &Context<'_>, id: i64, key: &str, action: &str) -> GqlResult<entity::performance::Model> {
     let app = app(ctx)?;
     let attached: Result<Attached, async_graphql::Error> = async {
-        let txn = crate::db::write(&app.db).await?;
-        let attached = posters::attach(&txn, id, key).await?;
-        record_admin_action(ctx, &txn, action, NodeKind::Performance, Some(id)).await?;
-        crate::db::commit(txn).await?;
+        let write = AdminWrite::begin(ctx).await?;
+        let attached = posters::attach(write.txn(), id, key).await?;
+        write.commit(ctx, action, NodeKind::Performance, Some(id)).await?;
         Ok(attached)
     }
     .await;

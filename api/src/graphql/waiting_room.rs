@@ -14,7 +14,7 @@ use tokio::time::Instant;
 
 use crate::domain::waiting_room::{self as rooms, RoomSettings, TicketView};
 use crate::error::ApiResult;
-use crate::graphql::audit::record_admin_action;
+use crate::graphql::audit::AdminWrite;
 use crate::graphql::fanout::{self, SharedEvent};
 use crate::graphql::guard::{Role, RoleGuard, principal};
 use crate::graphql::ids::{NodeKind, encode, expect};
@@ -155,10 +155,11 @@ impl WaitingRoomMutation {
             admission_minutes: input.admission_minutes,
             opens_at: input.opens_at,
         };
-        let txn = crate::db::write(&app(ctx)?.db).await?;
-        let room = rooms::configure(&txn, session_id, settings).await?;
-        record_admin_action(ctx, &txn, "configureWaitingRoom", NodeKind::Session, Some(session_id)).await?;
-        crate::db::commit(txn).await?;
+        let write = AdminWrite::begin(ctx).await?;
+        let room = rooms::configure(write.txn(), session_id, settings).await?;
+        write
+            .commit(ctx, "configureWaitingRoom", NodeKind::Session, Some(session_id))
+            .await?;
         Ok(WaitingRoom(room))
     }
 

@@ -5,7 +5,7 @@ use crate::auth::flows::{self, SignUp};
 use crate::auth::reactivation;
 use crate::domain::accounts;
 use crate::error::ApiError;
-use crate::graphql::audit::record_admin_action;
+use crate::graphql::audit::AdminWrite;
 use crate::graphql::guard::{Role, RoleGuard, principal, viewer};
 use crate::graphql::ids::{NodeKind, expect};
 use crate::graphql::{GqlResult, app, request_info};
@@ -137,11 +137,10 @@ impl AccountMutation {
             return Err(ApiError::Conflict("you cannot take the ADMIN role from yourself".into()).into());
         }
         let app = app(ctx)?;
-        let txn = crate::db::write(&app.db).await?;
-        let before = accounts::find_user(&txn, id).await?;
-        let user = accounts::set_role(&txn, id, role).await?;
-        record_admin_action(ctx, &txn, "grantRole", NodeKind::User, Some(id)).await?;
-        crate::db::commit(txn).await?;
+        let write = AdminWrite::begin(ctx).await?;
+        let before = accounts::find_user(write.txn(), id).await?;
+        let user = accounts::set_role(write.txn(), id, role).await?;
+        write.commit(ctx, "grantRole", NodeKind::User, Some(id)).await?;
         if crate::graphql::guard::rank(role) < crate::graphql::guard::rank(before.role) {
             flows::end_all_sessions(app, id).await?;
         }

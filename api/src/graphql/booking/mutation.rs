@@ -5,7 +5,7 @@ use crate::auth::limits;
 use crate::domain::holds::{self, HoldRequest, Prepared};
 use crate::domain::{best_available, blocks, hold_guards, sessions, waiting_room};
 use crate::error::ApiError;
-use crate::graphql::audit::record_admin_action;
+use crate::graphql::audit::AdminWrite;
 use crate::graphql::catalog::Session;
 use crate::graphql::guard::{Role, RoleGuard, principal};
 use crate::graphql::ids::{NodeKind, expect};
@@ -205,10 +205,9 @@ async fn set_blocked(ctx: &Context<'_>, session_id: &ID, seat_ids: &[ID], block:
         .iter()
         .map(|id| expect(NodeKind::Seat, id, "seatIds"))
         .collect::<Result<Vec<_>, _>>()?;
-    let txn = crate::db::write(&app.db).await?;
-    blocks::set_blocked(&txn, session_id, &seats, block).await?;
+    let write = AdminWrite::begin(ctx).await?;
+    blocks::set_blocked(write.txn(), session_id, &seats, block).await?;
     let action = if block { "blockSeats" } else { "unblockSeats" };
-    record_admin_action(ctx, &txn, action, NodeKind::Session, Some(session_id)).await?;
-    crate::db::commit(txn).await?;
+    write.commit(ctx, action, NodeKind::Session, Some(session_id)).await?;
     Ok(Session(sessions::find_session(&app.db, session_id).await?))
 }

@@ -13,7 +13,7 @@ use crate::catalog_cache;
 use crate::domain::{cast, performances, sessions, venues};
 use crate::graphql::GqlResult;
 use crate::graphql::app;
-use crate::graphql::audit::record_admin_action;
+use crate::graphql::audit::AdminWrite;
 use crate::graphql::guard::{Role, RoleGuard};
 use crate::graphql::ids::{NodeKind, expect};
 
@@ -25,20 +25,20 @@ impl CatalogMutation {
     /// Registers a venue with its seat layout.
     #[graphql(guard = "RoleGuard(Role::Admin)")]
     async fn create_venue(&self, ctx: &Context<'_>, input: CreateVenueInput) -> GqlResult<Venue> {
-        let txn = crate::db::write(&app(ctx)?.db).await?;
-        let venue = venues::create_venue(&txn, input.into()).await?;
-        record_admin_action(ctx, &txn, "createVenue", NodeKind::Venue, Some(venue.id)).await?;
-        crate::db::commit(txn).await?;
+        let write = AdminWrite::begin(ctx).await?;
+        let venue = venues::create_venue(write.txn(), input.into()).await?;
+        write
+            .commit(ctx, "createVenue", NodeKind::Venue, Some(venue.id))
+            .await?;
         Ok(Venue(venue))
     }
 
     #[graphql(guard = "RoleGuard(Role::Admin)")]
     async fn update_venue(&self, ctx: &Context<'_>, id: ID, input: UpdateVenueInput) -> GqlResult<Venue> {
         let id = expect(NodeKind::Venue, &id, "id")?;
-        let txn = crate::db::write(&app(ctx)?.db).await?;
-        let venue = venues::update_venue(&txn, id, input.into()).await?;
-        record_admin_action(ctx, &txn, "updateVenue", NodeKind::Venue, Some(id)).await?;
-        crate::db::commit(txn).await?;
+        let write = AdminWrite::begin(ctx).await?;
+        let venue = venues::update_venue(write.txn(), id, input.into()).await?;
+        write.commit(ctx, "updateVenue", NodeKind::Venue, Some(id)).await?;
         Ok(Venue(venue))
     }
 
@@ -46,19 +46,19 @@ impl CatalogMutation {
     #[graphql(guard = "RoleGuard(Role::Admin)")]
     async fn delete_venue(&self, ctx: &Context<'_>, id: ID) -> GqlResult<ID> {
         let raw = expect(NodeKind::Venue, &id, "id")?;
-        let txn = crate::db::write(&app(ctx)?.db).await?;
-        venues::delete_venue(&txn, raw).await?;
-        record_admin_action(ctx, &txn, "deleteVenue", NodeKind::Venue, Some(raw)).await?;
-        crate::db::commit(txn).await?;
+        let write = AdminWrite::begin(ctx).await?;
+        venues::delete_venue(write.txn(), raw).await?;
+        write.commit(ctx, "deleteVenue", NodeKind::Venue, Some(raw)).await?;
         Ok(id)
     }
 
     #[graphql(guard = "RoleGuard(Role::Admin)")]
     async fn create_cast_member(&self, ctx: &Context<'_>, input: CreateCastMemberInput) -> GqlResult<CastMember> {
-        let txn = crate::db::write(&app(ctx)?.db).await?;
-        let member = cast::create_cast_member(&txn, input.into()).await?;
-        record_admin_action(ctx, &txn, "createCastMember", NodeKind::CastMember, Some(member.id)).await?;
-        crate::db::commit(txn).await?;
+        let write = AdminWrite::begin(ctx).await?;
+        let member = cast::create_cast_member(write.txn(), input.into()).await?;
+        write
+            .commit(ctx, "createCastMember", NodeKind::CastMember, Some(member.id))
+            .await?;
         Ok(CastMember(member))
     }
 
@@ -70,10 +70,11 @@ impl CatalogMutation {
         input: UpdateCastMemberInput,
     ) -> GqlResult<CastMember> {
         let id = expect(NodeKind::CastMember, &id, "id")?;
-        let txn = crate::db::write(&app(ctx)?.db).await?;
-        let member = cast::update_cast_member(&txn, id, input.into()).await?;
-        record_admin_action(ctx, &txn, "updateCastMember", NodeKind::CastMember, Some(id)).await?;
-        crate::db::commit(txn).await?;
+        let write = AdminWrite::begin(ctx).await?;
+        let member = cast::update_cast_member(write.txn(), id, input.into()).await?;
+        write
+            .commit(ctx, "updateCastMember", NodeKind::CastMember, Some(id))
+            .await?;
         Ok(CastMember(member))
     }
 
@@ -81,27 +82,22 @@ impl CatalogMutation {
     #[graphql(guard = "RoleGuard(Role::Admin)")]
     async fn delete_cast_member(&self, ctx: &Context<'_>, id: ID) -> GqlResult<ID> {
         let raw = expect(NodeKind::CastMember, &id, "id")?;
-        let txn = crate::db::write(&app(ctx)?.db).await?;
-        cast::delete_cast_member(&txn, raw).await?;
-        record_admin_action(ctx, &txn, "deleteCastMember", NodeKind::CastMember, Some(raw)).await?;
-        crate::db::commit(txn).await?;
+        let write = AdminWrite::begin(ctx).await?;
+        cast::delete_cast_member(write.txn(), raw).await?;
+        write
+            .commit(ctx, "deleteCastMember", NodeKind::CastMember, Some(raw))
+            .await?;
         Ok(id)
     }
 
     #[graphql(guard = "RoleGuard(Role::Admin)")]
     async fn create_performance(&self, ctx: &Context<'_>, input: CreatePerformanceInput) -> GqlResult<Performance> {
         let fields = input.into_domain()?;
-        let txn = crate::db::write(&app(ctx)?.db).await?;
-        let performance = performances::create_performance(&txn, fields).await?;
-        record_admin_action(
-            ctx,
-            &txn,
-            "createPerformance",
-            NodeKind::Performance,
-            Some(performance.id),
-        )
-        .await?;
-        crate::db::commit(txn).await?;
+        let write = AdminWrite::begin(ctx).await?;
+        let performance = performances::create_performance(write.txn(), fields).await?;
+        write
+            .commit(ctx, "createPerformance", NodeKind::Performance, Some(performance.id))
+            .await?;
         catalog_cache::invalidate(app(ctx)?.cache.as_ref()).await;
         Ok(Performance(performance))
     }
@@ -115,10 +111,11 @@ impl CatalogMutation {
     ) -> GqlResult<Performance> {
         let id = expect(NodeKind::Performance, &id, "id")?;
         let fields = input.into_domain()?;
-        let txn = crate::db::write(&app(ctx)?.db).await?;
-        let performance = performances::update_performance(&txn, id, fields).await?;
-        record_admin_action(ctx, &txn, "updatePerformance", NodeKind::Performance, Some(id)).await?;
-        crate::db::commit(txn).await?;
+        let write = AdminWrite::begin(ctx).await?;
+        let performance = performances::update_performance(write.txn(), id, fields).await?;
+        write
+            .commit(ctx, "updatePerformance", NodeKind::Performance, Some(id))
+            .await?;
         catalog_cache::invalidate(app(ctx)?.cache.as_ref()).await;
         Ok(Performance(performance))
     }
@@ -127,10 +124,11 @@ impl CatalogMutation {
     #[graphql(guard = "RoleGuard(Role::Admin)")]
     async fn delete_performance(&self, ctx: &Context<'_>, id: ID) -> GqlResult<ID> {
         let raw = expect(NodeKind::Performance, &id, "id")?;
-        let txn = crate::db::write(&app(ctx)?.db).await?;
-        let deleted = performances::delete_performance(&txn, raw).await?;
-        record_admin_action(ctx, &txn, "deletePerformance", NodeKind::Performance, Some(raw)).await?;
-        crate::db::commit(txn).await?;
+        let write = AdminWrite::begin(ctx).await?;
+        let deleted = performances::delete_performance(write.txn(), raw).await?;
+        write
+            .commit(ctx, "deletePerformance", NodeKind::Performance, Some(raw))
+            .await?;
         catalog_cache::invalidate(app(ctx)?.cache.as_ref()).await;
         if let Some(key) = &deleted.poster_key {
             crate::storage::delete_orphan(app(ctx)?.storage.as_ref(), key).await;
@@ -142,10 +140,11 @@ impl CatalogMutation {
     #[graphql(guard = "RoleGuard(Role::Admin)")]
     async fn add_performance_cast(&self, ctx: &Context<'_>, input: AddPerformanceCastInput) -> GqlResult<CastRole> {
         let role = input.into_domain()?;
-        let txn = crate::db::write(&app(ctx)?.db).await?;
-        let role = cast::add_role(&txn, role).await?;
-        record_admin_action(ctx, &txn, "addPerformanceCast", NodeKind::CastRole, Some(role.id)).await?;
-        crate::db::commit(txn).await?;
+        let write = AdminWrite::begin(ctx).await?;
+        let role = cast::add_role(write.txn(), role).await?;
+        write
+            .commit(ctx, "addPerformanceCast", NodeKind::CastRole, Some(role.id))
+            .await?;
         Ok(CastRole(role))
     }
 
@@ -158,10 +157,11 @@ impl CatalogMutation {
     ) -> GqlResult<CastRole> {
         let id = expect(NodeKind::CastRole, &id, "id")?;
         let billing_order = input.billing_order.map(i64::from);
-        let txn = crate::db::write(&app(ctx)?.db).await?;
-        let role = cast::update_role(&txn, id, input.role, billing_order).await?;
-        record_admin_action(ctx, &txn, "updatePerformanceCast", NodeKind::CastRole, Some(id)).await?;
-        crate::db::commit(txn).await?;
+        let write = AdminWrite::begin(ctx).await?;
+        let role = cast::update_role(write.txn(), id, input.role, billing_order).await?;
+        write
+            .commit(ctx, "updatePerformanceCast", NodeKind::CastRole, Some(id))
+            .await?;
         Ok(CastRole(role))
     }
 
@@ -169,10 +169,11 @@ impl CatalogMutation {
     #[graphql(guard = "RoleGuard(Role::Admin)")]
     async fn remove_performance_cast(&self, ctx: &Context<'_>, id: ID) -> GqlResult<ID> {
         let raw = expect(NodeKind::CastRole, &id, "id")?;
-        let txn = crate::db::write(&app(ctx)?.db).await?;
-        cast::remove_role(&txn, raw).await?;
-        record_admin_action(ctx, &txn, "removePerformanceCast", NodeKind::CastRole, Some(raw)).await?;
-        crate::db::commit(txn).await?;
+        let write = AdminWrite::begin(ctx).await?;
+        cast::remove_role(write.txn(), raw).await?;
+        write
+            .commit(ctx, "removePerformanceCast", NodeKind::CastRole, Some(raw))
+            .await?;
         Ok(id)
     }
 
@@ -180,20 +181,20 @@ impl CatalogMutation {
     #[graphql(guard = "RoleGuard(Role::Admin)")]
     async fn create_session(&self, ctx: &Context<'_>, input: CreateSessionInput) -> GqlResult<Session> {
         let new = input.into_domain()?;
-        let txn = crate::db::write(&app(ctx)?.db).await?;
-        let session = sessions::create_session(&txn, new).await?;
-        record_admin_action(ctx, &txn, "createSession", NodeKind::Session, Some(session.id)).await?;
-        crate::db::commit(txn).await?;
+        let write = AdminWrite::begin(ctx).await?;
+        let session = sessions::create_session(write.txn(), new).await?;
+        write
+            .commit(ctx, "createSession", NodeKind::Session, Some(session.id))
+            .await?;
         Ok(Session(session))
     }
 
     #[graphql(guard = "RoleGuard(Role::Admin)")]
     async fn update_session(&self, ctx: &Context<'_>, id: ID, input: UpdateSessionInput) -> GqlResult<Session> {
         let id = expect(NodeKind::Session, &id, "id")?;
-        let txn = crate::db::write(&app(ctx)?.db).await?;
-        let session = sessions::update_session(&txn, id, input.into()).await?;
-        record_admin_action(ctx, &txn, "updateSession", NodeKind::Session, Some(id)).await?;
-        crate::db::commit(txn).await?;
+        let write = AdminWrite::begin(ctx).await?;
+        let session = sessions::update_session(write.txn(), id, input.into()).await?;
+        write.commit(ctx, "updateSession", NodeKind::Session, Some(id)).await?;
         Ok(Session(session))
     }
 
@@ -201,10 +202,9 @@ impl CatalogMutation {
     #[graphql(guard = "RoleGuard(Role::Admin)")]
     async fn delete_session(&self, ctx: &Context<'_>, id: ID) -> GqlResult<ID> {
         let raw = expect(NodeKind::Session, &id, "id")?;
-        let txn = crate::db::write(&app(ctx)?.db).await?;
-        sessions::delete_session(&txn, raw).await?;
-        record_admin_action(ctx, &txn, "deleteSession", NodeKind::Session, Some(raw)).await?;
-        crate::db::commit(txn).await?;
+        let write = AdminWrite::begin(ctx).await?;
+        sessions::delete_session(write.txn(), raw).await?;
+        write.commit(ctx, "deleteSession", NodeKind::Session, Some(raw)).await?;
         Ok(id)
     }
 }

@@ -8,7 +8,7 @@ use entity::coupon;
 
 use super::types::Coupon;
 use crate::domain::coupons::{self, CouponChanges, Discount, NewCoupon};
-use crate::graphql::audit::record_admin_action;
+use crate::graphql::audit::AdminWrite;
 use crate::graphql::guard::{Role, RoleGuard};
 use crate::graphql::ids::{NodeKind, expect};
 use crate::graphql::relay::{Cursor, Keyset, connection, page_request};
@@ -95,10 +95,11 @@ impl CouponAdminMutation {
                 .map(|id| expect(NodeKind::Performance, id, "performanceId"))
                 .transpose()?,
         };
-        let txn = crate::db::write(&app(ctx)?.db).await?;
-        let coupon = coupons::create_coupon(&txn, new).await?;
-        record_admin_action(ctx, &txn, "createCoupon", NodeKind::Coupon, Some(coupon.id)).await?;
-        crate::db::commit(txn).await?;
+        let write = AdminWrite::begin(ctx).await?;
+        let coupon = coupons::create_coupon(write.txn(), new).await?;
+        write
+            .commit(ctx, "createCoupon", NodeKind::Coupon, Some(coupon.id))
+            .await?;
         Ok(Coupon(coupon))
     }
 
@@ -112,10 +113,9 @@ impl CouponAdminMutation {
             valid_until: input.valid_until,
             total_quantity: input.total_quantity,
         };
-        let txn = crate::db::write(&app(ctx)?.db).await?;
-        let coupon = coupons::update_coupon(&txn, id, changes).await?;
-        record_admin_action(ctx, &txn, "updateCoupon", NodeKind::Coupon, Some(id)).await?;
-        crate::db::commit(txn).await?;
+        let write = AdminWrite::begin(ctx).await?;
+        let coupon = coupons::update_coupon(write.txn(), id, changes).await?;
+        write.commit(ctx, "updateCoupon", NodeKind::Coupon, Some(id)).await?;
         Ok(Coupon(coupon))
     }
 
@@ -123,10 +123,11 @@ impl CouponAdminMutation {
     #[graphql(guard = "RoleGuard(Role::Admin)")]
     async fn deactivate_coupon(&self, ctx: &Context<'_>, id: ID) -> GqlResult<Coupon> {
         let id = expect(NodeKind::Coupon, &id, "id")?;
-        let txn = crate::db::write(&app(ctx)?.db).await?;
-        let coupon = coupons::deactivate_coupon(&txn, id).await?;
-        record_admin_action(ctx, &txn, "deactivateCoupon", NodeKind::Coupon, Some(id)).await?;
-        crate::db::commit(txn).await?;
+        let write = AdminWrite::begin(ctx).await?;
+        let coupon = coupons::deactivate_coupon(write.txn(), id).await?;
+        write
+            .commit(ctx, "deactivateCoupon", NodeKind::Coupon, Some(id))
+            .await?;
         Ok(Coupon(coupon))
     }
 }

@@ -16,7 +16,7 @@ pub use door::{DoorMutation, DoorQuery, DoorSubscription};
 
 use crate::domain::tickets::{self, links, qr, transfer};
 use crate::error::ApiError;
-use crate::graphql::audit::record_admin_action;
+use crate::graphql::audit::AdminWrite;
 use crate::graphql::catalog::Session;
 use crate::graphql::guard::{Role, RoleGuard, principal, viewer};
 use crate::graphql::ids::{NodeKind, encode, expect};
@@ -241,10 +241,9 @@ impl TicketMutation {
         #[graphql(default = false)] revoke_previous: bool,
     ) -> GqlResult<String> {
         let app = app(ctx)?;
-        let txn = crate::db::write(&app.db).await?;
-        let kid = app.ticket_keys.rotate(&txn, revoke_previous).await?;
-        record_admin_action(ctx, &txn, "rotateTicketKey", NodeKind::Ticket, None).await?;
-        crate::db::commit(txn).await?;
+        let write = AdminWrite::begin(ctx).await?;
+        let kid = app.ticket_keys.rotate(write.txn(), revoke_previous).await?;
+        write.commit(ctx, "rotateTicketKey", NodeKind::Ticket, None).await?;
         app.ticket_keys.refresh(&app.db).await?;
         Ok(kid)
     }
