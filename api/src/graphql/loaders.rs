@@ -24,7 +24,12 @@ use crate::error::ApiError;
 pub type LoadError = Arc<DbErr>;
 
 pub fn load_error(err: LoadError) -> ApiError {
-    ApiError::internal(anyhow::anyhow!("dataloader query failed: {err}"))
+    let cause = anyhow::anyhow!("dataloader query failed: {err}");
+    if crate::error::is_unreachable(&err) {
+        ApiError::unavailable(cause)
+    } else {
+        ApiError::internal(cause)
+    }
 }
 
 /// Per-request loaders (no cache survives a request, so nothing served is stale).

@@ -202,10 +202,11 @@ async fn execute(
 }
 
 /// Executes a request with its lag-tolerant reads on a replica when one may serve it (see
-/// [`crate::infra::replicas`]). A query that fails on the replica for the service's own reasons
-/// (the replica went away mid-request, say) is run again on the primary, once, when the
-/// replica no longer answers: a query changes nothing, so running it twice is safe. A failure
-/// of another kind (Redis away, say) is answered as it is. (After a mutation, the viewer's
+/// [`crate::infra::replicas`]). A query that fails on the replica with an internal error (a
+/// recovery conflict, say), or for any reason of the service's own when the replica then no
+/// longer answers (it went away mid-request), is run again on the primary, once: a query
+/// changes nothing, so running it twice is safe. UNAVAILABLE with the replica answering (Redis
+/// away) is answered as it is. (After a mutation, the viewer's
 /// write position is remembered by `graphql::after_mutation`, over WebSocket too.)
 async fn execute_routed(
     state: &HttpState,
@@ -232,11 +233,17 @@ async fn execute_routed(
     let response = graphql::execute_reading(&state.schema, request, &app.db, reads).await;
     if let Some(copy) = again
         && response.errors.iter().any(errors::is_service_failure)
-        && !app.replicas.answers(route).await
     {
-        tracing::warn!("a query failed on a read replica that no longer answers; running it again on the primary");
-        app.metrics.count_read_route("primary_after_replica_failure");
-        return graphql::execute(&state.schema, copy.data(viewer).data(info), &app.db).await;
+        // Marks the replica down when it no longer answers.
+        let replica_down = !app.replicas.answers(route).await;
+        if replica_down || response.errors.iter().any(errors::is_internal) {
+            tracing::warn!(
+                replica_down,
+                "a query failed on a read replica; running it again on the primary"
+            );
+            app.metrics.count_read_route("primary_after_replica_failure");
+            return graphql::execute(&state.schema, copy.data(viewer).data(info), &app.db).await;
+        }
     }
     response
 }

@@ -49,7 +49,8 @@ async fn wait_until_replayed(app: &TestApp) {
         .db
         .query_one_raw(Statement::from_string(
             app.db.get_database_backend(),
-            "SELECT pg_current_wal_insert_lsn()::text",
+            // The flush position ends at a record, as the replica's replay position does.
+            "SELECT pg_current_wal_flush_lsn()::text",
         ))
         .await
         .expect("the primary's position")
