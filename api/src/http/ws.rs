@@ -36,6 +36,7 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
+use tracing::Instrument;
 
 use self::identity::{Identity, Refusal};
 use self::timers::{next_change, ticker, until};
@@ -143,23 +144,33 @@ fn accept(state: HttpState, info: RequestInfo, protocol: Option<Protocol>, ws: W
         )
             .into_response();
     };
-    ws.on_upgrade(move |socket| async move {
-        match protocol {
-            Some(protocol) => {
-                Connection {
-                    state,
-                    info,
-                    protocol,
-                    _slot: slot,
+    // The socket outlives the HTTP request and its span: it gets one of its own, with the
+    // upgrade request's id, which each operation's span (and so every log line) carries.
+    let span = tracing::info_span!(
+        "websocket",
+        request_id = info.request_id.as_deref().unwrap_or("-"),
+        client_ip = %info.client_ip
+    );
+    ws.on_upgrade(move |socket| {
+        async move {
+            match protocol {
+                Some(protocol) => {
+                    Connection {
+                        state,
+                        info,
+                        protocol,
+                        _slot: slot,
+                    }
+                    .run(socket)
+                    .await
                 }
-                .run(socket)
-                .await
-            }
-            None => {
-                let mut socket = socket;
-                let _ = socket.send(close_message(4406, "Subprotocol not acceptable")).await;
+                None => {
+                    let mut socket = socket;
+                    let _ = socket.send(close_message(4406, "Subprotocol not acceptable")).await;
+                }
             }
         }
+        .instrument(span)
     })
 }
 
@@ -222,7 +233,7 @@ impl Connection {
         let limits = &settings.websocket;
         let (sink, mut incoming) = socket.split();
         let (out, outgoing) = mpsc::channel::<Outgoing>(limits.queue_messages.max(1));
-        let mut writer = tokio::spawn(write(sink, outgoing));
+        let mut writer = tokio::spawn(write(sink, outgoing).in_current_span());
         // Operations tell the connection when they end, so their ids can be reused.
         let (done_tx, mut done) = mpsc::unbounded_channel::<Done>();
         let mut session = Session {
@@ -422,39 +433,43 @@ impl Connection {
         let responses = self.state.fanout.open(request, viewer, self.info.clone());
         let protocol = self.protocol;
         let counted = self.state.app.sockets.operation_started();
-        tokio::spawn(async move {
-            // Given back when the task ends or is aborted.
-            let _counted = counted;
-            // The id as a JSON string, made once for every message of the operation.
-            let id_json: Arc<str> = serde_json::to_string(&id).unwrap_or_default().into();
-            let mut responses = std::pin::pin!(responses);
-            let mut first = true;
-            while let Some(encoded) = responses.next().await {
-                let (kind, payload) = match encoded.refused {
-                    // A request that could not run gets `error`, and no `complete` after it.
-                    Some(errors) if first && protocol == Protocol::TransportWs => (Kind::Error, errors),
-                    _ => (Kind::Next(protocol), encoded.payload),
-                };
-                first = false;
-                let sent = out
-                    .send(Outgoing::Encoded {
-                        kind,
-                        id: id_json.clone(),
-                        payload,
-                    })
-                    .await
-                    .is_ok();
-                // The socket is gone, or the request was refused: nothing more to send.
-                if !sent || kind == Kind::Error {
-                    let _ = done.send(serial);
-                    return;
+        let span = tracing::info_span!("operation", operation_id = %id);
+        tokio::spawn(
+            async move {
+                // Given back when the task ends or is aborted.
+                let _counted = counted;
+                // The id as a JSON string, made once for every message of the operation.
+                let id_json: Arc<str> = serde_json::to_string(&id).unwrap_or_default().into();
+                let mut responses = std::pin::pin!(responses);
+                let mut first = true;
+                while let Some(encoded) = responses.next().await {
+                    let (kind, payload) = match encoded.refused {
+                        // A request that could not run gets `error`, and no `complete` after it.
+                        Some(errors) if first && protocol == Protocol::TransportWs => (Kind::Error, errors),
+                        _ => (Kind::Next(protocol), encoded.payload),
+                    };
+                    first = false;
+                    let sent = out
+                        .send(Outgoing::Encoded {
+                            kind,
+                            id: id_json.clone(),
+                            payload,
+                        })
+                        .await
+                        .is_ok();
+                    // The socket is gone, or the request was refused: nothing more to send.
+                    if !sent || kind == Kind::Error {
+                        let _ = done.send(serial);
+                        return;
+                    }
                 }
+                let _ = out
+                    .send(Outgoing::Message(Box::new(json!({ "type": "complete", "id": id }))))
+                    .await;
+                let _ = done.send(serial);
             }
-            let _ = out
-                .send(Outgoing::Message(Box::new(json!({ "type": "complete", "id": id }))))
-                .await;
-            let _ = done.send(serial);
-        })
+            .instrument(span),
+        )
     }
 }
 
