@@ -96,9 +96,9 @@ fn schema(args: &curtain::cli::SchemaArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn create_admin(settings: &curtain::config::Settings, args: AdminCreateArgs) -> anyhow::Result<()> {
-    let email = accounts::normalize_email(&args.email).map_err(|e| e.into_anyhow())?;
+    let email = curtain::domain::email::Email::parse(&args.email).map_err(|e| e.into_anyhow())?;
     let password = read_password()?;
-    passwords::check_policy(&password, Some(&email), &settings.auth).map_err(|e| e.into_anyhow())?;
+    passwords::check_policy(&password, Some(email.as_str()), &settings.auth).map_err(|e| e.into_anyhow())?;
     let db = db::connect(&settings.database_url(), 2, None).await?;
     db::migrate(&db).await?;
     if accounts::find_by_email(&db, &email)
@@ -112,7 +112,7 @@ async fn create_admin(settings: &curtain::config::Settings, args: AdminCreateArg
         .await
         .map_err(|e| e.into_anyhow())?;
     let account = NewAccount {
-        email: Some(email.clone()),
+        email: Some(email.to_string()),
         email_verified: true,
         password_hash: Some(hash),
         name: args.name,

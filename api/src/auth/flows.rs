@@ -12,6 +12,7 @@ use super::limits::{self, Limited};
 use super::passwords;
 use super::viewer::{Principal, Viewer};
 use crate::domain::accounts::{self, NewAccount};
+use crate::domain::email::Email;
 use crate::domain::refresh_tokens::{self, Rotation};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
@@ -78,8 +79,8 @@ fn refresh_ttl(app: &AppState) -> chrono::Duration {
 
 pub async fn sign_up(app: &AppState, ip: IpAddr, input: SignUp) -> ApiResult<Tokens> {
     limits::check_rate(app.kv.as_ref(), &app.settings.auth, Limited::SignUp, ip).await?;
-    let email = accounts::normalize_email(&input.email)?;
-    passwords::check_policy(&input.password, Some(&email), &app.settings.auth)?;
+    let email = Email::parse(&input.email)?;
+    passwords::check_policy(&input.password, Some(email.as_str()), &app.settings.auth)?;
     let phone = match input.phone.as_deref() {
         Some(phone) => accounts::normalize_phone(phone)?,
         None => None,
@@ -89,7 +90,7 @@ pub async fn sign_up(app: &AppState, ip: IpAddr, input: SignUp) -> ApiResult<Tok
     let user = accounts::create_account(
         &txn,
         NewAccount {
-            email: Some(email),
+            email: Some(email.into_string()),
             email_verified: false,
             password_hash: Some(hash),
             name: input.name,
@@ -109,7 +110,7 @@ pub async fn log_in(app: &AppState, ip: IpAddr, email: &str, password: &str) -> 
     let kv = app.kv.as_ref();
     let auth = &app.settings.auth;
     limits::check_rate(kv, auth, Limited::LogIn, ip).await?;
-    let email = email.trim().to_lowercase();
+    let email = Email::lookup(email);
     limits::check_lock(kv, &email, ip).await?;
     let user = accounts::find_by_email(&app.db, &email).await?;
     // A dormant account's email is set aside; its password is checked the same way, one hash
@@ -385,7 +386,7 @@ pub async fn kakao_log_in(app: &AppState, ip: IpAddr, code: &str, state: &str) -
         Some(user) => user,
         None => {
             let linked = match profile.verified_email() {
-                Some(email) => accounts::find_by_email(&txn, &email).await?,
+                Some(email) => accounts::find_by_email(&txn, &Email::lookup(&email)).await?,
                 None => None,
             };
             match linked {

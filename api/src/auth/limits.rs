@@ -7,6 +7,7 @@ use std::net::{IpAddr, Ipv6Addr};
 use std::time::Duration;
 
 use crate::config::AuthSettings;
+use crate::domain::email::Email;
 use crate::error::{ApiError, ApiResult};
 use crate::infra::kv::KeyValueStore;
 
@@ -73,8 +74,8 @@ pub async fn spend_budget(kv: &dyn KeyValueStore, bucket: &str, per_minute: u32,
     Ok(())
 }
 
-fn account_key(email: &str, ip: IpAddr) -> String {
-    format!("lockout:account:{}:{}", email.to_lowercase(), limit_key(ip))
+fn account_key(email: &Email, ip: IpAddr) -> String {
+    format!("lockout:account:{}:{}", email, limit_key(ip))
 }
 
 fn address_key(ip: IpAddr) -> String {
@@ -92,7 +93,7 @@ fn locked_error(remaining: Duration) -> ApiError {
 /// Refuses a log-in while the account is locked for this address, or the address is locked
 /// for having failed on many accounts. Says nothing about whether the account exists: an
 /// unknown email locks the same way.
-pub async fn check_lock(kv: &dyn KeyValueStore, email: &str, ip: IpAddr) -> ApiResult<()> {
+pub async fn check_lock(kv: &dyn KeyValueStore, email: &Email, ip: IpAddr) -> ApiResult<()> {
     for key in [
         format!("{}:locked", account_key(email, ip)),
         format!("{}:locked", address_key(ip)),
@@ -108,7 +109,12 @@ pub async fn check_lock(kv: &dyn KeyValueStore, email: &str, ip: IpAddr) -> ApiR
 
 /// Counts a failed log-in for the account (from this address) and for the address; locks
 /// whichever reached its threshold within the window.
-pub async fn record_failure(kv: &dyn KeyValueStore, settings: &AuthSettings, email: &str, ip: IpAddr) -> ApiResult<()> {
+pub async fn record_failure(
+    kv: &dyn KeyValueStore,
+    settings: &AuthSettings,
+    email: &Email,
+    ip: IpAddr,
+) -> ApiResult<()> {
     let window = Duration::from_secs(settings.lockout_window_seconds);
     let lock = Duration::from_secs(settings.lockout_seconds);
     let thresholds = [
@@ -133,7 +139,7 @@ pub async fn record_failure(kv: &dyn KeyValueStore, settings: &AuthSettings, ema
 }
 
 /// A successful log-in clears the account's failures from this address.
-pub async fn clear_failures(kv: &dyn KeyValueStore, email: &str, ip: IpAddr) -> ApiResult<()> {
+pub async fn clear_failures(kv: &dyn KeyValueStore, email: &Email, ip: IpAddr) -> ApiResult<()> {
     kv.delete(&format!("{}:failures", account_key(email, ip)))
         .await
         .map_err(ApiError::unavailable)
@@ -150,20 +156,22 @@ mod tests {
         let settings = AuthSettings::default();
         let ip: IpAddr = [10, 0, 0, 1].into();
         for _ in 0..4 {
-            record_failure(&kv, &settings, "A@x.kr", ip).await?;
-            check_lock(&kv, "a@x.kr", ip).await?;
+            record_failure(&kv, &settings, &Email::lookup("A@x.kr"), ip).await?;
+            check_lock(&kv, &Email::lookup("a@x.kr"), ip).await?;
         }
-        record_failure(&kv, &settings, "a@x.kr", ip).await?;
+        record_failure(&kv, &settings, &Email::lookup("a@x.kr"), ip).await?;
         assert!(matches!(
-            check_lock(&kv, "a@x.kr", ip).await,
+            check_lock(&kv, &Email::lookup("a@x.kr"), ip).await,
             Err(ApiError::RateLimited { .. })
         ));
         assert!(
-            check_lock(&kv, "a@x.kr", [10, 0, 0, 2].into()).await.is_ok(),
+            check_lock(&kv, &Email::lookup("a@x.kr"), [10, 0, 0, 2].into())
+                .await
+                .is_ok(),
             "another address is not locked out"
         );
         assert!(
-            check_lock(&kv, "b@x.kr", ip).await.is_ok(),
+            check_lock(&kv, &Email::lookup("b@x.kr"), ip).await.is_ok(),
             "another account is not locked"
         );
         Ok(())
@@ -198,11 +206,17 @@ mod tests {
         ));
         check_rate(&kv, &settings, Limited::LogIn, ip("2001:db8:0:1::1")).await?;
         for _ in 0..20 {
-            record_failure(&kv, &AuthSettings::default(), "a@x.kr", ip("2001:db8::7")).await?;
+            record_failure(
+                &kv,
+                &AuthSettings::default(),
+                &Email::lookup("a@x.kr"),
+                ip("2001:db8::7"),
+            )
+            .await?;
         }
         assert!(
             matches!(
-                check_lock(&kv, "b@x.kr", ip("2001:db8::8")).await,
+                check_lock(&kv, &Email::lookup("b@x.kr"), ip("2001:db8::8")).await,
                 Err(ApiError::RateLimited { .. })
             ),
             "the lock-out of an address covers its /64"

@@ -15,6 +15,7 @@ use sha2::{Digest, Sha256};
 
 use super::flows::{Tokens, issue_after_log_in};
 use super::limits::{self, Limited};
+use crate::domain::email::Email;
 use crate::error::{ApiError, ApiResult};
 use crate::notify;
 use crate::state::AppState;
@@ -27,10 +28,10 @@ const MAX_TRIES: u64 = 5;
 /// The dormant account whose set-aside email is `email`, with its (kept) user row.
 pub async fn find_dormant(
     db: &impl ConnectionTrait,
-    email: &str,
+    email: &Email,
 ) -> ApiResult<Option<(dormant_account::Model, user::Model)>> {
     let Some(dormant) = dormant_account::Entity::find()
-        .filter(dormant_account::Column::Email.eq(email))
+        .filter(dormant_account::Column::Email.eq(email.as_str()))
         .one(db)
         .await?
     else {
@@ -56,7 +57,7 @@ fn digest(code: &str) -> String {
 /// or not the address belongs to a dormant account.
 pub async fn request_code(app: &AppState, ip: IpAddr, email: &str) -> ApiResult<()> {
     limits::check_rate(app.kv.as_ref(), &app.settings.auth, Limited::LogIn, ip).await?;
-    let email = email.trim().to_lowercase();
+    let email = Email::lookup(email);
     let Some((dormant, user)) = find_dormant(&app.db, &email).await? else {
         return Ok(());
     };
@@ -85,7 +86,7 @@ pub async fn request_code(app: &AppState, ip: IpAddr, email: &str) -> ApiResult<
         )
     };
     let key = format!("reactivation:{}:{}", user.id, Utc::now().timestamp_millis());
-    let recipient = dormant.email.unwrap_or(email);
+    let recipient = dormant.email.unwrap_or_else(|| email.into_string());
     notify::deliver(&app.db, notify::EMAIL, &key, &recipient, &subject, &text, None).await?;
     Ok(())
 }
@@ -94,7 +95,7 @@ pub async fn request_code(app: &AppState, ip: IpAddr, email: &str) -> ApiResult<
 pub async fn reactivate(app: &AppState, ip: IpAddr, email: &str, code: &str) -> ApiResult<Tokens> {
     limits::check_rate(app.kv.as_ref(), &app.settings.auth, Limited::LogIn, ip).await?;
     let refused = || ApiError::bad_input("code", "the code is not correct or has expired; request a new one");
-    let email = email.trim().to_lowercase();
+    let email = Email::lookup(email);
     let Some((dormant, user)) = find_dormant(&app.db, &email).await? else {
         return Err(refused());
     };

@@ -5,28 +5,9 @@ use chrono::Utc;
 use entity::{Role, user};
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter, Set};
 
+use super::email::Email;
 use super::validate::required_text;
 use crate::error::{ApiError, ApiResult};
-
-/// Lower-cases and checks the shape of an email address.
-pub fn normalize_email(email: &str) -> ApiResult<String> {
-    let email = email.trim().to_lowercase();
-    let valid = email.len() <= 320
-        && email.split_once('@').is_some_and(|(local, domain)| {
-            !local.is_empty()
-                && domain.contains('.')
-                && !domain.starts_with('.')
-                && !domain.ends_with('.')
-                && !email.chars().any(char::is_whitespace)
-        });
-    if !valid {
-        return Err(ApiError::bad_input(
-            "email",
-            "enter an email address like name@example.com",
-        ));
-    }
-    Ok(email)
-}
 
 /// Keeps digits and the usual separators; 9 to 15 digits (Korean mobile numbers have 10-11).
 pub fn normalize_phone(phone: &str) -> ApiResult<Option<String>> {
@@ -84,9 +65,9 @@ pub async fn find_user(db: &impl ConnectionTrait, id: i64) -> ApiResult<user::Mo
         .ok_or(ApiError::NotFound("user"))
 }
 
-pub async fn find_by_email(db: &impl ConnectionTrait, email: &str) -> ApiResult<Option<user::Model>> {
+pub async fn find_by_email(db: &impl ConnectionTrait, email: &Email) -> ApiResult<Option<user::Model>> {
     Ok(user::Entity::find()
-        .filter(user::Column::Email.eq(email))
+        .filter(user::Column::Email.eq(email.as_str()))
         .one(db)
         .await?)
 }
@@ -207,6 +188,7 @@ mod tests {
 
     #[test]
     fn emails_and_phones_are_checked() {
+        let normalize_email = |text: &str| Email::parse(text).map(Email::into_string);
         assert_eq!(normalize_email(" Me@Example.COM ").ok(), Some("me@example.com".into()));
         for bad in ["", "me", "me@", "@x.kr", "me@localhost", "m e@x.kr"] {
             assert!(normalize_email(bad).is_err(), "{bad}");

@@ -9,6 +9,7 @@ pub mod blocks;
 pub mod cast;
 pub mod catalog_events;
 pub mod coupons;
+pub mod email;
 pub mod hold_guards;
 pub mod holds;
 pub mod inventory;

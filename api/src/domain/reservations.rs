@@ -27,7 +27,7 @@ pub struct AdminFilter {
     pub performance_id: Option<i64>,
     pub session_id: Option<i64>,
     /// Exact, case-insensitive.
-    pub buyer_email: Option<String>,
+    pub buyer_email: Option<super::email::Email>,
     /// Exact.
     pub buyer_name: Option<String>,
     pub status: Option<ReservationStatus>,
@@ -55,7 +55,7 @@ pub async fn search(
     if filter.buyer_email.is_some() || filter.buyer_name.is_some() {
         let mut buyers = user::Entity::find().select_only().column(user::Column::Id);
         if let Some(email) = &filter.buyer_email {
-            buyers = buyers.filter(user::Column::Email.eq(email.trim().to_lowercase()));
+            buyers = buyers.filter(user::Column::Email.eq(email.as_str()));
         }
         if let Some(name) = &filter.buyer_name {
             buyers = buyers.filter(user::Column::Name.eq(name.trim()));

@@ -46,7 +46,7 @@ pub async fn transfer(
             "the show has started; tickets can no longer be transferred".into(),
         ));
     }
-    let email = accounts::normalize_email(to_email).map_err(|_| {
+    let email = crate::domain::email::Email::parse(to_email).map_err(|_| {
         ApiError::bad_input(
             "toEmail",
             "enter the email address of the account to send the ticket to",

@@ -22,7 +22,7 @@ impl AccountQuery {
     /// Finds an account by email, to manage its role.
     #[graphql(guard = "RoleGuard(Role::Admin)")]
     async fn admin_account_by_email(&self, ctx: &Context<'_>, email: String) -> GqlResult<Option<Account>> {
-        let email = email.trim().to_lowercase();
+        let email = crate::domain::email::Email::lookup(&email);
         Ok(accounts::find_by_email(&app(ctx)?.db, &email).await?.map(Account))
     }
 }

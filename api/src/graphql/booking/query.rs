@@ -5,7 +5,7 @@ use entity::reservation;
 
 use super::types::{Reservation, ReservationStatus};
 use crate::domain::reservations::AdminFilter;
-use crate::domain::{accounts, holds, reservations};
+use crate::domain::{holds, reservations};
 use crate::graphql::guard::{Role, RoleGuard, principal};
 use crate::graphql::ids::{NodeKind, expect};
 use crate::graphql::relay::{Cursor, Keyset, connection, page_request};
@@ -90,7 +90,7 @@ impl BookingQuery {
                 .as_ref()
                 .map(|id| expect(NodeKind::Session, id, "filter.sessionId"))
                 .transpose()?,
-            buyer_email: filter.buyer_email.map(|e| accounts::normalize_email(&e).unwrap_or(e)),
+            buyer_email: filter.buyer_email.as_deref().map(crate::domain::email::Email::lookup),
             buyer_name: filter.buyer_name,
             status: filter.status.map(Into::into),
             created_from: filter.created_from,
