@@ -105,6 +105,15 @@ type FloatGauge = Gauge<f64, std::sync::atomic::AtomicU64>;
 
 type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
 
+/// Registers `metric` under `name` and gives it back, to be kept and updated.
+fn register<M>(registry: &mut Registry, name: &str, help: &str, metric: M) -> M
+where
+    M: prometheus_client::registry::Metric + Clone,
+{
+    registry.register(name, help, metric.clone());
+    metric
+}
+
 /// The operation names that have a label of their own: the first `limit` distinct ones seen.
 /// Names come from clients, so without a bound every new name would add series forever.
 #[derive(Debug)]
@@ -200,155 +209,155 @@ impl Metrics {
     /// Metrics in which at most `max_operation_labels` operation names get a label of their own.
     pub fn new(max_operation_labels: usize) -> Self {
         let mut registry = Registry::with_prefix("curtain");
-        let http_requests = Family::<HttpLabels, Counter>::default();
-        registry.register(
+        let http_requests = register(
+            &mut registry,
             "http_requests",
             "HTTP requests by route, method and status",
-            http_requests.clone(),
+            Family::<HttpLabels, Counter>::default(),
         );
-        let http_duration = HistogramFamily::<RouteLabels>::new_with_constructor(latency_histogram);
-        registry.register(
+        let http_duration = register(
+            &mut registry,
             "http_request_duration_seconds",
             "HTTP request latency by route",
-            http_duration.clone(),
+            HistogramFamily::<RouteLabels>::new_with_constructor(latency_histogram),
         );
-        let graphql_operations = Family::<OperationLabels, Counter>::default();
-        registry.register(
+        let graphql_operations = register(
+            &mut registry,
             "graphql_operations",
             "GraphQL operations by operation name and outcome (ok or error)",
-            graphql_operations.clone(),
+            Family::<OperationLabels, Counter>::default(),
         );
-        let graphql_duration = HistogramFamily::<OperationNameLabels>::new_with_constructor(latency_histogram);
-        registry.register(
+        let graphql_duration = register(
+            &mut registry,
             "graphql_operation_duration_seconds",
             "GraphQL operation latency by operation name",
-            graphql_duration.clone(),
+            HistogramFamily::<OperationNameLabels>::new_with_constructor(latency_histogram),
         );
-        let db_statements = Family::<StatementLabels, Counter>::default();
-        registry.register(
+        let db_statements = register(
+            &mut registry,
             "db_statements",
             "SQL statements executed, by outcome",
-            db_statements.clone(),
+            Family::<StatementLabels, Counter>::default(),
         );
-        let db_statement_duration = latency_histogram();
-        registry.register(
+        let db_statement_duration = register(
+            &mut registry,
             "db_statement_duration_seconds",
             "SQL statement latency",
-            db_statement_duration.clone(),
+            latency_histogram(),
         );
-        let db_pool_connections = Family::<PoolLabels, Gauge>::default();
-        registry.register(
+        let db_pool_connections = register(
+            &mut registry,
             "db_pool_connections",
             "Database pool connections by state (idle or in_use), read at scrape time",
-            db_pool_connections.clone(),
+            Family::<PoolLabels, Gauge>::default(),
         );
-        let cache_requests = Family::<CacheLabels, Counter>::default();
-        registry.register(
+        let cache_requests = register(
+            &mut registry,
             "cache_requests",
             "Cache lookups by cache (search, catalog) and outcome (hit or miss); hits / all is the hit ratio",
-            cache_requests.clone(),
+            Family::<CacheLabels, Counter>::default(),
         );
-        let hold_batch_size = Histogram::new(exponential_buckets(1.0, 2.0, 10));
-        registry.register(
+        let hold_batch_size = register(
+            &mut registry,
             "hold_batch_size",
             "Hold requests applied together in one transaction (group commit)",
-            hold_batch_size.clone(),
+            Histogram::new(exponential_buckets(1.0, 2.0, 10)),
         );
-        let hold_batch_fallbacks = Counter::default();
-        registry.register(
+        let hold_batch_fallbacks = register(
+            &mut registry,
             "hold_batch_fallbacks",
             "Hold batches that failed as a whole and were applied one request at a time",
-            hold_batch_fallbacks.clone(),
+            Counter::default(),
         );
-        let hold_batch_duration = latency_histogram();
-        registry.register(
+        let hold_batch_duration = register(
+            &mut registry,
             "hold_batch_duration_seconds",
             "How long a hold batch's transaction took, from begin to commit",
-            hold_batch_duration.clone(),
+            latency_histogram(),
         );
-        let subscription_events = Family::<PathLabels, Counter>::default();
-        registry.register(
+        let subscription_events = register(
+            &mut registry,
             "subscription_events",
             "Subscription events sent over WebSockets, by path (shared encoding or own execution)",
-            subscription_events.clone(),
+            Family::<PathLabels, Counter>::default(),
         );
-        let subscription_encodings = Family::<PathLabels, Counter>::default();
-        registry.register(
+        let subscription_encodings = register(
+            &mut registry,
             "subscription_encodings",
             "Subscription responses executed and serialised, by path; shared ones serve every subscriber of a shape",
-            subscription_encodings.clone(),
+            Family::<PathLabels, Counter>::default(),
         );
-        let holds = Family::<OutcomeLabels, Counter>::default();
-        registry.register(
+        let holds = register(
+            &mut registry,
             "holds",
             "Hold requests by outcome (held, seat_unavailable, rejected, error)",
-            holds.clone(),
+            Family::<OutcomeLabels, Counter>::default(),
         );
-        let hold_duration = HistogramFamily::<OutcomeLabels>::new_with_constructor(latency_histogram);
-        registry.register(
+        let hold_duration = register(
+            &mut registry,
             "hold_duration_seconds",
             "How long a hold request took, by outcome",
-            hold_duration.clone(),
+            HistogramFamily::<OutcomeLabels>::new_with_constructor(latency_histogram),
         );
-        let sessions_on_sale = Gauge::default();
-        registry.register(
+        let sessions_on_sale = register(
+            &mut registry,
             "sessions_on_sale",
             "Sessions whose sales are open now, read at scrape time",
-            sessions_on_sale.clone(),
+            Gauge::default(),
         );
-        let websocket_connections = Gauge::default();
-        registry.register(
+        let websocket_connections = register(
+            &mut registry,
             "websocket_connections",
             "Open WebSocket connections on this instance",
-            websocket_connections.clone(),
+            Gauge::default(),
         );
-        let websocket_operations = Gauge::default();
-        registry.register(
+        let websocket_operations = register(
+            &mut registry,
             "websocket_operations",
             "Operations (mostly subscriptions) running over this instance's WebSockets",
-            websocket_operations.clone(),
+            Gauge::default(),
         );
-        let outbox_lag = Family::<ConsumerLabels, FloatGauge>::default();
-        registry.register(
+        let outbox_lag = register(
+            &mut registry,
             "outbox_lag_seconds",
             "Age of the oldest outbox event a consumer has not handled yet (0 when none), by consumer",
-            outbox_lag.clone(),
+            Family::<ConsumerLabels, FloatGauge>::default(),
         );
-        let read_routes = Family::<TargetLabels, Counter>::default();
-        registry.register(
+        let read_routes = register(
+            &mut registry,
             "db_read_routes",
             "Requests by where their lag-tolerant reads went (replica, or primary and why)",
-            read_routes.clone(),
+            Family::<TargetLabels, Counter>::default(),
         );
-        let replica_up = Family::<ReplicaLabels, Gauge>::default();
-        registry.register(
+        let replica_up = register(
+            &mut registry,
             "replica_up",
             "1 when the read replica answers and is in recovery, by replica number",
-            replica_up.clone(),
+            Family::<ReplicaLabels, Gauge>::default(),
         );
-        let replica_lag = Family::<ReplicaLabels, FloatGauge>::default();
-        registry.register(
+        let replica_lag = register(
+            &mut registry,
             "replica_lag_seconds",
             "Bound on how far the read replica is behind the primary (NaN when unknown)",
-            replica_lag.clone(),
+            Family::<ReplicaLabels, FloatGauge>::default(),
         );
-        let search_duration = latency_histogram();
-        registry.register(
+        let search_duration = register(
+            &mut registry,
             "search_duration_seconds",
             "Keyword searches, from the request to the ranked hits",
-            search_duration.clone(),
+            latency_histogram(),
         );
-        let payment_calls = Family::<OutcomeLabels, Counter>::default();
-        registry.register(
+        let payment_calls = register(
+            &mut registry,
             "payment_provider_calls",
             "Calls to the payment provider by outcome (ok, refused, error, breaker_open)",
-            payment_calls.clone(),
+            Family::<OutcomeLabels, Counter>::default(),
         );
-        let payment_breaker_open = Gauge::default();
-        registry.register(
+        let payment_breaker_open = register(
+            &mut registry,
             "payment_breaker_open",
             "1 while the payment provider's circuit breaker is open",
-            payment_breaker_open.clone(),
+            Gauge::default(),
         );
         Self {
             registry,

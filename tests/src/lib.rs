@@ -485,36 +485,37 @@ async fn create_admin(db: &sea_orm::DatabaseConnection, auth: &curtain::config::
         .expect("admin account");
 }
 
+/// Says loudly that a test did not run for want of something (a service, a tool); under
+/// `CI=true`, where everything must run, fails instead.
+pub fn did_not_run(message: &str) {
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("{message} (CI=true requires it)");
+    }
+    eprintln!("\n!!! {message} !!!\n");
+}
+
+/// The environment variable `name`, or `None` after [`did_not_run`] says that `variant` did not
+/// run without it.
+pub fn test_env(name: &str, variant: &str) -> Option<String> {
+    let value = std::env::var(name).ok();
+    if value.is_none() {
+        did_not_run(&format!("{name} is not set: {variant} did NOT run"));
+    }
+    value
+}
+
 /// The Redis URL for tests; `None` (after a loud notice) when unset outside CI.
 pub fn redis_url() -> Option<String> {
-    match std::env::var("CURTAIN_TEST_REDIS_URL") {
-        Ok(url) => Some(url),
-        Err(_) => {
-            let message = "CURTAIN_TEST_REDIS_URL is not set: the Redis variant of this test did NOT run";
-            if std::env::var("CI").is_ok_and(|v| v == "true") {
-                panic!("{message} (CI=true requires it)");
-            }
-            eprintln!("\n!!! {message} !!!\n");
-            None
-        }
-    }
+    test_env("CURTAIN_TEST_REDIS_URL", "the Redis variant of this test")
 }
 
 /// The streaming replica's URL for tests (any database name: each test swaps in its own);
 /// `None` (after a loud notice) when unset outside CI.
 pub fn replica_url() -> Option<String> {
-    match std::env::var("CURTAIN_TEST_REPLICA_URL") {
-        Ok(url) => Some(url),
-        Err(_) => {
-            let message = "CURTAIN_TEST_REPLICA_URL is not set: the read-replica variant of this test did NOT run \
-                (`.ci/run` makes a replica with pg_basebackup on port 5433)";
-            if std::env::var("CI").is_ok_and(|v| v == "true") {
-                panic!("{message} (CI=true requires it)");
-            }
-            eprintln!("\n!!! {message} !!!\n");
-            None
-        }
-    }
+    test_env(
+        "CURTAIN_TEST_REPLICA_URL",
+        "the read-replica variant of this test (`.ci/run` makes the replica)",
+    )
 }
 
 /// The database name in a PostgreSQL URL.
@@ -539,14 +540,7 @@ pub fn error_code(response: &Value) -> &str {
 
 impl PostgresDatabase {
     pub(crate) async fn create() -> Option<Self> {
-        let Ok(admin_url) = std::env::var("CURTAIN_TEST_DATABASE_URL") else {
-            let message = "CURTAIN_TEST_DATABASE_URL is not set: the PostgreSQL variant of this test did NOT run";
-            if std::env::var("CI").is_ok_and(|v| v == "true") {
-                panic!("{message} (CI=true requires it)");
-            }
-            eprintln!("\n!!! {message} !!!\n");
-            return None;
-        };
+        let admin_url = test_env("CURTAIN_TEST_DATABASE_URL", "the PostgreSQL variant of this test")?;
         let name = format!("curtain_test_{}", uuid::Uuid::new_v4().simple());
         let admin = Database::connect(&admin_url)
             .await

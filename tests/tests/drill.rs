@@ -12,11 +12,7 @@ use curtain_tests::drill::{DrillOptions, run};
 async fn a_sale_survives_a_killed_instance_a_stopped_redis_and_a_restarted_postgres() {
     let tools = ["pg_config", "redis-server"];
     if let Some(missing) = tools.iter().find(|tool| which(tool).is_none()) {
-        let message = format!("{missing} is not installed: the failure drill did NOT run");
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!("{message} (CI=true requires it)");
-        }
-        eprintln!("\n!!! {message} !!!\n");
+        curtain_tests::did_not_run(&format!("{missing} is not installed: the failure drill did NOT run"));
         return;
     }
     let report = run(DrillOptions {

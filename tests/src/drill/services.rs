@@ -127,7 +127,7 @@ fn run_tool(command: &mut Command) -> anyhow::Result<()> {
 pub(super) struct OwnRedis {
     port: u16,
     dir: PathBuf,
-    child: Option<Child>,
+    child: Process,
 }
 
 impl OwnRedis {
@@ -135,7 +135,7 @@ impl OwnRedis {
         let mut redis = Self {
             port: free_port()?,
             dir: work.to_path_buf(),
-            child: None,
+            child: Process::default(),
         };
         redis.restart()?;
         Ok(redis)
@@ -154,7 +154,7 @@ impl OwnRedis {
             .stdout(Stdio::null())
             .spawn()
             .context("redis-server is needed for the drill")?;
-        self.child = Some(child);
+        self.child = Process(Some(child));
         let deadline = Instant::now() + Duration::from_secs(10);
         while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
             if Instant::now() > deadline {
@@ -166,23 +166,14 @@ impl OwnRedis {
     }
 
     pub(super) fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for OwnRedis {
-    fn drop(&mut self) {
-        self.stop();
+        self.child.kill();
     }
 }
 
 /// One server process.
 pub(super) struct Instance {
     pub(super) base: String,
-    child: Option<Child>,
+    child: Process,
 }
 
 /// Shared by both instances: they accept each other's tokens.
@@ -253,13 +244,13 @@ impl Instance {
             .with_context(|| format!("starting {}", server.display()))?;
         let instance = Self {
             base: format!("http://127.0.0.1:{port}"),
-            child: Some(child),
+            child: Process(Some(child)),
         };
         let mut instance = instance;
         let client = reqwest::Client::new();
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            if let Some(child) = instance.child.as_mut()
+            if let Some(child) = instance.child.0.as_mut()
                 && let Ok(Some(status)) = child.try_wait()
             {
                 bail!(
@@ -283,14 +274,24 @@ impl Instance {
 
     /// SIGKILL: no shutdown, no draining, no chance to clean up.
     pub(super) fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
+        self.child.kill();
+    }
+}
+
+/// A child process of the drill, killed (SIGKILL) and reaped when asked or when dropped.
+#[derive(Default)]
+struct Process(Option<Child>);
+
+impl Process {
+    fn kill(&mut self) {
+        if let Some(mut child) = self.0.take() {
             let _ = child.kill();
             let _ = child.wait();
         }
     }
 }
 
-impl Drop for Instance {
+impl Drop for Process {
     fn drop(&mut self) {
         self.kill();
     }

@@ -253,14 +253,7 @@ async fn an_admin_reads_what_they_just_created_while_replay_is_paused() {
 /// The replica's cluster, started and stopped with `pg_ctl` as the `postgres` user; `None`
 /// (loudly) without `CURTAIN_TEST_REPLICA_DATA_DIR`.
 fn replica_cluster() -> Option<(String, String)> {
-    let Ok(dir) = std::env::var("CURTAIN_TEST_REPLICA_DATA_DIR") else {
-        let message = "CURTAIN_TEST_REPLICA_DATA_DIR is not set: the stopped-replica test did NOT run";
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!("{message} (CI=true requires it)");
-        }
-        eprintln!("\n!!! {message} !!!\n");
-        return None;
-    };
+    let dir = curtain_tests::test_env("CURTAIN_TEST_REPLICA_DATA_DIR", "the stopped-replica test")?;
     let bindir = Command::new("pg_config").arg("--bindir").output().expect("pg_config");
     let bindir = String::from_utf8(bindir.stdout).expect("utf-8").trim().to_string();
     Some((format!("{bindir}/pg_ctl"), dir))
