@@ -100,6 +100,11 @@ async fn a_catalog_event_committed_after_a_later_numbered_one_still_reaches_the_
     data(&renamed);
     let found = eventually(&app, "앞질러", |h| !h.is_empty()).await;
     assert_eq!(found, vec!["Performance:앞질러 커밋된 제목"]);
+    // The position moves just after the index commit that made the hit searchable.
+    let started = Instant::now();
+    while app.state.search.position() <= event.id && started.elapsed() < Duration::from_secs(2) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     assert!(
         app.state.search.position() > event.id,
         "the index's position is past the open transaction's event"
