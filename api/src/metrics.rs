@@ -181,6 +181,9 @@ pub struct Metrics {
     pub outbox_lag: Family<ConsumerLabels, FloatGauge>,
     /// Where requests' lag-tolerant reads went.
     pub read_routes: Family<TargetLabels, Counter>,
+    /// Read-only transactions begun to give a query's reads one snapshot (one per query
+    /// that read the database; see `graphql::reads`).
+    pub read_snapshots: Counter,
     /// Replicas' state as the monitor last saw it; set at scrape time.
     pub replica_up: Family<ReplicaLabels, Gauge>,
     pub replica_lag: Family<ReplicaLabels, FloatGauge>,
@@ -329,6 +332,12 @@ impl Metrics {
             "Requests by where their lag-tolerant reads went (replica, or primary and why)",
             Family::<TargetLabels, Counter>::default(),
         );
+        let read_snapshots = register(
+            &mut registry,
+            "db_read_snapshots",
+            "Read-only transactions begun to give a query's reads one snapshot",
+            Counter::default(),
+        );
         let replica_up = register(
             &mut registry,
             "replica_up",
@@ -368,6 +377,7 @@ impl Metrics {
             websocket_operations,
             outbox_lag,
             read_routes,
+            read_snapshots,
             replica_up,
             replica_lag,
             search_duration,

@@ -26,6 +26,7 @@ pub mod fanout_bench;
 pub mod fuzz;
 pub mod kakao;
 pub mod outside;
+pub mod reads_bench;
 pub mod s3;
 pub mod scratch;
 pub mod search_bench;

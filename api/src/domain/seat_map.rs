@@ -1,10 +1,12 @@
 //! The seat map of a session: every seat with its place, grade, price and status, and the
 //! version it is consistent with.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use entity::{SeatStatus, outbox, seat, section, session, session_seat};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, JoinType, QueryFilter, QueryOrder, QuerySelect,
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, FromQueryResult, JoinType, QueryFilter, QueryOrder, QuerySelect,
     RelationTrait,
 };
 
@@ -40,6 +42,7 @@ pub struct SeatMapSeat {
 struct Row {
     #[sea_orm(nested)]
     seat: SeatMapSeat,
+    session_id: i64,
     seat_map_version: i64,
     available_seats: i32,
 }
@@ -47,6 +50,16 @@ struct Row {
 /// Reads the whole seat map. Seats, version and counter come from one statement, so they
 /// are one consistent snapshot on every database.
 pub async fn load_seat_map(db: &impl ConnectionTrait, session_id: i64) -> ApiResult<SeatMap> {
+    load_seat_maps(db, &[session_id])
+        .await?
+        .remove(&session_id)
+        // A session always has seats, so an empty map means there is no such session.
+        .ok_or(ApiError::NotFound("session"))
+}
+
+/// Reads the seat maps of several sessions in two statements (seats, prices), whatever
+/// their number; a session that does not exist is left out.
+pub async fn load_seat_maps(db: &impl ConnectionTrait, session_ids: &[i64]) -> Result<HashMap<i64, SeatMap>, DbErr> {
     let rows: Vec<Row> = session_seat::Entity::find()
         .select_only()
         .column_as(session_seat::Column::SeatId, "seat_id")
@@ -59,38 +72,39 @@ pub async fn load_seat_map(db: &impl ConnectionTrait, session_id: i64) -> ApiRes
         .column_as(seat::Column::X, "x")
         .column_as(seat::Column::Y, "y")
         .column_as(seat::Column::Accessible, "accessible")
+        .column_as(session_seat::Column::SessionId, "session_id")
         .column_as(session::Column::SeatMapVersion, "seat_map_version")
         .column_as(session::Column::AvailableSeats, "available_seats")
         .join(JoinType::InnerJoin, session_seat::Relation::Seat.def())
         .join(JoinType::InnerJoin, seat::Relation::Section.def())
         .join(JoinType::InnerJoin, session_seat::Relation::Session.def())
-        .filter(session_seat::Column::SessionId.eq(session_id))
+        .filter(session_seat::Column::SessionId.is_in(session_ids.iter().copied()))
+        .order_by_asc(session_seat::Column::SessionId)
         .order_by_asc(section::Column::Position)
         .order_by_asc(seat::Column::RowIndex)
         .order_by_asc(seat::Column::Number)
         .into_model::<Row>()
         .all(db)
         .await?;
-    let Some(first) = rows.first() else {
-        // A session always has seats, so an empty map means there is no such session.
-        return Err(ApiError::NotFound("session"));
-    };
-    let (version, available_count) = (first.seat_map_version, first.available_seats);
-    let prices = super::sessions::prices_by_grade(db, session_id).await?;
-    let seats = rows
-        .into_iter()
-        .map(|row| {
-            let mut seat = row.seat;
-            seat.price = prices.get(&seat.grade).copied();
-            seat
-        })
-        .collect();
-    Ok(SeatMap {
-        session_id,
-        version,
-        available_count,
-        seats,
-    })
+    if rows.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let prices = super::sessions::prices_by_grade_of(db, session_ids).await?;
+    let mut maps: HashMap<i64, SeatMap> = HashMap::new();
+    for row in rows {
+        let map = maps.entry(row.session_id).or_insert_with(|| SeatMap {
+            session_id: row.session_id,
+            version: row.seat_map_version,
+            available_count: row.available_seats,
+            seats: Vec::new(),
+        });
+        let mut seat = row.seat;
+        seat.price = prices
+            .get(&row.session_id)
+            .and_then(|grades| grades.get(&seat.grade).copied());
+        map.seats.push(seat);
+    }
+    Ok(maps)
 }
 
 /// A change to a session's seat map, as subscribers receive it.

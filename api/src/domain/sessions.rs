@@ -224,6 +224,25 @@ pub async fn prices_by_grade(db: &impl ConnectionTrait, session_id: i64) -> ApiR
         .collect())
 }
 
+/// The price of each grade of each of `session_ids`.
+pub async fn prices_by_grade_of(
+    db: &impl ConnectionTrait,
+    session_ids: &[i64],
+) -> Result<HashMap<i64, HashMap<String, i32>>, sea_orm::DbErr> {
+    let mut prices: HashMap<i64, HashMap<String, i32>> = HashMap::new();
+    for price in session_price::Entity::find()
+        .filter(session_price::Column::SessionId.is_in(session_ids.iter().copied()))
+        .all(db)
+        .await?
+    {
+        prices
+            .entry(price.session_id)
+            .or_default()
+            .insert(price.grade, price.price);
+    }
+    Ok(prices)
+}
+
 /// The distinct seat grades of a venue's layout.
 pub async fn venue_grades(db: &impl ConnectionTrait, venue_id: i64) -> ApiResult<BTreeSet<String>> {
     let grades: Vec<String> = seat::Entity::find()

@@ -6,18 +6,16 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
 
-use async_graphql::dataloader::{DataLoader, Loader};
+use async_graphql::dataloader::Loader;
 use chrono::{DateTime, Utc};
-use entity::{cast_member, performance, performance_cast, section, session, session_price, venue};
-use futures::StreamExt;
-use futures::future::BoxFuture;
-use futures::stream::FuturesUnordered;
+use entity::{cast_member, performance, performance_cast, section, session, session_price, venue, waiting_room};
 use sea_orm::sea_query::{Expr, Func};
-use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
-use tokio::sync::mpsc;
+use sea_orm::{ColumnTrait, DatabaseExecutor, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
+use super::batch::{Abandoned, BatchTasks, Batcher};
+use super::reads::Source;
+use crate::domain::seat_map;
 use crate::error::ApiError;
 
 /// Loader errors are shared between every waiting field, hence the `Arc`.
@@ -33,80 +31,39 @@ pub fn load_error(err: LoadError) -> ApiError {
 }
 
 /// Per-request loaders (no cache survives a request, so nothing served is stale).
-pub type Loaders = DataLoader<CatalogLoader>;
+pub type Loaders = Batcher<CatalogLoader>;
 
-/// Batch tasks the loaders of one request have queued, waiting for [`drive`] to run them.
-pub type BatchTasks = mpsc::UnboundedReceiver<BoxFuture<'static, ()>>;
+impl Abandoned for LoadError {
+    fn abandoned() -> Self {
+        Arc::new(DbErr::Custom("the request ended before its batch was read".into()))
+    }
+}
 
-/// Creates the loaders of one request.
-///
-/// Batches are not started on a timer: a timer shorter than the time it takes to walk a page
-/// of results splits batches (on a busy machine, or with the batch task running on another
-/// core meanwhile), and a longer one adds its length to every level of every query. Instead
-/// each batch task is queued, and [`drive`] runs it on the request's own task once the
-/// execution can go no further without data, that is, when every field of the level has
-/// asked for its key. One statement per level, with no waiting.
+/// Creates the loaders of one request, and the batch tasks [`super::batch::drive`] must run
+/// beside its execution.
 ///
 /// The catalog's loaders read `reads` (a replica, when the request was routed to one); the
-/// loaders of other domains read `primary`.
-pub fn per_request(primary: DatabaseConnection, reads: DatabaseConnection) -> (Loaders, BatchTasks) {
-    let (queue, tasks) = mpsc::unbounded_channel();
-    let spawner = move |task: BoxFuture<'static, ()>| {
-        // The receiver lives as long as the request; a send can only fail once it is over.
-        let _ = queue.send(task);
-    };
-    (
-        DataLoader::new(CatalogLoader { primary, reads }, spawner).delay(Duration::ZERO),
-        tasks,
-    )
-}
-
-/// The same for a stream of responses (a subscription or an operation over WebSocket).
-pub fn drive_stream<S>(work: S, tasks: BatchTasks) -> impl futures::Stream<Item = S::Item>
-where
-    S: futures::Stream + Unpin,
-{
-    futures::stream::unfold(
-        (work, tasks, FuturesUnordered::new()),
-        |(mut work, mut tasks, mut running)| async move {
-            loop {
-                tokio::select! {
-                    biased;
-                    item = work.next() => return item.map(|item| (item, (work, tasks, running))),
-                    Some(task) = tasks.recv() => running.push(task),
-                    Some(()) = running.next(), if !running.is_empty() => {}
-                }
-            }
-        },
-    )
-}
-
-/// Runs `work` (a GraphQL execution) together with the batch tasks its loaders queue; the
-/// work is always polled first, so a batch starts only when the work is waiting.
-pub async fn drive<T>(work: impl Future<Output = T>, mut tasks: BatchTasks) -> T {
-    let mut running = FuturesUnordered::new();
-    let mut work = std::pin::pin!(work);
-    loop {
-        tokio::select! {
-            biased;
-            output = &mut work => return output,
-            Some(task) = tasks.recv() => running.push(task),
-            Some(()) = running.next(), if !running.is_empty() => {}
-        }
-    }
+/// loaders of other domains read `primary`. Either may be one snapshot for the whole query
+/// (see [`super::reads`]).
+pub fn per_request(primary: Source, reads: Source) -> (Loaders, BatchTasks) {
+    Batcher::new(CatalogLoader { primary, reads })
 }
 
 pub struct CatalogLoader {
     /// For the loaders of other domains (payments, tickets, coupons, waitlists).
-    primary: DatabaseConnection,
+    primary: Source,
     /// For the catalog's loaders, which tolerate a replica's lag.
-    reads: DatabaseConnection,
+    reads: Source,
 }
 
 impl CatalogLoader {
     /// For loaders of other domains, implemented next to their GraphQL types: the primary.
-    pub(crate) fn db(&self) -> &DatabaseConnection {
-        &self.primary
+    pub(crate) async fn db(&self) -> Result<DatabaseExecutor<'_>, DbErr> {
+        self.primary.conn().await
+    }
+
+    async fn reads(&self) -> Result<DatabaseExecutor<'_>, DbErr> {
+        self.reads.conn().await
     }
 }
 
@@ -133,6 +90,12 @@ pub struct PricesOfSession(pub i64);
 /// Lowest price per grade over a performance's sessions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct PriceTiersOfPerformance(pub i64);
+/// The whole seat map of a session, read fresh from the inventory (the primary).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SeatMapOfSession(pub i64);
+/// The waiting room of a session, when the box office configured one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RoomOfSession(pub i64);
 /// Sessions of a performance starting in an optional window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct SessionsOfPerformance {
@@ -160,7 +123,7 @@ impl Loader<VenueKey> for CatalogLoader {
     async fn load(&self, keys: &[VenueKey]) -> Result<HashMap<VenueKey, Self::Value>, Self::Error> {
         let rows = venue::Entity::find()
             .filter(venue::Column::Id.is_in(ids(keys, |k| k.0)))
-            .all(&self.reads)
+            .all(&self.reads().await?)
             .await?;
         Ok(rows.into_iter().map(|v| (VenueKey(v.id), v)).collect())
     }
@@ -173,7 +136,7 @@ impl Loader<PerformanceKey> for CatalogLoader {
     async fn load(&self, keys: &[PerformanceKey]) -> Result<HashMap<PerformanceKey, Self::Value>, Self::Error> {
         let rows = performance::Entity::find()
             .filter(performance::Column::Id.is_in(ids(keys, |k| k.0)))
-            .all(&self.reads)
+            .all(&self.reads().await?)
             .await?;
         Ok(rows.into_iter().map(|p| (PerformanceKey(p.id), p)).collect())
     }
@@ -186,7 +149,7 @@ impl Loader<CastMemberKey> for CatalogLoader {
     async fn load(&self, keys: &[CastMemberKey]) -> Result<HashMap<CastMemberKey, Self::Value>, Self::Error> {
         let rows = cast_member::Entity::find()
             .filter(cast_member::Column::Id.is_in(ids(keys, |k| k.0)))
-            .all(&self.reads)
+            .all(&self.reads().await?)
             .await?;
         Ok(rows.into_iter().map(|c| (CastMemberKey(c.id), c)).collect())
     }
@@ -199,7 +162,7 @@ impl Loader<SessionKey> for CatalogLoader {
     async fn load(&self, keys: &[SessionKey]) -> Result<HashMap<SessionKey, Self::Value>, Self::Error> {
         let rows = session::Entity::find()
             .filter(session::Column::Id.is_in(ids(keys, |k| k.0)))
-            .all(&self.reads)
+            .all(&self.reads().await?)
             .await?;
         Ok(rows.into_iter().map(|s| (SessionKey(s.id), s)).collect())
     }
@@ -214,7 +177,7 @@ impl Loader<CastOfPerformance> for CatalogLoader {
             .filter(performance_cast::Column::PerformanceId.is_in(ids(keys, |k| k.0)))
             .order_by_asc(performance_cast::Column::BillingOrder)
             .order_by_asc(performance_cast::Column::Id)
-            .all(&self.reads)
+            .all(&self.reads().await?)
             .await?;
         Ok(group(rows, |r| CastOfPerformance(r.performance_id)))
     }
@@ -229,7 +192,7 @@ impl Loader<RolesOfMember> for CatalogLoader {
             .filter(performance_cast::Column::CastMemberId.is_in(ids(keys, |k| k.0)))
             .order_by_asc(performance_cast::Column::PerformanceId)
             .order_by_asc(performance_cast::Column::BillingOrder)
-            .all(&self.reads)
+            .all(&self.reads().await?)
             .await?;
         Ok(group(rows, |r| RolesOfMember(r.cast_member_id)))
     }
@@ -243,7 +206,7 @@ impl Loader<SectionsOfVenue> for CatalogLoader {
         let rows = section::Entity::find()
             .filter(section::Column::VenueId.is_in(ids(keys, |k| k.0)))
             .order_by_asc(section::Column::Position)
-            .all(&self.reads)
+            .all(&self.reads().await?)
             .await?;
         Ok(group(rows, |r| SectionsOfVenue(r.venue_id)))
     }
@@ -257,7 +220,7 @@ impl Loader<PricesOfSession> for CatalogLoader {
         let rows = session_price::Entity::find()
             .filter(session_price::Column::SessionId.is_in(ids(keys, |k| k.0)))
             .order_by_desc(session_price::Column::Price)
-            .all(&self.reads)
+            .all(&self.reads().await?)
             .await?;
         Ok(group(rows, |r| PricesOfSession(r.session_id)))
     }
@@ -285,7 +248,7 @@ impl Loader<PriceTiersOfPerformance> for CatalogLoader {
             .group_by(session::Column::PerformanceId)
             .group_by(session_price::Column::Grade)
             .into_tuple()
-            .all(&self.reads)
+            .all(&self.reads().await?)
             .await?;
         let mut grouped = group(rows, |r| PriceTiersOfPerformance(r.0));
         Ok(grouped
@@ -311,12 +274,39 @@ impl Loader<SessionsOfPerformance> for CatalogLoader {
         let mut out = HashMap::new();
         for ((from, to), keys) in windows {
             let performance_ids = ids(&keys, |k| k.performance_id);
-            let sessions = crate::domain::sessions::sessions_of(&self.reads, &performance_ids, from, to).await?;
+            let sessions =
+                crate::domain::sessions::sessions_of(&self.reads().await?, &performance_ids, from, to).await?;
             let mut by_performance = group(sessions, |s| s.performance_id);
             for key in keys {
                 out.insert(key, by_performance.remove(&key.performance_id).unwrap_or_default());
             }
         }
         Ok(out)
+    }
+}
+
+impl Loader<SeatMapOfSession> for CatalogLoader {
+    type Value = seat_map::SeatMap;
+    type Error = LoadError;
+
+    async fn load(&self, keys: &[SeatMapOfSession]) -> Result<HashMap<SeatMapOfSession, Self::Value>, Self::Error> {
+        let maps = seat_map::load_seat_maps(&self.db().await?, &ids(keys, |k| k.0)).await?;
+        Ok(maps.into_iter().map(|(id, map)| (SeatMapOfSession(id), map)).collect())
+    }
+}
+
+impl Loader<RoomOfSession> for CatalogLoader {
+    type Value = waiting_room::Model;
+    type Error = LoadError;
+
+    async fn load(&self, keys: &[RoomOfSession]) -> Result<HashMap<RoomOfSession, Self::Value>, Self::Error> {
+        let rooms = waiting_room::Entity::find()
+            .filter(waiting_room::Column::SessionId.is_in(ids(keys, |k| k.0)))
+            .all(&self.db().await?)
+            .await?;
+        Ok(rooms
+            .into_iter()
+            .map(|room| (RoomOfSession(room.session_id), room))
+            .collect())
     }
 }

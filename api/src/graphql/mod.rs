@@ -6,6 +6,7 @@
 mod accounts;
 mod after_mutation;
 pub mod audit;
+pub mod batch;
 pub(crate) mod booking;
 mod catalog;
 pub mod cost;
@@ -22,6 +23,7 @@ pub(crate) mod notifications;
 mod observe;
 mod payments;
 mod posters;
+pub mod reads;
 pub mod relay;
 mod reviews;
 mod search;
@@ -37,6 +39,8 @@ use crate::config::GraphqlSettings;
 use crate::error::{ApiError, ApiResult};
 use crate::infra::replicas::{PrimaryReason, Route};
 use crate::state::AppState;
+pub(crate) use reads::reader;
+pub use reads::{Reads, Source};
 
 #[derive(MergedObject, Default)]
 pub struct QueryRoot(
@@ -139,14 +143,22 @@ pub fn sdl() -> String {
 }
 
 /// Executes one request with fresh per-request dataloaders (see [`loaders::per_request`]),
-/// every read on `db`.
+/// every read on `db`: a query's reads through one snapshot (see [`reads`]), a mutation's
+/// (`writes`) each on its own.
 pub async fn execute(
     schema: &CurtainSchema,
     request: async_graphql::Request,
-    db: &sea_orm::DatabaseConnection,
+    app: &AppState,
+    writes: bool,
 ) -> async_graphql::Response {
+    let db = &app.db;
+    let source = if writes {
+        Source::each(db.clone())
+    } else {
+        Source::snapshot(db.clone(), app.metrics.clone())
+    };
     let reads = Reads {
-        db: db.clone(),
+        source,
         route: Route::Primary(PrimaryReason::NoReplica),
     };
     execute_reading(schema, request, db, reads).await
@@ -154,44 +166,34 @@ pub async fn execute(
 
 /// Executes one request whose lag-tolerant reads (the catalog and its loaders, reviews,
 /// public lists, reservation search: see [`reader`]) go to `reads`, and everything else to
-/// the primary.
+/// the primary (through the same snapshot when `reads` is the primary's).
 pub async fn execute_reading(
     schema: &CurtainSchema,
     request: async_graphql::Request,
     primary: &sea_orm::DatabaseConnection,
     reads: Reads,
 ) -> async_graphql::Response {
-    let (loaders, batches) = loaders::per_request(primary.clone(), reads.db.clone());
-    loaders::drive(schema.execute(request.data(loaders).data(reads)), batches).await
-}
-
-/// Where a request's lag-tolerant reads go: a replica, or the primary.
-#[derive(Clone)]
-pub struct Reads {
-    pub db: sea_orm::DatabaseConnection,
-    pub route: Route,
-}
-
-/// The connection for reads that may lag the latest write by up to
-/// `database.replica_max_lag_ms` (and never a write of the viewer's own): a replica when the
-/// request was routed to one, else the primary. Anything a buyer acts on (holds, payments,
-/// the seat map, their own reservations) reads `app(ctx)?.db` instead.
-pub(crate) fn reader<'a>(ctx: &Context<'a>) -> ApiResult<&'a sea_orm::DatabaseConnection> {
-    match ctx.data_opt::<Reads>() {
-        Some(reads) => Ok(&reads.db),
-        None => Ok(&app(ctx)?.db),
-    }
+    let source = reads.source.clone();
+    let primary = match reads.route {
+        Route::Primary(_) => source.clone(),
+        Route::Replica(_) => Source::each(primary.clone()),
+    };
+    let (loaders, batches) = loaders::per_request(primary, source.clone());
+    let response = batch::drive(schema.execute(request.data(loaders).data(reads)), batches).await;
+    source.finish().await;
+    response
 }
 
 /// Executes one operation as a stream of responses (one for a query or mutation, one per
-/// event for a subscription), with its own dataloaders.
+/// event for a subscription), with its own dataloaders; every read on its own, so that each
+/// event sees the newest state.
 pub fn execute_stream(
     schema: &CurtainSchema,
     request: async_graphql::Request,
     db: &sea_orm::DatabaseConnection,
 ) -> impl futures::Stream<Item = async_graphql::Response> + Send + 'static {
-    let (loaders, batches) = loaders::per_request(db.clone(), db.clone());
-    loaders::drive_stream(Box::pin(schema.execute_stream(request.data(loaders))), batches)
+    let (loaders, batches) = loaders::per_request(Source::each(db.clone()), Source::each(db.clone()));
+    batch::drive_stream(Box::pin(schema.execute_stream(request.data(loaders))), batches)
 }
 
 pub(crate) fn app<'a>(ctx: &Context<'a>) -> ApiResult<&'a AppState> {

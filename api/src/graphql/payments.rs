@@ -82,7 +82,7 @@ impl Loader<PaymentOfReservation> for CatalogLoader {
     ) -> Result<HashMap<PaymentOfReservation, Self::Value>, Self::Error> {
         let rows = payment::Entity::find()
             .filter(payment::Column::ReservationId.is_in(keys.iter().map(|k| k.0)))
-            .all(self.db())
+            .all(&self.db().await?)
             .await?;
         Ok(rows
             .into_iter()

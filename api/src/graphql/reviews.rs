@@ -69,7 +69,7 @@ pub(crate) async fn reviews_of(
 ) -> GqlResult<Connection<Cursor, Review>> {
     let app = app(ctx)?;
     let page = page_request::<NewestFirst>(&app.settings.graphql, first, after)?;
-    let rows = reviews::list_reviews(crate::graphql::reader(ctx)?, performance_id, page).await?;
+    let rows = reviews::list_reviews(&crate::graphql::reader(ctx).await?, performance_id, page).await?;
     Ok(connection::<NewestFirst, _>(rows, Review))
 }
 

@@ -171,7 +171,7 @@ impl Loader<WaitlistLength> for CatalogLoader {
 
     async fn load(&self, keys: &[WaitlistLength]) -> Result<HashMap<WaitlistLength, i64>, Self::Error> {
         let ids: Vec<i64> = keys.iter().map(|k| k.0).collect();
-        let counts = waitlist::waiting_counts(self.db(), &ids).await?;
+        let counts = waitlist::waiting_counts(&self.db().await?, &ids).await?;
         Ok(counts.into_iter().map(|(id, n)| (WaitlistLength(id), n)).collect())
     }
 }
@@ -188,7 +188,7 @@ impl Loader<OfferedReservation> for CatalogLoader {
         use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
         let rows = reservation::Entity::find()
             .filter(reservation::Column::Id.is_in(keys.iter().map(|k| k.0)))
-            .all(self.db())
+            .all(&self.db().await?)
             .await?;
         Ok(rows.into_iter().map(|r| (OfferedReservation(r.id), r)).collect())
     }

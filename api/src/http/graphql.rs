@@ -171,7 +171,7 @@ async fn execute(
     state: HttpState,
     client_ip: IpAddr,
     headers: &HeaderMap,
-    request: async_graphql::Request,
+    mut request: async_graphql::Request,
     media: MediaType,
 ) -> Response {
     let request_id = headers.get(REQUEST_ID).and_then(|v| v.to_str().ok()).map(str::to_owned);
@@ -180,10 +180,11 @@ async fn execute(
         request_id: request_id.clone(),
         client_ip,
     };
+    let writes = is_mutation(&mut request, &graphql::cost_model(&state.app.settings.graphql));
     let response = if state.app.replicas.is_empty() {
-        graphql::execute(&state.schema, request.data(viewer).data(info), &state.app.db).await
+        graphql::execute(&state.schema, request.data(viewer).data(info), &state.app, writes).await
     } else {
-        execute_routed(&state, request, viewer, info).await
+        execute_routed(&state, request, writes, viewer, info).await
     };
     let response = errors::finalize(response, request_id.as_deref());
 
@@ -210,12 +211,12 @@ async fn execute(
 /// write position is remembered by `graphql::after_mutation`, over WebSocket too.)
 async fn execute_routed(
     state: &HttpState,
-    mut request: async_graphql::Request,
+    request: async_graphql::Request,
+    writes: bool,
     viewer: Viewer,
     info: RequestInfo,
 ) -> async_graphql::Response {
     let app = &state.app;
-    let writes = is_mutation(&mut request, &graphql::cost_model(&app.settings.graphql));
     let writer = viewer.principal().map(|principal| principal.user_id);
     let route = app.replicas.route(writes, writer).await;
     app.metrics.count_read_route(route.label());
@@ -225,10 +226,13 @@ async fn execute_routed(
         copy.extensions = request.extensions.clone();
         copy
     });
-    let reads = graphql::Reads {
-        db: app.replicas.pool(route).clone(),
-        route,
+    let pool = app.replicas.pool(route).clone();
+    let source = if writes {
+        graphql::Source::each(pool)
+    } else {
+        graphql::Source::snapshot(pool, app.metrics.clone())
     };
+    let reads = graphql::Reads { source, route };
     let request = request.data(viewer.clone()).data(info.clone());
     let response = graphql::execute_reading(&state.schema, request, &app.db, reads).await;
     if let Some(copy) = again
@@ -242,7 +246,7 @@ async fn execute_routed(
                 "a query failed on a read replica; running it again on the primary"
             );
             app.metrics.count_read_route("primary_after_replica_failure");
-            return graphql::execute(&state.schema, copy.data(viewer).data(info), &app.db).await;
+            return graphql::execute(&state.schema, copy.data(viewer).data(info), app, writes).await;
         }
     }
     response

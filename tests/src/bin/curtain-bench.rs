@@ -25,7 +25,12 @@
 //! `curtain-bench waiting-room` is P9, the inventory-aware waiting room (see
 //! `curtain_tests::waiting_room_bench`).
 //!
-//! The server runs in this process (the real one, over loopback HTTP), so load generator
+//! `curtain-bench reads` is P2, the nested catalog read beside PostGraphile v5; `list` is P5,
+//! the public list page under a steady load; `footprint` is P7, start-up time and memory (see
+//! `curtain_tests::reads_bench`). These three run the real `curtain` binary as a process of
+//! its own pinned to one core, with the load pinned to the other.
+//!
+//! The other benchmarks' server runs in this process (the real one, over loopback HTTP), so load generator
 //! and server share the machine's cores, as pgbench and PostgreSQL do in the baseline.
 
 use std::process::Command;
@@ -194,6 +199,34 @@ enum Bench {
     /// One server of `drill`, configured from the environment, run by it in a child process.
     #[command(hide = true)]
     DrillInstance,
+    /// P2: the nested catalog read `performances(first: 20) { venue cast sessions }` on
+    /// PostgreSQL (a scratch database on CURTAIN_TEST_DATABASE_URL's server, demo catalog),
+    /// Curtain beside PostGraphile v5 (installed with npm from tests/postgraphile's lockfile)
+    /// after checking both answer the same; each server on core 0, the load on core 1.
+    /// Needs `cargo build --release -p curtain -p curtain-tests`.
+    Reads {
+        /// Connections of the saturation runs.
+        #[arg(long, value_delimiter = ',', default_values_t = [16, 64, 128])]
+        connections: Vec<usize>,
+        /// Seconds of each run.
+        #[arg(long, default_value_t = 20)]
+        seconds: u64,
+        /// Measure Curtain alone.
+        #[arg(long)]
+        no_postgraphile: bool,
+    },
+    /// P5: the public performance list page, requests paced evenly over the run, on SQLite
+    /// and PostgreSQL (CURTAIN_TEST_DATABASE_URL, when set); server on core 0.
+    List {
+        #[arg(long, default_value_t = 10_000)]
+        requests: u64,
+        #[arg(long, default_value_t = 30)]
+        seconds: u64,
+    },
+    /// P7: the `curtain` binary's time from start to ready (first start on an empty
+    /// database, loading the demo catalog; then a restart) and its memory at rest, on SQLite
+    /// and PostgreSQL (CURTAIN_TEST_DATABASE_URL, when set).
+    Footprint,
     /// P6: concurrent buyers claim one coupon of a first-come campaign (PostgreSQL at
     /// CURTAIN_TEST_DATABASE_URL).
     Coupons {
@@ -218,6 +251,13 @@ async fn main() -> anyhow::Result<()> {
             sqlite,
             unbatched,
         } => holds(&rush, sqlite, unbatched).await?,
+        Bench::Reads {
+            connections,
+            seconds,
+            no_postgraphile,
+        } => curtain_tests::reads_bench::reads(&connections, seconds, !no_postgraphile).await?,
+        Bench::List { requests, seconds } => curtain_tests::reads_bench::list(requests, seconds).await?,
+        Bench::Footprint => curtain_tests::reads_bench::footprint().await?,
         Bench::Search {
             performances,
             cast,

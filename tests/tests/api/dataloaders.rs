@@ -8,27 +8,44 @@ use curtain_tests::{TestApp, backend_tests, data};
 use serde_json::json;
 
 backend_tests!(
-    nested_catalog_queries_cost_the_same_statements_for_5_or_20_performances,
+    nested_catalog_queries_cost_the_same_statements_at_any_page_size,
     reservation_and_audit_pages_cost_the_same_statements_for_2_or_8_rows,
 );
 
+/// P2's shape (benchmarks P2, `curtain-bench reads`), and more of the catalog beside it.
 const NESTED: &str = "query($first: Int) { performances(first: $first) { edges { node {
     title venue { name } cast { role castMember { name } }
     sessions { startsAt availableSeatCount } priceTiers { grade price }
 } } } }";
 
-async fn statements_for(app: &TestApp, first: i64) -> (f64, usize) {
+/// Every session's waiting room and waitlist, as a page of on-sale sessions shows them.
+const SESSIONS: &str = "query($first: Int) { performances(first: $first) { edges { node {
+    sessions { id saleState waitingRoom { enabled } waitlistLength }
+} } } }";
+
+/// Search hits, each with its relations.
+const HITS: &str = "query($first: Int) { search(query: \"Show\", first: $first) { edges { node {
+    ... on Performance { title venue { name } cast { castMember { name } } sessions { startsAt } }
+} } } }";
+
+/// Statements the request ran, and the length of its list; its reads must have shared one
+/// snapshot (one read-only transaction).
+async fn statements_for(app: &TestApp, query: &str, first: i64, list: &str) -> (f64, usize) {
     let before = app.metric("curtain_db_statements_total", "origin=\"request\"").await;
-    let response = app.gql(NESTED, json!({ "first": first })).await;
+    let snapshots = app.metric("curtain_db_read_snapshots_total", "").await;
+    let response = app.gql(query, json!({ "first": first })).await;
     let after = app.metric("curtain_db_statements_total", "origin=\"request\"").await;
-    let edges = data(&response)["performances"]["edges"]
-        .as_array()
-        .map(Vec::len)
-        .unwrap_or(0);
+    assert_eq!(
+        app.metric("curtain_db_read_snapshots_total", "").await - snapshots,
+        1.0,
+        "one snapshot for the whole query"
+    );
+    let edges = data(&response)[list]["edges"].as_array().map(Vec::len).unwrap_or(0);
     (after - before, edges)
 }
 
-async fn nested_catalog_queries_cost_the_same_statements_for_5_or_20_performances(app: &TestApp) {
+/// The same statements at page 5, 20, 50 and 100, for each shape.
+async fn nested_catalog_queries_cost_the_same_statements_at_any_page_size(app: &TestApp) {
     let (start, _) = day(0);
     let (end, _) = day(30);
     let venues = [
@@ -39,22 +56,77 @@ async fn nested_catalog_queries_cost_the_same_statements_for_5_or_20_performance
         create_cast_member(app, "배우 하나").await,
         create_cast_member(app, "배우 둘").await,
     ];
-    for i in 0..20 {
+    for i in 0..100 {
         let performance = create_performance(app, &venues[i % 2], &format!("Show {i}"), &start, &end).await;
         add_cast(app, &performance, &members[0], "주연").await;
         add_cast(app, &performance, &members[1], "조연").await;
         create_session(app, &performance, &day(1).1).await;
         create_session(app, &performance, &day(2).1).await;
     }
+    let indexed = |hits: &[String]| hits.len() >= 100;
+    crate::search::eventually_with(app, "Show", 100, indexed).await;
 
-    let (small, edges) = statements_for(app, 5).await;
-    assert_eq!(edges, 5);
-    let (large, edges) = statements_for(app, 20).await;
-    assert_eq!(edges, 20);
-    assert!(small > 0.0, "statements are counted");
-    assert_eq!(small, large, "statements per request must not grow with the page size");
-    // performances + venues + cast + cast members + sessions + price tiers
-    assert!(large <= 6.0, "{large} statements for one nested query");
+    for (name, query, list, most) in [
+        // performances + venues + cast + cast members + sessions + price tiers
+        ("P2", NESTED, "performances", 6.0),
+        // performances + sessions + waiting rooms + waitlists
+        ("sessions", SESSIONS, "performances", 4.0),
+        // performances + venues + cast + cast members + sessions (the hits come from the index)
+        ("search hits", HITS, "search", 5.0),
+    ] {
+        let mut counts = Vec::new();
+        for first in [5, 20, 50, 100] {
+            let (statements, edges) = statements_for(app, query, first, list).await;
+            assert_eq!(edges, first as usize, "{name}: page of {first}");
+            counts.push(statements);
+        }
+        assert!(counts[0] > 0.0, "{name}: statements are counted");
+        assert!(
+            counts.iter().all(|&n| n == counts[0]),
+            "{name}: statements per request must not grow with the page size: {counts:?} at 5, 20, 50, 100"
+        );
+        assert!(
+            counts[0] <= most,
+            "{name}: {} statements for one nested query",
+            counts[0]
+        );
+    }
+
+    // Seat maps are read whole (seats and prices, whatever is selected), so the cost check
+    // allows only a few in one query (a page of sessions' seat maps is refused as too
+    // complex); those few are read together.
+    let sessions = app.gql(SESSIONS, json!({ "first": 8 })).await;
+    let ids: Vec<String> = data(&sessions)["performances"]["edges"]
+        .as_array()
+        .expect("edges")
+        .iter()
+        .map(|edge| {
+            edge["node"]["sessions"][0]["id"]
+                .as_str()
+                .expect("a session")
+                .to_string()
+        })
+        .collect();
+    let mut counts = Vec::new();
+    for maps in [2, 8] {
+        let fields: String = ids[..maps]
+            .iter()
+            .enumerate()
+            .map(|(i, id)| format!(" m{i}: seatMap(sessionId: \"{id}\") {{ version availableCount }}"))
+            .collect();
+        let before = app.metric("curtain_db_statements_total", "origin=\"request\"").await;
+        let response = app.gql(&format!("{{{fields} }}"), json!({})).await;
+        let after = app.metric("curtain_db_statements_total", "origin=\"request\"").await;
+        assert_eq!(
+            data(&response)["m1"]["availableCount"],
+            9,
+            "a seat map of three rows of three"
+        );
+        counts.push(after - before);
+    }
+    assert_eq!(counts[0], counts[1], "seat maps: 2 or 8 cost the same statements");
+    // seats + prices
+    assert!(counts[0] <= 2.0, "{} statements for 8 seat maps", counts[0]);
 }
 
 async fn statements_of(app: &TestApp, query: &str, first: i64, list: &str) -> (f64, usize) {

@@ -57,6 +57,23 @@ pub(crate) async fn eventually(app: &TestApp, query: &str, done: impl Fn(&[Strin
     }
 }
 
+/// Searches for a page of `first` hits until `done` holds for them, for up to ten seconds.
+pub(crate) async fn eventually_with(
+    app: &TestApp,
+    query: &str,
+    first: i64,
+    done: impl Fn(&[String]) -> bool,
+) -> Vec<String> {
+    let started = Instant::now();
+    loop {
+        let found = hits(&search_with(app, json!({ "q": query, "first": first })).await);
+        if done(&found) || started.elapsed() > Duration::from_secs(10) {
+            return found;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 pub(crate) async fn with_demo(backend: Backend) -> Option<TestApp> {
     TestApp::spawn_with(
         backend,

@@ -154,7 +154,7 @@ impl async_graphql::dataloader::Loader<AccountKey> for crate::graphql::loaders::
         use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
         let rows = user::Entity::find()
             .filter(user::Column::Id.is_in(keys.iter().map(|k| k.0)))
-            .all(self.db())
+            .all(&self.db().await?)
             .await?;
         Ok(rows.into_iter().map(|u| (AccountKey(u.id), u)).collect())
     }

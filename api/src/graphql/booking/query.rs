@@ -96,7 +96,7 @@ impl BookingQuery {
             created_from: filter.created_from,
             created_to: filter.created_to,
         };
-        let rows = reservations::search(crate::graphql::reader(ctx)?, &filter, page).await?;
+        let rows = reservations::search(&crate::graphql::reader(ctx).await?, &filter, page).await?;
         Ok(connection::<NewestFirst, _>(rows, Reservation))
     }
 }

@@ -127,7 +127,7 @@ impl async_graphql::dataloader::Loader<SeatsOfReservation> for crate::graphql::l
         &self,
         keys: &[SeatsOfReservation],
     ) -> Result<std::collections::HashMap<SeatsOfReservation, Self::Value>, Self::Error> {
-        let rows = holds::seats_of_many(self.db(), keys.iter().map(|k| k.0)).await?;
+        let rows = holds::seats_of_many(&self.db().await?, keys.iter().map(|k| k.0)).await?;
         let mut seats: std::collections::HashMap<SeatsOfReservation, Self::Value> = std::collections::HashMap::new();
         for row in rows {
             seats

@@ -8,7 +8,7 @@ use entity::{cast_member, performance, venue};
 use super::types::{CastMember, Genre, Performance, SeatMap, Session, Venue};
 use crate::catalog_cache::{self, CachedPage, CachedPerformance};
 use crate::domain::performances::PerformanceFilter;
-use crate::domain::{cast, performances, seat_map, sessions, venues};
+use crate::domain::{cast, performances, sessions, venues};
 use crate::graphql::GqlResult;
 use crate::graphql::ids::{NodeKind, expect};
 use crate::graphql::relay::{Cursor, Keyset, connection, page_request};
@@ -107,7 +107,7 @@ impl CatalogQuery {
                 .await?
                 .into()
         } else {
-            performances::list_performances(reader(ctx)?, &filter, page).await?
+            performances::list_performances(&reader(ctx).await?, &filter, page).await?
         };
         Ok(connection::<PerformancesByStart, _>(rows, Performance))
     }
@@ -135,13 +135,13 @@ impl CatalogQuery {
     ) -> GqlResult<Connection<Cursor, Venue>> {
         let app = app(ctx)?;
         let page = page_request::<VenuesByName>(&app.settings.graphql, first, after)?;
-        let rows = venues::list_venues(reader(ctx)?, page).await?;
+        let rows = venues::list_venues(&reader(ctx).await?, page).await?;
         Ok(connection::<VenuesByName, _>(rows, Venue))
     }
 
     async fn venue(&self, ctx: &Context<'_>, id: ID) -> GqlResult<Option<Venue>> {
         let id = expect(NodeKind::Venue, &id, "id")?;
-        Ok(Some(Venue(venues::find_venue(reader(ctx)?, id).await?)))
+        Ok(Some(Venue(venues::find_venue(&reader(ctx).await?, id).await?)))
     }
 
     /// Cast members ordered by name.
@@ -153,23 +153,23 @@ impl CatalogQuery {
     ) -> GqlResult<Connection<Cursor, CastMember>> {
         let app = app(ctx)?;
         let page = page_request::<CastByName>(&app.settings.graphql, first, after)?;
-        let rows = cast::list_cast_members(reader(ctx)?, page).await?;
+        let rows = cast::list_cast_members(&reader(ctx).await?, page).await?;
         Ok(connection::<CastByName, _>(rows, CastMember))
     }
 
     async fn cast_member(&self, ctx: &Context<'_>, id: ID) -> GqlResult<Option<CastMember>> {
         let id = expect(NodeKind::CastMember, &id, "id")?;
-        Ok(Some(CastMember(cast::find_cast_member(reader(ctx)?, id).await?)))
+        Ok(Some(CastMember(cast::find_cast_member(&reader(ctx).await?, id).await?)))
     }
 
     async fn session(&self, ctx: &Context<'_>, id: ID) -> GqlResult<Option<Session>> {
         let id = expect(NodeKind::Session, &id, "id")?;
-        Ok(Some(Session(sessions::find_session(reader(ctx)?, id).await?)))
+        Ok(Some(Session(sessions::find_session(&reader(ctx).await?, id).await?)))
     }
 
     /// Every seat of a session with its status, and the seat-map version it reflects.
     async fn seat_map(&self, ctx: &Context<'_>, session_id: ID) -> GqlResult<Option<SeatMap>> {
         let id = expect(NodeKind::Session, &session_id, "sessionId")?;
-        Ok(Some(SeatMap(seat_map::load_seat_map(&app(ctx)?.db, id).await?)))
+        Ok(Some(super::types::seat_map_of(ctx, id).await?))
     }
 }

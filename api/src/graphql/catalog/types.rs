@@ -12,7 +12,7 @@ use crate::graphql::GqlResult;
 use crate::graphql::ids::{NodeKind, encode};
 use crate::graphql::loaders::{
     CastMemberKey, CastOfPerformance, PerformanceKey, PriceTiersOfPerformance, PricesOfSession, RolesOfMember,
-    SectionsOfVenue, SessionsOfPerformance, VenueKey, load_error,
+    RoomOfSession, SeatMapOfSession, SectionsOfVenue, SessionsOfPerformance, VenueKey, load_error,
 };
 use crate::graphql::relay::Cursor;
 use crate::graphql::{app, loaders};
@@ -344,18 +344,31 @@ impl Session {
     }
     /// Every seat with its status, read fresh from the inventory.
     async fn seat_map(&self, ctx: &Context<'_>) -> GqlResult<SeatMap> {
-        let app = app(ctx)?;
-        Ok(SeatMap(seat_map::load_seat_map(&app.db, self.0.id).await?))
+        seat_map_of(ctx, self.0.id).await
     }
     /// The session's waiting room; null when the box office never configured one.
     async fn waiting_room(&self, ctx: &Context<'_>) -> GqlResult<Option<crate::graphql::waiting_room::WaitingRoom>> {
-        let room = crate::domain::waiting_room::find_room(&app(ctx)?.db, self.0.id).await?;
+        let room = loaders(ctx)?
+            .load_one(RoomOfSession(self.0.id))
+            .await
+            .map_err(load_error)?;
         Ok(room.map(crate::graphql::waiting_room::WaitingRoom))
     }
     /// Buyers waiting in the session's waitlist (WAITING entries), for the sold-out page.
     async fn waitlist_length(&self, ctx: &Context<'_>) -> GqlResult<i32> {
         crate::graphql::waitlist::waitlist_length(ctx, self.0.id).await
     }
+}
+
+/// The seat map of a session, batched with every other asked for by the query.
+pub(crate) async fn seat_map_of(ctx: &Context<'_>, session_id: i64) -> GqlResult<SeatMap> {
+    Ok(loaders(ctx)?
+        .load_one(SeatMapOfSession(session_id))
+        .await
+        .map_err(load_error)?
+        .map(SeatMap)
+        // A session always has seats, so no seat map means there is no such session.
+        .ok_or(ApiError::NotFound("session"))?)
 }
 
 pub struct SeatMap(pub seat_map::SeatMap);

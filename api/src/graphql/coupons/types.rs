@@ -117,7 +117,7 @@ impl Loader<UserCouponKey> for CatalogLoader {
         let rows = user_coupon::Entity::find()
             .find_also_related(coupon::Entity)
             .filter(user_coupon::Column::Id.is_in(keys.iter().map(|k| k.0)))
-            .all(self.db())
+            .all(&self.db().await?)
             .await?;
         Ok(rows
             .into_iter()

@@ -149,7 +149,7 @@ impl Loader<SeatOfTicket> for CatalogLoader {
         let rows = seat::Entity::find()
             .find_also_related(section::Entity)
             .filter(seat::Column::Id.is_in(keys.iter().map(|k| k.0)))
-            .all(self.db())
+            .all(&self.db().await?)
             .await?;
         Ok(rows
             .into_iter()

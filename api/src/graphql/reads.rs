@@ -1,0 +1,126 @@
+//! Where a request reads, and the one snapshot a query's reads share.
+//!
+//! A query's lag-tolerant reads (the catalog and everything its loaders fetch, reviews,
+//! public lists, reservation search) go to [`Reads`]: a replica when the request was routed to
+//! one, else the primary. Within one query they share one read-only transaction, begun at
+//! the first read and ended with the request, so a page of performances, their sessions and
+//! their venues are all one state of the catalog, never a mix of two. On PostgreSQL it is
+//! `REPEATABLE READ READ ONLY`: every statement sees the snapshot taken at the transaction's
+//! first statement. On SQLite a deferred transaction in WAL mode gives the same: the snapshot
+//! of its first read, kept until it ends.
+//!
+//! Mutations and subscriptions do not share a snapshot: a mutation must read what it has just
+//! written, and a subscription's events must each see the newest state. Their reads run on
+//! the pool, each statement on its own.
+
+use std::sync::Arc;
+
+use async_graphql::Context;
+use sea_orm::{
+    AccessMode, DatabaseConnection, DatabaseExecutor, DatabaseTransaction, DbBackend, DbErr, IsolationLevel,
+    TransactionTrait,
+};
+use tokio::sync::OnceCell;
+
+use crate::error::ApiResult;
+use crate::infra::replicas::Route;
+use crate::metrics::Metrics;
+
+/// Where a request's lag-tolerant reads go: a replica, or the primary.
+#[derive(Clone)]
+pub struct Reads {
+    pub source: Source,
+    pub route: Route,
+}
+
+/// A connection pool, read either statement by statement or through one snapshot.
+#[derive(Clone)]
+pub struct Source {
+    db: DatabaseConnection,
+    snapshot: Option<Arc<Snapshot>>,
+}
+
+struct Snapshot {
+    txn: OnceCell<DatabaseTransaction>,
+    metrics: Arc<Metrics>,
+}
+
+impl Source {
+    /// Every read on its own (mutations, subscriptions).
+    pub fn each(db: DatabaseConnection) -> Self {
+        Self { db, snapshot: None }
+    }
+
+    /// Every read in one read-only transaction, begun at the first read (and counted in
+    /// `metrics`).
+    pub fn snapshot(db: DatabaseConnection, metrics: Arc<Metrics>) -> Self {
+        let snapshot = Snapshot {
+            txn: OnceCell::new(),
+            metrics,
+        };
+        Self {
+            db,
+            snapshot: Some(Arc::new(snapshot)),
+        }
+    }
+
+    /// The pool, for what must not read through the snapshot.
+    pub fn pool(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    /// Where the next read goes.
+    pub async fn conn(&self) -> Result<DatabaseExecutor<'_>, DbErr> {
+        match &self.snapshot {
+            None => Ok(DatabaseExecutor::Connection(&self.db)),
+            Some(snapshot) => Ok(DatabaseExecutor::Transaction(
+                snapshot
+                    .txn
+                    .get_or_try_init(|| async {
+                        let txn = begin_snapshot(&self.db).await?;
+                        snapshot.metrics.read_snapshots.inc();
+                        Ok::<_, DbErr>(txn)
+                    })
+                    .await?,
+            )),
+        }
+    }
+
+    /// Ends the snapshot, if one was begun. Called once the request's execution is over and
+    /// its loaders are gone; a clone still alive then rolls back when dropped instead.
+    pub async fn finish(self) {
+        let Some(snapshot) = self.snapshot else { return };
+        let Ok(snapshot) = Arc::try_unwrap(snapshot) else {
+            return;
+        };
+        if let Some(txn) = snapshot.txn.into_inner()
+            && let Err(err) = txn.commit().await
+        {
+            // Nothing was written; the answer already went out whole.
+            tracing::debug!(error = %err, "ending a read snapshot failed");
+        }
+    }
+}
+
+async fn begin_snapshot(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
+    match db.get_database_backend() {
+        DbBackend::Postgres => {
+            db.begin_with_config(Some(IsolationLevel::RepeatableRead), Some(AccessMode::ReadOnly))
+                .await
+        }
+        // SQLite has one isolation level, and refuses to be told one.
+        _ => db.begin().await,
+    }
+}
+
+/// The connection for reads that may lag the latest write by up to
+/// `database.replica_max_lag_ms` (and never a write of the viewer's own): a replica when the
+/// request was routed to one, else the primary; through the query's snapshot. Anything a
+/// buyer acts on (holds, payments, the seat map, their own reservations) reads
+/// `app(ctx)?.db` instead.
+pub(crate) async fn reader<'a>(ctx: &Context<'a>) -> ApiResult<DatabaseExecutor<'a>> {
+    match ctx.data_opt::<Reads>() {
+        Some(reads) => Ok(reads.source.conn().await?),
+        None => Ok(DatabaseExecutor::Connection(&super::app(ctx)?.db)),
+    }
+}
