@@ -1,11 +1,7 @@
-//! Error codes for the errors async-graphql raises itself (parse, validation), and a
+//! Error codes for the errors async-graphql raises itself (coded by `graphql::pipeline`), and a
 //! last pass over every response so that no error reaches a client without `extensions.code`.
 
-use std::sync::Arc;
-
-use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextValidation};
-use async_graphql::parser::types::ExecutableDocument;
-use async_graphql::{ErrorExtensionValues, Response, ServerError, ServerResult, ValidationResult, Value, Variables};
+use async_graphql::{ErrorExtensionValues, Response, ServerError, Value};
 
 use crate::error::ErrorCode;
 
@@ -13,58 +9,6 @@ pub const GRAPHQL_PARSE_FAILED: &str = "GRAPHQL_PARSE_FAILED";
 pub const GRAPHQL_VALIDATION_FAILED: &str = "GRAPHQL_VALIDATION_FAILED";
 pub const QUERY_TOO_DEEP: &str = ErrorCode::QueryTooDeep.as_str();
 pub const QUERY_TOO_COMPLEX: &str = ErrorCode::QueryTooComplex.as_str();
-
-/// Adds codes to parse and validation errors.
-pub struct ErrorCodes;
-
-impl ExtensionFactory for ErrorCodes {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(ErrorCodesExtension)
-    }
-}
-
-struct ErrorCodesExtension;
-
-#[async_graphql::async_trait::async_trait]
-impl Extension for ErrorCodesExtension {
-    async fn parse_query(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        query: &str,
-        variables: &Variables,
-        next: NextParseQuery<'_>,
-    ) -> ServerResult<ExecutableDocument> {
-        next.run(ctx, query, variables)
-            .await
-            .map_err(|err| with_code(err, GRAPHQL_PARSE_FAILED))
-    }
-
-    async fn validation(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        next: NextValidation<'_>,
-    ) -> Result<ValidationResult, Vec<ServerError>> {
-        next.run(ctx).await.map_err(|errors| {
-            errors
-                .into_iter()
-                .map(|err| with_code(err, GRAPHQL_VALIDATION_FAILED))
-                .collect()
-        })
-    }
-}
-
-fn has_code(err: &ServerError) -> bool {
-    err.extensions.as_ref().is_some_and(|ext| ext.get("code").is_some())
-}
-
-fn with_code(mut err: ServerError, code: &str) -> ServerError {
-    if !has_code(&err) {
-        err.extensions
-            .get_or_insert_with(ErrorExtensionValues::default)
-            .set("code", code);
-    }
-    err
-}
 
 /// Gives every remaining uncoded error a code and tags internal errors with the request id
 /// (so that a user can quote it and the logs can be searched for it).

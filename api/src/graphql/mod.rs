@@ -4,7 +4,6 @@
 //! Request-scoped data (the caller, dataloaders) is attached per request by the HTTP layer.
 
 mod accounts;
-mod after_mutation;
 pub mod audit;
 pub mod batch;
 pub(crate) mod booking;
@@ -20,8 +19,8 @@ pub mod loaders;
 mod no_nul;
 mod node;
 pub(crate) mod notifications;
-mod observe;
 mod payments;
+mod pipeline;
 mod posters;
 pub mod reads;
 pub mod relay;
@@ -113,26 +112,15 @@ pub fn cost_model(settings: &GraphqlSettings) -> cost::CostModel {
     cost::CostModel::new(schema_shape(), cost::CostLimits::from_settings(settings))
 }
 
-/// The schema with its limits, without any data attached. The cost check replaces
-/// async-graphql's depth and complexity limits, which expand every fragment at every
-/// spread before comparing; its recursion limit is set to the check's own nesting limit,
-/// so it never refuses first.
-pub fn schema_builder(settings: &GraphqlSettings) -> SchemaBuilder<QueryRoot, MutationRoot, SubscriptionRoot> {
-    bare_schema()
-        .extension(cost::CostCheck(Arc::new(cost_model(settings))))
-        .limit_recursive_depth(cost::NESTING_LIMIT as usize)
-        .extension(errors::ErrorCodes)
-        .extension(no_nul::NoNul)
-}
-
-/// The schema served by a running application.
+/// The schema served by a running application. It has no extensions: what every operation
+/// goes through (the cost check first of all) runs around its execution, in [`pipeline`],
+/// by the `execute` functions below, the only way in. The cost check replaces
+/// async-graphql's depth and complexity limits, which expand every fragment at every spread
+/// before comparing; its recursion limit is set to the check's own nesting limit, so it
+/// never refuses first.
 pub fn build_schema(state: AppState) -> CurtainSchema {
-    schema_builder(&state.settings.graphql)
-        .extension(observe::OperationMetrics(state.metrics.clone()))
-        .extension(after_mutation::AfterMutation {
-            relay: state.relay.clone(),
-            replicas: state.replicas.clone(),
-        })
+    bare_schema()
+        .limit_recursive_depth(cost::NESTING_LIMIT as usize)
         .data(state)
         .finish()
 }
@@ -143,8 +131,8 @@ pub fn sdl() -> String {
 }
 
 /// Executes one request with fresh per-request dataloaders (see [`loaders::per_request`]),
-/// every read on `db`: a query's reads through one snapshot (see [`reads`]), a mutation's
-/// (`writes`) each on its own.
+/// every read on the primary: a query's reads through one snapshot (see [`reads`]), a
+/// mutation's (`writes`) each on its own.
 pub async fn execute(
     schema: &CurtainSchema,
     request: async_graphql::Request,
@@ -161,7 +149,7 @@ pub async fn execute(
         source,
         route: Route::Primary(PrimaryReason::NoReplica),
     };
-    execute_reading(schema, request, db, reads).await
+    execute_reading(schema, request, app, reads).await
 }
 
 /// Executes one request whose lag-tolerant reads (the catalog and its loaders, reviews,
@@ -169,18 +157,28 @@ pub async fn execute(
 /// the primary (through the same snapshot when `reads` is the primary's).
 pub async fn execute_reading(
     schema: &CurtainSchema,
-    request: async_graphql::Request,
-    primary: &sea_orm::DatabaseConnection,
+    mut request: async_graphql::Request,
+    app: &AppState,
     reads: Reads,
 ) -> async_graphql::Response {
+    let started = std::time::Instant::now();
+    let admitted = match pipeline::admit(app, &mut request, false) {
+        Ok(admitted) => admitted,
+        Err(refusal) => {
+            pipeline::refused(app, None, started, &refusal);
+            return *refusal;
+        }
+    };
     let source = reads.source.clone();
     let primary = match reads.route {
         Route::Primary(_) => source.clone(),
-        Route::Replica(_) => Source::each(primary.clone()),
+        Route::Replica(_) => Source::each(app.db.clone()),
     };
     let (loaders, batches) = loaders::per_request(primary, source.clone());
     let response = batch::drive(schema.execute(request.data(loaders).data(reads)), batches).await;
     source.finish().await;
+    let response = pipeline::code_refusals(response);
+    pipeline::finish(app, &admitted, &response).await;
     response
 }
 
@@ -189,11 +187,33 @@ pub async fn execute_reading(
 /// event sees the newest state.
 pub fn execute_stream(
     schema: &CurtainSchema,
-    request: async_graphql::Request,
-    db: &sea_orm::DatabaseConnection,
-) -> impl futures::Stream<Item = async_graphql::Response> + Send + 'static {
+    mut request: async_graphql::Request,
+    app: &AppState,
+) -> futures::stream::BoxStream<'static, async_graphql::Response> {
+    use futures::StreamExt;
+    let admitted = match pipeline::admit(app, &mut request, true) {
+        Ok(admitted) => admitted,
+        Err(refusal) => return futures::stream::once(async move { *refusal }).boxed(),
+    };
+    let db = &app.db;
     let (loaders, batches) = loaders::per_request(Source::each(db.clone()), Source::each(db.clone()));
-    batch::drive_stream(Box::pin(schema.execute_stream(request.data(loaders))), batches)
+    let responses = batch::drive_stream(Box::pin(schema.execute_stream(request.data(loaders))), batches)
+        .map(pipeline::code_refusals);
+    if admitted.is_subscription() {
+        return responses.boxed();
+    }
+    // A query or mutation: one response, counted and followed up like one over HTTP.
+    let app = app.clone();
+    responses
+        .then(move |response| {
+            let app = app.clone();
+            let admitted = admitted.clone();
+            async move {
+                pipeline::finish(&app, &admitted, &response).await;
+                response
+            }
+        })
+        .boxed()
 }
 
 pub(crate) fn app<'a>(ctx: &Context<'a>) -> ApiResult<&'a AppState> {

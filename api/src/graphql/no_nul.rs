@@ -3,37 +3,19 @@
 //! and came back as INTERNAL_SERVER_ERROR (found by fuzzing). No field has a use for it, so
 //! it is refused on every backend alike, as BAD_USER_INPUT.
 
-use std::sync::Arc;
+use async_graphql::{ErrorExtensionValues, Request, ServerError, Value};
 
-use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextPrepareRequest};
-use async_graphql::{ErrorExtensionValues, Request, ServerError, ServerResult, Value};
-
-pub struct NoNul;
-
-impl ExtensionFactory for NoNul {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(NoNul)
+/// The error to refuse `request` with, when its document or variables contain NUL.
+pub fn check(request: &Request) -> Option<ServerError> {
+    if document_has_nul(&request.query) || request.variables.values().any(value_has_nul) {
+        let mut error = ServerError::new("text must not contain the NUL character (U+0000)", None);
+        error
+            .extensions
+            .get_or_insert_with(ErrorExtensionValues::default)
+            .set("code", "BAD_USER_INPUT");
+        return Some(error);
     }
-}
-
-#[async_graphql::async_trait::async_trait]
-impl Extension for NoNul {
-    async fn prepare_request(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        request: Request,
-        next: NextPrepareRequest<'_>,
-    ) -> ServerResult<Request> {
-        if document_has_nul(&request.query) || request.variables.values().any(value_has_nul) {
-            let mut error = ServerError::new("text must not contain the NUL character (U+0000)", None);
-            error
-                .extensions
-                .get_or_insert_with(ErrorExtensionValues::default)
-                .set("code", "BAD_USER_INPUT");
-            return Err(error);
-        }
-        next.run(ctx, request).await
-    }
+    None
 }
 
 /// A NUL in the document, raw or as the only escape that writes one (`\u0000`, any case).

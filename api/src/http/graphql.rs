@@ -234,7 +234,7 @@ async fn execute_routed(
     };
     let reads = graphql::Reads { source, route };
     let request = request.data(viewer.clone()).data(info.clone());
-    let response = graphql::execute_reading(&state.schema, request, &app.db, reads).await;
+    let response = graphql::execute_reading(&state.schema, request, app, reads).await;
     if let Some(copy) = again
         && response.errors.iter().any(errors::is_service_failure)
     {

@@ -295,7 +295,7 @@ async fn a_subscriber_that_falls_behind_is_resynced_with_a_snapshot() {
     let schema = curtain::graphql::build_schema(app.state.clone());
     let request: async_graphql::Request =
         serde_json::from_value(json!({ "query": UPDATES, "variables": { "s": session } })).expect("request");
-    let mut slow = Box::pin(curtain::graphql::execute_stream(&schema, request, &app.db));
+    let mut slow = Box::pin(curtain::graphql::execute_stream(&schema, request, &app.state));
     let first = slow.next().await.expect("a snapshot");
     let start = first.data.into_json().expect("json")["seatMapUpdates"]["version"]
         .as_i64()

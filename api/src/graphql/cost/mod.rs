@@ -35,9 +35,8 @@ mod tests;
 
 use std::sync::Arc;
 
-use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextPrepareRequest};
 use async_graphql::parser::types::ExecutableDocument;
-use async_graphql::{ErrorExtensionValues, Pos, Request, ServerError, ServerResult, Variables};
+use async_graphql::{ErrorExtensionValues, Pos, Request, ServerError, Variables};
 
 pub use lexical::{Lexical, scan};
 pub use shape::SchemaShape;
@@ -227,37 +226,5 @@ impl CostModel {
         };
         request.variables = variables;
         checked
-    }
-}
-
-/// The schema extension running [`CostModel::admit`] first thing for every request.
-pub struct CostCheck(pub Arc<CostModel>);
-
-impl ExtensionFactory for CostCheck {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(CostCheckExtension(self.0.clone()))
-    }
-}
-
-struct CostCheckExtension(Arc<CostModel>);
-
-#[async_graphql::async_trait::async_trait]
-impl Extension for CostCheckExtension {
-    async fn prepare_request(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        mut request: Request,
-        next: NextPrepareRequest<'_>,
-    ) -> ServerResult<Request> {
-        if let Err(refusal) = self.0.admit(&mut request) {
-            tracing::info!(
-                measure = refusal.measure,
-                cost = refusal.value,
-                limit = refusal.limit,
-                "refused a GraphQL document before execution"
-            );
-            return Err(refusal.into_server_error());
-        }
-        next.run(ctx, request).await
     }
 }

@@ -59,7 +59,7 @@ impl Shape {
             .runs
             .get_or_init(|| async {
                 let request = self.request(None);
-                let mut responses = std::pin::pin!(crate::graphql::execute_stream(&self.schema, request, &self.app.db));
+                let mut responses = std::pin::pin!(crate::graphql::execute_stream(&self.schema, request, &self.app));
                 responses.next().await.is_none()
             })
             .await
@@ -110,7 +110,7 @@ impl Shape {
     /// Executes the shape's document with `event` as its one event.
     async fn execute(&self, event: SharedEvent, request_id: Option<&str>) -> Encoded {
         let request = self.request(Some(event));
-        let mut responses = std::pin::pin!(crate::graphql::execute_stream(&self.schema, request, &self.app.db));
+        let mut responses = std::pin::pin!(crate::graphql::execute_stream(&self.schema, request, &self.app));
         let response = responses.next().await.unwrap_or_else(|| {
             let err = ApiError::internal(anyhow::anyhow!("a preset subscription ended without its event"));
             Response::from_errors(vec![async_graphql::Error::from(err).into_server_error(Pos::default())])

@@ -227,7 +227,7 @@ impl Fanout {
         let metrics = &self.app.metrics;
         let sent = metrics.subscription_events.get_or_create(&PATH_OWN).clone();
         let encoded = metrics.subscription_encodings.get_or_create(&PATH_OWN).clone();
-        crate::graphql::execute_stream(&self.schema, request.data(viewer).data(info), &self.app.db)
+        crate::graphql::execute_stream(&self.schema, request.data(viewer).data(info), &self.app)
             .map(move |response| {
                 sent.inc();
                 encoded.inc();
