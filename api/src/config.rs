@@ -134,6 +134,66 @@ pub struct DatabaseSettings {
     pub replica_poll_ms: u64,
     /// How long a read waits to connect to a replica before the replica is skipped.
     pub replica_connect_timeout_ms: u64,
+    /// TLS to PostgreSQL (primary and replicas), unless the URL says `sslmode=` itself:
+    /// `auto` (plain TCP to a server on loopback or a Unix socket, where TLS only costs CPU,
+    /// and `prefer` elsewhere), or libpq's `disable`, `prefer`, `require`, `verify-ca`,
+    /// `verify-full`.
+    pub ssl_mode: SslMode,
+}
+
+/// How connections to PostgreSQL use TLS; see [`DatabaseSettings::ssl_mode`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SslMode {
+    Auto,
+    Disable,
+    Prefer,
+    Require,
+    VerifyCa,
+    VerifyFull,
+}
+
+impl SslMode {
+    /// `url` with this mode, when it is a PostgreSQL URL that does not choose one itself.
+    pub fn apply(self, url: &str) -> String {
+        let postgres = url.starts_with("postgres://") || url.starts_with("postgresql://");
+        let query = url.split_once('?').map(|(_, query)| query).unwrap_or("");
+        if !postgres || query.split('&').any(|pair| pair.starts_with("sslmode=")) {
+            return url.to_owned();
+        }
+        let mode = match self {
+            Self::Auto if is_local(url) => "disable",
+            Self::Auto | Self::Prefer => "prefer",
+            Self::Disable => "disable",
+            Self::Require => "require",
+            Self::VerifyCa => "verify-ca",
+            Self::VerifyFull => "verify-full",
+        };
+        let separator = if url.contains('?') { '&' } else { '?' };
+        format!("{url}{separator}sslmode={mode}")
+    }
+}
+
+/// Whether a PostgreSQL URL's server is this machine: loopback, or a Unix socket (no host,
+/// or a `host=` path).
+fn is_local(url: &str) -> bool {
+    let rest = url.split_once("://").map(|(_, rest)| rest).unwrap_or(url);
+    let (authority, query) = match rest.split_once('/') {
+        Some((authority, rest)) => (authority, rest.split_once('?').map(|(_, q)| q).unwrap_or("")),
+        None => (rest.split_once('?').map(|(a, _)| a).unwrap_or(rest), ""),
+    };
+    if query.split('&').any(|pair| pair.starts_with("host=/")) {
+        return true;
+    }
+    let host_port = authority.rsplit_once('@').map(|(_, host)| host).unwrap_or(authority);
+    let host = if let Some(bracketed) = host_port.strip_prefix('[') {
+        bracketed.split_once(']').map(|(host, _)| host).unwrap_or(bracketed)
+    } else {
+        host_port.split_once(':').map(|(host, _)| host).unwrap_or(host_port)
+    };
+    host.is_empty()
+        || host.eq_ignore_ascii_case("localhost")
+        || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 /// Accepts a list of URLs or one string of comma-separated ones.
@@ -421,6 +481,7 @@ impl Default for DatabaseSettings {
             replica_max_connections: 16,
             replica_poll_ms: 250,
             replica_connect_timeout_ms: 2_000,
+            ssl_mode: SslMode::Auto,
         }
     }
 }
@@ -578,7 +639,7 @@ impl Settings {
     /// The database URL in force: the configured one, or the SQLite file in the data directory.
     pub fn database_url(&self) -> SecretString {
         match &self.database.url {
-            Some(url) => url.clone(),
+            Some(url) => SecretString::from(self.database.ssl_mode.apply(url.expose_secret())),
             None => {
                 let path = self.data_dir.join("curtain.db");
                 SecretString::from(format!("sqlite://{}?mode=rwc", path.display()))
@@ -619,6 +680,45 @@ fn env_key_to_path(key: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tls_to_postgres_is_off_on_this_machine_and_preferred_elsewhere_unless_the_url_says() {
+        let auto = SslMode::Auto;
+        assert_eq!(
+            auto.apply("postgres://u@127.0.0.1:5432/db"),
+            "postgres://u@127.0.0.1:5432/db?sslmode=disable"
+        );
+        assert_eq!(
+            auto.apply("postgres://u:p@localhost/db?x=1"),
+            "postgres://u:p@localhost/db?x=1&sslmode=disable"
+        );
+        assert_eq!(
+            auto.apply("postgres://[::1]:5433/db"),
+            "postgres://[::1]:5433/db?sslmode=disable"
+        );
+        assert_eq!(
+            auto.apply("postgres:///db?host=/run/postgresql"),
+            "postgres:///db?host=/run/postgresql&sslmode=disable"
+        );
+        assert_eq!(
+            auto.apply("postgresql://db.internal:5432/db"),
+            "postgresql://db.internal:5432/db?sslmode=prefer"
+        );
+        assert_eq!(
+            auto.apply("postgres://10.0.0.5/db"),
+            "postgres://10.0.0.5/db?sslmode=prefer"
+        );
+        assert_eq!(
+            SslMode::Require.apply("postgres://127.0.0.1/db"),
+            "postgres://127.0.0.1/db?sslmode=require"
+        );
+        let chosen = "postgres://db.internal/db?sslmode=verify-full";
+        assert_eq!(auto.apply(chosen), chosen, "the URL's own choice wins");
+        assert_eq!(
+            auto.apply("sqlite://data/curtain.db?mode=rwc"),
+            "sqlite://data/curtain.db?mode=rwc"
+        );
+    }
 
     #[test]
     fn the_request_deadline_must_outlast_the_longest_payment_call() {
@@ -665,7 +765,10 @@ mod tests {
             let settings = Settings::load(None).map_err(|e| *e)?;
             assert_eq!(settings.server.port, 9100);
             assert_eq!(settings.server.bind.to_string(), "0.0.0.0");
-            assert_eq!(settings.database_url().expose_secret(), "postgres://localhost/curtain");
+            assert_eq!(
+                settings.database_url().expose_secret(),
+                "postgres://localhost/curtain?sslmode=disable"
+            );
             assert!(
                 !format!("{settings:?}").contains("postgres://localhost"),
                 "secrets must not print"

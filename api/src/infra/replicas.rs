@@ -367,7 +367,7 @@ async fn connect_lazy(
         anyhow::bail!("a replica URL must be a PostgreSQL URL, not {}", crate::db::redact(url));
     }
     let timeout = Duration::from_millis(settings.replica_connect_timeout_ms);
-    let mut options = sea_orm::ConnectOptions::new(url.to_owned());
+    let mut options = sea_orm::ConnectOptions::new(settings.ssl_mode.apply(url));
     options
         .max_connections(max_connections)
         .min_connections(0)
