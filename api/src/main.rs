@@ -11,6 +11,11 @@ use curtain::domain::accounts::{self, NewAccount};
 use curtain::startup::Application;
 use curtain::{db, demo, graphql, jobs, telemetry};
 
+/// A GraphQL answer is thousands of small allocations freed together; mimalloc serves them
+/// with less work and less fragmentation than glibc's malloc (see the README's P2 figures).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();

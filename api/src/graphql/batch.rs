@@ -320,8 +320,12 @@ mod tests {
         let work = futures::future::join_all((0..30u32).map(|i| {
             let batcher = &batcher;
             async move {
-                let first = batcher.load_one(i).await.unwrap().unwrap();
-                batcher.load_one(first as u32 + 1_000).await.unwrap().unwrap()
+                let first = batcher.load_one(i).await.expect("loaded").expect("a value");
+                batcher
+                    .load_one(first as u32 + 1_000)
+                    .await
+                    .expect("loaded")
+                    .expect("a value")
             }
         }));
         let values = drive(work, tasks).await;
@@ -332,9 +336,9 @@ mod tests {
     #[tokio::test]
     async fn keys_without_values_are_left_out() {
         let (batcher, tasks) = Batcher::new(Doubler::default());
-        let values = drive(batcher.load_many([1u32, 2, 2]), tasks).await.unwrap();
+        let values = drive(batcher.load_many([1u32, 2, 2]), tasks).await.expect("loaded");
         assert_eq!(values, HashMap::from([(1, 2), (2, 4)]));
-        let empty = batcher.load_many(std::iter::empty::<u32>()).await.unwrap();
+        let empty = batcher.load_many(std::iter::empty::<u32>()).await.expect("loaded");
         assert!(empty.is_empty());
     }
 }
