@@ -154,11 +154,16 @@ pub enum SslMode {
 }
 
 impl SslMode {
-    /// `url` with this mode, when it is a PostgreSQL URL that does not choose one itself.
+    /// `url` with this mode, when it is a PostgreSQL URL that does not choose one itself
+    /// (`sslmode=` or `ssl-mode=`) and `PGSSLMODE` does not choose one for it.
     pub fn apply(self, url: &str) -> String {
+        self.apply_unless(url, std::env::var_os("PGSSLMODE").is_some())
+    }
+
+    fn apply_unless(self, url: &str, chosen_by_environment: bool) -> String {
         let postgres = url.starts_with("postgres://") || url.starts_with("postgresql://");
-        let query = url.split_once('?').map(|(_, query)| query).unwrap_or("");
-        if !postgres || query.split('&').any(|pair| pair.starts_with("sslmode=")) {
+        let chosen = query_pairs(url).any(|(key, _)| key == "sslmode" || key == "ssl-mode");
+        if !postgres || chosen || chosen_by_environment {
             return url.to_owned();
         }
         let mode = match self {
@@ -174,26 +179,40 @@ impl SslMode {
     }
 }
 
-/// Whether a PostgreSQL URL's server is this machine: loopback, or a Unix socket (no host,
-/// or a `host=` path).
+/// The `key=value` pairs of a URL's query.
+fn query_pairs(url: &str) -> impl Iterator<Item = (&str, &str)> {
+    url.split_once('?')
+        .map(|(_, query)| query)
+        .unwrap_or("")
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+}
+
+/// Whether a PostgreSQL URL's server is this machine: loopback, or a Unix socket. A `host=`
+/// or `hostaddr=` in the query names the server instead of the URL's host.
 fn is_local(url: &str) -> bool {
-    let rest = url.split_once("://").map(|(_, rest)| rest).unwrap_or(url);
-    let (authority, query) = match rest.split_once('/') {
-        Some((authority, rest)) => (authority, rest.split_once('?').map(|(_, q)| q).unwrap_or("")),
-        None => (rest.split_once('?').map(|(a, _)| a).unwrap_or(rest), ""),
+    let local = |host: &str| {
+        host.is_empty()
+            || host.starts_with('/')
+            || host.eq_ignore_ascii_case("localhost")
+            || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
     };
-    if query.split('&').any(|pair| pair.starts_with("host=/")) {
-        return true;
+    let named: Vec<&str> = query_pairs(url)
+        .filter(|(key, _)| *key == "host" || *key == "hostaddr")
+        .map(|(_, value)| value)
+        .collect();
+    if !named.is_empty() {
+        return named.iter().all(|host| local(host));
     }
+    let rest = url.split_once("://").map(|(_, rest)| rest).unwrap_or(url);
+    let authority = rest.split(['/', '?']).next().unwrap_or("");
     let host_port = authority.rsplit_once('@').map(|(_, host)| host).unwrap_or(authority);
     let host = if let Some(bracketed) = host_port.strip_prefix('[') {
         bracketed.split_once(']').map(|(host, _)| host).unwrap_or(bracketed)
     } else {
         host_port.split_once(':').map(|(host, _)| host).unwrap_or(host_port)
     };
-    host.is_empty()
-        || host.eq_ignore_ascii_case("localhost")
-        || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    local(host)
 }
 
 /// Accepts a list of URLs or one string of comma-separated ones.
@@ -684,39 +703,55 @@ mod tests {
     #[test]
     fn tls_to_postgres_is_off_on_this_machine_and_preferred_elsewhere_unless_the_url_says() {
         let auto = SslMode::Auto;
+        let apply = |mode: SslMode, url: &str| mode.apply_unless(url, false);
         assert_eq!(
-            auto.apply("postgres://u@127.0.0.1:5432/db"),
+            apply(auto, "postgres://u@127.0.0.1:5432/db"),
             "postgres://u@127.0.0.1:5432/db?sslmode=disable"
         );
         assert_eq!(
-            auto.apply("postgres://u:p@localhost/db?x=1"),
+            apply(auto, "postgres://u:p@localhost/db?x=1"),
             "postgres://u:p@localhost/db?x=1&sslmode=disable"
         );
         assert_eq!(
-            auto.apply("postgres://[::1]:5433/db"),
+            apply(auto, "postgres://[::1]:5433/db"),
             "postgres://[::1]:5433/db?sslmode=disable"
         );
         assert_eq!(
-            auto.apply("postgres:///db?host=/run/postgresql"),
+            apply(auto, "postgres:///db?host=/run/postgresql"),
             "postgres:///db?host=/run/postgresql&sslmode=disable"
         );
         assert_eq!(
-            auto.apply("postgresql://db.internal:5432/db"),
+            apply(auto, "postgresql://db.internal:5432/db"),
             "postgresql://db.internal:5432/db?sslmode=prefer"
         );
         assert_eq!(
-            auto.apply("postgres://10.0.0.5/db"),
+            apply(auto, "postgres://10.0.0.5/db"),
             "postgres://10.0.0.5/db?sslmode=prefer"
         );
         assert_eq!(
-            SslMode::Require.apply("postgres://127.0.0.1/db"),
+            apply(SslMode::Require, "postgres://127.0.0.1/db"),
             "postgres://127.0.0.1/db?sslmode=require"
         );
         let chosen = "postgres://db.internal/db?sslmode=verify-full";
-        assert_eq!(auto.apply(chosen), chosen, "the URL's own choice wins");
+        assert_eq!(apply(auto, chosen), chosen, "the URL's own choice wins");
         assert_eq!(
-            auto.apply("sqlite://data/curtain.db?mode=rwc"),
+            apply(auto, "sqlite://data/curtain.db?mode=rwc"),
             "sqlite://data/curtain.db?mode=rwc"
+        );
+        assert_eq!(
+            apply(auto, "postgres://db.internal/db?ssl-mode=verify-full"),
+            "postgres://db.internal/db?ssl-mode=verify-full",
+            "sqlx's other spelling is a choice too"
+        );
+        assert_eq!(
+            apply(auto, "postgres:///db?host=db.remote"),
+            "postgres:///db?host=db.remote&sslmode=prefer",
+            "a remote host= is not this machine"
+        );
+        assert_eq!(
+            auto.apply_unless("postgres://db.internal/db", true),
+            "postgres://db.internal/db",
+            "PGSSLMODE chooses"
         );
     }
 

@@ -14,6 +14,9 @@
 //! is not told apart; the executor does not use them, and one would only split a batch in two
 //! (one statement more), never lose a key.
 //!
+//! Loads must be made from within the future `drive` polls (the execution): the batch tasks
+//! are started from there, so a load from a task of its own would wait for ever.
+//!
 //! Loaders are [`async_graphql::dataloader::Loader`] implementations; nothing is cached
 //! beyond the request.
 

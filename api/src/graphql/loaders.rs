@@ -90,7 +90,8 @@ pub struct PricesOfSession(pub i64);
 /// Lowest price per grade over a performance's sessions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct PriceTiersOfPerformance(pub i64);
-/// The whole seat map of a session, read fresh from the inventory (the primary).
+/// The whole seat map of a session, read from the inventory on the primary (through the
+/// query's snapshot when it has one).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct SeatMapOfSession(pub i64);
 /// The waiting room of a session, when the box office configured one.

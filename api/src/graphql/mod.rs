@@ -143,7 +143,11 @@ pub async fn execute(
     let source = if writes {
         Source::each(db.clone())
     } else {
-        Source::snapshot(db.clone(), app.metrics.clone())
+        Source::snapshot(
+            db.clone(),
+            app.metrics.clone(),
+            app.replicas.snapshots(Route::Primary(PrimaryReason::NoReplica)),
+        )
     };
     let reads = Reads {
         source,

@@ -69,14 +69,17 @@ pub fn admit(app: &AppState, request: &mut Request, streaming: bool) -> Result<A
     };
     // The same choice, and the same messages, as async-graphql's own; made here to know the
     // operation's type and name, and to code these errors as bad input.
+    let unknown = |name: &str| {
+        let message = format!(r#"Unknown operation named "{name}""#);
+        refuse(with_code(ServerError::new(message, None), "BAD_USER_INPUT"))
+    };
     let (name, ty) = match (&document.operations, operation_name) {
-        (DocumentOperations::Single(op), name) => (name, op.node.ty),
+        // An anonymous operation has no name to be asked for by.
+        (DocumentOperations::Single(_), Some(name)) => return Err(unknown(&name)),
+        (DocumentOperations::Single(op), None) => (None, op.node.ty),
         (DocumentOperations::Multiple(ops), Some(name)) => match ops.get(name.as_str()) {
             Some(op) => (Some(name), op.node.ty),
-            None => {
-                let message = format!(r#"Unknown operation named "{name}""#);
-                return Err(refuse(with_code(ServerError::new(message, None), "BAD_USER_INPUT")));
-            }
+            None => return Err(unknown(&name)),
         },
         (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => {
             let (name, op) = ops.iter().next().expect("one operation");
@@ -102,8 +105,8 @@ pub fn admit(app: &AppState, request: &mut Request, streaming: bool) -> Result<A
 /// Codes what the schema refused before executing (validation: errors at no path, with no
 /// data), so that no such error leaves without `extensions.code`.
 pub fn code_refusals(mut response: Response) -> Response {
-    if response.data == Value::Null {
-        for error in response.errors.iter_mut().filter(|e| e.path.is_empty()) {
+    if refused_before_running(&response) {
+        for error in response.errors.iter_mut() {
             let coded = std::mem::replace(error, ServerError::new("", None));
             *error = with_code(coded, GRAPHQL_VALIDATION_FAILED);
         }
@@ -111,12 +114,18 @@ pub fn code_refusals(mut response: Response) -> Response {
     response
 }
 
-/// After an operation's (one) response: its metrics, and what follows a mutation.
+/// After an operation's (one) response: its metrics, and what follows a mutation that ran
+/// (not one the schema refused before running it).
 pub async fn finish(app: &AppState, admitted: &Admitted, response: &Response) {
     record(app, admitted.name.as_deref(), admitted.started, response);
-    if admitted.is_mutation() {
+    if admitted.is_mutation() && !refused_before_running(response) {
         after_mutation(app, admitted.writer).await;
     }
+}
+
+/// The schema refused the document (validation): errors at no path, and no data.
+fn refused_before_running(response: &Response) -> bool {
+    response.data == Value::Null && !response.errors.is_empty() && response.errors.iter().all(|e| e.path.is_empty())
 }
 
 /// Counts a response that never reached execution (refused by a check).

@@ -11,7 +11,13 @@
 //!
 //! Mutations and subscriptions do not share a snapshot: a mutation must read what it has just
 //! written, and a subscription's events must each see the newest state. Their reads run on
-//! the pool, each statement on its own.
+//! the pool, each statement on its own. Outside the snapshot too: what a query reads through
+//! `app(ctx)?.db` directly (a buyer's own reservations, a waiting room's head counts) and
+//! what the catalog cache serves (the first list pages, performance detail).
+//!
+//! On PostgreSQL a statement that fails inside the snapshot (a cancel, a replica's recovery
+//! conflict) fails the snapshot's later statements too, so the rest of that query's reads
+//! fail with it; over HTTP a query failing so on a replica is run again on the primary.
 
 use std::sync::Arc;
 
@@ -20,7 +26,7 @@ use sea_orm::{
     AccessMode, DatabaseConnection, DatabaseExecutor, DatabaseTransaction, DbBackend, DbErr, IsolationLevel,
     TransactionTrait,
 };
-use tokio::sync::OnceCell;
+use tokio::sync::{OnceCell, OwnedSemaphorePermit, Semaphore};
 
 use crate::error::ApiResult;
 use crate::infra::replicas::Route;
@@ -41,7 +47,9 @@ pub struct Source {
 }
 
 struct Snapshot {
-    txn: OnceCell<DatabaseTransaction>,
+    /// The transaction, and the permit that let it begin.
+    txn: OnceCell<(DatabaseTransaction, Option<OwnedSemaphorePermit>)>,
+    permits: Option<Arc<Semaphore>>,
     metrics: Arc<Metrics>,
 }
 
@@ -52,10 +60,11 @@ impl Source {
     }
 
     /// Every read in one read-only transaction, begun at the first read (and counted in
-    /// `metrics`).
-    pub fn snapshot(db: DatabaseConnection, metrics: Arc<Metrics>) -> Self {
+    /// `metrics`) once one of `permits` is free (see [`crate::infra::replicas::Replicas::snapshots`]).
+    pub fn snapshot(db: DatabaseConnection, metrics: Arc<Metrics>, permits: Option<Arc<Semaphore>>) -> Self {
         let snapshot = Snapshot {
             txn: OnceCell::new(),
+            permits,
             metrics,
         };
         Self {
@@ -73,16 +82,27 @@ impl Source {
     pub async fn conn(&self) -> Result<DatabaseExecutor<'_>, DbErr> {
         match &self.snapshot {
             None => Ok(DatabaseExecutor::Connection(&self.db)),
-            Some(snapshot) => Ok(DatabaseExecutor::Transaction(
-                snapshot
+            Some(snapshot) => {
+                let (txn, _) = snapshot
                     .txn
                     .get_or_try_init(|| async {
+                        let permit = match &snapshot.permits {
+                            Some(permits) => Some(
+                                permits
+                                    .clone()
+                                    .acquire_owned()
+                                    .await
+                                    .map_err(|_| DbErr::Custom("snapshot permits closed".into()))?,
+                            ),
+                            None => None,
+                        };
                         let txn = begin_snapshot(&self.db).await?;
                         snapshot.metrics.read_snapshots.inc();
-                        Ok::<_, DbErr>(txn)
+                        Ok::<_, DbErr>((txn, permit))
                     })
-                    .await?,
-            )),
+                    .await?;
+                Ok(DatabaseExecutor::Transaction(txn))
+            }
         }
     }
 
@@ -93,7 +113,7 @@ impl Source {
         let Ok(snapshot) = Arc::try_unwrap(snapshot) else {
             return;
         };
-        if let Some(txn) = snapshot.txn.into_inner()
+        if let Some((txn, _permit)) = snapshot.txn.into_inner()
             && let Err(err) = txn.commit().await
         {
             // Nothing was written; the answer already went out whole.

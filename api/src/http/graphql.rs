@@ -230,7 +230,7 @@ async fn execute_routed(
     let source = if writes {
         graphql::Source::each(pool)
     } else {
-        graphql::Source::snapshot(pool, app.metrics.clone())
+        graphql::Source::snapshot(pool, app.metrics.clone(), app.replicas.snapshots(route))
     };
     let reads = graphql::Reads { source, route };
     let request = request.data(viewer.clone()).data(info.clone());

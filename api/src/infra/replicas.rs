@@ -103,6 +103,8 @@ pub struct Replicas {
     /// The last write position of each viewer who wrote recently.
     writes: SharedStore,
     next: AtomicUsize,
+    /// Queries reading the primary through a snapshot at once (see [`Self::snapshots`]).
+    primary_snapshots: Arc<tokio::sync::Semaphore>,
 }
 
 impl std::fmt::Debug for Replicas {
@@ -146,7 +148,23 @@ impl Replicas {
             poll_every: Duration::from_millis(settings.replica_poll_ms.max(10)),
             writes,
             next: AtomicUsize::new(0),
+            primary_snapshots: Arc::new(tokio::sync::Semaphore::new(
+                (settings.max_connections as usize / 2).max(1),
+            )),
         })
+    }
+
+    /// How many queries may hold a snapshot of `route`'s pool at once, when limited. A
+    /// query's snapshot keeps one of the primary's connections for the whole request, while
+    /// some of its fields read the primary statement by statement (a buyer's own
+    /// reservations, a waiting room's head counts): with every connection held by a
+    /// snapshot, those would wait for each other until the pool's timeout. Half the pool
+    /// stays for them. A replica is only read through the snapshot, so it needs no limit.
+    pub fn snapshots(&self, route: Route) -> Option<Arc<tokio::sync::Semaphore>> {
+        match route {
+            Route::Primary(_) => Some(self.primary_snapshots.clone()),
+            Route::Replica(_) => None,
+        }
     }
 
     /// No replica: every read goes to the primary.

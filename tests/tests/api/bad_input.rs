@@ -12,6 +12,7 @@ backend_tests!(
     invalid_catalog_input_is_refused_and_changes_nothing,
     queries_beyond_the_limits_are_refused,
     mutations_need_an_admin,
+    documents_that_cannot_run_get_their_codes,
 );
 
 fn global_id(kind: &str, id: i64) -> String {
@@ -199,4 +200,47 @@ async fn mutations_need_an_admin(app: &TestApp) {
     let response = app.post(mutation, Value::Null, Some("wrong-key")).await;
     assert_eq!(error_code(&response), "UNAUTHENTICATED");
     assert_eq!(count(app, "castMembers").await, 0);
+}
+
+/// Parse, validation and operation-choice errors each get their code, checked before the
+/// schema runs anything.
+async fn documents_that_cannot_run_get_their_codes(app: &TestApp) {
+    let post = |body: Value| async move {
+        let response = app
+            .client
+            .post(format!("{}/graphql", app.address))
+            .json(&body)
+            .send()
+            .await
+            .expect("answer");
+        assert_eq!(response.status(), 200, "application/json answers 200");
+        response.json::<Value>().await.expect("json")
+    };
+    let cases = [
+        (json!({ "query": "{ performances { " }), "GRAPHQL_PARSE_FAILED"),
+        (json!({ "query": "{ noSuchField }" }), "GRAPHQL_VALIDATION_FAILED"),
+        (
+            json!({ "query": "{ venues { edges { cursor } } }", "operationName": "Named" }),
+            "BAD_USER_INPUT",
+        ),
+        (
+            json!({ "query": "query A { venues { edges { cursor } } } query B { venues { edges { cursor } } }" }),
+            "BAD_USER_INPUT",
+        ),
+        (
+            json!({ "query": "query A { venues { edges { cursor } } }", "operationName": "B" }),
+            "BAD_USER_INPUT",
+        ),
+        (
+            json!({ "query": "subscription { notificationReceived { id } }" }),
+            "BAD_USER_INPUT",
+        ),
+    ];
+    for (body, code) in cases {
+        let response = post(body.clone()).await;
+        assert_eq!(error_code(&response), code, "{body}: {response}");
+        assert!(response.get("data").is_none_or(Value::is_null), "{body}: {response}");
+    }
+    let named = post(json!({ "query": "query A { venues { edges { cursor } } }", "operationName": "A" })).await;
+    assert!(named.get("errors").is_none(), "{named}");
 }
