@@ -437,14 +437,22 @@ impl TestApp {
     /// The value of a counter or gauge in `/metrics`, summed over the label sets that
     /// contain `labels` (e.g. `outcome="ok"`).
     pub async fn metric(&self, name: &str, labels: &str) -> f64 {
-        let text = self.metrics_text().await;
-        text.lines()
-            .filter(|line| {
-                line.starts_with(name) && line[name.len()..].starts_with(['{', ' ']) && line.contains(labels)
-            })
-            .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum()
+        metric_value(&self.metrics_text().await, name, labels)
     }
+}
+
+/// The value of a counter or gauge in a Prometheus exposition `text`, summed over the label
+/// sets that contain `labels`.
+pub fn metric_value(text: &str, name: &str, labels: &str) -> f64 {
+    text.lines()
+        .filter(|line| line.starts_with(name) && line[name.len()..].starts_with(['{', ' ']) && line.contains(labels))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// A free TCP port on loopback, for a server started next.
+pub fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
 /// The password every test buyer signs up with.

@@ -17,6 +17,7 @@ use sea_orm::{ConnectionTrait, Database, DatabaseConnection, Statement};
 use serde_json::{Value, json};
 
 use crate::bench::percentile_ms;
+use crate::free_port;
 
 /// The core the server under test runs on; the load generator takes the other.
 const SERVER_CORE: &str = "0";
@@ -117,11 +118,6 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// A free TCP port on loopback.
-pub fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
 /// Starts `curtain serve` on `database` with its files in `data`, pinned to the server's core.
@@ -332,11 +328,7 @@ pub async fn server_metric(server: &Server, name: &str, labels: &str) -> anyhow:
         .await?
         .text()
         .await?;
-    Ok(text
-        .lines()
-        .filter(|line| line.starts_with(name) && line[name.len()..].starts_with(['{', ' ']) && line.contains(labels))
-        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum())
+    Ok(crate::metric_value(&text, name, labels))
 }
 
 /// How long PostgreSQL may take to count a transaction in `pg_stat_database`: a backend

@@ -169,7 +169,7 @@ pub async fn execute_reading(
     let admitted = match pipeline::admit(app, &mut request, false) {
         Ok(admitted) => admitted,
         Err(refusal) => {
-            pipeline::refused(app, None, started, &refusal);
+            pipeline::record(app, None, started, &refusal);
             return *refusal;
         }
     };

@@ -128,12 +128,8 @@ fn refused_before_running(response: &Response) -> bool {
     response.data == Value::Null && !response.errors.is_empty() && response.errors.iter().all(|e| e.path.is_empty())
 }
 
-/// Counts a response that never reached execution (refused by a check).
-pub fn refused(app: &AppState, name: Option<&str>, started: Instant, response: &Response) {
-    record(app, name, started, response);
-}
-
-fn record(app: &AppState, name: Option<&str>, started: Instant, response: &Response) {
+/// Counts an operation's response under its name (refusals by a check: `None`).
+pub fn record(app: &AppState, name: Option<&str>, started: Instant, response: &Response) {
     let metrics = &app.metrics;
     let operation = metrics.operation_names.label(label(name));
     let outcome = if response.errors.is_empty() { "ok" } else { "error" };

@@ -8,11 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 
 use super::HOLD_SECONDS;
-
-/// A free TCP port on loopback, for a server started next.
-fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
-}
+use crate::free_port;
 
 fn is_root() -> bool {
     Command::new("id")
