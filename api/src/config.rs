@@ -95,6 +95,8 @@ pub struct ServerSettings {
     /// Base URL the service is reached at, used to build links to stored files.
     /// Defaults to `http://{bind}:{port}`.
     pub public_url: Option<String>,
+    /// Serve the buyer web app at `/` (embedded in the binary).
+    pub web_app: bool,
     /// How long in-flight requests may take to finish after a shutdown signal.
     pub shutdown_grace_seconds: u64,
     /// The kernel's send buffer of each accepted connection, in bytes; 0 leaves it to the
@@ -253,6 +255,16 @@ pub struct GraphqlSettings {
     pub default_page_size: u32,
     /// Serve GraphiQL at `/graphiql`.
     pub graphiql: bool,
+    /// Accept automatic persisted queries: documents registered by their SHA-256 and then
+    /// sent by hash alone (see `graphql::persisted`).
+    pub persisted_queries: bool,
+    /// Run only the operations of `persisted_manifest` (trusted documents), for production
+    /// APIs whose only clients are your own apps.
+    pub persisted_only: bool,
+    /// A manifest of persisted operations: Apollo's `persisted-query-manifest.json` or a map
+    /// of ids to documents. Required by `persisted_only`; otherwise its operations are
+    /// registered at start.
+    pub persisted_manifest: Option<PathBuf>,
     /// How long a WebSocket client has to send `connection_init` before it is closed (4408).
     pub ws_init_timeout_ms: u64,
     /// Longest document (query text) accepted, in bytes, checked before it is parsed.
@@ -483,6 +495,7 @@ impl Default for ServerSettings {
             request_timeout_ms: 120_000,
             max_in_flight_requests: None,
             public_url: None,
+            web_app: true,
             shutdown_grace_seconds: 20,
             socket_send_buffer_bytes: 0,
         }
@@ -513,6 +526,9 @@ impl Default for GraphqlSettings {
             max_page_size: 100,
             default_page_size: 20,
             graphiql: true,
+            persisted_queries: true,
+            persisted_only: false,
+            persisted_manifest: None,
             ws_init_timeout_ms: 3_000,
             document_bytes_limit: 16 * 1024,
             token_limit: 4_000,

@@ -158,7 +158,13 @@ impl Application {
             settings.booking.hold_batch_max,
         )
         .await?;
+        let persisted = crate::graphql::persisted::PersistedDocuments::from_settings(&settings.graphql, cache.clone())
+            .context("loading the persisted operations")?;
+        if persisted.trusted_only() {
+            tracing::info!("trusted documents: only the manifest's operations run");
+        }
         let state = AppState {
+            persisted: Arc::new(persisted),
             webhooks,
             holds,
             ticket_keys: Arc::new(crate::domain::tickets::TicketKeys::new()),
@@ -230,7 +236,7 @@ impl Application {
             graphiql = %format!("{url}/graphiql"),
             metrics = %self.metrics_address().map_or("off".to_string(), |a| format!("http://{a}/metrics")),
             startup_ms = self.started.elapsed().as_millis() as u64,
-            "Curtain is ready: GraphQL at {url}/graphql, GraphiQL at {url}/graphiql"
+            "Curtain is ready: the web app at {url}/, GraphQL at {url}/graphql, GraphiQL at {url}/graphiql"
         );
 
         let background = Background::start(&self.state)?;

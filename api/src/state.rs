@@ -63,6 +63,8 @@ pub struct AppState {
     pub webhooks: Arc<crate::domain::payments::WebhookGate>,
     /// Applies hold requests, combined per session (group commit).
     pub holds: Arc<crate::domain::holds::HoldCombiner>,
+    /// Persisted queries and trusted documents, by hash.
+    pub persisted: Arc<crate::graphql::persisted::PersistedDocuments>,
     /// The keys that sign tickets' QR payloads, read from the database and kept here.
     pub ticket_keys: Arc<crate::domain::tickets::TicketKeys>,
 }

@@ -101,6 +101,11 @@ pub struct Sibling {
     data_dir: std::path::PathBuf,
 }
 
+/// The document [`TestApp::log_in`] sends (a server that runs only trusted documents must
+/// have it in its manifest).
+pub const LOG_IN: &str =
+    "mutation($e: String!, $p: String!) { logIn(email: $e, password: $p) { accessToken refreshToken user { id } } }";
+
 pub struct TestApp {
     pub address: String,
     /// Base URL of the private metrics listener, when it is on.
@@ -399,12 +404,7 @@ impl TestApp {
 
     /// Logs in by password, panicking on failure.
     pub async fn log_in(&self, email: &str, password: &str) -> Session {
-        let response = self
-            .gql(
-                "mutation($e: String!, $p: String!) { logIn(email: $e, password: $p) { accessToken refreshToken user { id } } }",
-                json!({ "e": email, "p": password }),
-            )
-            .await;
+        let response = self.gql(LOG_IN, json!({ "e": email, "p": password })).await;
         Session::from_payload(&data(&response)["logIn"])
     }
 

@@ -32,6 +32,22 @@ pub fn finalize(mut response: Response, request_id: Option<&str>) -> Response {
     response
 }
 
+/// `error` with `extensions.code` set to `code`, unless it has a code already.
+pub fn with_code(mut error: ServerError, code: &str) -> ServerError {
+    let extensions = error.extensions.get_or_insert_with(ErrorExtensionValues::default);
+    if extensions.get("code").is_none() {
+        extensions.set("code", code);
+    }
+    error
+}
+
+/// A response refused before execution began (a request error: unparsable, invalid, an
+/// unknown operation, variables that do not fit): errors at no path, and no data. Such a
+/// response is sent without a `data` entry (GraphQL spec, "Response Format").
+pub fn never_ran(response: &Response) -> bool {
+    response.data == Value::Null && !response.errors.is_empty() && response.errors.iter().all(|e| e.path.is_empty())
+}
+
 /// An error coded INTERNAL_SERVER_ERROR: its cause is hidden, and the client gets a request
 /// id to quote instead.
 pub fn is_internal(err: &ServerError) -> bool {

@@ -19,7 +19,9 @@ pub mod loaders;
 mod no_nul;
 mod node;
 pub(crate) mod notifications;
+mod order;
 mod payments;
+pub mod persisted;
 mod pipeline;
 mod posters;
 pub mod reads;
@@ -181,7 +183,8 @@ pub async fn execute_reading(
     let (loaders, batches) = loaders::per_request(primary, source.clone());
     let response = batch::drive(schema.execute(request.data(loaders).data(reads)), batches).await;
     source.finish().await;
-    let response = pipeline::code_refusals(response);
+    let mut response = pipeline::code_refusals(response);
+    admitted.order.apply(&mut response.data);
     pipeline::finish(app, &admitted, &response).await;
     response
 }
@@ -201,8 +204,13 @@ pub fn execute_stream(
     };
     let db = &app.db;
     let (loaders, batches) = loaders::per_request(Source::each(db.clone()), Source::each(db.clone()));
-    let responses = batch::drive_stream(Box::pin(schema.execute_stream(request.data(loaders))), batches)
-        .map(pipeline::code_refusals);
+    let order = admitted.order.clone();
+    let responses =
+        batch::drive_stream(Box::pin(schema.execute_stream(request.data(loaders))), batches).map(move |response| {
+            let mut response = pipeline::code_refusals(response);
+            order.apply(&mut response.data);
+            response
+        });
     if admitted.is_subscription() {
         return responses.boxed();
     }

@@ -10,9 +10,9 @@
 use std::time::Instant;
 
 use async_graphql::parser::types::{DocumentOperations, OperationType};
-use async_graphql::{ErrorExtensionValues, Request, Response, ServerError, Value};
+use async_graphql::{Request, Response, ServerError};
 
-use super::errors::{GRAPHQL_PARSE_FAILED, GRAPHQL_VALIDATION_FAILED};
+use super::errors::{GRAPHQL_PARSE_FAILED, GRAPHQL_VALIDATION_FAILED, with_code};
 use crate::auth::viewer::Viewer;
 use crate::metrics::{OperationLabels, OperationNameLabels};
 use crate::state::AppState;
@@ -26,6 +26,8 @@ pub struct Admitted {
     /// Signed-in user, for read-your-writes after a mutation.
     writer: Option<i64>,
     started: Instant,
+    /// Puts the answer's fields in the order they were selected.
+    pub order: std::sync::Arc<super::order::SelectionOrder>,
 }
 
 impl Admitted {
@@ -94,18 +96,30 @@ pub fn admit(app: &AppState, request: &mut Request, streaming: bool) -> Result<A
         let error = ServerError::new("Subscriptions are not supported on this transport.", None);
         return Err(refuse(with_code(error, "BAD_USER_INPUT")));
     }
+    let root_type = match ty {
+        OperationType::Query => "QueryRoot",
+        OperationType::Mutation => "MutationRoot",
+        OperationType::Subscription => "SubscriptionRoot",
+    };
+    let order = super::order::SelectionOrder::new(
+        document.clone(),
+        name.clone(),
+        request.variables.clone(),
+        root_type.to_owned(),
+    );
     Ok(Admitted {
         ty,
         name,
         writer,
         started,
+        order,
     })
 }
 
 /// Codes what the schema refused before executing (validation: errors at no path, with no
 /// data), so that no such error leaves without `extensions.code`.
 pub fn code_refusals(mut response: Response) -> Response {
-    if refused_before_running(&response) {
+    if super::errors::never_ran(&response) {
         for error in response.errors.iter_mut() {
             let coded = std::mem::replace(error, ServerError::new("", None));
             *error = with_code(coded, GRAPHQL_VALIDATION_FAILED);
@@ -118,14 +132,9 @@ pub fn code_refusals(mut response: Response) -> Response {
 /// (not one the schema refused before running it).
 pub async fn finish(app: &AppState, admitted: &Admitted, response: &Response) {
     record(app, admitted.name.as_deref(), admitted.started, response);
-    if admitted.is_mutation() && !refused_before_running(response) {
+    if admitted.is_mutation() && !super::errors::never_ran(response) {
         after_mutation(app, admitted.writer).await;
     }
-}
-
-/// The schema refused the document (validation): errors at no path, and no data.
-fn refused_before_running(response: &Response) -> bool {
-    response.data == Value::Null && !response.errors.is_empty() && response.errors.iter().all(|e| e.path.is_empty())
 }
 
 /// Counts an operation's response under its name (refusals by a check: `None`).
@@ -157,14 +166,6 @@ async fn after_mutation(app: &AppState, writer: Option<i64>) {
     if let Some(user_id) = writer {
         app.replicas.wrote(user_id).await;
     }
-}
-
-fn with_code(mut error: ServerError, code: &str) -> ServerError {
-    let extensions = error.extensions.get_or_insert_with(ErrorExtensionValues::default);
-    if extensions.get("code").is_none() {
-        extensions.set("code", code);
-    }
-    error
 }
 
 /// Operation names come from clients: keep them short and tidy (their number is bounded by

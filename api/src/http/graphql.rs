@@ -9,14 +9,13 @@
 //! protocols live in `http::ws` for their close codes, identity re-checks and shared
 //! encodings.
 
-use async_graphql::http::GraphiQLSource;
 use async_graphql::parser::types::{DocumentOperations, OperationType};
 use std::net::IpAddr;
 
 use axum::body::Body;
 use axum::extract::{FromRequestParts, Request, State, WebSocketUpgrade};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 
 use super::client_ip::ClientIp;
 use super::limits::{BodyError, read_body};
@@ -26,6 +25,7 @@ use crate::auth::viewer::Viewer;
 use crate::graphql;
 use crate::graphql::cost::CostModel;
 use crate::graphql::errors;
+use crate::graphql::persisted;
 use crate::infra::replicas::Route;
 use crate::state::RequestInfo;
 
@@ -50,15 +50,6 @@ impl MediaType {
     }
 }
 
-pub async fn graphiql() -> Html<String> {
-    Html(
-        GraphiQLSource::build()
-            .endpoint("/graphql")
-            .title("Curtain GraphiQL")
-            .finish(),
-    )
-}
-
 pub async fn post_graphql(
     State(state): State<HttpState>,
     ClientIp(client_ip): ClientIp,
@@ -81,7 +72,10 @@ pub async fn post_graphql(
             Err(err) => return body_error(media, err),
         };
         return match super::upload::receive_multipart(&state, &headers, content_type, body).await {
-            Ok(request) => execute(state.clone(), client_ip, &headers, request, media).await,
+            Ok(mut request) => match prepare(&state, &mut request, media).await {
+                Ok(()) => execute(state.clone(), client_ip, &headers, request, media).await,
+                Err(refusal) => refusal,
+            },
             Err((status, message)) => request_error(media, status, "BAD_REQUEST", &message),
         };
     }
@@ -98,7 +92,7 @@ pub async fn post_graphql(
             "send the GraphQL request as JSON with Content-Type: application/json",
         );
     }
-    let request: async_graphql::Request = match serde_json::from_slice(&body) {
+    let mut request: async_graphql::Request = match serde_json::from_slice(&body) {
         Ok(request) => request,
         Err(err) => {
             return request_error(
@@ -109,7 +103,30 @@ pub async fn post_graphql(
             );
         }
     };
+    if let Err(refusal) = prepare(&state, &mut request, media).await {
+        return refusal;
+    }
     execute(state, client_ip, &headers, request, media).await
+}
+
+/// Checks a request's parameters and puts in the document a persisted query names: a
+/// refusal is the answer to send (400 whatever the media type: the parameters are wrong).
+async fn prepare(state: &HttpState, request: &mut async_graphql::Request, media: MediaType) -> Result<(), Response> {
+    if request.query.is_empty() && !persisted::names_a_document(request) {
+        return Err(request_error(
+            media,
+            StatusCode::BAD_REQUEST,
+            "BAD_REQUEST",
+            "the request has no `query`: send the GraphQL document as `query`, or a persisted query's hash in `extensions.persistedQuery`",
+        ));
+    }
+    if let Some(message) = persisted::parameters_error(request) {
+        return Err(request_error(media, StatusCode::BAD_REQUEST, "BAD_REQUEST", message));
+    }
+    match state.app.persisted.resolve(request).await {
+        Ok(()) => Ok(()),
+        Err(error) => Err(respond(media, async_graphql::Response::from_errors(vec![error]))),
+    }
 }
 
 fn body_error(media: MediaType, err: BodyError) -> Response {
@@ -152,6 +169,9 @@ pub async fn get_graphql(State(state): State<HttpState>, ClientIp(client_ip): Cl
             );
         }
     };
+    if let Err(refusal) = prepare(&state, &mut request, media).await {
+        return refusal;
+    }
     if is_mutation(&mut request, &graphql::cost_model(&state.app.settings.graphql)) {
         let mut response = request_error(
             media,
@@ -186,19 +206,53 @@ async fn execute(
     } else {
         execute_routed(&state, request, writes, viewer, info).await
     };
-    let response = errors::finalize(response, request_id.as_deref());
+    respond(media, errors::finalize(response, request_id.as_deref()))
+}
 
-    let status = if media == MediaType::GraphqlResponse && errors::is_request_error(&response) {
-        StatusCode::BAD_REQUEST
+/// Writes a response. One refused before execution began is sent without `data` (GraphQL
+/// spec, "Response Format") and, under `application/graphql-response+json`, with a 4xx or
+/// 5xx status (GraphQL over HTTP); `application/json` answers every well-formed request 200.
+fn respond(media: MediaType, response: async_graphql::Response) -> Response {
+    let never_ran = errors::never_ran(&response);
+    let status = if media == MediaType::GraphqlResponse && never_ran {
+        refusal_status(&response)
     } else {
         StatusCode::OK
     };
-    match serde_json::to_vec(&response) {
+    let body = if never_ran {
+        serde_json::to_vec(&Refusal {
+            errors: &response.errors,
+            extensions: &response.extensions,
+        })
+    } else {
+        serde_json::to_vec(&response)
+    };
+    match body {
         Ok(body) => (status, [(header::CONTENT_TYPE, media.as_str())], body).into_response(),
         Err(err) => {
             tracing::error!(error = %err, "could not serialize a GraphQL response");
             StatusCode::INTERNAL_SERVER_ERROR.into_response()
         }
+    }
+}
+
+/// A response without `data`.
+#[derive(serde::Serialize)]
+struct Refusal<'a> {
+    errors: &'a [async_graphql::ServerError],
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    extensions: &'a std::collections::BTreeMap<String, async_graphql::Value>,
+}
+
+/// The status of a request refused before execution: the service's own failures are 5xx,
+/// anything else is the request's fault.
+fn refusal_status(response: &async_graphql::Response) -> StatusCode {
+    if response.errors.iter().any(errors::is_internal) {
+        StatusCode::INTERNAL_SERVER_ERROR
+    } else if response.errors.iter().any(errors::is_service_failure) {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::BAD_REQUEST
     }
 }
 

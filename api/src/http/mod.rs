@@ -1,4 +1,4 @@
-//! The HTTP surface: GraphQL, GraphiQL, health, metrics and stored files, behind request ids,
+//! The HTTP surface: GraphQL, the web app, GraphiQL, health, metrics and stored files, behind request ids,
 //! tracing, metrics, compression, CORS, body limits, deadlines and load shedding.
 
 mod bearer;
@@ -10,6 +10,7 @@ mod observe;
 pub mod serve;
 mod tickets;
 mod upload;
+mod web;
 mod webhooks;
 mod ws;
 
@@ -39,12 +40,21 @@ pub struct HttpState {
     pub schema: CurtainSchema,
     /// Subscriptions' encodings, shared per shape by the WebSocket endpoint.
     pub fanout: std::sync::Arc<crate::graphql::fanout::Fanout>,
+    /// The web pages' Content-Security-Policy headers.
+    pub web: std::sync::Arc<web::Policies>,
 }
 
 impl HttpState {
     pub fn new(app: AppState, schema: CurtainSchema) -> Self {
         let fanout = std::sync::Arc::new(crate::graphql::fanout::Fanout::new(schema.clone(), app.clone()));
-        Self { app, schema, fanout }
+        let posters = web::origin_of(&app.storage.public_url("posters"));
+        let web = web::Policies::new(&app.settings, posters);
+        Self {
+            app,
+            schema,
+            fanout,
+            web,
+        }
     }
 }
 
@@ -74,7 +84,14 @@ pub fn router(state: HttpState) -> Router {
         sheddable = sheddable.route("/metrics", get(observe::metrics_with_token));
     }
     if settings.graphql.graphiql {
-        sheddable = sheddable.route("/graphiql", get(graphql::graphiql));
+        sheddable = sheddable
+            .route("/graphiql", get(web::graphiql_index))
+            .route("/graphiql/{*path}", get(web::graphiql_file));
+    }
+    if settings.server.web_app {
+        sheddable = sheddable
+            .route("/", get(web::app_index))
+            .route("/app/{*path}", get(web::app_file));
     }
     let in_flight = limits::InFlight::new(settings.server.in_flight_limit());
     let sheddable = sheddable

@@ -352,6 +352,17 @@ impl Connection {
         let kind = message["type"]
             .as_str()
             .ok_or_else(|| invalid("Invalid message received: no type"))?;
+        // The protocol's payloads of these are an object, or absent (graphql-transport-ws:
+        // anything else is an invalid message).
+        let payload_is_object = message["payload"].is_object() || message["payload"].is_null();
+        if self.protocol == Protocol::TransportWs
+            && matches!(kind, "connection_init" | "ping" | "pong")
+            && !payload_is_object
+        {
+            return Err(invalid(&format!(
+                "Invalid message received: {kind}'s payload must be an object"
+            )));
+        }
         match (self.protocol, kind) {
             (_, "connection_init") => {
                 if session.initialised {
@@ -388,9 +399,20 @@ impl Connection {
                 if session.operations.contains_key(id) {
                     return Err(Some((4409, format!("Subscriber for {id} already exists"))));
                 }
-                let request: async_graphql::Request = serde_json::from_value(message["payload"].clone())
+                let payload = &message["payload"];
+                // A document, or a persisted query's hash in its place.
+                let names_a_document =
+                    payload["query"].is_string() || payload["extensions"]["persistedQuery"].is_object();
+                if !names_a_document {
+                    return Err(invalid("Invalid message received: the payload has no query"));
+                }
+                let mut request: async_graphql::Request = serde_json::from_value(payload.clone())
                     .map_err(|_| invalid("Invalid message received: the payload is not a GraphQL request"))?;
                 session.last_active = Instant::now();
+                // Persisted queries by hash, and trusted documents, hold here as over HTTP.
+                if let Err(error) = self.state.app.persisted.resolve(&mut request).await {
+                    return reply(out, json!({ "type": "error", "id": id, "payload": [error] })).await;
+                }
                 let limit = self.state.app.settings.websocket.max_subscriptions;
                 if session.operations.len() >= limit {
                     let error = async_graphql::Error::from(ApiError::TooManySubscriptions(limit))

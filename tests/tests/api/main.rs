@@ -19,6 +19,7 @@ mod notifications;
 mod orphan_files;
 mod pagination;
 mod payments;
+mod persisted_queries;
 mod posters;
 mod posters_s3;
 mod replicas;

@@ -1,0 +1,82 @@
+// The GraphQL client over fetch. Errors come back as ApiError carrying the server's
+// `message` (written for buyers, so it is shown as it is) and `extensions.code`, which
+// the views use to decide what to do.
+
+export class ApiError extends Error {
+  constructor(message, code, extensions = {}, data = null) {
+    super(message);
+    this.name = 'ApiError';
+    this.code = code;
+    this.extensions = extensions;
+    this.data = data;
+  }
+}
+
+// auth.js registers itself here; api.js stays free of any token logic of its own, and
+// the two modules do not import each other.
+let authProvider = {
+  accessToken: async () => null,
+  refresh: async () => false,
+};
+
+export function setAuthProvider(provider) {
+  authProvider = provider;
+}
+
+/** One POST to /graphql with an explicit token (or none); no refresh, no retry. */
+export async function request(query, variables = {}, { token = null, signal } = {}) {
+  const headers = { 'Content-Type': 'application/json', Accept: 'application/json' };
+  if (token) headers.Authorization = `Bearer ${token}`;
+  let response;
+  try {
+    response = await fetch('/graphql', {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({ query, variables }),
+      signal,
+      credentials: 'same-origin',
+    });
+  } catch (err) {
+    if (signal?.aborted) throw err;
+    throw new ApiError('', 'NETWORK');
+  }
+  let body;
+  try {
+    body = await response.json();
+  } catch {
+    throw new ApiError('', 'NETWORK', { status: response.status });
+  }
+  // Requests refused before GraphQL ran (busy, timeouts) use the same JSON shape.
+  if (body.errors && body.errors.length) {
+    const first = body.errors[0];
+    const ext = first.extensions || {};
+    throw new ApiError(first.message || '', ext.code || 'INTERNAL_SERVER_ERROR', ext, body.data ?? null);
+  }
+  if (!response.ok) throw new ApiError('', 'NETWORK', { status: response.status });
+  return body.data;
+}
+
+/**
+ * Sends a document as the logged-in buyer (when there is one). An access token refused as
+ * UNAUTHENTICATED is refreshed once and the request sent again; if the refresh fails the
+ * buyer is logged out and the request goes once more without a token, so anonymous
+ * reads still work and buyer-only ones say plainly that a log-in is needed.
+ */
+export async function gql(query, variables = {}, { signal } = {}) {
+  const token = await authProvider.accessToken();
+  try {
+    return await request(query, variables, { token, signal });
+  } catch (err) {
+    if (!(err instanceof ApiError) || err.code !== 'UNAUTHENTICATED' || !token) throw err;
+    const refreshed = await authProvider.refresh(token).catch(() => false);
+    const next = refreshed ? await authProvider.accessToken() : null;
+    return request(query, variables, { token: next, signal });
+  }
+}
+
+/** A fresh idempotency key; crypto.randomUUID needs a secure context (or localhost). */
+export function newKey() {
+  if (crypto.randomUUID) return crypto.randomUUID();
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+}
