@@ -5,6 +5,7 @@ mod accounts;
 mod bad_input;
 mod catalog;
 mod catalog_cache;
+mod clients;
 mod coupons;
 mod dataloaders;
 mod demo;
