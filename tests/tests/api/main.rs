@@ -32,6 +32,7 @@ mod search_instances;
 mod search_matching;
 mod seat_map_live;
 mod security;
+mod selection_order;
 mod tickets;
 mod waiting_room;
 mod waitlist;
