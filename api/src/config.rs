@@ -265,6 +265,10 @@ pub struct GraphqlSettings {
     /// of ids to documents. Required by `persisted_only`; otherwise its operations are
     /// registered at start.
     pub persisted_manifest: Option<PathBuf>,
+    /// How long shared caches (a CDN) may keep an anonymous query's answer to GET, when it
+    /// has no errors (`Cache-Control: public, max-age=…`); 0: never. Anything else is
+    /// `private, no-store`.
+    pub get_cache_seconds: u64,
     /// How long a WebSocket client has to send `connection_init` before it is closed (4408).
     pub ws_init_timeout_ms: u64,
     /// Longest document (query text) accepted, in bytes, checked before it is parsed.
@@ -529,6 +533,7 @@ impl Default for GraphqlSettings {
             persisted_queries: true,
             persisted_only: false,
             persisted_manifest: None,
+            get_cache_seconds: 5,
             ws_init_timeout_ms: 3_000,
             document_bytes_limit: 16 * 1024,
             token_limit: 4_000,

@@ -158,8 +158,14 @@ impl Application {
             settings.booking.hold_batch_max,
         )
         .await?;
-        let persisted = crate::graphql::persisted::PersistedDocuments::from_settings(&settings.graphql, cache.clone())
-            .context("loading the persisted operations")?;
+        // Registrations go to Redis when it is set, so that every instance knows them; in
+        // process each instance keeps its own (the shared stores there are per process anyway).
+        let persisted = crate::graphql::persisted::PersistedDocuments::from_settings(
+            &settings.graphql,
+            redis_url.map(|_| kv.clone()),
+            kv.clone(),
+        )
+        .context("loading the persisted operations")?;
         if persisted.trusted_only() {
             tracing::info!("trusted documents: only the manifest's operations run");
         }

@@ -67,18 +67,3 @@ pub fn is_service_failure(err: &ServerError) -> bool {
             .and_then(|ext| ext.get("code"))
             .is_some_and(|code| *code == Value::from("UNAVAILABLE"))
 }
-
-/// A request error stopped the request before execution (parse, validation, limits).
-pub fn is_request_error(response: &Response) -> bool {
-    response.errors.iter().any(|err| {
-        let code = err.extensions.as_ref().and_then(|ext| ext.get("code"));
-        [
-            GRAPHQL_PARSE_FAILED,
-            GRAPHQL_VALIDATION_FAILED,
-            QUERY_TOO_DEEP,
-            QUERY_TOO_COMPLEX,
-        ]
-        .iter()
-        .any(|c| code == Some(&Value::from(*c)))
-    })
-}

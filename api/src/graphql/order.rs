@@ -57,12 +57,31 @@ impl SelectionOrder {
         variables: Variables,
         root_type: String,
     ) -> Arc<Self> {
-        Arc::new(Self {
+        let mut order = Self {
             document,
             operation_name,
             variables,
             root_type,
-        })
+        };
+        // `@skip(if: $x)` with `$x` left out takes the variable's default.
+        let defaults: Vec<(Name, Value)> = order
+            .operation()
+            .map(|operation| {
+                operation
+                    .variable_definitions
+                    .iter()
+                    .filter(|definition| !order.variables.contains_key(&definition.node.name.node))
+                    .filter_map(|definition| {
+                        let default = definition.node.default_value.as_ref()?;
+                        Some((definition.node.name.node.clone(), default.node.clone()))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        for (name, value) in defaults {
+            order.variables.insert(name, value);
+        }
+        Arc::new(order)
     }
 
     /// Reorders `data` (a response's `data`) in place.
@@ -284,6 +303,13 @@ mod tests {
         let query = "query($s: Boolean!) { a @skip(if: $s) b a @include(if: true) }";
         let data = serde_json::json!({ "a": 1, "b": 2 });
         assert_eq!(order(query, data, serde_json::json!({ "s": true })), r#"{"b":2,"a":1}"#);
+    }
+
+    #[test]
+    fn variables_left_out_take_their_defaults() {
+        let query = "query($s: Boolean! = true) { a @skip(if: $s) b a }";
+        let data = serde_json::json!({ "a": 1, "b": 2 });
+        assert_eq!(order(query, data, serde_json::json!({})), r#"{"b":2,"a":1}"#);
     }
 
     #[test]

@@ -5,8 +5,13 @@
 //! `PERSISTED_QUERY_NOT_FOUND`, and the client sends the hash again with the document, which
 //! is registered once its SHA-256 is checked. After that the hash alone runs it, over POST or
 //! GET, so that a CDN can cache GET answers by a short URL. Registrations are kept in this
-//! instance's memory and in the shared cache (Redis when configured), so that a document
-//! registered through one instance runs on every other.
+//! instance's memory and, with Redis, there too, so that a document registered through one
+//! instance runs on every other.
+//!
+//! Registering costs the server memory, so it is bounded: only a document within the cost
+//! check's text limits that parses is registered, only over POST and WebSocket (never by a
+//! link a browser follows), at most [`REGISTRATIONS_PER_MINUTE`] per client address, in a
+//! store of its own weighed in bytes (and in Redis for a day).
 //!
 //! **Trusted documents** (`graphql.persisted_only`): only the operations of a manifest loaded
 //! at start run, by hash or by their exact text; anything else is
@@ -15,6 +20,7 @@
 //! API with first-party clients).
 
 use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,6 +29,7 @@ use anyhow::Context;
 use async_graphql::{Request, ServerError, Value};
 use sha2::{Digest, Sha256};
 
+use crate::auth::limits::{limit_key, spend_budget};
 use crate::config::GraphqlSettings;
 use crate::infra::kv::SharedStore;
 
@@ -30,8 +37,11 @@ pub const PERSISTED_QUERY_NOT_FOUND: &str = "PERSISTED_QUERY_NOT_FOUND";
 pub const PERSISTED_QUERY_NOT_SUPPORTED: &str = "PERSISTED_QUERY_NOT_SUPPORTED";
 pub const PERSISTED_QUERY_NOT_IN_LIST: &str = "PERSISTED_QUERY_NOT_IN_LIST";
 
-/// How long a registration stays in the shared cache after it was last registered.
-const SHARED_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
+/// How long a registration stays in Redis after it was registered.
+const SHARED_TTL: Duration = Duration::from_secs(24 * 3600);
+/// Documents one client address may register per minute; a client past it is told
+/// RATE_LIMITED and may send its documents in full meanwhile.
+pub const REGISTRATIONS_PER_MINUTE: u32 = 60;
 /// Bytes of documents each instance keeps in memory (least recently used go first; the shared
 /// cache still has them).
 const LOCAL_BYTES: u64 = 32 * 1024 * 1024;
@@ -40,8 +50,20 @@ pub struct PersistedDocuments {
     mode: Mode,
     /// Registered documents by hash: this instance's copy.
     local: moka::future::Cache<String, Arc<str>>,
-    /// Registered documents by hash, for every instance.
-    shared: SharedStore,
+    /// Registered documents by hash, for every instance: Redis, when configured.
+    shared: Option<SharedStore>,
+    /// Where registrations per address are counted (the rate limits' store).
+    limits: SharedStore,
+    /// The text limits a document must be within to be registered.
+    cost: super::cost::CostModel,
+}
+
+/// Who sends a request, and whether it may register a document.
+#[derive(Debug, Clone, Copy)]
+pub struct Caller {
+    pub ip: IpAddr,
+    /// False over GET: a link must not make a browser register documents.
+    pub may_register: bool,
 }
 
 enum Mode {
@@ -63,7 +85,13 @@ pub struct Manifest {
 }
 
 impl PersistedDocuments {
-    pub fn from_settings(settings: &GraphqlSettings, shared: SharedStore) -> anyhow::Result<Self> {
+    /// `shared` is Redis (none in process: each instance keeps its own); `limits` counts
+    /// registrations per address.
+    pub fn from_settings(
+        settings: &GraphqlSettings,
+        shared: Option<SharedStore>,
+        limits: SharedStore,
+    ) -> anyhow::Result<Self> {
         let manifest = match &settings.persisted_manifest {
             Some(path) => Some(Manifest::load(path)?),
             None => None,
@@ -82,7 +110,13 @@ impl PersistedDocuments {
             }
             (false, _) => Mode::Off,
         };
-        Ok(Self { mode, local, shared })
+        Ok(Self {
+            mode,
+            local,
+            shared,
+            limits,
+            cost: super::cost_model(settings),
+        })
     }
 
     /// Whether only the manifest's operations run.
@@ -92,7 +126,7 @@ impl PersistedDocuments {
 
     /// Puts the document a request names by hash into `request.query`, registers one sent
     /// with its hash, and refuses what may not run. The error is the answer to send.
-    pub async fn resolve(&self, request: &mut Request) -> Result<(), ServerError> {
+    pub async fn resolve(&self, request: &mut Request, caller: Caller) -> Result<(), ServerError> {
         let hash = match requested_hash(request) {
             Ok(hash) => hash,
             Err(message) => return Err(coded(message, "BAD_REQUEST")),
@@ -133,7 +167,9 @@ impl PersistedDocuments {
                         "BAD_USER_INPUT",
                     ));
                 }
-                self.register(hash, &request.query).await;
+                if caller.may_register && self.registrable(&request.query) {
+                    self.register(hash, &request.query, caller.ip).await?;
+                }
                 Ok(())
             }
         }
@@ -143,7 +179,8 @@ impl PersistedDocuments {
         if let Some(document) = known.get(hash).or(self.local.get(hash).await.as_ref()) {
             return Some(document.clone());
         }
-        match self.shared.get(&shared_key(hash)).await {
+        let shared = self.shared.as_ref()?;
+        match shared.get(&shared_key(hash)).await {
             Ok(Some(document)) => {
                 let document: Arc<str> = document.into();
                 self.local.insert(hash.to_owned(), document.clone()).await;
@@ -158,14 +195,28 @@ impl PersistedDocuments {
         }
     }
 
-    async fn register(&self, hash: String, document: &str) {
+    /// Whether a document may be kept: within the text limits, and a document at all (one
+    /// that does not parse would only be refused each time it is named).
+    fn registrable(&self, document: &str) -> bool {
+        self.cost.check_text(document).is_ok() && async_graphql::parser::parse_query(document).is_ok()
+    }
+
+    async fn register(&self, hash: String, document: &str, ip: IpAddr) -> Result<(), ServerError> {
         if self.local.contains_key(&hash) {
-            return;
+            return Ok(());
         }
-        if let Err(err) = self.shared.set(&shared_key(&hash), document, SHARED_TTL).await {
+        let bucket = format!("apq:{}", limit_key(ip));
+        let message = "too many persisted queries registered from your address; send queries in full for now";
+        spend_budget(self.limits.as_ref(), &bucket, REGISTRATIONS_PER_MINUTE, message)
+            .await
+            .map_err(|err| async_graphql::Error::from(err).into_server_error(async_graphql::Pos::default()))?;
+        if let Some(shared) = &self.shared
+            && let Err(err) = shared.set(&shared_key(&hash), document, SHARED_TTL).await
+        {
             tracing::warn!(error = %err, "could not share a persisted query; other instances will ask for it");
         }
         self.local.insert(hash, document.into()).await;
+        Ok(())
     }
 }
 
@@ -184,7 +235,8 @@ impl Manifest {
         let mut manifest = Self::default();
         let mut add = |id: &str, body: &str| {
             manifest.text_hashes.insert(sha256_hex(body));
-            manifest.by_id.insert(id.to_owned(), body.into());
+            // Clients send the hash in lower case (it is looked up so).
+            manifest.by_id.insert(id.to_ascii_lowercase(), body.into());
         };
         if let Some(operations) = json.get("operations") {
             let operations = operations.as_array().context("`operations` is not a list")?;
@@ -277,6 +329,10 @@ mod tests {
     use crate::infra::kv::MemoryStore;
 
     const DOC: &str = "{ __typename }";
+    const POST: Caller = Caller {
+        ip: IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+        may_register: true,
+    };
 
     fn with_hash(query: &str, hash: &str) -> Request {
         let mut request = Request::new(query);
@@ -294,28 +350,28 @@ mod tests {
     }
 
     fn documents(settings: &GraphqlSettings) -> PersistedDocuments {
-        PersistedDocuments::from_settings(settings, Arc::new(MemoryStore::new(100))).expect("settings")
+        PersistedDocuments::from_settings(settings, None, Arc::new(MemoryStore::new(100))).expect("settings")
     }
 
     #[tokio::test]
     async fn a_hash_alone_is_unknown_until_sent_with_its_document() {
         let apq = documents(&GraphqlSettings::default());
         let hash = sha256_hex(DOC);
-        let err = apq.resolve(&mut with_hash("", &hash)).await.expect_err("unknown");
+        let err = apq.resolve(&mut with_hash("", &hash), POST).await.expect_err("unknown");
         assert_eq!(code(&err), format!("\"{PERSISTED_QUERY_NOT_FOUND}\""));
         assert_eq!(err.message, "PersistedQueryNotFound");
 
         let wrong = apq
-            .resolve(&mut with_hash("{ other }", &hash))
+            .resolve(&mut with_hash("{ other }", &hash), POST)
             .await
             .expect_err("mismatch");
         assert_eq!(code(&wrong), "\"BAD_USER_INPUT\"");
 
-        apq.resolve(&mut with_hash(DOC, &hash.to_ascii_uppercase()))
+        apq.resolve(&mut with_hash(DOC, &hash.to_ascii_uppercase()), POST)
             .await
             .expect("registered");
         let mut request = with_hash("", &hash);
-        apq.resolve(&mut request).await.expect("found");
+        apq.resolve(&mut request, POST).await.expect("found");
         assert_eq!(request.query, DOC);
     }
 
@@ -323,12 +379,13 @@ mod tests {
     async fn another_instance_finds_a_registration_in_the_shared_cache() {
         let shared: SharedStore = Arc::new(MemoryStore::new(100));
         let settings = GraphqlSettings::default();
-        let one = PersistedDocuments::from_settings(&settings, shared.clone()).expect("one");
-        let two = PersistedDocuments::from_settings(&settings, shared).expect("two");
+        let limits: SharedStore = Arc::new(MemoryStore::new(100));
+        let one = PersistedDocuments::from_settings(&settings, Some(shared.clone()), limits.clone()).expect("one");
+        let two = PersistedDocuments::from_settings(&settings, Some(shared), limits).expect("two");
         let hash = sha256_hex(DOC);
-        one.resolve(&mut with_hash(DOC, &hash)).await.expect("registered");
+        one.resolve(&mut with_hash(DOC, &hash), POST).await.expect("registered");
         let mut request = with_hash("", &hash);
-        two.resolve(&mut request).await.expect("shared");
+        two.resolve(&mut request, POST).await.expect("shared");
         assert_eq!(request.query, DOC);
     }
 
@@ -351,18 +408,64 @@ mod tests {
         let trusted = documents(&settings);
         assert!(trusted.trusted_only());
         let mut by_id = with_hash("", &"a".repeat(64));
-        let err = trusted.resolve(&mut by_id).await.expect_err("unknown id");
+        let err = trusted.resolve(&mut by_id, POST).await.expect_err("unknown id");
         assert_eq!(code(&err), format!("\"{PERSISTED_QUERY_NOT_IN_LIST}\""));
         let mut text = Request::new(DOC);
-        trusted.resolve(&mut text).await.expect("its text is trusted");
+        trusted.resolve(&mut text, POST).await.expect("its text is trusted");
         let mut other = Request::new("{ me { id } }");
-        trusted.resolve(&mut other).await.expect_err("not in the list");
+        trusted.resolve(&mut other, POST).await.expect_err("not in the list");
         // Registration is closed.
         let doc = "{ venues { totalCount } }";
         trusted
-            .resolve(&mut with_hash(doc, &sha256_hex(doc)))
+            .resolve(&mut with_hash(doc, &sha256_hex(doc)), POST)
             .await
             .expect_err("no registering");
+    }
+
+    #[tokio::test]
+    async fn only_documents_within_the_limits_sent_by_post_are_registered_and_at_a_bounded_rate() {
+        let apq = documents(&GraphqlSettings::default());
+        let found = |doc: &str| {
+            let hash = sha256_hex(doc);
+            let apq = &apq;
+            async move {
+                let mut request = with_hash("", &hash);
+                apq.resolve(&mut request, POST).await.is_ok()
+            }
+        };
+        // Over GET it runs, but stays unregistered.
+        let get = Caller {
+            may_register: false,
+            ..POST
+        };
+        apq.resolve(&mut with_hash(DOC, &sha256_hex(DOC)), get)
+            .await
+            .expect("runs");
+        assert!(!found(DOC).await);
+        // Too long, or not a document: never kept.
+        let long = format!("{{ {} }}", "a ".repeat(20_000));
+        apq.resolve(&mut with_hash(&long, &sha256_hex(&long)), POST)
+            .await
+            .expect("passed on");
+        assert!(!found(&long).await);
+        let broken = "{ a";
+        apq.resolve(&mut with_hash(broken, &sha256_hex(broken)), POST)
+            .await
+            .expect("passed on");
+        assert!(!found(broken).await);
+        // One address registers at most so many a minute.
+        for n in 0..REGISTRATIONS_PER_MINUTE {
+            let doc = format!("{{ a{n} }}");
+            apq.resolve(&mut with_hash(&doc, &sha256_hex(&doc)), POST)
+                .await
+                .expect("registered");
+        }
+        let one_more = "{ b }";
+        let err = apq
+            .resolve(&mut with_hash(one_more, &sha256_hex(one_more)), POST)
+            .await
+            .expect_err("over the budget");
+        assert_eq!(code(&err), "\"RATE_LIMITED\"");
     }
 
     #[test]
@@ -377,6 +480,7 @@ mod tests {
                     persisted_only: true,
                     ..GraphqlSettings::default()
                 },
+                None,
                 Arc::new(MemoryStore::new(10))
             )
             .is_err()

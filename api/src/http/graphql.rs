@@ -25,7 +25,7 @@ use crate::auth::viewer::Viewer;
 use crate::graphql;
 use crate::graphql::cost::CostModel;
 use crate::graphql::errors;
-use crate::graphql::persisted;
+use crate::graphql::persisted::{self, Caller};
 use crate::infra::replicas::Route;
 use crate::state::RequestInfo;
 
@@ -72,8 +72,18 @@ pub async fn post_graphql(
             Err(err) => return body_error(media, err),
         };
         return match super::upload::receive_multipart(&state, &headers, content_type, body).await {
-            Ok(mut request) => match prepare(&state, &mut request, media).await {
-                Ok(()) => execute(state.clone(), client_ip, &headers, request, media).await,
+            Ok(mut request) => match prepare(
+                &state,
+                &mut request,
+                media,
+                Caller {
+                    ip: client_ip,
+                    may_register: true,
+                },
+            )
+            .await
+            {
+                Ok(()) => execute(state.clone(), client_ip, &headers, request, media, Caching::Private).await,
                 Err(refusal) => refusal,
             },
             Err((status, message)) => request_error(media, status, "BAD_REQUEST", &message),
@@ -103,15 +113,58 @@ pub async fn post_graphql(
             );
         }
     };
-    if let Err(refusal) = prepare(&state, &mut request, media).await {
+    if let Err(refusal) = prepare(
+        &state,
+        &mut request,
+        media,
+        Caller {
+            ip: client_ip,
+            may_register: true,
+        },
+    )
+    .await
+    {
         return refusal;
     }
-    execute(state, client_ip, &headers, request, media).await
+    execute(state, client_ip, &headers, request, media, Caching::Private).await
+}
+
+/// The GraphQL request in a GET's query string: `query`, `operationName`, and `variables` and
+/// `extensions` as JSON (GraphQL over HTTP). async-graphql's own parser reads
+/// `operation_name`, so a named operation of a document with several would not run.
+fn parse_query_string(uri: &axum::http::Uri) -> Result<async_graphql::Request, String> {
+    use std::collections::HashMap;
+    let axum::extract::Query(mut params) = axum::extract::Query::<HashMap<String, String>>::try_from_uri(uri)
+        .map_err(|err| format!("malformed query string: {err}"))?;
+    let json = |name: &str, params: &mut HashMap<String, String>| -> Result<Option<serde_json::Value>, String> {
+        params
+            .remove(name)
+            .filter(|text| !text.is_empty())
+            .map(|text| serde_json::from_str(&text).map_err(|err| format!("`{name}` is not JSON: {err}")))
+            .transpose()
+            .map(|value| value.filter(|value: &serde_json::Value| !value.is_null()))
+    };
+    let mut request = async_graphql::Request::new(params.remove("query").unwrap_or_default());
+    request.operation_name = params.remove("operationName").filter(|name| !name.is_empty());
+    if let Some(variables) = json("variables", &mut params)? {
+        request.variables =
+            serde_json::from_value(variables).map_err(|_| "`variables` must be a JSON object".to_owned())?;
+    }
+    if let Some(extensions) = json("extensions", &mut params)? {
+        request.extensions =
+            serde_json::from_value(extensions).map_err(|_| "`extensions` must be a JSON object".to_owned())?;
+    }
+    Ok(request)
 }
 
 /// Checks a request's parameters and puts in the document a persisted query names: a
-/// refusal is the answer to send (400 whatever the media type: the parameters are wrong).
-async fn prepare(state: &HttpState, request: &mut async_graphql::Request, media: MediaType) -> Result<(), Response> {
+/// refusal is the answer to send (bad parameters are 400 whatever the media type).
+async fn prepare(
+    state: &HttpState,
+    request: &mut async_graphql::Request,
+    media: MediaType,
+    caller: Caller,
+) -> Result<(), Response> {
     if request.query.is_empty() && !persisted::names_a_document(request) {
         return Err(request_error(
             media,
@@ -123,7 +176,7 @@ async fn prepare(state: &HttpState, request: &mut async_graphql::Request, media:
     if let Some(message) = persisted::parameters_error(request) {
         return Err(request_error(media, StatusCode::BAD_REQUEST, "BAD_REQUEST", message));
     }
-    match state.app.persisted.resolve(request).await {
+    match state.app.persisted.resolve(request, caller).await {
         Ok(()) => Ok(()),
         Err(error) => Err(respond(media, async_graphql::Response::from_errors(vec![error]))),
     }
@@ -154,22 +207,27 @@ pub async fn get_graphql(State(state): State<HttpState>, ClientIp(client_ip): Cl
             Err(rejection) => rejection.into_response(),
         };
     }
-    let query = parts.uri.query().map(str::to_owned);
     let Some(media) = negotiate(&headers) else {
         return not_acceptable();
     };
-    let mut request = match async_graphql::http::parse_query_string(query.as_deref().unwrap_or("")) {
+    let mut request = match parse_query_string(&parts.uri) {
         Ok(request) => request,
-        Err(err) => {
-            return request_error(
-                media,
-                StatusCode::BAD_REQUEST,
-                "BAD_REQUEST",
-                &format!("malformed query string: {err}"),
-            );
+        Err(message) => {
+            return request_error(media, StatusCode::BAD_REQUEST, "BAD_REQUEST", &message);
         }
     };
-    if let Err(refusal) = prepare(&state, &mut request, media).await {
+    // A link must not make a browser register documents: GET only runs them.
+    if let Err(refusal) = prepare(
+        &state,
+        &mut request,
+        media,
+        Caller {
+            ip: client_ip,
+            may_register: false,
+        },
+    )
+    .await
+    {
         return refusal;
     }
     if is_mutation(&mut request, &graphql::cost_model(&state.app.settings.graphql)) {
@@ -184,7 +242,22 @@ pub async fn get_graphql(State(state): State<HttpState>, ClientIp(client_ip): Cl
             .insert(header::ALLOW, HeaderValue::from_static("POST"));
         return response;
     }
-    execute(state, client_ip, &headers, request, media).await
+    // Shared caches may keep an anonymous answer for a moment; never one made for a viewer.
+    let caching = if headers.contains_key(header::AUTHORIZATION) {
+        Caching::Private
+    } else {
+        Caching::Public(state.app.settings.graphql.get_cache_seconds)
+    };
+    execute(state, client_ip, &headers, request, media, caching).await
+}
+
+/// What shared caches (a CDN) may do with an answer.
+#[derive(Debug, Clone, Copy)]
+enum Caching {
+    /// Keep it for no one but the client (answers to POST, or made for a viewer).
+    Private,
+    /// An anonymous GET: without errors, anyone may keep it this many seconds (0: no one).
+    Public(u64),
 }
 
 async fn execute(
@@ -193,6 +266,7 @@ async fn execute(
     headers: &HeaderMap,
     mut request: async_graphql::Request,
     media: MediaType,
+    caching: Caching,
 ) -> Response {
     let request_id = headers.get(REQUEST_ID).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let viewer = flows::authenticate(&state.app, super::bearer::from_headers(headers)).await;
@@ -206,7 +280,19 @@ async fn execute(
     } else {
         execute_routed(&state, request, writes, viewer, info).await
     };
-    respond(media, errors::finalize(response, request_id.as_deref()))
+    let response = errors::finalize(response, request_id.as_deref());
+    let cache_control = match caching {
+        Caching::Public(seconds) if seconds > 0 && response.errors.is_empty() => {
+            HeaderValue::from_str(&format!("public, max-age={seconds}")).unwrap_or(HeaderValue::from_static("no-store"))
+        }
+        _ => HeaderValue::from_static("private, no-store"),
+    };
+    let mut answer = respond(media, response);
+    let headers = answer.headers_mut();
+    headers.insert(header::CACHE_CONTROL, cache_control);
+    // The answer depends on the media type asked for and on who asks.
+    headers.insert(header::VARY, HeaderValue::from_static("accept, authorization"));
+    answer
 }
 
 /// Writes a response. One refused before execution began is sent without `data` (GraphQL

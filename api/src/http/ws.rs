@@ -404,13 +404,24 @@ impl Connection {
                 let names_a_document =
                     payload["query"].is_string() || payload["extensions"]["persistedQuery"].is_object();
                 if !names_a_document {
+                    // The legacy protocol has no such close: its clients would reconnect and
+                    // send the same again. They get an `error` for the operation instead.
+                    if self.protocol == Protocol::Legacy {
+                        let error =
+                            json!({ "message": "the payload has no query", "extensions": { "code": "BAD_REQUEST" } });
+                        return reply(out, json!({ "type": "error", "id": id, "payload": [error] })).await;
+                    }
                     return Err(invalid("Invalid message received: the payload has no query"));
                 }
                 let mut request: async_graphql::Request = serde_json::from_value(payload.clone())
                     .map_err(|_| invalid("Invalid message received: the payload is not a GraphQL request"))?;
                 session.last_active = Instant::now();
                 // Persisted queries by hash, and trusted documents, hold here as over HTTP.
-                if let Err(error) = self.state.app.persisted.resolve(&mut request).await {
+                let caller = crate::graphql::persisted::Caller {
+                    ip: self.info.client_ip,
+                    may_register: true,
+                };
+                if let Err(error) = self.state.app.persisted.resolve(&mut request, caller).await {
                     return reply(out, json!({ "type": "error", "id": id, "payload": [error] })).await;
                 }
                 let limit = self.state.app.settings.websocket.max_subscriptions;

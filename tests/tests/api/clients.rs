@@ -8,6 +8,7 @@
 //! `chromium` package; `.ci/run` installs it). Without them the checks say so loudly, and fail
 //! under `CI=true`.
 
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -87,6 +88,8 @@ async fn run(script: &str, app: &TestApp) -> String {
         .current_dir(clients_dir())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
+        // Its own process group, so that a timeout stops Chromium with it.
+        .process_group(0)
         .spawn()
         .unwrap_or_else(|err| panic!("could not run {script}.mjs: {err}"));
     let pid = child.id().to_string();
@@ -96,7 +99,7 @@ async fn run(script: &str, app: &TestApp) -> String {
             .expect("the script's waiter")
             .unwrap_or_else(|err| panic!("{script}.mjs: {err}")),
         Err(_) => {
-            let _ = Command::new("kill").args(["-9", &pid]).status();
+            let _ = Command::new("kill").args(["-9", "--", &format!("-{pid}")]).status();
             panic!("{script}.mjs ran longer than {SCRIPT_TIMEOUT:?} and was killed");
         }
     };

@@ -172,7 +172,64 @@ async fn documents_that_cannot_run_have_no_data(app: &TestApp) {
     assert!(body.get("data").is_none(), "{body}");
 }
 
+async fn get_answers_say_who_may_cache_them_and_name_their_operation(app: &TestApp) {
+    let cache_control = |response: &reqwest::Response| {
+        let value = response.headers().get("cache-control").and_then(|v| v.to_str().ok());
+        value.unwrap_or_default().to_owned()
+    };
+    let url = app.url("/graphql");
+    let anonymous = app
+        .client
+        .get(&url)
+        .query(&[("query", QUERY)])
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(cache_control(&anonymous), "public, max-age=5");
+    let vary = anonymous
+        .headers()
+        .get_all("vary")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect::<Vec<_>>();
+    assert!(vary.iter().any(|v| v.contains("authorization")), "{vary:?}");
+
+    let viewer = app
+        .client
+        .get(&url)
+        .query(&[("query", QUERY)])
+        .bearer_auth(app.admin_token())
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(cache_control(&viewer), "private, no-store");
+    let failed = app
+        .client
+        .get(&url)
+        .query(&[("query", "{ nope }")])
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(cache_control(&failed), "private, no-store");
+
+    // `operationName` picks the operation of a document with several.
+    let (status, body) = get(
+        app,
+        &[
+            (
+                "query",
+                "query A { venues(first: 1) { edges { node { id } } } } query B { __typename }".to_owned(),
+            ),
+            ("operationName", "B".to_owned()),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(data(&body), &json!({ "__typename": "QueryRoot" }));
+}
+
 curtain_tests::backend_tests!(
+    get_answers_say_who_may_cache_them_and_name_their_operation,
     a_hash_runs_once_registered_over_post_and_get,
     requests_without_a_document_are_bad_requests,
     documents_that_cannot_run_have_no_data,
@@ -259,8 +316,55 @@ async fn in_trusted_documents_mode_only_the_manifest_s_operations_run() {
         message["payload"][0]["extensions"]["code"],
         "PERSISTED_QUERY_NOT_IN_LIST"
     );
+
+    // A multipart request (an upload) is held to the list too.
+    let (_, body) = crate::posters::upload(
+        &app,
+        app.admin_token(),
+        "UGVyZm9ybWFuY2U6MQ",
+        ("a.jpg", vec![0xFF, 0xD8, 0xFF]),
+        true,
+    )
+    .await;
+    assert_eq!(error_code(&body), "PERSISTED_QUERY_NOT_IN_LIST", "{body}");
+
+    // And the legacy WebSocket protocol's `start`.
+    let mut legacy = legacy_socket(&app).await;
+    send(&mut legacy, json!({ "type": "connection_init" })).await;
+    assert_eq!(next_message(&mut legacy).await.expect("ack")["type"], "connection_ack");
+    send(
+        &mut legacy,
+        json!({ "type": "start", "id": "1", "payload": { "query": "subscription { notificationReceived { id } }" } }),
+    )
+    .await;
+    loop {
+        let message = next_message(&mut legacy).await.expect("a message");
+        if message["type"] == "ka" {
+            continue;
+        }
+        assert_eq!(message["type"], "error", "{message}");
+        assert_eq!(
+            message["payload"][0]["extensions"]["code"],
+            "PERSISTED_QUERY_NOT_IN_LIST"
+        );
+        break;
+    }
     app.stop().await;
     let _ = std::fs::remove_file(manifest_path());
+}
+
+/// A WebSocket speaking the legacy `graphql-ws` protocol (subscriptions-transport-ws).
+async fn legacy_socket(app: &TestApp) -> curtain_tests::socket::Socket {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut request = app
+        .url("/graphql")
+        .replacen("http://", "ws://", 1)
+        .into_client_request()
+        .expect("request");
+    request
+        .headers_mut()
+        .insert("sec-websocket-protocol", "graphql-ws".parse().expect("header"));
+    tokio_tungstenite::connect_async(request).await.expect("handshake").0
 }
 
 /// This test process's manifest (`Options::configure` takes a plain function).

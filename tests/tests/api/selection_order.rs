@@ -6,15 +6,30 @@ use curtain_tests::{TestApp, fixtures};
 use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;
 
-/// Asserts that `keys` (as JSON object keys) first appear in `text` in this order.
-fn in_order(text: &str, keys: &[&str]) {
-    let mut last = 0;
-    for key in keys {
-        let needle = format!("\"{key}\":");
-        let at = text[last..]
-            .find(&needle)
-            .unwrap_or_else(|| panic!("{key} is not after the keys before it in {text}"));
-        last += at + needle.len();
+/// The answer with its objects' keys in the order they were sent (async-graphql's value
+/// keeps it; `serde_json::Value` here would sort them).
+fn parse(text: &str) -> async_graphql::Value {
+    serde_json::from_str(text).unwrap_or_else(|err| panic!("{err}: {text}"))
+}
+
+/// The value at `path` (names, or list indexes as numbers).
+fn at<'a>(value: &'a async_graphql::Value, path: &[&str]) -> &'a async_graphql::Value {
+    let mut at = value;
+    for step in path {
+        at = match (at, step.parse::<usize>()) {
+            (async_graphql::Value::List(items), Ok(index)) => &items[index],
+            (async_graphql::Value::Object(map), _) => &map[*step],
+            (other, _) => panic!("no {step} in {other}"),
+        };
+    }
+    at
+}
+
+/// The keys of the object at `path`, in order.
+fn keys(value: &async_graphql::Value, path: &[&str]) -> Vec<String> {
+    match at(value, path) {
+        async_graphql::Value::Object(map) => map.keys().map(ToString::to_string).collect(),
+        other => panic!("not an object: {other}"),
     }
 }
 
@@ -37,9 +52,26 @@ async fn queries_and_mutations_answer_in_selection_order(app: &TestApp) {
         None,
     )
     .await;
-    in_order(
-        &text,
-        &["z", "performances", "venue", "title", "sessions", "id", "c", "me", "a"],
+    let answer = parse(&text);
+    assert_eq!(
+        keys(&answer, &["data"]),
+        ["z", "performances", "c", "me", "a"],
+        "{text}"
+    );
+    let nodes = match at(&answer, &["data", "performances", "edges"]) {
+        async_graphql::Value::List(edges) => edges.len(),
+        other => panic!("{other}"),
+    };
+    assert!(nodes >= 1, "{text}");
+    for n in 0..nodes {
+        let n = n.to_string();
+        let node = ["data", "performances", "edges", n.as_str(), "node"];
+        assert_eq!(keys(&answer, &node), ["venue", "title", "sessions", "id"], "{text}");
+    }
+    assert_eq!(
+        keys(&answer, &["data", "c", "edges", "0", "node"]),
+        ["name", "id"],
+        "{text}"
     );
 
     let buyer = app.sign_up("order@example.com").await;
@@ -53,7 +85,14 @@ async fn queries_and_mutations_answer_in_selection_order(app: &TestApp) {
         Some(&buyer.access_token),
     )
     .await;
-    in_order(&text, &["second", "first", "status", "seats", "price", "id"]);
+    let answer = parse(&text);
+    assert_eq!(keys(&answer, &["data"]), ["second", "first"], "{text}");
+    assert_eq!(keys(&answer, &["data", "first"]), ["status", "seats", "id"], "{text}");
+    assert_eq!(
+        keys(&answer, &["data", "first", "seats", "0"]),
+        ["price", "id"],
+        "{text}"
+    );
 }
 
 /// The event's fields finish in order today (none waits for a loader); this guards the shared
@@ -77,10 +116,13 @@ async fn subscription_events_answer_in_selection_order(app: &TestApp) {
             other => panic!("no event: {other:?}"),
         }
     };
-    in_order(
-        &text,
-        &["seatMapUpdates", "seats", "status", "id", "version", "__typename"],
-    );
+    let event = parse(&text);
+    let root = ["payload", "data", "seatMapUpdates"];
+    assert_eq!(keys(&event, &root), ["seats", "version", "__typename"], "{text}");
+    for seat in ["0", "1", "2", "3"] {
+        let path = [&root[..], &["seats", seat]].concat();
+        assert_eq!(keys(&event, &path), ["status", "id"], "{text}");
+    }
 }
 
 curtain_tests::backend_tests!(

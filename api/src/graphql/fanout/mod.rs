@@ -97,7 +97,7 @@ impl Encoded {
     fn new(response: Response, request_id: Option<&str>) -> Self {
         let internal = response.errors.iter().any(errors::is_internal);
         let response = errors::finalize(response, request_id);
-        let refused = errors::is_request_error(&response).then(|| json(&response.errors));
+        let refused = errors::never_ran(&response).then(|| json(&response.errors));
         Self {
             payload: json(&response),
             refused,
