@@ -15,6 +15,7 @@
 //! different types, the first of which does not apply.
 
 use std::collections::HashSet;
+use std::rc::Rc;
 use std::sync::{Arc, LazyLock};
 
 use async_graphql::parser::types::{
@@ -121,35 +122,40 @@ struct Key<'a> {
 
 impl<'a> Walk<'a> {
     fn value(&self, value: &mut Value, sets: &[&'a SelectionSet], object_type: Option<&str>) {
+        self.value_with(value, sets, object_type, &mut Vec::new());
+    }
+
+    /// `plans`: the keys already collected for these selection sets, by the object's type, so
+    /// that the items of a list (a page of a hundred performances) share one collection.
+    fn value_with(
+        &self,
+        value: &mut Value,
+        sets: &[&'a SelectionSet],
+        object_type: Option<&str>,
+        plans: &mut Vec<(Option<String>, Rc<Vec<Key<'a>>>)>,
+    ) {
         match value {
             Value::List(items) => {
                 for item in items {
-                    self.value(item, sets, object_type);
+                    self.value_with(item, sets, object_type, plans);
                 }
             }
             Value::Object(map) => {
                 // With its type unknown (an interface or union), `__typename` tells it.
-                let mut keys = Vec::new();
                 let concrete = match object_type {
                     Some(ty) => Some(ty.to_owned()),
                     None => {
-                        self.collect(sets, None, &mut keys);
-                        let typename = keys
+                        let untyped = self.plan(sets, None, plans);
+                        untyped
                             .iter()
                             .find(|key| key.typename)
                             .and_then(|key| match map.get(key.name) {
                                 Some(Value::String(name)) => Some(name.clone()),
                                 _ => None,
-                            });
-                        if typename.is_some() {
-                            keys.clear();
-                        }
-                        typename
+                            })
                     }
                 };
-                if keys.is_empty() {
-                    self.collect(sets, concrete.as_deref(), &mut keys);
-                }
+                let keys = self.plan(sets, concrete, plans);
                 let position = |name: &Name| keys.iter().position(|key| key.name == name).unwrap_or(usize::MAX);
                 let mut last = 0;
                 let sorted = map.keys().all(|name| {
@@ -161,7 +167,7 @@ impl<'a> Walk<'a> {
                 if !sorted {
                     map.sort_by(|a, _, b, _| position(a).cmp(&position(b)));
                 }
-                for key in &keys {
+                for key in keys.iter() {
                     if key.sets.is_empty() {
                         continue;
                     }
@@ -174,6 +180,23 @@ impl<'a> Walk<'a> {
             }
             _ => {}
         }
+    }
+
+    /// The keys `sets` select on an object of type `concrete`, collected once per type.
+    fn plan(
+        &self,
+        sets: &[&'a SelectionSet],
+        concrete: Option<String>,
+        plans: &mut Vec<(Option<String>, Rc<Vec<Key<'a>>>)>,
+    ) -> Rc<Vec<Key<'a>>> {
+        if let Some((_, keys)) = plans.iter().find(|(ty, _)| *ty == concrete) {
+            return keys.clone();
+        }
+        let mut keys = Vec::new();
+        self.collect(sets, concrete.as_deref(), &mut keys);
+        let keys = Rc::new(keys);
+        plans.push((concrete, keys.clone()));
+        keys
     }
 
     /// The response keys `sets` select on an object of type `concrete` (unknown: `None`), in
@@ -303,6 +326,20 @@ mod tests {
         let query = "query($s: Boolean!) { a @skip(if: $s) b a @include(if: true) }";
         let data = serde_json::json!({ "a": 1, "b": 2 });
         assert_eq!(order(query, data, serde_json::json!({ "s": true })), r#"{"b":2,"a":1}"#);
+    }
+
+    #[test]
+    fn the_items_of_a_list_of_several_types_are_each_ordered_by_their_own_type() {
+        let query = "{ e { __typename ... on SeatMapSnapshot { v: version x: availableCount } ... on SeatMapDelta { x: changes v: version } } }";
+        let data = serde_json::json!({ "e": [
+            { "__typename": "SeatMapDelta", "v": 2, "x": [] },
+            { "__typename": "SeatMapSnapshot", "v": 1, "x": 9 },
+            { "__typename": "SeatMapDelta", "v": 3, "x": [] },
+        ] });
+        assert_eq!(
+            order(query, data, serde_json::Value::Null),
+            r#"{"e":[{"__typename":"SeatMapDelta","x":[],"v":2},{"__typename":"SeatMapSnapshot","v":1,"x":9},{"__typename":"SeatMapDelta","x":[],"v":3}]}"#
+        );
     }
 
     #[test]
