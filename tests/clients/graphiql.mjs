@@ -53,7 +53,11 @@ check(
       });
       page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
       page.on('requestfailed', (request) => {
-        problems.push(`request failed: ${request.url()} (${request.failure()?.errorText})`);
+        // An aborted request was cancelled by the page (a fetch given up, a stopped
+        // subscription), not refused by the server.
+        const reason = request.failure()?.errorText;
+        if (reason === 'net::ERR_ABORTED') return;
+        problems.push(`request failed: ${request.url()} (${reason})`);
       });
       let requests = 0;
       page.on('request', (request) => {
@@ -103,6 +107,28 @@ check(
         { timeout: WAIT_MS },
       );
 
+      /** Waits until `fn(...params)` is truthy in the page, at most WAIT_MS; fails naming `what`. */
+      const until = (what, fn, ...params) =>
+        within(WAIT_MS, page.waitForFunction(fn, { timeout: WAIT_MS + 1_000, polling: 50 }, ...params), what);
+      /**
+       * Waits until the query editor holds an operation named `name` and GraphiQL has read it:
+       * GraphiQL parses the editor a moment after each change (debounced) and runs the
+       * operation named then, so running earlier would run the previous text's operation.
+       */
+      const queryReady = (name) =>
+        until(
+          `GraphiQL to read operation ${name} from the query editor`,
+          (operation) => {
+            const cm = document.querySelector('.graphiql-query-editor .CodeMirror')?.CodeMirror;
+            return !!cm
+              && cm.documentAST?.loc?.source?.body === cm.getValue()
+              && (cm.operations || []).some((op) => op.name?.value === operation);
+          },
+          name,
+        );
+      /** Waits until no operation runs: the execute button offers to execute, not to stop. */
+      const idle = (what) =>
+        until(what, () => document.querySelector('.graphiql-execute-button')?.getAttribute('aria-label')?.startsWith('Execute'));
       const editorText = (selector) =>
         page.$eval(selector, (element) => element.CodeMirror.getValue());
       const result = () => editorText('.result-window .CodeMirror');
@@ -116,31 +142,35 @@ check(
         for (const button of buttons) {
           if ((await button.evaluate((b) => b.textContent.trim())) === title) {
             await button.click();
-            // The editors take the tab's contents, then GraphiQL reads the operation's name
-            // from them: running before that would run the previous tab's operation name.
-            await page.waitForFunction(
-              (name) => {
-                const editor = document.querySelector('.graphiql-query-editor .CodeMirror');
-                return editor && new RegExp(`(query|mutation|subscription)\\s+${name}\\b`).test(editor.CodeMirror.getValue());
-              },
-              { timeout: WAIT_MS },
+            await until(
+              `tab ${title} to be the active one`,
+              (name) => document.querySelector('.graphiql-tab[aria-selected="true"] .graphiql-tab-button')?.textContent.trim() === name,
               title,
             );
-            await sleep(500);
+            // The editors take the tab's contents, then GraphiQL reads the operation from them.
+            await queryReady(title);
             return;
           }
         }
         throw new Error(`no tab named ${title}`);
       };
 
-      /** Sets the variables or headers editor of the open tab. */
+      /** Sets the variables or headers editor of the open tab (GraphiQL reads both when it runs). */
       const setTool = async (name, text) => {
         await page.click(`.graphiql-editor-tools button[data-name="${name}"]`);
+        await until(`the ${name} editor to show`, (tool) =>
+          document.querySelector(`.graphiql-editor-tools button[data-name="${tool}"]`)?.classList.contains('active'), name);
         await page.evaluate((value) => {
           const editor = [...document.querySelectorAll('.graphiql-editor-tool .graphiql-editor')].find(
             (element) => !element.classList.contains('hidden'),
           );
           editor.querySelector('.CodeMirror').CodeMirror.setValue(value);
+        }, text);
+        await until(`the ${name} editor to hold the text`, (value) => {
+          const editor = [...document.querySelectorAll('.graphiql-editor-tool .graphiql-editor')].find(
+            (element) => !element.classList.contains('hidden'),
+          );
+          return editor?.querySelector('.CodeMirror')?.CodeMirror.getValue() === value;
         }, text);
       };
       /** Runs the open tab's operation, choosing `operation` when the document has several. */
@@ -169,8 +199,12 @@ check(
       if (args.screenshots) {
         const dir = resolve(String(args.screenshots));
         mkdirSync(dir, { recursive: true });
+        // No focus ring or tooltip in the picture: blur, move the pointer away, and let the
+        // page paint that (two animation frames).
         await page.evaluate(() => document.activeElement?.blur());
-        await sleep(300);
+        await page.mouse.move(0, 0);
+        await until('the page to lose focus', () => document.activeElement === document.body || !document.activeElement);
+        await page.evaluate(() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done))));
         const path = join(dir, 'graphiql.png');
         await page.screenshot({ path, type: 'png' });
         figures.screenshot = path;
@@ -208,7 +242,7 @@ check(
       }
       // Stop: the execute button stops a running subscription.
       await execute();
-      await sleep(300);
+      await idle('the SeatMapUpdates subscription to stop');
 
       // 4. Log in through the LogIn tab, and put the token in the headers editor: a
       //    subscription that needs the account then runs (its connection_init carries the
@@ -223,11 +257,13 @@ check(
       await page.evaluate((text) => {
         document.querySelector('.graphiql-query-editor .CodeMirror').CodeMirror.setValue(text);
       }, 'subscription Notifications {\n  notificationReceived { kind title }\n}\n');
-      await sleep(500);
+      await queryReady('Notifications');
       await setTool('headers', JSON.stringify({ Authorization: 'Bearer not.a.token' }, null, 2));
       await execute();
       await waitForResult((t) => t.includes('closed with 4403'), 'the 4403 close of a refused token');
       figures.refusedToken = 4403;
+      // The next click must run again, not stop a subscription still winding down.
+      await idle('the refused subscription to end');
       await setTool('headers', JSON.stringify({ Authorization: `Bearer ${token}` }, null, 2));
       frames.length = 0;
       await execute();
@@ -239,7 +275,9 @@ check(
       await waitForFrame('received', (m) => m.type === 'connection_ack', 'connection_ack');
       await waitForFrame('sent', (m) => m.type === 'subscribe', 'subscribe');
       // Notifications are pushed live, not replayed: a hold made before the server has set up
-      // the subscription notifies nobody here, so hold (and release) until one arrives.
+      // the subscription notifies nobody here, so hold (and release) until one arrives. The
+      // server does not say when a subscription is set up, so the pause before each attempt is
+      // a plain one; the attempts, not the pause, make this reliable.
       let notified = null;
       for (let attempt = 1; attempt <= 4 && !notified; attempt += 1) {
         await sleep(300);
@@ -269,7 +307,7 @@ check(
       figures.notification = notified.data.notificationReceived.kind;
       log(`logged in through GraphiQL: notificationReceived ${JSON.stringify(notified.data.notificationReceived)}`);
       await execute();
-      await sleep(300);
+      await idle('the Notifications subscription to stop');
 
       const violations = await page.evaluate(() => window.__cspViolations);
       for (const violation of violations) problems.push(`CSP violation: ${violation}`);

@@ -2,11 +2,18 @@
 // out. Refresh tokens work once (a reused one ends the whole log-in), so refreshes are
 // serialised within the tab and, where the browser has Web Locks, across tabs too.
 
-import { request, setAuthProvider, ApiError } from './api.js';
+import { request, setAuthProvider, ApiError, serverNow } from './api.js';
 
 const KEY = 'curtain.auth';
 // Refresh this long before expiry, so a request never leaves with a token about to lapse.
+// Expiry is the server's time, so it is compared with serverNow(), not the device's clock.
 const EARLY_MS = 60_000;
+// The answers to `refreshToken` that mean the refresh token itself is refused: spent,
+// revoked, expired or unknown (UNAUTHENTICATED), or its account gone dormant, which ends its
+// sessions. Only these end the log-in. Anything else (no network, UNAVAILABLE, RATE_LIMITED,
+// SERVER_BUSY load shedding, REQUEST_TIMEOUT, BODY_TIMEOUT, an HTTP 5xx or an internal error)
+// says nothing about the token: keep it, and a later request tries again.
+const REFUSED = new Set(['UNAUTHENTICATED', 'ACCOUNT_DORMANT']);
 
 const listeners = new Set();
 
@@ -38,7 +45,7 @@ const AUTH_FIELDS = 'accessToken accessTokenExpiresAt refreshToken user { id nam
 function save(payload) {
   write({
     accessToken: payload.accessToken,
-    expiresAt: Date.parse(payload.accessTokenExpiresAt),
+    expiresAt: Date.parse(payload.accessTokenExpiresAt), // the server's clock
     refreshToken: payload.refreshToken,
     user: payload.user,
   });
@@ -60,25 +67,29 @@ export function onAuthChange(fn) {
 
 let refreshing = null;
 
-/** Trades the refresh token for a new pair. Resolves true when there is a valid pair. */
+/**
+ * Trades the refresh token for a new pair. Resolves true when there is a valid pair.
+ * `staleToken` is an access token the server refused: it is replaced even if it does not
+ * look expired here (unless another request or tab has replaced it already). Without one,
+ * the pair is refreshed only when it is about to expire.
+ */
 export function refresh(staleToken) {
   if (!refreshing) {
     const run = async () => {
       const before = read();
       if (!before) return false;
       // Another request (or tab) may have refreshed while this one waited.
-      if (staleToken && before.accessToken !== staleToken && before.expiresAt - Date.now() > EARLY_MS) return true;
-      if (!staleToken && before.expiresAt - Date.now() > EARLY_MS) return true;
+      const fresh = before.expiresAt - serverNow() > EARLY_MS;
+      if (staleToken && before.accessToken !== staleToken && fresh) return true;
+      if (!staleToken && fresh) return true;
       try {
         const data = await request(`mutation Refresh($t: String!) { refreshToken(refreshToken: $t) { ${AUTH_FIELDS} } }`,
           { t: before.refreshToken });
         save(data.refreshToken);
         return true;
       } catch (err) {
-        // A refused refresh token means the log-in is over; a network failure does not.
-        if (err instanceof ApiError && err.code !== 'NETWORK' && err.code !== 'UNAVAILABLE' && err.code !== 'RATE_LIMITED') {
-          write(null);
-        }
+        // A refused refresh token means the log-in is over; a busy or unreachable server does not.
+        if (err instanceof ApiError && REFUSED.has(err.code)) write(null);
         return false;
       }
     };
@@ -92,7 +103,7 @@ export function refresh(staleToken) {
 export async function accessToken() {
   const auth = read();
   if (!auth) return null;
-  if (auth.expiresAt - Date.now() < EARLY_MS) {
+  if (auth.expiresAt - serverNow() < EARLY_MS) {
     await refresh();
     return read()?.accessToken ?? null;
   }

@@ -3,13 +3,14 @@
 
 import { h, mount } from './dom.js';
 import { t, price, time } from './i18n.js';
-import { gql, ApiError } from './api.js';
+import { gql, ApiError, serverNow } from './api.js';
 import { announce } from './announce.js';
 import { errorText } from './ui.js';
 import { RESERVATION_FIELDS, confirmPayment, simulatedPaymentKey, payWithToss } from './payment.js';
 import { currentUser } from './auth.js';
 
 const POLL_MS = 3000;
+const RESERVATION_QUERY = `query Res($id: ID!) { reservation(id: $id) { ${RESERVATION_FIELDS} } }`;
 
 function couponText(c) {
   const off = c.discountAmount != null ? t('coupon.amountOff', { amount: price(c.discountAmount) })
@@ -28,6 +29,8 @@ export function createCheckout({ reservation: initial, sessionId, performanceId,
   let busy = false;
   let pollTimer = null;
   let warned = false;
+  let checkingExpiry = false;
+  let nextExpiryCheck = 0;
 
   const heading = h('h2', { tabindex: '-1', id: 'checkout-heading' }, t('hold.title'));
   const countdown = h('strong', { class: 'countdown', 'data-testid': 'countdown' }, '--:--');
@@ -78,11 +81,12 @@ export function createCheckout({ reservation: initial, sessionId, performanceId,
 
   function tick() {
     if (ended) return;
-    const left = Date.parse(reservation.expiresAt) - Date.now();
     if (reservation.status === 'PAYING') return; // a payment under way does not lapse
+    // `expiresAt` is the server's time: count down on the server's clock, not the device's.
+    const left = Date.parse(reservation.expiresAt) - serverNow();
     if (left <= 0) {
       countdown.textContent = '00:00';
-      end('expired');
+      confirmExpiry();
       return;
     }
     const secs = Math.ceil(left / 1000);
@@ -94,6 +98,52 @@ export function createCheckout({ reservation: initial, sessionId, performanceId,
     }
   }
   const ticker = setInterval(tick, 1000);
+
+  // The countdown rests on an estimate of the server's clock, so the server has the last
+  // word before the buyer is told the seats are gone: the hold may still run (the estimate
+  // was off), or be paid already (the webhook, another tab). Until it answers the countdown
+  // shows 00:00; an unreachable server is asked again every POLL_MS.
+  async function confirmExpiry() {
+    // A payment or coupon request in flight settles the status itself.
+    if (checkingExpiry || busy || Date.now() < nextExpiryCheck) return;
+    checkingExpiry = true;
+    try {
+      const data = await gql(RESERVATION_QUERY, { id: reservation.id });
+      if (ended || busy) return;
+      if (!data.reservation) {
+        end('expired');
+        return;
+      }
+      reservation = data.reservation;
+      draw();
+      switch (reservation.status) {
+        case 'CONFIRMED':
+          end('paid');
+          break;
+        case 'PAYING':
+          setBusy(true);
+          say(t('hold.pending'), 'warning', { assertive: true });
+          waitForOutcome();
+          break;
+        case 'HELD':
+          // Still held by the server's own clock (read again with this answer): keep
+          // counting. A hold past its time that the sweeper has not yet marked EXPIRED
+          // cannot be paid any more, so it has ended.
+          if (Date.parse(reservation.expiresAt) <= serverNow()) end('expired');
+          else tick();
+          break;
+        case 'RELEASED':
+          end('released');
+          break;
+        default:
+          end('expired');
+      }
+    } catch {
+      nextExpiryCheck = Date.now() + POLL_MS;
+    } finally {
+      checkingExpiry = false;
+    }
+  }
 
   function end(kind) {
     if (ended) return;
@@ -152,7 +202,7 @@ export function createCheckout({ reservation: initial, sessionId, performanceId,
     pollTimer = setTimeout(async () => {
       if (ended) return;
       try {
-        const data = await gql(`query Res($id: ID!) { reservation(id: $id) { ${RESERVATION_FIELDS} } }`, { id: reservation.id });
+        const data = await gql(RESERVATION_QUERY, { id: reservation.id });
         reservation = data.reservation;
         draw();
         if (reservation.status === 'CONFIRMED') return end('paid');

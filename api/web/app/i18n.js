@@ -145,6 +145,7 @@ const ko = {
   'hold.pending': '결제 결과를 아직 알 수 없습니다. 확인되는 대로 이 화면이 바뀝니다. 다시 결제하지 마세요.',
   'hold.pendingHeld': '결제가 완료되지 않았습니다. 좌석은 그대로 잡혀 있으니 다시 시도할 수 있습니다.',
   'hold.resumed': '이 회차에 결제를 기다리는 선점이 있습니다.',
+  'hold.resumedPaying': '이 회차에 결제를 확인하고 있는 예매가 있습니다. 확인되는 대로 이 화면이 바뀝니다.',
   'hold.provider': '결제 대행: {name}',
   'hold.tossLoadFailed': '결제 창을 불러오지 못했습니다.',
 
@@ -153,6 +154,10 @@ const ko = {
   'pay.missing': '결제 정보가 없습니다.',
   'pay.failTitle': '결제가 완료되지 않았습니다',
   'pay.backToSeats': '좌석 선택으로 돌아가기',
+  'pay.cancelled': '결제 창을 닫아 결제하지 않았습니다. 청구된 금액은 없습니다.',
+  'pay.failed': '결제가 완료되지 않았습니다. 청구된 금액은 없으며 다시 시도할 수 있습니다.',
+  'pay.failCode': '오류 코드: {code}',
+  'pay.notPayable': '이 예약은 더 이상 결제할 수 없습니다 ({status}).',
 
   'login.title': '로그인',
   'login.signupTitle': '회원가입',
@@ -366,6 +371,7 @@ const en = {
   'hold.pending': 'The payment outcome is not known yet. This page updates when it is; please do not pay again.',
   'hold.pendingHeld': 'The payment did not go through. Your seats are still held; you can try again.',
   'hold.resumed': 'You have a hold in this performance waiting for payment.',
+  'hold.resumedPaying': 'A payment for this performance is being confirmed. This page updates when it is.',
   'hold.provider': 'Payments by {name}',
   'hold.tossLoadFailed': 'The payment window could not be loaded.',
 
@@ -374,6 +380,10 @@ const en = {
   'pay.missing': 'No payment details were given.',
   'pay.failTitle': 'The payment did not go through',
   'pay.backToSeats': 'Back to the seats',
+  'pay.cancelled': 'The payment window was closed, so nothing was paid or charged.',
+  'pay.failed': 'The payment did not go through. Nothing was charged; you can try again.',
+  'pay.failCode': 'Error code: {code}',
+  'pay.notPayable': 'This reservation can no longer be paid ({status}).',
 
   'login.title': 'Log in',
   'login.signupTitle': 'Sign up',

@@ -23,6 +23,11 @@ let nextOpId = 1;
 let status = 'idle'; // idle | connecting | live | retrying
 let opening = false; // between deciding to connect and having a socket object
 let identity = null; // the user id the socket introduced itself as
+// The access token of the last socket the server closed with 4403 (token expired, log-in
+// ended), to be traded for a new one before the next connection; and how many 4403 closes
+// came in a row without a connection_ack between them.
+let refusedToken = null;
+let refusals = 0;
 
 function setStatus(next) {
   if (status === next) return;
@@ -62,6 +67,15 @@ async function connect() {
   opening = true;
   let token = null;
   try {
+    if (refusedToken) {
+      // The server refused this token, though it may not look expired here (a log-in
+      // ended elsewhere, a skewed clock): force a real refresh. A refused refresh token
+      // logs the buyer out (auth.js) and the socket then goes anonymously; a refresh that
+      // merely failed leaves the old token, and the backoff below spaces the retries.
+      const stale = refusedToken;
+      refusedToken = null;
+      await refresh(stale);
+    }
     token = await accessToken();
   } catch {
     token = null;
@@ -91,7 +105,7 @@ async function connect() {
     if (ws !== socket) return;
     socket = null;
     acked = false;
-    onClose(event.code);
+    onClose(event.code, token);
   });
 }
 
@@ -105,6 +119,7 @@ function onMessage(message) {
     case 'connection_ack':
       acked = true;
       attempt = 0;
+      refusals = 0;
       setStatus('live');
       for (const [key, sub] of subscriptions) {
         sub.sink.reconnected?.();
@@ -140,21 +155,27 @@ function onMessage(message) {
   }
 }
 
-async function onClose(code) {
+/** `token` is the access token the closed socket introduced itself with (or null). */
+function onClose(code, token) {
   if (subscriptions.size === 0) {
     setStatus('idle');
     return;
   }
   for (const sub of subscriptions.values()) sub.sink.disconnected?.();
-  if (code === 4403) {
-    // The token expired or the log-in ended: refresh (or drop it) and come straight back.
-    await refresh().catch(() => false);
-    attempt = 1;
-    connect();
-    return;
-  }
   attempt += 1;
   setStatus('retrying');
+  if (code === 4403 && token) {
+    // The token expired or the log-in ended: connect() refreshes it (or logs out) first.
+    refusedToken = token;
+    refusals += 1;
+    // The first time, come straight back. Refused again before any acknowledgement means
+    // the refresh did not help (it failed, or the server refuses the new token too): back
+    // off like any other failure rather than loop on 4403.
+    if (refusals === 1) {
+      connect();
+      return;
+    }
+  }
   // Exponential backoff with jitter, so a restarting server is not stampeded.
   const delay = Math.min(15_000, 500 * 2 ** Math.min(attempt, 5)) * (0.5 + Math.random() / 2);
   reconnectTimer = setTimeout(connect, delay);
@@ -204,6 +225,9 @@ onAuthChange((user) => {
   acked = false;
   ws.close(1000);
   attempt = 0;
+  // The new identity's token has not been refused by anyone.
+  refusedToken = null;
+  refusals = 0;
   if (subscriptions.size) {
     for (const sub of subscriptions.values()) sub.sink.disconnected?.();
     connect();

@@ -93,3 +93,15 @@ export function loadableUrl(url) {
     return null;
   }
 }
+
+/** `url` when it is an http(s) address, else null: a link the API hands over (a payment
+ * receipt, say) must not become a `javascript:` or `data:` href. */
+export function httpUrl(url) {
+  if (!url) return null;
+  try {
+    const parsed = new URL(url, window.location.href);
+    return parsed.protocol === 'https:' || parsed.protocol === 'http:' ? parsed.href : null;
+  } catch {
+    return null;
+  }
+}

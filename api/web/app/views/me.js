@@ -5,7 +5,7 @@ import { t, price, dateTime, seatName } from '../i18n.js';
 import { gql } from '../api.js';
 import { isLoggedIn, currentUser } from '../auth.js';
 import { announce } from '../announce.js';
-import { errorBox, errorText, loading, setTitle, badge, loadableUrl } from '../ui.js';
+import { errorBox, errorText, loading, setTitle, badge, loadableUrl, httpUrl } from '../ui.js';
 import { href, refresh } from '../router.js';
 import { onNotification, markedRead, refreshUnread, setUnreadCount } from '../notifications.js';
 
@@ -121,6 +121,8 @@ export async function meView(outlet, { query, signal }) {
       // Seats are named from the tickets once paid; before that the API gives grades only.
       const seatNames = r.tickets.length ? r.tickets.map((tk) => seatName(tk.seat))
         : r.seats.filter((x) => x.active).map((x) => x.grade);
+      // The provider's receipt page; only an http(s) address becomes a link.
+      const receipt = httpUrl(r.payment?.receiptUrl);
       mount(item,
         h('div', { class: 'res-head' },
           h('h3', null, h('a', { href: `#/performances/${r.session.performance.id}` }, r.session.performance.title)),
@@ -129,7 +131,7 @@ export async function meView(outlet, { query, signal }) {
         seatNames.length ? h('p', { class: 'seat-names' }, seatNames.join(', ')) : null,
         h('p', null, h('strong', null, price(r.amount)), r.discount ? ` (−${price(r.discount)})` : '',
           r.payment?.method ? [' · ', t('me.paidWith', { method: r.payment.method })] : null,
-          r.payment?.receiptUrl ? [' · ', h('a', { href: r.payment.receiptUrl, target: '_blank', rel: 'noopener noreferrer' }, t('me.receipt'))] : null),
+          receipt ? [' · ', h('a', { href: receipt, target: '_blank', rel: 'noopener noreferrer' }, t('me.receipt'))] : null),
         r.status === 'HELD' ? h('p', null, h('a', { class: 'button primary small', href: `#/sessions/${r.session.id}` }, t('me.continuePay'))) : null,
         r.status === 'CONFIRMED' ? cancelForm(r, item) : null);
       return item;

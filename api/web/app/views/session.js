@@ -34,7 +34,8 @@ const SEAT_UPDATES = `subscription SeatMapUpdates($s: ID!, $after: Int) {
   }
 }`;
 
-const HELD_QUERY = `query MyHolds { myReservations(first: 20, status: HELD) { edges { node { ${RESERVATION_FIELDS} } } } }`;
+// A buyer's reservations in one status: HELD and PAYING are the ones a reload picks up.
+const MINE_QUERY = `query MyHolds($s: ReservationStatus) { myReservations(first: 20, status: $s) { edges { node { ${RESERVATION_FIELDS} } } } }`;
 
 export async function sessionView(outlet, { params, signal }) {
   const [sessionId] = params;
@@ -323,14 +324,16 @@ export async function sessionView(outlet, { params, signal }) {
   if (liveStatus() === 'retrying') drawLive('retrying');
   cleanups.push(() => { clearTimeout(retryTimer); unsubscribe?.(); offStatus(); });
 
-  // A hold made earlier (another tab, a reload) is picked up where it was left.
+  // A hold made earlier (another tab, a reload) is picked up where it was left: still HELD,
+  // or PAYING (a reload while a payment was being confirmed), which the checkout shows as
+  // pending and watches until it settles, as it does after paying here.
   if (isLoggedIn()) {
-    gql(HELD_QUERY).then((held) => {
+    Promise.all(['HELD', 'PAYING'].map((s) => gql(MINE_QUERY, { s }))).then((lists) => {
       if (signal.aborted || checkout) return;
-      const mine = held.myReservations.edges.map((e) => e.node).find((r) => r.session.id === sessionId);
+      const mine = lists.flatMap((list) => list.myReservations.edges.map((e) => e.node)).find((r) => r.session.id === sessionId);
       if (mine) {
         showCheckout(mine, { focus: false });
-        say(t('hold.resumed'), 'info');
+        say(t(mine.status === 'PAYING' ? 'hold.resumedPaying' : 'hold.resumed'), 'info');
       }
     }).catch(() => {});
   }
