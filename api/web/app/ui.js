@@ -1,6 +1,6 @@
 // Small pieces several views share: error messages, headings, form fields, badges.
 
-import { h } from './dom.js';
+import { h, mount } from './dom.js';
 import { t } from './i18n.js';
 import { ApiError } from './api.js';
 
@@ -104,4 +104,31 @@ export function httpUrl(url) {
   } catch {
     return null;
   }
+}
+
+/**
+ * A connection shown page by page: the first page now, the next at each click of `more`.
+ * `fetchPage(after)` resolves to the connection ({ edges, pageInfo }); `render` makes a list
+ * item of an edge; `empty()` is shown when there is none at all; `retry` is offered on an
+ * error. Nothing is drawn once `signal` is aborted (the buyer went elsewhere).
+ */
+export async function pagedList({ list, status, more, signal, fetchPage, render, empty, retry }) {
+  let after = null;
+  async function load() {
+    more.disabled = true;
+    try {
+      const page = await fetchPage(after);
+      if (signal.aborted) return;
+      list.append(...page.edges.map(render));
+      mount(status, list.children.length ? null : empty());
+      after = page.pageInfo.endCursor;
+      more.hidden = !page.pageInfo.hasNextPage;
+    } catch (err) {
+      if (signal.aborted) return;
+      mount(status, errorBox(err, { retry }));
+    }
+    more.disabled = false;
+  }
+  more.addEventListener('click', load);
+  await load();
 }

@@ -3,7 +3,7 @@
 import { h, mount } from '../dom.js';
 import { t } from '../i18n.js';
 import { gql } from '../api.js';
-import { errorBox, loading, setTitle, chips } from '../ui.js';
+import { loading, setTitle, chips, pagedList } from '../ui.js';
 import { navigate, refresh } from '../router.js';
 import { performanceCard } from './cards.js';
 import { searchBox } from './searchbox.js';
@@ -39,24 +39,13 @@ export async function homeView(outlet, { query, signal }) {
       genre, (value) => navigate('/', value ? { genre: value } : undefined), 'genre-filter'),
     list, status, more);
 
-  let after = null;
-  async function load() {
-    more.disabled = true;
-    try {
+  await pagedList({
+    list, status, more, signal, retry: refresh,
+    fetchPage: async (after) => {
       const filter = { from: seoulToday(), ...(genre ? { genre } : {}) };
-      const data = await gql(QUERY, { first: PAGE, after, filter }, { signal });
-      if (signal.aborted) return;
-      const { edges, pageInfo } = data.performances;
-      list.append(...edges.map((e) => performanceCard(e.node)));
-      mount(status, list.children.length ? null : h('p', null, t('home.empty')));
-      after = pageInfo.endCursor;
-      more.hidden = !pageInfo.hasNextPage;
-    } catch (err) {
-      if (signal.aborted) return;
-      mount(status, errorBox(err, { retry: refresh }));
-    }
-    more.disabled = false;
-  }
-  more.addEventListener('click', load);
-  await load();
+      return (await gql(QUERY, { first: PAGE, after, filter }, { signal })).performances;
+    },
+    render: (edge) => performanceCard(edge.node),
+    empty: () => h('p', null, t('home.empty')),
+  });
 }

@@ -3,7 +3,7 @@
 import { h, mount, highlighted } from '../dom.js';
 import { t, day, number } from '../i18n.js';
 import { gql } from '../api.js';
-import { errorBox, loading, setTitle, chips, badge, loadableUrl } from '../ui.js';
+import { loading, setTitle, chips, badge, loadableUrl, pagedList } from '../ui.js';
 import { navigate, refresh } from '../router.js';
 import { poster } from './cards.js';
 import { searchBox } from './searchbox.js';
@@ -89,18 +89,16 @@ export async function searchView(outlet, { query, signal }) {
     summary, filters, list, status, more);
   if (!q) return;
 
-  let after = null;
   let drewFilters = false;
-  async function load() {
-    more.disabled = true;
-    try {
+  await pagedList({
+    list, status, more, signal, retry: refresh,
+    fetchPage: async (after) => {
       const filter = {};
       if (genre) filter.genre = genre;
       if (region) filter.region = region;
       const data = await gql(QUERY, { q, kinds: kind ? [kind] : null, filter, first: PAGE, after }, { signal });
-      if (signal.aborted) return;
       const result = data.search;
-      if (!drewFilters) {
+      if (!drewFilters && !signal.aborted) {
         drewFilters = true;
         summary.textContent = t('search.count', { n: number(result.totalCount) });
         const regions = [...new Set(data.venues.nodes.map((v) => v.region))].sort();
@@ -117,16 +115,9 @@ export async function searchView(outlet, { query, signal }) {
           genre, (value) => go({ genre: value }), 'genre-facets', { showLabel: true }) : null,
           h('div', { class: 'field inline-field' }, h('label', { for: 'region-filter' }, t('search.region')), regionSelect));
       }
-      list.append(...result.edges.map(hitItem));
-      mount(status, list.children.length ? null : h('p', { 'data-testid': 'search-empty' }, t('search.none')));
-      after = result.pageInfo.endCursor;
-      more.hidden = !result.pageInfo.hasNextPage;
-    } catch (err) {
-      if (signal.aborted) return;
-      mount(status, errorBox(err, { retry: refresh }));
-    }
-    more.disabled = false;
-  }
-  more.addEventListener('click', load);
-  await load();
+      return result;
+    },
+    render: hitItem,
+    empty: () => h('p', { 'data-testid': 'search-empty' }, t('search.none')),
+  });
 }
