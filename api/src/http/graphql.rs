@@ -72,20 +72,7 @@ pub async fn post_graphql(
             Err(err) => return body_error(media, err),
         };
         return match super::upload::receive_multipart(&state, &headers, content_type, body).await {
-            Ok(mut request) => match prepare(
-                &state,
-                &mut request,
-                media,
-                Caller {
-                    ip: client_ip,
-                    may_register: true,
-                },
-            )
-            .await
-            {
-                Ok(()) => execute(state.clone(), client_ip, &headers, request, media, Caching::Private).await,
-                Err(refusal) => refusal,
-            },
+            Ok(request) => run_posted(state.clone(), client_ip, &headers, request, media).await,
             Err((status, message)) => request_error(media, status, "BAD_REQUEST", &message),
         };
     }
@@ -102,7 +89,7 @@ pub async fn post_graphql(
             "send the GraphQL request as JSON with Content-Type: application/json",
         );
     }
-    let mut request: async_graphql::Request = match serde_json::from_slice(&body) {
+    let request: async_graphql::Request = match serde_json::from_slice(&body) {
         Ok(request) => request,
         Err(err) => {
             return request_error(
@@ -113,20 +100,26 @@ pub async fn post_graphql(
             );
         }
     };
-    if let Err(refusal) = prepare(
-        &state,
-        &mut request,
-        media,
-        Caller {
-            ip: client_ip,
-            may_register: true,
-        },
-    )
-    .await
-    {
+    run_posted(state, client_ip, &headers, request, media).await
+}
+
+/// A request sent by POST (JSON or multipart): checked, then run. POST may register
+/// persisted queries, and its answers are for the client alone.
+async fn run_posted(
+    state: HttpState,
+    client_ip: IpAddr,
+    headers: &HeaderMap,
+    mut request: async_graphql::Request,
+    media: MediaType,
+) -> Response {
+    let caller = Caller {
+        ip: client_ip,
+        may_register: true,
+    };
+    if let Err(refusal) = prepare(&state, &mut request, media, caller).await {
         return refusal;
     }
-    execute(state, client_ip, &headers, request, media, Caching::Private).await
+    execute(state, client_ip, headers, request, media, Caching::Private).await
 }
 
 /// The GraphQL request in a GET's query string: `query`, `operationName`, and `variables` and
