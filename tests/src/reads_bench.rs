@@ -137,6 +137,9 @@ pub fn start_curtain(database: &str, data: &Path, extra: &[(&str, &str)]) -> any
         .env("CURTAIN_DATA_DIR", data)
         .env("CURTAIN_LOG_FILTER", "warn")
         .env("CURTAIN_METRICS_TOKEN", "bench")
+        // Read through the API port with the token; the private listener's fixed port may be
+        // taken by a server already running on this machine.
+        .env("CURTAIN_METRICS_LISTEN", "false")
         .envs(extra.iter().copied())
         .stdout(Stdio::null())
         .stderr(log)
