@@ -399,11 +399,10 @@ impl Connection {
                 if session.operations.contains_key(id) {
                     return Err(Some((4409, format!("Subscriber for {id} already exists"))));
                 }
-                let payload = &message["payload"];
-                // A document, or a persisted query's hash in its place.
-                let names_a_document =
-                    payload["query"].is_string() || payload["extensions"]["persistedQuery"].is_object();
-                if !names_a_document {
+                let mut request: async_graphql::Request = serde_json::from_value(message["payload"].clone())
+                    .map_err(|_| invalid("Invalid message received: the payload is not a GraphQL request"))?;
+                // A document, or a persisted query's hash in its place (as over HTTP).
+                if request.query.is_empty() && !crate::graphql::persisted::names_a_document(&request) {
                     // The legacy protocol has no such close: its clients would reconnect and
                     // send the same again. They get an `error` for the operation instead.
                     if self.protocol == Protocol::Legacy {
@@ -413,8 +412,6 @@ impl Connection {
                     }
                     return Err(invalid("Invalid message received: the payload has no query"));
                 }
-                let mut request: async_graphql::Request = serde_json::from_value(payload.clone())
-                    .map_err(|_| invalid("Invalid message received: the payload is not a GraphQL request"))?;
                 session.last_active = Instant::now();
                 // Persisted queries by hash, and trusted documents, hold here as over HTTP.
                 let caller = crate::graphql::persisted::Caller {

@@ -127,64 +127,44 @@ async fn spawn_demo() -> TestApp {
     .expect("SQLite is always available")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_graphql_over_http_audit_finds_no_error_and_no_warning() {
-    if !node_ready().await {
+/// Runs `script` against a fresh server with the demo catalog, when Node (and, for a
+/// browser check, Chromium) is there; browser checks one at a time.
+async fn check(script: &str, browser: bool) {
+    if !node_ready().await || (browser && !chromium_ready()) {
         return;
     }
+    let _one_browser = if browser { Some(BROWSER.lock().await) } else { None };
     let app = spawn_demo().await;
-    run("audit", &app).await;
+    run(script, &app).await;
     app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_graphql_over_http_audit_finds_no_error_and_no_warning() {
+    check("audit", false).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_graphql_ws_client_sees_every_close_code_when_the_protocol_says() {
-    if !node_ready().await {
-        return;
-    }
-    let app = spawn_demo().await;
-    run("ws", &app).await;
-    app.stop().await;
+    check("ws", false).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_live_introspection_equals_schema_graphql() {
-    if !node_ready().await {
-        return;
-    }
-    let app = spawn_demo().await;
-    run("schema", &app).await;
-    app.stop().await;
+    check("schema", false).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_vendored_graphiql_is_the_pinned_npm_packages() {
-    if !node_ready().await {
-        return;
-    }
-    let app = spawn_demo().await;
-    run("vendored", &app).await;
-    app.stop().await;
+    check("vendored", false).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn graphiql_runs_a_query_and_a_subscription_in_chromium() {
-    if !node_ready().await || !chromium_ready() {
-        return;
-    }
-    let _one_browser = BROWSER.lock().await;
-    let app = spawn_demo().await;
-    run("graphiql", &app).await;
-    app.stop().await;
+    check("graphiql", true).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_buyer_holds_and_pays_in_chromium_while_another_sees_the_seats_sold() {
-    if !node_ready().await || !chromium_ready() {
-        return;
-    }
-    let _one_browser = BROWSER.lock().await;
-    let app = spawn_demo().await;
-    run("buyer", &app).await;
-    app.stop().await;
+    check("buyer", true).await;
 }

@@ -329,7 +329,8 @@ async fn in_trusted_documents_mode_only_the_manifest_s_operations_run() {
     assert_eq!(error_code(&body), "PERSISTED_QUERY_NOT_IN_LIST", "{body}");
 
     // And the legacy WebSocket protocol's `start`.
-    let mut legacy = legacy_socket(&app).await;
+    // The legacy `graphql-ws` protocol (subscriptions-transport-ws).
+    let (mut legacy, _) = crate::ws::connect(&app, "graphql-ws").await;
     send(&mut legacy, json!({ "type": "connection_init" })).await;
     assert_eq!(next_message(&mut legacy).await.expect("ack")["type"], "connection_ack");
     send(
@@ -351,20 +352,6 @@ async fn in_trusted_documents_mode_only_the_manifest_s_operations_run() {
     }
     app.stop().await;
     let _ = std::fs::remove_file(manifest_path());
-}
-
-/// A WebSocket speaking the legacy `graphql-ws` protocol (subscriptions-transport-ws).
-async fn legacy_socket(app: &TestApp) -> curtain_tests::socket::Socket {
-    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-    let mut request = app
-        .url("/graphql")
-        .replacen("http://", "ws://", 1)
-        .into_client_request()
-        .expect("request");
-    request
-        .headers_mut()
-        .insert("sec-websocket-protocol", "graphql-ws".parse().expect("header"));
-    tokio_tungstenite::connect_async(request).await.expect("handshake").0
 }
 
 /// This test process's manifest (`Options::configure` takes a plain function).

@@ -16,7 +16,7 @@ backend_tests!(
     a_refused_token_closes_the_socket_with_4403
 );
 
-async fn connect(app: &TestApp, protocol: &str) -> (Socket, Option<String>) {
+pub(crate) async fn connect(app: &TestApp, protocol: &str) -> (Socket, Option<String>) {
     let url = app.url("/graphql").replacen("http://", "ws://", 1);
     let mut request = url.into_client_request().expect("request");
     if !protocol.is_empty() {
