@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use tokio::task::JoinHandle;
 
-use crate::notify::ReservationNotifier;
-use crate::notify::delivery::{self, Channel, Email, Slack};
+use crate::domain::notify::ReservationNotifier;
+use crate::domain::notify::delivery::{self, Channel, Email, Slack};
 use crate::outbox::relay::{self, Consumers, RelaySettings};
 use crate::state::AppState;
 
@@ -48,7 +48,7 @@ impl Background {
         tasks.extend(spawn_hold_sweeper(state));
         tasks.extend(spawn_admission(state));
         tasks.extend(spawn_delivery_workers(state)?);
-        tasks.extend(crate::jobs::scheduler::spawn(state)?);
+        tasks.extend(crate::jobs::scheduler::spawn(state.job_env(), state.relay.clone())?);
         Ok(Self { tasks })
     }
 

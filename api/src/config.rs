@@ -10,6 +10,7 @@
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
+pub(crate) mod cidr;
 mod jobs;
 mod metrics;
 mod notify;
@@ -26,7 +27,7 @@ pub use search::SearchSettings;
 pub use storage::StorageSettings;
 pub use websocket::WebSocketSettings;
 
-pub use crate::http::client_ip::Cidr;
+pub use cidr::Cidr;
 
 use figment::Figment;
 use figment::providers::{Env, Format, Toml};
@@ -542,7 +543,9 @@ impl Default for GraphqlSettings {
             root_field_limit: 32,
             alias_limit: 64,
             list_size_estimate: 20,
-            seat_map_size_estimate: crate::domain::venues::MAX_SEATS_PER_VENUE,
+            // The largest seat map a venue may have (`domain::venues::MAX_SEATS_PER_VENUE`,
+            // which a test there keeps equal); settings sit below the domain.
+            seat_map_size_estimate: 20_000,
         }
     }
 }
@@ -587,7 +590,7 @@ impl Default for KakaoSettings {
 impl Default for LogSettings {
     fn default() -> Self {
         Self {
-            filter: "info".into(),
+            filter: "info,sea_orm=warn".into(),
             format: LogFormat::Pretty,
         }
     }

@@ -14,6 +14,16 @@ use sea_orm::{DbErr, RuntimeErr, SqlErr};
 
 use crate::error::ApiError;
 
+impl ApiError {
+    /// Maps a database error: a violated constraint becomes the answer
+    /// [`KNOWN`] gives it, or CONFLICT with `what` as the explanation a
+    /// client can act on (e.g. "the venue still has performances") when the database does not
+    /// say which constraint it was; anything else is internal.
+    pub fn from_db_conflict(err: DbErr, what: &str) -> Self {
+        answer(err, what)
+    }
+}
+
 /// The answer a violated constraint gives.
 #[derive(Debug, Clone, Copy)]
 pub enum Answer {

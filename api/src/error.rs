@@ -1,16 +1,16 @@
 //! One error type for everything a resolver can answer with, mapped to GraphQL errors that
 //! carry `extensions.code`.
 //!
-//! Internal failures (database, I/O) are logged with their cause here, inside the request's
-//! tracing span (which carries the request id), and reach the client only as a generic
-//! message: a database error's text never becomes a client message.
+//! Internal failures (database, I/O) are logged with their cause where they become GraphQL
+//! errors (`graphql::errors`), inside the request's tracing span (which carries the request
+//! id), and reach the client only as a generic message: a database error's text never
+//! becomes a client message.
 //!
 //! `ApiError` deliberately does not implement `Display`: async-graphql converts any
 //! `Display` type into an error without a code, and that conversion must never be the one
 //! `?` picks. Resolvers return `async_graphql::Result` and `?` goes through
-//! `From<ApiError>` below.
+//! `From<ApiError>` in `graphql::errors`, the one place that knows GraphQL's error shape.
 
-use async_graphql::ErrorExtensions;
 use sea_orm::DbErr;
 
 /// Machine-readable error codes, stable API for clients.
@@ -125,7 +125,7 @@ pub enum ApiError {
     /// (`joinWaitingRoom`, then wait for admission).
     WaitingRoomRequired,
     /// The door refuses a ticket, saying why.
-    TicketRefused(crate::domain::tickets::check_in::Refusal),
+    TicketRefused(TicketRefusal),
     /// A store the service depends on cannot be reached: the database (connection refused
     /// or lost, no connection free in time) or the shared store (Redis) that rate limits and
     /// revoked sessions live in. Almost always nothing was done; a connection lost during a
@@ -137,6 +137,22 @@ pub enum ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+/// Why the door refuses a ticket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TicketRefusal {
+    /// Not a payload this service signed (or one for a ticket that does not exist).
+    Invalid,
+    Cancelled,
+    /// Cancelled, and its price went back to the buyer.
+    Refunded,
+    /// For another session, starting at the time given (box-office local time).
+    WrongSession(String),
+    /// Transferred to another account since this payload was issued.
+    Transferred,
+    /// Its buyer asked for its money back, and the refund is not settled yet.
+    RefundUnderWay,
+}
 
 impl ApiError {
     pub fn bad_input(field: impl Into<String>, message: impl Into<String>) -> Self {
@@ -187,19 +203,16 @@ impl ApiError {
             Self::WaitingRoomRequired => {
                 "this session has a waiting room: join it (joinWaitingRoom) and hold once admitted".into()
             }
-            Self::TicketRefused(refusal) => {
-                use crate::domain::tickets::check_in::Refusal;
-                match refusal {
-                    Refusal::Invalid => "this is not a valid Curtain ticket".into(),
-                    Refusal::Cancelled => "this ticket was cancelled".into(),
-                    Refusal::Refunded => "this ticket was cancelled and refunded".into(),
-                    Refusal::WrongSession(starts) => format!("this ticket is for another session, starting {starts}"),
-                    Refusal::Transferred => {
-                        "this ticket was transferred to someone else; ask them for the current QR code".into()
-                    }
-                    Refusal::RefundUnderWay => "this ticket's refund is under way; it does not open the door".into(),
+            Self::TicketRefused(refusal) => match refusal {
+                TicketRefusal::Invalid => "this is not a valid Curtain ticket".into(),
+                TicketRefusal::Cancelled => "this ticket was cancelled".into(),
+                TicketRefusal::Refunded => "this ticket was cancelled and refunded".into(),
+                TicketRefusal::WrongSession(starts) => format!("this ticket is for another session, starting {starts}"),
+                TicketRefusal::Transferred => {
+                    "this ticket was transferred to someone else; ask them for the current QR code".into()
                 }
-            }
+                TicketRefusal::RefundUnderWay => "this ticket's refund is under way; it does not open the door".into(),
+            },
             Self::Unavailable(_) => "the service cannot reach a store it depends on right now; try again in a few \
                 seconds (a hold or payment sent again with the same idempotency key is never done twice)"
                 .into(),
@@ -232,27 +245,16 @@ impl ApiError {
             Self::PaymentPending | Self::RefundPending => ErrorCode::PaymentPending,
             Self::TooManySubscriptions(_) => ErrorCode::TooManySubscriptions,
             Self::WaitingRoomRequired => ErrorCode::WaitingRoomRequired,
-            Self::TicketRefused(refusal) => {
-                use crate::domain::tickets::check_in::Refusal;
-                match refusal {
-                    Refusal::Invalid => ErrorCode::TicketInvalid,
-                    Refusal::Cancelled => ErrorCode::TicketCancelled,
-                    Refusal::Refunded | Refusal::RefundUnderWay => ErrorCode::TicketRefunded,
-                    Refusal::WrongSession(_) => ErrorCode::TicketWrongSession,
-                    Refusal::Transferred => ErrorCode::TicketTransferred,
-                }
-            }
+            Self::TicketRefused(refusal) => match refusal {
+                TicketRefusal::Invalid => ErrorCode::TicketInvalid,
+                TicketRefusal::Cancelled => ErrorCode::TicketCancelled,
+                TicketRefusal::Refunded | TicketRefusal::RefundUnderWay => ErrorCode::TicketRefunded,
+                TicketRefusal::WrongSession(_) => ErrorCode::TicketWrongSession,
+                TicketRefusal::Transferred => ErrorCode::TicketTransferred,
+            },
             Self::Unavailable(_) => ErrorCode::Unavailable,
             Self::Internal(_) => ErrorCode::InternalServerError,
         }
-    }
-
-    /// Maps a database error: a violated constraint becomes the answer
-    /// [`crate::constraints::KNOWN`] gives it, or CONFLICT with `what` as the explanation a
-    /// client can act on (e.g. "the venue still has performances") when the database does not
-    /// say which constraint it was; anything else is internal.
-    pub fn from_db_conflict(err: DbErr, what: &str) -> Self {
-        crate::constraints::answer(err, what)
     }
 }
 
@@ -310,72 +312,4 @@ fn is_data_exception(err: &DbErr) -> bool {
     };
     err.try_downcast_ref::<PgDatabaseError>()
         .is_some_and(|err| err.code().starts_with("22"))
-}
-
-impl From<ApiError> for async_graphql::Error {
-    fn from(err: ApiError) -> Self {
-        match &err {
-            ApiError::Internal(cause) => {
-                tracing::error!(error = ?cause, "internal error while resolving a GraphQL request");
-            }
-            ApiError::Unavailable(cause) => {
-                tracing::warn!(error = %cause, "a store is unreachable; answering UNAVAILABLE");
-            }
-            _ => {}
-        }
-        let code = err.code().as_str();
-        let field = match &err {
-            ApiError::BadUserInput { field, .. } => field.clone(),
-            _ => None,
-        };
-        let retry_after = match &err {
-            ApiError::RateLimited { retry_after, .. } => Some(retry_after.as_secs().max(1)),
-            _ => None,
-        };
-        let seat_ids: Option<Vec<String>> = match &err {
-            ApiError::SeatUnavailable(seats) => Some(
-                seats
-                    .iter()
-                    .map(|id| crate::graphql::ids::encode(crate::graphql::ids::NodeKind::Seat, *id).to_string())
-                    .collect(),
-            ),
-            _ => None,
-        };
-        async_graphql::Error::new(err.message()).extend_with(|_, ext| {
-            if let Some(seat_ids) = &seat_ids {
-                ext.set("seatIds", seat_ids.clone());
-            }
-            ext.set("code", code);
-            if let Some(field) = &field {
-                ext.set("field", field.as_str());
-            }
-            if let Some(seconds) = retry_after {
-                ext.set("retryAfter", seconds);
-            }
-        })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn internal_errors_hide_their_cause() {
-        let err: async_graphql::Error = ApiError::internal(anyhow::anyhow!("password=hunter2 at db:5432")).into();
-        assert_eq!(err.message, "internal server error");
-        let ext = err.extensions.expect("extensions");
-        assert_eq!(
-            ext.get("code"),
-            Some(&async_graphql::Value::from("INTERNAL_SERVER_ERROR"))
-        );
-    }
-
-    #[test]
-    fn bad_input_names_the_field() {
-        let err: async_graphql::Error = ApiError::bad_input("title", "title must not be empty").into();
-        let ext = err.extensions.expect("extensions");
-        assert_eq!(ext.get("code"), Some(&async_graphql::Value::from("BAD_USER_INPUT")));
-        assert_eq!(ext.get("field"), Some(&async_graphql::Value::from("title")));
-    }
 }

@@ -33,6 +33,9 @@ pub struct Application {
     /// The private listener `/metrics` is served on, when `metrics.listen`.
     metrics_listener: Option<(TcpListener, SocketAddr)>,
     state: AppState,
+    /// Persisted queries and trusted documents, by hash: the HTTP layer's, loaded here so
+    /// that a bad manifest stops the start.
+    persisted: Arc<crate::graphql::persisted::PersistedDocuments>,
     started: Instant,
 }
 
@@ -139,7 +142,7 @@ impl Application {
             settings.events.seat_map_buffer,
             Duration::from_millis(settings.events.seat_map_coalesce_ms),
         ));
-        let channels = crate::notify::Channels {
+        let channels = crate::domain::notify::Channels {
             email: settings.notifications.smtp_host.is_some(),
             slack: settings.notifications.slack_webhook_url.is_some(),
         };
@@ -169,8 +172,21 @@ impl Application {
         if persisted.trusted_only() {
             tracing::info!("trusted documents: only the manifest's operations run");
         }
+        let persisted = Arc::new(persisted);
+        let settings = Arc::new(settings);
+        let jwt = Arc::new(jwt);
+        let auth = crate::auth::AuthDeps {
+            db: db.clone(),
+            settings: settings.clone(),
+            kv: kv.clone(),
+            deny_list: deny_list.clone(),
+            jwt: jwt.clone(),
+            bus: bus.clone(),
+            channels,
+            kakao: kakao.clone(),
+        };
         let state = AppState {
-            persisted: Arc::new(persisted),
+            auth,
             webhooks,
             holds,
             ticket_keys: Arc::new(crate::domain::tickets::TicketKeys::new()),
@@ -182,13 +198,13 @@ impl Application {
             job_locks: Default::default(),
             replicas: Arc::new(replicas),
             db,
-            settings: Arc::new(settings),
+            settings,
             metrics,
             files: Arc::new(files),
             storage,
             kv,
             deny_list,
-            jwt: Arc::new(jwt),
+            jwt,
             kakao,
             search: Arc::new(search),
             cache,
@@ -201,6 +217,7 @@ impl Application {
             address,
             metrics_listener,
             state,
+            persisted,
             started,
         })
     }
@@ -234,7 +251,7 @@ impl Application {
         let grace = Duration::from_secs(server_settings.shutdown_grace_seconds);
         let header_timeout = Duration::from_millis(server_settings.header_read_timeout_ms);
         let schema = graphql::build_schema(self.state.clone());
-        let http = HttpState::new(self.state.clone(), schema);
+        let http = HttpState::new(self.state.clone(), schema, self.persisted.clone());
         let app = router(http.clone());
         let url = format!("http://{}", self.address);
         tracing::info!(

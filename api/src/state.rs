@@ -47,7 +47,7 @@ pub struct AppState {
     /// This instance's WebSockets: counted per address and account, told of account changes.
     pub sockets: Arc<crate::live::sockets::SocketRegistry>,
     /// Which notification channels (email, Slack) are configured.
-    pub channels: crate::notify::Channels,
+    pub channels: crate::domain::notify::Channels,
     /// The jobs running in this process (the leader lock on SQLite).
     pub job_locks: Arc<crate::jobs::lock::LocalLocks>,
     /// Cached reads (search results, hot catalog rows): in-process or Redis. Apart from
@@ -63,8 +63,8 @@ pub struct AppState {
     pub webhooks: Arc<crate::domain::payments::WebhookGate>,
     /// Applies hold requests, combined per session (group commit).
     pub holds: Arc<crate::domain::holds::HoldCombiner>,
-    /// Persisted queries and trusted documents, by hash.
-    pub persisted: Arc<crate::graphql::persisted::PersistedDocuments>,
+    /// What the log-in flows and the token check run with (the same handles as above).
+    pub auth: crate::auth::AuthDeps,
     /// The keys that sign tickets' QR payloads, read from the database and kept here.
     pub ticket_keys: Arc<crate::domain::tickets::TicketKeys>,
 }

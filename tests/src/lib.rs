@@ -840,7 +840,7 @@ pub mod fixtures {
 
     /// The database id behind a global GraphQL id.
     pub fn database_id(global_id: &str) -> i64 {
-        curtain::graphql::ids::decode(&async_graphql::ID::from(global_id))
+        curtain::ids::decode(&async_graphql::ID::from(global_id))
             .expect("a global id")
             .1
     }

@@ -3,7 +3,7 @@
 //! log-ins. Counters live in the shared key-value store, so every instance counts together
 //! when Redis is configured.
 
-use std::net::{IpAddr, Ipv6Addr};
+use std::net::IpAddr;
 use std::time::Duration;
 
 use crate::config::AuthSettings;
@@ -31,20 +31,7 @@ impl Limited {
 
 const WINDOW: Duration = Duration::from_secs(60);
 
-/// The key an address is limited under: an IPv4 address as is (an IPv4-mapped IPv6 address
-/// as its IPv4), any other IPv6 address as its /64. A single IPv6 subscriber is routinely
-/// given a whole /64, so keying on the full address would hand one client 2^64 budgets.
-/// Every per-address limit (rate limits, lock-outs, hold budgets, sockets per address)
-/// keys on this.
-pub fn limit_key(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V4(_) => ip,
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => IpAddr::V6(Ipv6Addr::from(u128::from(v6) & !u128::from(u64::MAX))),
-        },
-    }
-}
+pub use crate::infra::kv::limit_key;
 
 /// Counts one call of `op` from `ip`; RATE_LIMITED once the per-minute budget is spent.
 pub async fn check_rate(kv: &dyn KeyValueStore, settings: &AuthSettings, op: Limited, ip: IpAddr) -> ApiResult<()> {

@@ -10,36 +10,21 @@ use chrono::Utc;
 use entity::{dormant_account, user};
 use rand::Rng;
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use sha2::{Digest, Sha256};
 
 use super::flows::{Tokens, issue_after_log_in};
 use super::limits::{self, Limited};
+use crate::auth::AuthDeps;
+use crate::domain::accounts;
 use crate::domain::email::Email;
+use crate::domain::notify;
 use crate::error::{ApiError, ApiResult};
-use crate::notify;
-use crate::state::AppState;
 
 /// How long a reactivation code is good for.
 const CODE_TTL: Duration = Duration::from_secs(15 * 60);
 /// Wrong codes allowed before the code is void and a new one must be requested.
 const MAX_TRIES: u64 = 5;
-
-/// The dormant account whose set-aside email is `email`, with its (kept) user row.
-pub async fn find_dormant(
-    db: &impl ConnectionTrait,
-    email: &Email,
-) -> ApiResult<Option<(dormant_account::Model, user::Model)>> {
-    let Some(dormant) = dormant_account::Entity::find()
-        .filter(dormant_account::Column::Email.eq(email.as_str()))
-        .one(db)
-        .await?
-    else {
-        return Ok(None);
-    };
-    let user = user::Entity::find_by_id(dormant.user_id).one(db).await?;
-    Ok(user.map(|user| (dormant, user)))
-}
 
 fn code_key(user_id: i64) -> String {
     format!("reactivation:code:{user_id}")
@@ -55,10 +40,11 @@ fn digest(code: &str) -> String {
 
 /// Emails a fresh six-digit code to a dormant account's address. Answers the same whether
 /// or not the address belongs to a dormant account.
-pub async fn request_code(app: &AppState, ip: IpAddr, email: &str) -> ApiResult<()> {
+#[tracing::instrument(name = "auth.request_code", skip_all)]
+pub async fn request_code(app: &AuthDeps, ip: IpAddr, email: &str) -> ApiResult<()> {
     limits::check_rate(app.kv.as_ref(), &app.settings.auth, Limited::LogIn, ip).await?;
     let email = Email::lookup(email);
-    let Some((dormant, user)) = find_dormant(&app.db, &email).await? else {
+    let Some((dormant, user)) = accounts::find_dormant(&app.db, &email).await? else {
         return Ok(());
     };
     if !app.channels.email {
@@ -92,11 +78,12 @@ pub async fn request_code(app: &AppState, ip: IpAddr, email: &str) -> ApiResult<
 }
 
 /// Checks the code, moves the personal data back and logs the owner in.
-pub async fn reactivate(app: &AppState, ip: IpAddr, email: &str, code: &str) -> ApiResult<Tokens> {
+#[tracing::instrument(name = "auth.reactivate", skip_all)]
+pub async fn reactivate(app: &AuthDeps, ip: IpAddr, email: &str, code: &str) -> ApiResult<Tokens> {
     limits::check_rate(app.kv.as_ref(), &app.settings.auth, Limited::LogIn, ip).await?;
     let refused = || ApiError::bad_input("code", "the code is not correct or has expired; request a new one");
     let email = Email::lookup(email);
-    let Some((dormant, user)) = find_dormant(&app.db, &email).await? else {
+    let Some((dormant, user)) = accounts::find_dormant(&app.db, &email).await? else {
         return Err(refused());
     };
     let kv = app.kv.as_ref();

@@ -2,7 +2,7 @@
 //! Passwords arrive here already hashed; this module never sees a plain password.
 
 use chrono::Utc;
-use entity::{Role, user};
+use entity::{Role, dormant_account, user};
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter, Set};
 
 use super::email::Email;
@@ -37,6 +37,7 @@ pub struct NewAccount {
     pub kakao_id: Option<i64>,
 }
 
+#[tracing::instrument(name = "accounts.create_account", skip_all)]
 pub async fn create_account(db: &impl ConnectionTrait, account: NewAccount) -> ApiResult<user::Model> {
     let now = Utc::now();
     user::ActiveModel {
@@ -98,6 +99,7 @@ pub struct ProfileChanges {
 }
 
 /// Changes what is given; an empty phone clears it.
+#[tracing::instrument(name = "accounts.update_profile", skip_all, fields(id = id))]
 pub async fn update_profile(db: &impl ConnectionTrait, id: i64, changes: ProfileChanges) -> ApiResult<user::Model> {
     let ProfileChanges { name, phone, language } = changes;
     let mut model = find_user(db, id).await?.into_active_model();
@@ -114,6 +116,7 @@ pub async fn update_profile(db: &impl ConnectionTrait, id: i64, changes: Profile
     Ok(model.update(db).await?)
 }
 
+#[tracing::instrument(name = "accounts.set_password_hash", skip_all, fields(id = id))]
 pub async fn set_password_hash(db: &impl ConnectionTrait, id: i64, hash: String) -> ApiResult<user::Model> {
     let mut model = find_user(db, id).await?.into_active_model();
     model.password_hash = Set(Some(hash));
@@ -121,6 +124,7 @@ pub async fn set_password_hash(db: &impl ConnectionTrait, id: i64, hash: String)
     Ok(model.update(db).await?)
 }
 
+#[tracing::instrument(name = "accounts.set_role", skip_all, fields(id = id))]
 pub async fn set_role(db: &impl ConnectionTrait, id: i64, role: Role) -> ApiResult<user::Model> {
     let mut model = find_user(db, id).await?.into_active_model();
     model.role = Set(role);
@@ -134,6 +138,7 @@ pub async fn set_role(db: &impl ConnectionTrait, id: i64, role: Role) -> ApiResu
 /// (someone can register another person's email first and wait). Kakao has just proven who
 /// owns the address, so the unverified account's password is removed and its email marked
 /// verified; the caller ends its sessions. The owner can set a password again.
+#[tracing::instrument(name = "accounts.link_kakao", skip_all, fields(kakao_id = kakao_id))]
 pub async fn link_kakao(db: &impl ConnectionTrait, user: user::Model, kakao_id: i64) -> ApiResult<user::Model> {
     let claimed_unverified = !user.email_verified;
     let mut model = user.into_active_model();
@@ -172,6 +177,22 @@ pub fn mask_email(email: &str) -> String {
         }
         None => "***".into(),
     }
+}
+
+/// The dormant account whose set-aside email is `email`, with its (kept) user row.
+pub async fn find_dormant(
+    db: &impl ConnectionTrait,
+    email: &Email,
+) -> ApiResult<Option<(dormant_account::Model, user::Model)>> {
+    let Some(dormant) = dormant_account::Entity::find()
+        .filter(dormant_account::Column::Email.eq(email.as_str()))
+        .one(db)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let user = user::Entity::find_by_id(dormant.user_id).one(db).await?;
+    Ok(user.map(|user| (dormant, user)))
 }
 
 #[cfg(test)]

@@ -21,6 +21,7 @@ pub struct CastMemberFields {
     pub bio: Option<String>,
 }
 
+#[tracing::instrument(name = "cast.create_cast_member", skip_all)]
 pub async fn create_cast_member(db: &impl ConnectionTrait, input: CastMemberFields) -> ApiResult<cast_member::Model> {
     let name = required_text("name", input.name.as_deref().unwrap_or(""), 200)?;
     let now = Utc::now();
@@ -39,6 +40,7 @@ pub async fn create_cast_member(db: &impl ConnectionTrait, input: CastMemberFiel
 }
 
 /// Changes the fields given; an empty `englishName` or `bio` clears it.
+#[tracing::instrument(name = "cast.update_cast_member", skip_all)]
 pub async fn update_cast_member(
     db: &impl ConnectionTrait,
     id: i64,
@@ -60,6 +62,7 @@ pub async fn update_cast_member(
     Ok(member)
 }
 
+#[tracing::instrument(name = "cast.delete_cast_member", skip_all, fields(id = id))]
 pub async fn delete_cast_member(db: &impl ConnectionTrait, id: i64) -> ApiResult<()> {
     find_cast_member(db, id).await?;
     let roles = performance_cast::Entity::find()
@@ -112,6 +115,7 @@ pub struct NewRole {
     pub billing_order: i64,
 }
 
+#[tracing::instrument(name = "cast.add_role", skip_all)]
 pub async fn add_role(db: &impl ConnectionTrait, input: NewRole) -> ApiResult<performance_cast::Model> {
     let role = required_text("role", &input.role, 200)?;
     let billing_order = in_range("billingOrder", input.billing_order, 0, 10_000)?;
@@ -136,6 +140,7 @@ pub async fn add_role(db: &impl ConnectionTrait, input: NewRole) -> ApiResult<pe
     Ok(role)
 }
 
+#[tracing::instrument(name = "cast.update_role", skip_all)]
 pub async fn update_role(
     db: &impl ConnectionTrait,
     id: i64,
@@ -157,6 +162,7 @@ pub async fn update_role(
     Ok(role)
 }
 
+#[tracing::instrument(name = "cast.remove_role", skip_all, fields(id = id))]
 pub async fn remove_role(db: &impl ConnectionTrait, id: i64) -> ApiResult<()> {
     let role = find_role(db, id).await?;
     performance_cast::Entity::delete_by_id(id).exec(db).await?;

@@ -14,6 +14,7 @@ pub mod hold_guards;
 pub mod holds;
 pub mod inventory;
 pub mod notifications;
+pub mod notify;
 pub mod paging;
 pub mod payments;
 pub mod performances;

@@ -1,5 +1,5 @@
 //! A buyer's in-app notifications: listing (keyset, newest first), counting the unread,
-//! marking read. Creating them is `crate::notify`.
+//! marking read. Creating them is `crate::domain::notify`.
 
 use chrono::Utc;
 use entity::notification;

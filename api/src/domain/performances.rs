@@ -41,6 +41,7 @@ fn missing(field: &str) -> ApiError {
     ApiError::bad_input(field, format!("{field} is required"))
 }
 
+#[tracing::instrument(name = "performances.create_performance", skip_all)]
 pub async fn create_performance(db: &impl ConnectionTrait, input: PerformanceFields) -> ApiResult<performance::Model> {
     let venue_id = input.venue_id.ok_or_else(|| missing("venueId"))?;
     find_venue(db, venue_id)
@@ -76,6 +77,7 @@ pub async fn create_performance(db: &impl ConnectionTrait, input: PerformanceFie
     Ok(performance)
 }
 
+#[tracing::instrument(name = "performances.update_performance", skip_all)]
 pub async fn update_performance(
     db: &impl ConnectionTrait,
     id: i64,
@@ -135,6 +137,7 @@ pub async fn update_performance(
 
 /// Deletes a performance and its cast entries. Its sessions must be deleted first, so that
 /// nothing with tickets disappears by accident.
+#[tracing::instrument(name = "performances.delete_performance", skip_all, fields(id = id))]
 pub async fn delete_performance(db: &impl ConnectionTrait, id: i64) -> ApiResult<performance::Model> {
     let performance = find_performance(db, id).await?;
     let sessions = session::Entity::find()

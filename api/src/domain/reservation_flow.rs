@@ -56,6 +56,7 @@ pub(crate) async fn record_status_change(db: &impl ConnectionTrait, reservation:
 ///
 /// Conditional on the recorded amount still being `amount`: a coupon applied or removed
 /// since the caller read it loses here, in the database, and nothing is charged.
+#[tracing::instrument(name = "reservation_flow.start_payment", skip_all, fields(reservation_id = reservation_id, amount = amount))]
 pub async fn start_payment(db: &DatabaseConnection, reservation_id: i64, amount: i64) -> ApiResult<reservation::Model> {
     let current = load(db, reservation_id).await?;
     let txn = crate::db::begin_write(db).await?;
@@ -103,6 +104,7 @@ pub async fn start_payment(db: &DatabaseConnection, reservation_id: i64, amount:
 
 /// PAYING → HELD: the payment definitely failed. The hold runs on until its original expiry
 /// (the sweeper expires it if that has passed).
+#[tracing::instrument(name = "reservation_flow.abandon_payment", skip_all, fields(reservation_id = reservation_id))]
 pub async fn abandon_payment(db: &DatabaseConnection, reservation_id: i64) -> ApiResult<reservation::Model> {
     let current = load(db, reservation_id).await?;
     let txn = crate::db::begin_write(db).await?;
@@ -135,6 +137,7 @@ pub async fn abandon_payment(db: &DatabaseConnection, reservation_id: i64) -> Ap
 /// reservation is never confirmed for another amount than the one charged (CONFLICT then:
 /// the caller refunds). A coupon copy or seats not as recorded are CONFLICT too (logged as
 /// an invariant breach): the payment is refunded rather than kept without a ticket.
+#[tracing::instrument(name = "reservation_flow.confirm_reservation", skip_all)]
 pub async fn confirm_reservation(
     db: &DatabaseConnection,
     reservation_id: i64,
@@ -202,6 +205,7 @@ fn cannot_take_payment() -> ApiError {
 /// CONFIRMED → CANCELLED (after the refund): the seats are for sale again and their tickets
 /// no longer open the door. `audit`, when
 /// the box office cancels, is recorded with the change.
+#[tracing::instrument(name = "reservation_flow.cancel_confirmed", skip_all)]
 pub async fn cancel_confirmed(
     db: &DatabaseConnection,
     reservation_id: i64,

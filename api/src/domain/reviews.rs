@@ -38,6 +38,7 @@ impl Editor<'_> {
 
 /// Writes the buyer's review of a performance they attended (a CONFIRMED reservation for a
 /// session of it that has started).
+#[tracing::instrument(name = "reviews.write_review", skip_all)]
 pub async fn write_review(
     db: &DatabaseConnection,
     user_id: i64,
@@ -73,6 +74,7 @@ pub async fn write_review(
 }
 
 /// Changes the rating and/or body of a review; `None` keeps the current value.
+#[tracing::instrument(name = "reviews.update_review", skip_all)]
 pub async fn update_review(
     db: &DatabaseConnection,
     editor: Editor<'_>,
@@ -120,6 +122,7 @@ pub async fn update_review(
 }
 
 /// Deletes a review and takes it out of its performance's totals.
+#[tracing::instrument(name = "reviews.delete_review", skip_all, fields(review_id = review_id))]
 pub async fn delete_review(db: &DatabaseConnection, editor: Editor<'_>, review_id: i64) -> ApiResult<review::Model> {
     let current = editable(db, &editor, review_id).await?;
     let txn = crate::db::begin_write(db).await?;

@@ -62,6 +62,7 @@ pub struct VenuePatch {
     pub layout: Option<LayoutSpec>,
 }
 
+#[tracing::instrument(name = "venues.create_venue", skip_all)]
 pub async fn create_venue(db: &impl ConnectionTrait, input: NewVenue) -> ApiResult<venue::Model> {
     let name = required_text("name", &input.name, 200)?;
     let address = required_text("address", &input.address, 500)?;
@@ -83,6 +84,7 @@ pub async fn create_venue(db: &impl ConnectionTrait, input: NewVenue) -> ApiResu
     replace_layout(db, venue, &layout).await
 }
 
+#[tracing::instrument(name = "venues.update_venue", skip_all, fields(id = id))]
 pub async fn update_venue(db: &impl ConnectionTrait, id: i64, patch: VenuePatch) -> ApiResult<venue::Model> {
     let current = find_venue(db, id).await?;
     let mut model = current.clone().into_active_model();
@@ -121,6 +123,7 @@ pub async fn update_venue(db: &impl ConnectionTrait, id: i64, patch: VenuePatch)
     }
 }
 
+#[tracing::instrument(name = "venues.delete_venue", skip_all, fields(id = id))]
 pub async fn delete_venue(db: &impl ConnectionTrait, id: i64) -> ApiResult<()> {
     find_venue(db, id).await?;
     let performances = performance::Entity::find()
@@ -349,5 +352,11 @@ mod tests {
             sections: vec![section.clone(), section],
         };
         assert!(validate_layout(&dup_sections).is_err());
+    }
+
+    #[test]
+    fn the_cost_estimate_of_a_seat_map_is_the_largest_venue() {
+        let settings = crate::config::GraphqlSettings::default();
+        assert_eq!(settings.seat_map_size_estimate, MAX_SEATS_PER_VENUE);
     }
 }

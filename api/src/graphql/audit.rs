@@ -8,11 +8,11 @@ use entity::audit_log;
 
 use super::accounts::Account;
 use super::guard::{Role, RoleGuard, principal};
-use super::ids::{NodeKind, encode};
-use super::relay::{Cursor, Keyset, connection, page_request};
+use super::relay::{ById, Cursor, ListedById, connection, page_request};
 use super::{GqlResult, app, request_info};
 use crate::domain::audit;
 use crate::error::ApiResult;
+use crate::ids::{NodeKind, encode};
 
 /// The write transaction of an admin action. The only way to commit it is
 /// [`AdminWrite::commit`], which writes the action's audit entry in the same transaction, so
@@ -97,16 +97,12 @@ impl AuditEntry {
     }
 }
 
-struct AuditById;
-impl Keyset for AuditById {
+/// The `auditLog` list's cursors: by id alone.
+type AuditById = ById<audit_log::Model>;
+impl ListedById for audit_log::Model {
     const LIST: &'static str = "auditLog";
-    type Key = ();
-    type Row = audit_log::Model;
-    fn position(row: &Self::Row) -> (String, i64) {
-        (String::new(), row.id)
-    }
-    fn parse_key(_: &str) -> Option<()> {
-        Some(())
+    fn id(&self) -> i64 {
+        self.id
     }
 }
 

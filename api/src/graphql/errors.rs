@@ -1,9 +1,11 @@
-//! Error codes for the errors async-graphql raises itself (coded by `graphql::pipeline`), and a
-//! last pass over every response so that no error reaches a client without `extensions.code`.
+//! GraphQL's side of errors: an [`ApiError`] as a GraphQL error with `extensions.code` (its
+//! cause logged here, inside the request's span, and never sent), codes for the errors
+//! async-graphql raises itself (coded by `graphql::pipeline`), and a last pass over every
+//! response so that no error reaches a client without `extensions.code`.
 
-use async_graphql::{ErrorExtensionValues, Response, ServerError, Value};
+use async_graphql::{ErrorExtensionValues, ErrorExtensions, Response, ServerError, Value};
 
-use crate::error::ErrorCode;
+use crate::error::{ApiError, ErrorCode};
 
 pub const GRAPHQL_PARSE_FAILED: &str = "GRAPHQL_PARSE_FAILED";
 pub const GRAPHQL_VALIDATION_FAILED: &str = "GRAPHQL_VALIDATION_FAILED";
@@ -66,4 +68,72 @@ pub fn is_service_failure(err: &ServerError) -> bool {
             .as_ref()
             .and_then(|ext| ext.get("code"))
             .is_some_and(|code| *code == Value::from("UNAVAILABLE"))
+}
+
+impl From<ApiError> for async_graphql::Error {
+    fn from(err: ApiError) -> Self {
+        match &err {
+            ApiError::Internal(cause) => {
+                tracing::error!(error = ?cause, "internal error while resolving a GraphQL request");
+            }
+            ApiError::Unavailable(cause) => {
+                tracing::warn!(error = %cause, "a store is unreachable; answering UNAVAILABLE");
+            }
+            _ => {}
+        }
+        let code = err.code().as_str();
+        let field = match &err {
+            ApiError::BadUserInput { field, .. } => field.clone(),
+            _ => None,
+        };
+        let retry_after = match &err {
+            ApiError::RateLimited { retry_after, .. } => Some(retry_after.as_secs().max(1)),
+            _ => None,
+        };
+        let seat_ids: Option<Vec<String>> = match &err {
+            ApiError::SeatUnavailable(seats) => Some(
+                seats
+                    .iter()
+                    .map(|id| crate::ids::encode(crate::ids::NodeKind::Seat, *id).to_string())
+                    .collect(),
+            ),
+            _ => None,
+        };
+        async_graphql::Error::new(err.message()).extend_with(|_, ext| {
+            if let Some(seat_ids) = &seat_ids {
+                ext.set("seatIds", seat_ids.clone());
+            }
+            ext.set("code", code);
+            if let Some(field) = &field {
+                ext.set("field", field.as_str());
+            }
+            if let Some(seconds) = retry_after {
+                ext.set("retryAfter", seconds);
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn internal_errors_hide_their_cause() {
+        let err: async_graphql::Error = ApiError::internal(anyhow::anyhow!("password=hunter2 at db:5432")).into();
+        assert_eq!(err.message, "internal server error");
+        let ext = err.extensions.expect("extensions");
+        assert_eq!(
+            ext.get("code"),
+            Some(&async_graphql::Value::from("INTERNAL_SERVER_ERROR"))
+        );
+    }
+
+    #[test]
+    fn bad_input_names_the_field() {
+        let err: async_graphql::Error = ApiError::bad_input("title", "title must not be empty").into();
+        let ext = err.extensions.expect("extensions");
+        assert_eq!(ext.get("code"), Some(&async_graphql::Value::from("BAD_USER_INPUT")));
+        assert_eq!(ext.get("field"), Some(&async_graphql::Value::from("title")));
+    }
 }

@@ -9,9 +9,9 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use crate::domain::paging::Page;
 use crate::error::ApiError;
 use crate::graphql::guard::{Role, RoleGuard};
-use crate::graphql::ids::{NodeKind, encode};
-use crate::graphql::relay::{Cursor, Keyset, connection, page_request};
+use crate::graphql::relay::{ById, Cursor, ListedById, connection, page_request};
 use crate::graphql::{GqlResult, app};
+use crate::ids::{NodeKind, encode};
 
 pub struct JobRun(job_run::Model);
 
@@ -47,16 +47,12 @@ impl JobRun {
     }
 }
 
-struct NewestFirst;
-impl Keyset for NewestFirst {
+/// The `jobRuns` list's cursors: by id alone.
+type NewestFirst = ById<job_run::Model>;
+impl ListedById for job_run::Model {
     const LIST: &'static str = "jobRuns";
-    type Key = ();
-    type Row = job_run::Model;
-    fn position(row: &Self::Row) -> (String, i64) {
-        (String::new(), row.id)
-    }
-    fn parse_key(_: &str) -> Option<()> {
-        Some(())
+    fn id(&self) -> i64 {
+        self.id
     }
 }
 

@@ -16,7 +16,7 @@ use sea_orm::{ColumnTrait, DatabaseExecutor, DbErr, EntityTrait, QueryFilter, Qu
 use super::batch::{Abandoned, BatchTasks, Batcher};
 use super::reads::Source;
 use crate::domain::seat_map;
-use crate::error::ApiError;
+use crate::error::{ApiError, ApiResult};
 
 /// Loader errors are shared between every waiting field, hence the `Arc`.
 pub type LoadError = Arc<DbErr>;
@@ -28,6 +28,40 @@ pub fn load_error(err: LoadError) -> ApiError {
     } else {
         ApiError::internal(cause)
     }
+}
+
+/// The value `key` loads through this request's loaders, or `None`.
+pub async fn load<K>(ctx: &async_graphql::Context<'_>, key: K) -> ApiResult<Option<<CatalogLoader as Loader<K>>::Value>>
+where
+    K: Send + Sync + std::hash::Hash + Eq + Clone + 'static,
+    CatalogLoader: Loader<K, Error = LoadError>,
+{
+    super::loaders(ctx)?.load_one(key).await.map_err(load_error)
+}
+
+/// The value `key` must load: a row the database's foreign keys promise (a performance's
+/// venue, a ticket's seat). Its absence is an internal error saying `missing`.
+pub async fn load_required<K>(
+    ctx: &async_graphql::Context<'_>,
+    key: K,
+    missing: impl FnOnce() -> String,
+) -> ApiResult<<CatalogLoader as Loader<K>>::Value>
+where
+    K: Send + Sync + std::hash::Hash + Eq + Clone + 'static,
+    CatalogLoader: Loader<K, Error = LoadError>,
+{
+    load(ctx, key)
+        .await?
+        .ok_or_else(|| ApiError::internal(anyhow::anyhow!(missing())))
+}
+
+/// The list `key` loads; empty when it loads nothing.
+pub async fn load_list<K, T>(ctx: &async_graphql::Context<'_>, key: K) -> ApiResult<Vec<T>>
+where
+    K: Send + Sync + std::hash::Hash + Eq + Clone + 'static,
+    CatalogLoader: Loader<K, Value = Vec<T>, Error = LoadError>,
+{
+    Ok(load(ctx, key).await?.unwrap_or_default())
 }
 
 /// Per-request loaders (no cache survives a request, so nothing served is stale).

@@ -13,7 +13,6 @@ mod coupons;
 pub mod errors;
 pub mod fanout;
 pub mod guard;
-pub mod ids;
 mod jobs;
 pub mod loaders;
 mod no_nul;
@@ -28,6 +27,7 @@ pub mod reads;
 pub mod relay;
 mod reviews;
 mod search;
+pub mod spans;
 pub(crate) mod tickets;
 pub(crate) mod waiting_room;
 mod waitlist;
@@ -35,6 +35,7 @@ mod waitlist;
 use std::sync::{Arc, OnceLock};
 
 use async_graphql::{Context, MergedObject, MergedSubscription, Schema, SchemaBuilder};
+use tracing::Instrument;
 
 use crate::config::GraphqlSettings;
 use crate::error::{ApiError, ApiResult};
@@ -114,17 +115,22 @@ pub fn cost_model(settings: &GraphqlSettings) -> cost::CostModel {
     cost::CostModel::new(schema_shape(), cost::CostLimits::from_settings(settings))
 }
 
-/// The schema served by a running application. It has no extensions: what every operation
-/// goes through (the cost check first of all) runs around its execution, in [`pipeline`],
-/// by the `execute` functions below, the only way in. The cost check replaces
+/// The schema served by a running application. It has no extensions (but resolver spans
+/// when the log filter asks for them: see [`spans`]): what every operation goes through
+/// (the cost check first of all) runs around its execution, in [`pipeline`], by the
+/// `execute` functions below, the only way in. The cost check replaces
 /// async-graphql's depth and complexity limits, which expand every fragment at every spread
 /// before comparing; its recursion limit is set to the check's own nesting limit, so it
 /// never refuses first.
 pub fn build_schema(state: AppState) -> CurtainSchema {
-    bare_schema()
+    let builder = bare_schema()
         .limit_recursive_depth(cost::NESTING_LIMIT as usize)
-        .data(state)
-        .finish()
+        .data(state);
+    if spans::resolver_spans_wanted() {
+        builder.extension(spans::ResolverSpans).finish()
+    } else {
+        builder.finish()
+    }
 }
 
 /// The SDL clients see; `schema.graphql` at the repository root must equal it.
@@ -181,7 +187,10 @@ pub async fn execute_reading(
         Route::Replica(_) => Source::each(app.db.clone()),
     };
     let (loaders, batches) = loaders::per_request(primary, source.clone());
-    let response = batch::drive(schema.execute(request.data(loaders).data(reads)), batches).await;
+    let span = spans::operation(admitted.name(), admitted.kind());
+    let response = batch::drive(schema.execute(request.data(loaders).data(reads)), batches)
+        .instrument(span)
+        .await;
     source.finish().await;
     let mut response = pipeline::code_refusals(response);
     admitted.order.apply(&mut response.data);

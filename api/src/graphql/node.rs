@@ -3,11 +3,11 @@
 use async_graphql::{Context, ID, Interface, Object};
 
 use super::catalog::{CastMember, CastRole, Performance, Session, Venue};
-use super::ids::{NodeKind, decode};
-use super::loaders::{CastMemberKey, PerformanceKey, VenueKey, load_error};
-use super::{GqlResult, app, loaders};
+use super::loaders::{CastMemberKey, PerformanceKey, VenueKey, load};
+use super::{GqlResult, app};
 use crate::domain::{cast, sessions};
 use crate::error::{ApiError, ApiResult};
+use crate::ids::{NodeKind, decode};
 
 /// An object with a global ID.
 #[derive(Interface)]
@@ -30,23 +30,14 @@ impl NodeQuery {
         let Some((kind, raw)) = decode(&id) else {
             return Err(ApiError::bad_input("id", "id is not a valid global ID").into());
         };
-        let loaders = loaders(ctx)?;
         let db = &app(ctx)?.db;
         let node = match kind {
-            NodeKind::Performance => loaders
-                .load_one(PerformanceKey(raw))
-                .await
-                .map_err(load_error)?
+            NodeKind::Performance => load(ctx, PerformanceKey(raw))
+                .await?
                 .map(|p| Node::Performance(Performance(p))),
-            NodeKind::Venue => loaders
-                .load_one(VenueKey(raw))
-                .await
-                .map_err(load_error)?
-                .map(|v| Node::Venue(Venue(v))),
-            NodeKind::CastMember => loaders
-                .load_one(CastMemberKey(raw))
-                .await
-                .map_err(load_error)?
+            NodeKind::Venue => load(ctx, VenueKey(raw)).await?.map(|v| Node::Venue(Venue(v))),
+            NodeKind::CastMember => load(ctx, CastMemberKey(raw))
+                .await?
                 .map(|c| Node::CastMember(CastMember(c))),
             NodeKind::CastRole => found(cast::find_role(db, raw).await)?.map(|r| Node::CastRole(CastRole(r))),
             NodeKind::Session => found(sessions::find_session(db, raw).await)?.map(|s| Node::Session(Session(s))),

@@ -10,12 +10,12 @@ use futures::{Stream, StreamExt};
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::domain::notifications;
+use crate::domain::notify::Pushed;
 use crate::graphql::fanout::{self, SharedEvent};
 use crate::graphql::guard::{Role, RoleGuard, principal};
-use crate::graphql::ids::{NodeKind, encode, expect};
-use crate::graphql::relay::{Cursor, Keyset, connection, page_request};
+use crate::graphql::relay::{ById, Cursor, ListedById, connection, page_request};
 use crate::graphql::{GqlResult, app};
-use crate::notify::Pushed;
+use crate::ids::{NodeKind, encode, expect};
 use crate::state::AppState;
 
 /// Something the buyer was told.
@@ -76,16 +76,12 @@ impl Notification {
     }
 }
 
-struct NewestFirst;
-impl Keyset for NewestFirst {
+/// The `notifications` list's cursors: by id alone.
+type NewestFirst = ById<notification::Model>;
+impl ListedById for notification::Model {
     const LIST: &'static str = "notifications";
-    type Key = ();
-    type Row = notification::Model;
-    fn position(row: &Self::Row) -> (String, i64) {
-        (String::new(), row.id)
-    }
-    fn parse_key(_: &str) -> Option<()> {
-        Some(())
+    fn id(&self) -> i64 {
+        self.id
     }
 }
 

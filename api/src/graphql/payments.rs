@@ -14,9 +14,9 @@ use crate::error::ApiError;
 use crate::graphql::audit::admin_action;
 use crate::graphql::booking::Reservation;
 use crate::graphql::guard::{Role, RoleGuard, principal};
-use crate::graphql::ids::{NodeKind, expect};
-use crate::graphql::loaders::{CatalogLoader, LoadError, load_error};
-use crate::graphql::{GqlResult, app, loaders};
+use crate::graphql::loaders::{CatalogLoader, LoadError, load};
+use crate::graphql::{GqlResult, app};
+use crate::ids::{NodeKind, expect};
 
 /// Who takes the payments.
 #[derive(SimpleObject, Debug)]
@@ -93,11 +93,7 @@ impl Loader<PaymentOfReservation> for CatalogLoader {
 
 /// The payment of a reservation, once paid.
 pub async fn payment_of(ctx: &Context<'_>, reservation_id: i64) -> GqlResult<Option<Payment>> {
-    Ok(loaders(ctx)?
-        .load_one(PaymentOfReservation(reservation_id))
-        .await
-        .map_err(load_error)?
-        .map(Payment))
+    Ok(load(ctx, PaymentOfReservation(reservation_id)).await?.map(Payment))
 }
 
 #[derive(Default)]

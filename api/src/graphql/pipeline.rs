@@ -38,6 +38,19 @@ impl Admitted {
     pub fn is_subscription(&self) -> bool {
         self.ty == OperationType::Subscription
     }
+
+    pub fn name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+
+    /// `query`, `mutation` or `subscription`.
+    pub fn kind(&self) -> &'static str {
+        match self.ty {
+            OperationType::Query => "query",
+            OperationType::Mutation => "mutation",
+            OperationType::Subscription => "subscription",
+        }
+    }
 }
 
 /// Checks `request` before it is executed, in the order the schema's extensions used to:

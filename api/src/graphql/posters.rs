@@ -11,8 +11,8 @@ use crate::domain::posters::{self, Attached};
 use crate::error::ApiError;
 use crate::graphql::audit::AdminWrite;
 use crate::graphql::guard::{Role, RoleGuard};
-use crate::graphql::ids::{NodeKind, expect};
 use crate::graphql::{GqlResult, app};
+use crate::ids::{NodeKind, expect};
 use crate::storage::delete_orphan;
 
 /// Where to PUT a poster directly, and the key to pass to `attachPoster` afterwards.

@@ -49,6 +49,29 @@ pub trait Keyset {
     fn parse_key(key: &str) -> Option<Self::Key>;
 }
 
+/// A row of a list paged by id alone (the audit log, reservations, tickets…):
+/// the list's name and the row's id are all its cursor needs.
+pub trait ListedById {
+    /// The list's name in its cursors.
+    const LIST: &'static str;
+    fn id(&self) -> i64;
+}
+
+/// The keyset of every list of `R` paged by id alone.
+pub struct ById<R>(std::marker::PhantomData<R>);
+
+impl<R: ListedById> Keyset for ById<R> {
+    const LIST: &'static str = R::LIST;
+    type Key = ();
+    type Row = R;
+    fn position(row: &R) -> (String, i64) {
+        (String::new(), row.id())
+    }
+    fn parse_key(_: &str) -> Option<()> {
+        Some(())
+    }
+}
+
 /// Checks `first`: the default page size when absent, refused when negative or too large.
 pub fn page_size(settings: &GraphqlSettings, first: Option<i32>) -> ApiResult<u64> {
     match first {

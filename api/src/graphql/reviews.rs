@@ -11,10 +11,10 @@ use crate::domain::reviews::{self, Editor};
 use crate::error::ApiError;
 use crate::graphql::audit::admin_action;
 use crate::graphql::guard::{Role, RoleGuard, principal};
-use crate::graphql::ids::{NodeKind, encode, expect};
-use crate::graphql::loaders::{PerformanceKey, load_error};
-use crate::graphql::relay::{Cursor, Keyset, connection, page_request};
-use crate::graphql::{GqlResult, app, loaders};
+use crate::graphql::loaders::{PerformanceKey, load};
+use crate::graphql::relay::{ById, Cursor, ListedById, connection, page_request};
+use crate::graphql::{GqlResult, app};
+use crate::ids::{NodeKind, encode, expect};
 
 /// A buyer's rating of a performance, with what they thought of it.
 pub struct Review(review::Model);
@@ -32,10 +32,8 @@ impl Review {
         &self.0.body
     }
     async fn performance(&self, ctx: &Context<'_>) -> GqlResult<Performance> {
-        Ok(loaders(ctx)?
-            .load_one(PerformanceKey(self.0.performance_id))
-            .await
-            .map_err(load_error)?
+        Ok(load(ctx, PerformanceKey(self.0.performance_id))
+            .await?
             .map(Performance)
             .ok_or(ApiError::NotFound("performance"))?)
     }
@@ -47,16 +45,12 @@ impl Review {
     }
 }
 
-struct NewestFirst;
-impl Keyset for NewestFirst {
+/// The `reviews` list's cursors: by id alone.
+type NewestFirst = ById<review::Model>;
+impl ListedById for review::Model {
     const LIST: &'static str = "reviews";
-    type Key = ();
-    type Row = review::Model;
-    fn position(row: &Self::Row) -> (String, i64) {
-        (String::new(), row.id)
-    }
-    fn parse_key(_: &str) -> Option<()> {
-        Some(())
+    fn id(&self) -> i64 {
+        self.id
     }
 }
 

@@ -17,8 +17,8 @@ use crate::error::ApiResult;
 use crate::graphql::audit::AdminWrite;
 use crate::graphql::fanout::{self, SharedEvent};
 use crate::graphql::guard::{Role, RoleGuard, principal};
-use crate::graphql::ids::{NodeKind, encode, expect};
 use crate::graphql::{GqlResult, app};
+use crate::ids::{NodeKind, encode, expect};
 use crate::live::waiting_rooms::{RoomFrame, RoomSignal};
 use crate::state::AppState;
 

@@ -9,13 +9,12 @@ use chrono::{DateTime, Utc};
 use entity::reservation;
 
 use crate::domain::waitlist::{self, EntryView, JoinRequest};
-use crate::error::ApiError;
 use crate::graphql::booking::Reservation;
 use crate::graphql::catalog::Session;
 use crate::graphql::guard::{Role, RoleGuard, principal};
-use crate::graphql::ids::{NodeKind, encode, expect};
-use crate::graphql::loaders::{CatalogLoader, LoadError, SessionKey, load_error};
-use crate::graphql::{GqlResult, app, loaders};
+use crate::graphql::loaders::{CatalogLoader, LoadError, SessionKey, load, load_required};
+use crate::graphql::{GqlResult, app};
+use crate::ids::{NodeKind, encode, expect};
 
 /// Where a waitlist request stands.
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
@@ -45,12 +44,12 @@ impl WaitlistEntry {
     }
     async fn session(&self, ctx: &Context<'_>) -> GqlResult<Session> {
         let session_id = self.0.entry.session_id;
-        Ok(loaders(ctx)?
-            .load_one(SessionKey(session_id))
-            .await
-            .map_err(load_error)?
-            .map(Session)
-            .ok_or_else(|| ApiError::internal(anyhow::anyhow!("waitlist entry has no session {session_id}")))?)
+        Ok(Session(
+            load_required(ctx, SessionKey(session_id), || {
+                format!("waitlist entry has no session {session_id}")
+            })
+            .await?,
+        ))
     }
     /// Seats wanted, side by side when more than one.
     async fn count(&self) -> i32 {
@@ -79,11 +78,7 @@ impl WaitlistEntry {
         let Some(id) = self.0.entry.reservation_id else {
             return Ok(None);
         };
-        Ok(loaders(ctx)?
-            .load_one(OfferedReservation(id))
-            .await
-            .map_err(load_error)?
-            .map(Reservation))
+        Ok(load(ctx, OfferedReservation(id)).await?.map(Reservation))
     }
 }
 
@@ -154,11 +149,7 @@ impl WaitlistMutation {
 
 /// WAITING entries of a session, batched over a page of sessions.
 pub(crate) async fn waitlist_length(ctx: &Context<'_>, session_id: i64) -> GqlResult<i32> {
-    let waiting = loaders(ctx)?
-        .load_one(WaitlistLength(session_id))
-        .await
-        .map_err(load_error)?
-        .unwrap_or(0);
+    let waiting = load(ctx, WaitlistLength(session_id)).await?.unwrap_or(0);
     Ok(i32::try_from(waiting).unwrap_or(i32::MAX))
 }
 

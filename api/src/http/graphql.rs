@@ -169,7 +169,7 @@ async fn prepare(
     if let Some(message) = persisted::parameters_error(request) {
         return Err(request_error(media, StatusCode::BAD_REQUEST, "BAD_REQUEST", message));
     }
-    match state.app.persisted.resolve(request, caller).await {
+    match state.persisted.resolve(request, caller).await {
         Ok(()) => Ok(()),
         Err(error) => Err(respond(media, async_graphql::Response::from_errors(vec![error]))),
     }
@@ -262,7 +262,7 @@ async fn execute(
     caching: Caching,
 ) -> Response {
     let request_id = headers.get(REQUEST_ID).and_then(|v| v.to_str().ok()).map(str::to_owned);
-    let viewer = flows::authenticate(&state.app, super::bearer::from_headers(headers)).await;
+    let viewer = flows::authenticate(&state.app.auth, super::bearer::from_headers(headers)).await;
     let info = RequestInfo {
         request_id: request_id.clone(),
         client_ip,

@@ -42,10 +42,16 @@ pub struct HttpState {
     pub fanout: std::sync::Arc<crate::graphql::fanout::Fanout>,
     /// The web pages' Content-Security-Policy headers.
     pub web: std::sync::Arc<web::Policies>,
+    /// Persisted queries and trusted documents, by hash.
+    pub persisted: std::sync::Arc<crate::graphql::persisted::PersistedDocuments>,
 }
 
 impl HttpState {
-    pub fn new(app: AppState, schema: CurtainSchema) -> Self {
+    pub fn new(
+        app: AppState,
+        schema: CurtainSchema,
+        persisted: std::sync::Arc<crate::graphql::persisted::PersistedDocuments>,
+    ) -> Self {
         let fanout = std::sync::Arc::new(crate::graphql::fanout::Fanout::new(schema.clone(), app.clone()));
         let posters = web::origin_of(&app.storage.public_url("posters"));
         let web = web::Policies::new(&app.settings, posters);
@@ -54,6 +60,7 @@ impl HttpState {
             schema,
             fanout,
             web,
+            persisted,
         }
     }
 }

@@ -418,7 +418,7 @@ impl Connection {
                     ip: self.info.client_ip,
                     may_register: true,
                 };
-                if let Err(error) = self.state.app.persisted.resolve(&mut request, caller).await {
+                if let Err(error) = self.state.persisted.resolve(&mut request, caller).await {
                     return reply(out, json!({ "type": "error", "id": id, "payload": [error] })).await;
                 }
                 let limit = self.state.app.settings.websocket.max_subscriptions;
@@ -460,10 +460,16 @@ impl Connection {
         out: mpsc::Sender<Outgoing>,
         done: mpsc::UnboundedSender<Done>,
     ) -> JoinHandle<()> {
+        // The operation's name as the request gives it (the document's own name is known
+        // only once it is parsed, inside the execution).
+        let span = tracing::info_span!(
+            "operation",
+            operation_id = %id,
+            operation.name = request.operation_name.as_deref().unwrap_or("")
+        );
         let responses = self.state.fanout.open(request, viewer, self.info.clone());
         let protocol = self.protocol;
         let counted = self.state.app.sockets.operation_started();
-        let span = tracing::info_span!("operation", operation_id = %id);
         tokio::spawn(
             async move {
                 // Given back when the task ends or is aborted.

@@ -12,11 +12,50 @@ use std::time::Duration;
 
 use anyhow::Context;
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use redis::aio::ConnectionManager;
+use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
-use crate::outbox::Event;
+/// Topics events are filed under; consumers pick theirs.
+pub mod topic {
+    /// A change to a session's seats; `aggregate_id` is the session, `version` the seat-map
+    /// version the change brought it to, the payload a [`crate::domain::seat_map::SeatChanges`].
+    pub const SEAT_MAP: &str = "seat_map";
+    /// A reservation changed state; `aggregate_id` is the reservation.
+    pub const RESERVATION: &str = "reservation";
+    /// A catalog object was created, changed or deleted.
+    pub const CATALOG: &str = "catalog";
+    /// A notification was stored for a user; `aggregate_id` is the user, the payload a
+    /// [`crate::domain::notify::Pushed`].
+    pub const NOTIFICATION: &str = "notification";
+    /// Something about an account changed that its open sockets must check (a log-out, a
+    /// revoked session, a new role, dormancy); `aggregate_id` is the user, the payload a
+    /// [`crate::live::sockets::AccountChange`]. Published straight to the bus, not through
+    /// the outbox: it is a hint, and sockets re-check their token periodically anyway.
+    pub const ACCOUNT: &str = "account";
+    /// A waiting room's admission tick changed something; `aggregate_id` is the session,
+    /// `version` the room's tick, the payload a [`crate::domain::waiting_room::RoomUpdate`].
+    /// Published straight to the bus by the instance that ran the tick: the line itself is
+    /// in the database, and subscribers re-read their ticket when they see a gap.
+    pub const WAITING_ROOM: &str = "waiting_room";
+    /// A session's door count changed: tickets were issued, cancelled or checked in;
+    /// `aggregate_id` is the session, the payload a [`crate::domain::tickets::DoorChanged`].
+    pub const TICKET: &str = "ticket";
+}
+
+/// An event as the bus carries it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// The outbox row's id: increasing in insertion order (not strictly in commit order).
+    pub id: i64,
+    pub topic: String,
+    pub aggregate_id: i64,
+    pub version: Option<i64>,
+    pub payload: serde_json::Value,
+    pub created_at: DateTime<Utc>,
+}
 
 /// Events buffered per consumer before it lags.
 const LOCAL_CAPACITY: usize = 4096;

@@ -5,6 +5,7 @@
 //! balancer sees the same deny-list and counters. Nothing here is a source of truth that
 //! outlives its TTL.
 
+use std::net::{IpAddr, Ipv6Addr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -241,6 +242,21 @@ impl KeyValueStore for RedisStore {
 
     fn backend(&self) -> &'static str {
         "redis"
+    }
+}
+
+/// The key an address is limited under: an IPv4 address as is (an IPv4-mapped IPv6 address
+/// as its IPv4), any other IPv6 address as its /64. A single IPv6 subscriber is routinely
+/// given a whole /64, so keying on the full address would hand one client 2^64 budgets.
+/// Every per-address limit (rate limits, lock-outs, hold budgets, sockets per address)
+/// keys on this.
+pub fn limit_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(Ipv6Addr::from(u128::from(v6) & !u128::from(u64::MAX))),
+        },
     }
 }
 

@@ -8,8 +8,8 @@ use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
 
 use super::{JobEnv, Progress};
+use crate::domain::notify::{self, Facts, Kind};
 use crate::error::ApiError;
-use crate::notify::{self, Facts, Kind};
 
 /// Name shown for a dormant account while its data is set aside.
 pub const DORMANT_NAME: &str = "휴면 회원";

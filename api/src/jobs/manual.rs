@@ -28,7 +28,7 @@ pub async fn run(settings: Settings, name: &str) -> anyhow::Result<ExitCode> {
     };
     let db = db::connect(&settings.database_url(), 4, None).await?;
     db::migrate(&db).await?;
-    let channels = crate::notify::Channels {
+    let channels = crate::domain::notify::Channels {
         email: settings.notifications.smtp_host.is_some(),
         slack: settings.notifications.slack_webhook_url.is_some(),
     };

@@ -19,7 +19,7 @@ use std::sync::Arc;
 use sea_orm::DatabaseConnection;
 
 use crate::config::Settings;
-use crate::notify::Channels;
+use crate::domain::notify::Channels;
 
 /// Every job there is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -8,8 +8,8 @@ use entity::{ReservationStatus, SessionStatus, performance, reservation, session
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use super::{JobEnv, Progress};
+use crate::domain::notify::{self, Kind};
 use crate::error::ApiError;
-use crate::notify::{self, Kind};
 
 /// Confirmed buyers of sessions starting within the next 24 hours.
 pub async fn remind_upcoming(env: &JobEnv, progress: &dyn Progress) -> anyhow::Result<u64> {
@@ -95,8 +95,8 @@ async fn notify_confirmed_buyers(
                 .await
                 .map_err(ApiError::into_anyhow)?;
             let data = serde_json::json!({
-                "reservationId": crate::graphql::ids::encode(crate::graphql::ids::NodeKind::Reservation, reservation.id).to_string(),
-                "performanceId": crate::graphql::ids::encode(crate::graphql::ids::NodeKind::Performance, performance_id).to_string(),
+                "reservationId": crate::ids::encode(crate::ids::NodeKind::Reservation, reservation.id).to_string(),
+                "performanceId": crate::ids::encode(crate::ids::NodeKind::Performance, performance_id).to_string(),
             });
             let made = notify::notify(
                 &txn,

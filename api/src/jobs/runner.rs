@@ -40,7 +40,9 @@ async fn tell_the_box_office(env: &JobEnv, job: Job, id: i64) {
         job.name()
     );
     let key = format!("job-failed:{id}");
-    if let Err(err) = crate::notify::deliver(&env.db, crate::notify::SLACK, &key, "", &line, &line, None).await {
+    if let Err(err) =
+        crate::domain::notify::deliver(&env.db, crate::domain::notify::SLACK, &key, "", &line, &line, None).await
+    {
         tracing::warn!(job = job.name(), error = ?err.into_anyhow(), "the job failure could not be queued for Slack");
     }
 }

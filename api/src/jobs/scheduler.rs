@@ -11,7 +11,6 @@ use tokio::task::JoinHandle;
 
 use super::runner::{self, Outcome, Trigger};
 use super::{Job, JobEnv, NoProgress};
-use crate::state::AppState;
 
 /// The schedule of `job`: configured, or its default; `None` when turned off.
 pub fn schedule_of(settings: &crate::config::JobSettings, job: Job) -> anyhow::Result<Option<Cron>> {
@@ -31,8 +30,8 @@ pub fn schedule_of(settings: &crate::config::JobSettings, job: Job) -> anyhow::R
     Ok(Some(cron))
 }
 
-pub fn spawn(state: &AppState) -> anyhow::Result<Vec<JoinHandle<()>>> {
-    let settings = &state.settings.jobs;
+pub fn spawn(env: JobEnv, relay: crate::outbox::relay::RelayWaker) -> anyhow::Result<Vec<JoinHandle<()>>> {
+    let settings = &env.settings.jobs;
     // Unknown names are typos: say so at start-up rather than never run them.
     if let Some(unknown) = settings.schedules.keys().find(|name| Job::from_name(name).is_none()) {
         anyhow::bail!("jobs.schedules names an unknown job {unknown:?}; see `curtain job list`");
@@ -41,7 +40,6 @@ pub fn spawn(state: &AppState) -> anyhow::Result<Vec<JoinHandle<()>>> {
         tracing::info!("scheduled jobs are off in this instance (jobs.enabled = false)");
         return Ok(Vec::new());
     }
-    let env = state.job_env();
     let mut tasks = Vec::new();
     for job in Job::ALL {
         if let Some(cron) = schedule_of(settings, job)? {
@@ -49,7 +47,7 @@ pub fn spawn(state: &AppState) -> anyhow::Result<Vec<JoinHandle<()>>> {
                 env.clone(),
                 job,
                 cron,
-                state.relay.clone(),
+                relay.clone(),
             )));
         }
     }

@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::sync::broadcast::{self, error::RecvError};
 
+use crate::domain::notify::Pushed;
 use crate::infra::bus::SharedBus;
-use crate::notify::Pushed;
 use crate::outbox::{Event, topic};
 
 /// Notifications buffered per account; pushes are best effort (the list has them all).

@@ -119,10 +119,10 @@ impl SocketRegistry {
     }
 
     /// One more socket for `ip` (counted with its /64 for IPv6: see
-    /// [`limit_key`](crate::auth::limits::limit_key)), or `None` when it holds its limit
+    /// [`limit_key`](crate::infra::kv::limit_key)), or `None` when it holds its limit
     /// already.
     pub fn admit_ip(self: &Arc<Self>, ip: IpAddr) -> Option<IpSlot> {
-        let ip = crate::auth::limits::limit_key(ip);
+        let ip = crate::infra::kv::limit_key(ip);
         let mut counts = self.counts();
         let held = counts.by_ip.entry(ip).or_default();
         if *held >= self.per_ip {

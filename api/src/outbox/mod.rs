@@ -8,50 +8,13 @@
 
 pub mod relay;
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use sea_orm::{ActiveModelTrait, ConnectionTrait, EntityTrait, Set};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::error::{ApiError, ApiResult};
 
-/// Topics events are filed under; consumers pick theirs.
-pub mod topic {
-    /// A change to a session's seats; `aggregate_id` is the session, `version` the seat-map
-    /// version the change brought it to, the payload a [`crate::domain::seat_map::SeatChanges`].
-    pub const SEAT_MAP: &str = "seat_map";
-    /// A reservation changed state; `aggregate_id` is the reservation.
-    pub const RESERVATION: &str = "reservation";
-    /// A catalog object was created, changed or deleted.
-    pub const CATALOG: &str = "catalog";
-    /// A notification was stored for a user; `aggregate_id` is the user, the payload a
-    /// [`crate::notify::Pushed`].
-    pub const NOTIFICATION: &str = "notification";
-    /// Something about an account changed that its open sockets must check (a log-out, a
-    /// revoked session, a new role, dormancy); `aggregate_id` is the user, the payload a
-    /// [`crate::live::sockets::AccountChange`]. Published straight to the bus, not through
-    /// the outbox: it is a hint, and sockets re-check their token periodically anyway.
-    pub const ACCOUNT: &str = "account";
-    /// A waiting room's admission tick changed something; `aggregate_id` is the session,
-    /// `version` the room's tick, the payload a [`crate::domain::waiting_room::RoomUpdate`].
-    /// Published straight to the bus by the instance that ran the tick: the line itself is
-    /// in the database, and subscribers re-read their ticket when they see a gap.
-    pub const WAITING_ROOM: &str = "waiting_room";
-    /// A session's door count changed: tickets were issued, cancelled or checked in;
-    /// `aggregate_id` is the session, the payload a [`crate::domain::tickets::DoorChanged`].
-    pub const TICKET: &str = "ticket";
-}
-
-/// An event as the bus carries it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Event {
-    /// The outbox row's id: increasing in insertion order (not strictly in commit order).
-    pub id: i64,
-    pub topic: String,
-    pub aggregate_id: i64,
-    pub version: Option<i64>,
-    pub payload: serde_json::Value,
-    pub created_at: DateTime<Utc>,
-}
+pub use crate::infra::bus::{Event, topic};
 
 impl Event {
     pub(crate) fn from_row(row: entity::outbox::Model) -> Self {

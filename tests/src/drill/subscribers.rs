@@ -85,7 +85,7 @@ impl Subscribers {
         for row in rows {
             let seat: i64 = row.try_get_by_index(0)?;
             let status: String = row.try_get_by_index(1)?;
-            let id = curtain::graphql::ids::encode(curtain::graphql::ids::NodeKind::Seat, seat).to_string();
+            let id = curtain::ids::encode(curtain::ids::NodeKind::Seat, seat).to_string();
             truth.insert(id, status);
         }
         let read = Instant::now();

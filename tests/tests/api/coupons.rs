@@ -302,7 +302,7 @@ async fn the_box_office_runs_campaigns_and_buyers_see_what_is_on_offer(app: &Tes
         let response = app.admin(create, with(bad.clone())).await;
         assert_eq!(error_code(&response), "BAD_USER_INPUT", "{bad}");
     }
-    let nowhere = curtain::graphql::ids::encode(curtain::graphql::ids::NodeKind::Performance, 999_999).to_string();
+    let nowhere = curtain::ids::encode(curtain::ids::NodeKind::Performance, 999_999).to_string();
     let response = app
         .admin(
             create,
@@ -310,7 +310,7 @@ async fn the_box_office_runs_campaigns_and_buyers_see_what_is_on_offer(app: &Tes
         )
         .await;
     assert_eq!(error_code(&response), "NOT_FOUND");
-    let missing = curtain::graphql::ids::encode(curtain::graphql::ids::NodeKind::Coupon, 999_999).to_string();
+    let missing = curtain::ids::encode(curtain::ids::NodeKind::Coupon, 999_999).to_string();
     for mutation in [
         "mutation($id: ID!) { deactivateCoupon(id: $id) { id } }",
         "mutation($id: ID!) { updateCoupon(id: $id, input: { name: \"x\" }) { id } }",

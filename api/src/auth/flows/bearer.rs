@@ -3,14 +3,14 @@
 use entity::Role;
 
 use super::deny_key;
+use crate::auth::AuthDeps;
 use crate::auth::jwt::TokenError;
 use crate::auth::viewer::{Principal, Viewer};
-use crate::state::AppState;
 
 /// Decides the caller from an `Authorization: Bearer …` token: a valid, unexpired token of a
 /// session that was not ended. Fails closed: a token is refused when the deny-list cannot
 /// be read.
-pub async fn authenticate(app: &AppState, bearer: Option<&str>) -> Viewer {
+pub async fn authenticate(app: &AuthDeps, bearer: Option<&str>) -> Viewer {
     let Some(token) = bearer else {
         return Viewer::Anonymous;
     };
@@ -36,7 +36,7 @@ pub enum TokenCheck {
 }
 
 /// Checks `token` (signature, expiry, deny-list), telling "refused" from "could not check".
-pub async fn check_token(app: &AppState, token: &str) -> TokenCheck {
+pub async fn check_token(app: &AuthDeps, token: &str) -> TokenCheck {
     let claims = match app.jwt.verify(token) {
         Ok(claims) => claims,
         Err(err) => return TokenCheck::Refused(err),

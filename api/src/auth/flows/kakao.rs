@@ -7,19 +7,19 @@ use entity::Role;
 
 use super::sessions::end_sessions;
 use super::{Tokens, issue, refresh_ttl, unauthenticated};
+use crate::auth::AuthDeps;
 use crate::auth::limits::{self, Limited};
 use crate::domain::accounts::{self, NewAccount};
 use crate::domain::email::Email;
 use crate::domain::refresh_tokens;
 use crate::error::{ApiError, ApiResult};
-use crate::state::AppState;
 
 /// How long a Kakao authorization may take before its state is forgotten.
 const KAKAO_STATE_TTL: Duration = Duration::from_secs(600);
 
 /// Starts a Kakao log-in: the state is single-use and bound to the PKCE verifier and the
 /// redirect URI, all kept server-side.
-pub async fn kakao_authorize(app: &AppState, redirect_uri: &str) -> ApiResult<crate::infra::kakao::Authorization> {
+pub async fn kakao_authorize(app: &AuthDeps, redirect_uri: &str) -> ApiResult<crate::infra::kakao::Authorization> {
     let kakao = app
         .kakao
         .as_ref()
@@ -45,7 +45,8 @@ pub async fn kakao_authorize(app: &AppState, redirect_uri: &str) -> ApiResult<cr
 
 /// Finishes a Kakao log-in: the returning Kakao user, or the account with the same verified
 /// email (now linked), or a new account.
-pub async fn kakao_log_in(app: &AppState, ip: IpAddr, code: &str, state: &str) -> ApiResult<Tokens> {
+#[tracing::instrument(name = "auth.kakao_log_in", skip_all)]
+pub async fn kakao_log_in(app: &AuthDeps, ip: IpAddr, code: &str, state: &str) -> ApiResult<Tokens> {
     limits::check_rate(app.kv.as_ref(), &app.settings.auth, Limited::LogIn, ip).await?;
     let kakao = app
         .kakao

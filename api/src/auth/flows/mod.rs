@@ -17,10 +17,10 @@ pub use self::kakao::{kakao_authorize, kakao_log_in};
 pub(in crate::auth) use self::password::issue_after_log_in;
 pub use self::password::{change_password, log_in, sign_up};
 pub use self::sessions::{deny_access, end_all_sessions, log_out, refresh};
+use crate::auth::AuthDeps;
 use crate::domain::accounts;
 use crate::domain::refresh_tokens;
 use crate::error::{ApiError, ApiResult};
-use crate::state::AppState;
 
 /// What a successful log-in hands to the client.
 #[derive(Debug, Clone)]
@@ -51,7 +51,7 @@ fn deny_key(session_id: &str) -> String {
     format!("deny:session:{session_id}")
 }
 
-async fn issue(app: &AppState, user: user::Model, family: Option<refresh_tokens::IssuedToken>) -> ApiResult<Tokens> {
+async fn issue(app: &AuthDeps, user: user::Model, family: Option<refresh_tokens::IssuedToken>) -> ApiResult<Tokens> {
     // Whatever the way in (password, Kakao, a refresh token), a dormant account is
     // reactivated first.
     if user.dormant_at.is_some() {
@@ -78,6 +78,6 @@ async fn issue(app: &AppState, user: user::Model, family: Option<refresh_tokens:
     })
 }
 
-fn refresh_ttl(app: &AppState) -> chrono::Duration {
+fn refresh_ttl(app: &AuthDeps) -> chrono::Duration {
     chrono::Duration::days(app.settings.auth.refresh_token_days)
 }

@@ -6,6 +6,7 @@ use entity::{Role, user};
 
 use super::sessions::end_sessions;
 use super::{BAD_CREDENTIALS, SignUp, Tokens, issue, refresh_ttl, unauthenticated};
+use crate::auth::AuthDeps;
 use crate::auth::limits::{self, Limited};
 use crate::auth::passwords;
 use crate::auth::viewer::Principal;
@@ -13,9 +14,9 @@ use crate::domain::accounts::{self, NewAccount};
 use crate::domain::email::Email;
 use crate::domain::refresh_tokens;
 use crate::error::{ApiError, ApiResult};
-use crate::state::AppState;
 
-pub async fn sign_up(app: &AppState, ip: IpAddr, input: SignUp) -> ApiResult<Tokens> {
+#[tracing::instrument(name = "auth.sign_up", skip_all)]
+pub async fn sign_up(app: &AuthDeps, ip: IpAddr, input: SignUp) -> ApiResult<Tokens> {
     limits::check_rate(app.kv.as_ref(), &app.settings.auth, Limited::SignUp, ip).await?;
     let email = Email::parse(&input.email)?;
     passwords::check_policy(&input.password, Some(email.as_str()), &app.settings.auth)?;
@@ -44,7 +45,8 @@ pub async fn sign_up(app: &AppState, ip: IpAddr, input: SignUp) -> ApiResult<Tok
     issue(app, user, Some(family)).await
 }
 
-pub async fn log_in(app: &AppState, ip: IpAddr, email: &str, password: &str) -> ApiResult<Tokens> {
+#[tracing::instrument(name = "auth.log_in", skip_all)]
+pub async fn log_in(app: &AuthDeps, ip: IpAddr, email: &str, password: &str) -> ApiResult<Tokens> {
     let kv = app.kv.as_ref();
     let auth = &app.settings.auth;
     limits::check_rate(kv, auth, Limited::LogIn, ip).await?;
@@ -55,7 +57,7 @@ pub async fn log_in(app: &AppState, ip: IpAddr, email: &str, password: &str) -> 
     // whichever account answers, so that timing tells nobody which emails are dormant.
     let dormant = match user {
         Some(_) => None,
-        None => crate::auth::reactivation::find_dormant(&app.db, &email)
+        None => crate::domain::accounts::find_dormant(&app.db, &email)
             .await?
             .map(|(_, user)| user),
     };
@@ -83,13 +85,14 @@ pub async fn log_in(app: &AppState, ip: IpAddr, email: &str, password: &str) -> 
 }
 
 /// Records the log-in and hands out a fresh session.
-pub(in crate::auth) async fn issue_after_log_in(app: &AppState, user: user::Model) -> ApiResult<Tokens> {
+pub(in crate::auth) async fn issue_after_log_in(app: &AuthDeps, user: user::Model) -> ApiResult<Tokens> {
     let user = accounts::record_login(&app.db, user).await?;
     issue(app, user, None).await
 }
 
 /// Changes the password after checking the current one, and ends every other session.
-pub async fn change_password(app: &AppState, principal: &Principal, current: &str, new: &str) -> ApiResult<()> {
+#[tracing::instrument(name = "auth.change_password", skip_all)]
+pub async fn change_password(app: &AuthDeps, principal: &Principal, current: &str, new: &str) -> ApiResult<()> {
     let user = accounts::find_user(&app.db, principal.user_id).await?;
     let matches = match user.password_hash.as_deref() {
         Some(hash) => passwords::verify(current, hash).await,

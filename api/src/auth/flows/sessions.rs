@@ -4,14 +4,15 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use super::{Tokens, deny_key, issue, refresh_ttl, unauthenticated};
+use crate::auth::AuthDeps;
 use crate::auth::limits::{self, Limited};
 use crate::auth::viewer::Viewer;
 use crate::domain::accounts;
 use crate::domain::refresh_tokens::{self, Rotation};
 use crate::error::{ApiError, ApiResult};
-use crate::state::AppState;
 
-pub async fn refresh(app: &AppState, ip: IpAddr, token: &str) -> ApiResult<Tokens> {
+#[tracing::instrument(name = "auth.refresh", skip_all)]
+pub async fn refresh(app: &AuthDeps, ip: IpAddr, token: &str) -> ApiResult<Tokens> {
     limits::check_rate(app.kv.as_ref(), &app.settings.auth, Limited::RefreshToken, ip).await?;
     let txn = crate::db::begin_write(&app.db).await?;
     let rotation = refresh_tokens::rotate(&txn, token, refresh_ttl(app)).await?;
@@ -37,7 +38,8 @@ pub async fn refresh(app: &AppState, ip: IpAddr, token: &str) -> ApiResult<Token
 }
 
 /// Ends the session the refresh token belongs to, and stops its access tokens at once.
-pub async fn log_out(app: &AppState, viewer: &Viewer, token: &str) -> ApiResult<()> {
+#[tracing::instrument(name = "auth.log_out", skip_all)]
+pub async fn log_out(app: &AuthDeps, viewer: &Viewer, token: &str) -> ApiResult<()> {
     let Some((family_id, owner)) = refresh_tokens::family_of(&app.db, token).await? else {
         return Err(unauthenticated("the refresh token is not valid"));
     };
@@ -51,14 +53,15 @@ pub async fn log_out(app: &AppState, viewer: &Viewer, token: &str) -> ApiResult<
 }
 
 /// Ends every session of a user (after a role change, say).
-pub async fn end_all_sessions(app: &AppState, user_id: i64) -> ApiResult<()> {
+#[tracing::instrument(name = "auth.end_all_sessions", skip_all)]
+pub async fn end_all_sessions(app: &AuthDeps, user_id: i64) -> ApiResult<()> {
     let revoked = refresh_tokens::revoke_other_families(&app.db, user_id, None).await?;
     end_sessions(app, user_id, &revoked).await
 }
 
 /// Deny-lists the user's revoked sessions for as long as their access tokens can live, then
 /// tells the user's open sockets on every instance to check their token again.
-pub(super) async fn end_sessions(app: &AppState, user_id: i64, sessions: &[String]) -> ApiResult<()> {
+pub(super) async fn end_sessions(app: &AuthDeps, user_id: i64, sessions: &[String]) -> ApiResult<()> {
     if sessions.is_empty() {
         return Ok(());
     }

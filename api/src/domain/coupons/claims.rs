@@ -21,6 +21,7 @@ use crate::error::{ApiError, ApiResult};
 const AVAILABLE_LIMIT: u64 = 100;
 
 /// Gives the buyer one copy of the coupon, if any is left.
+#[tracing::instrument(name = "coupons.claims.claim_coupon", skip_all, fields(coupon_id = coupon_id, user_id = user_id))]
 pub async fn claim_coupon(db: &DatabaseConnection, coupon_id: i64, user_id: i64) -> ApiResult<user_coupon::Model> {
     let coupon = find_coupon(db, coupon_id).await?;
     let now = Utc::now();

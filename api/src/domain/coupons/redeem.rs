@@ -43,6 +43,7 @@ pub fn discount_for(coupon: &coupon::Model, order_amount: i64) -> ApiResult<i64>
 
 /// Applies the buyer's coupon copy to their held reservation, replacing any other copy
 /// applied before (which goes back to the buyer).
+#[tracing::instrument(name = "coupons.redeem.apply_coupon", skip_all)]
 pub async fn apply_coupon(
     db: &DatabaseConnection,
     reservation_id: i64,
@@ -104,6 +105,7 @@ pub async fn apply_coupon(
 
 /// Takes the applied coupon off a held reservation: full price again, the copy back to the
 /// buyer. Without a coupon applied this changes nothing.
+#[tracing::instrument(name = "coupons.redeem.remove_coupon", skip_all)]
 pub async fn remove_coupon(
     db: &DatabaseConnection,
     reservation_id: i64,

@@ -66,6 +66,7 @@ impl From<&crate::config::BookingSettings> for HoldPolicy {
 /// What can be checked without locks is checked here, concurrently; the hold itself is
 /// applied by the session's [`HoldCombiner`], together with the requests that arrived
 /// while the previous batch was committing.
+#[tracing::instrument(name = "holds.hold_seats", skip_all)]
 pub async fn hold_seats(holds: &std::sync::Arc<HoldCombiner>, request: HoldRequest) -> ApiResult<reservation::Model> {
     match prepare(holds, request).await? {
         Prepared::Replayed(existing) => Ok(existing),
@@ -257,6 +258,7 @@ pub(super) fn over_limit(policy: HoldPolicy, already: usize) -> ApiError {
 }
 
 /// Gives a held reservation's seats back.
+#[tracing::instrument(name = "holds.release_hold", skip_all, fields(reservation_id = reservation_id, user_id = user_id))]
 pub async fn release_hold(db: &DatabaseConnection, reservation_id: i64, user_id: i64) -> ApiResult<reservation::Model> {
     let reservation = find_owned(db, reservation_id, user_id).await?;
     if reservation.status != ReservationStatus::Held {
@@ -307,6 +309,7 @@ pub async fn release_hold(db: &DatabaseConnection, reservation_id: i64, user_id:
 /// the next sweep; the other sessions are swept all the same, so one bad session cannot
 /// keep every other session's seats held. The sweep also ends the waitlists of sessions no
 /// longer on sale ([`super::waitlist::close_ended_lines`]).
+#[tracing::instrument(name = "holds.expire_holds", skip_all)]
 pub async fn expire_holds(db: &DatabaseConnection) -> ApiResult<u64> {
     let now = Utc::now();
     let sessions: Vec<i64> = reservation::Entity::find()

@@ -26,6 +26,7 @@ pub enum Canceller<'a> {
     BoxOffice(AuditEntry<'a>),
 }
 
+#[tracing::instrument(name = "payments.cancel.cancel_reservation", skip_all)]
 pub async fn cancel_reservation(
     deps: PaymentDeps<'_>,
     reservation_id: i64,

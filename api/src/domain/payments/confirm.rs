@@ -27,6 +27,7 @@ pub(super) fn confirm_key(order_id: &str, payment_key: &str) -> String {
     format!("confirm-{order_id}-{payment_key}")
 }
 
+#[tracing::instrument(name = "payments.confirm.confirm_payment", skip_all)]
 pub async fn confirm_payment(deps: PaymentDeps<'_>, input: ConfirmInput) -> ApiResult<reservation::Model> {
     let reservation = find_owned(deps.db, input.reservation_id, input.user_id).await?;
     if reservation.status == ReservationStatus::Confirmed

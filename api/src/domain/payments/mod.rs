@@ -27,9 +27,9 @@ pub use settle::{reconcile_payments, settle_order};
 pub use webhook::{WebhookGate, WebhookOutcome};
 
 use crate::config::PaymentSettings;
+use crate::domain::notify::Channels;
 use crate::error::ApiError;
 use crate::infra::payments::{PaymentProvider, ProviderError};
-use crate::notify::Channels;
 
 /// What the payment flow works with.
 #[derive(Clone, Copy)]

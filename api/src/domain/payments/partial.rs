@@ -23,6 +23,7 @@ use crate::infra::payments::ProviderPayment;
 
 /// Gives `seat_ids` of the paid booking back and refunds them; returns the booking as it
 /// is afterwards. Repeating a request that succeeded refunds nothing more.
+#[tracing::instrument(name = "payments.partial.cancel_seats", skip_all)]
 pub async fn cancel_seats(
     deps: PaymentDeps<'_>,
     reservation_id: i64,

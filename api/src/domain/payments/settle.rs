@@ -10,10 +10,10 @@ use serde_json::json;
 
 use super::record::{record_payment, record_refund};
 use super::{PaymentDeps, provider_error};
+use crate::domain::notify::{self, Kind};
 use crate::domain::reservation_flow::{abandon_payment, cancel_confirmed, confirm_reservation, start_payment};
 use crate::error::{ApiError, ApiResult};
 use crate::infra::payments::{ProviderError, ProviderPayment};
-use crate::notify::{self, Kind};
 
 /// Reservations settled per reconciliation run; the next run takes the rest.
 const RECONCILE_BATCH: u64 = 200;
@@ -199,6 +199,7 @@ async fn refunded_to_nothing_by_seats(deps: PaymentDeps<'_>, reservation_id: i64
 
 /// Settles the reservation of `order_id` from the provider's record (the webhook's work).
 /// Returns whether anything changed; an unknown order changes nothing.
+#[tracing::instrument(name = "payments.settle.settle_order", skip_all, fields(order_id = %order_id))]
 pub async fn settle_order(deps: PaymentDeps<'_>, order_id: &str) -> ApiResult<bool> {
     let Some(reservation) = reservation::Entity::find()
         .filter(reservation::Column::OrderId.eq(order_id))
@@ -215,6 +216,7 @@ pub async fn settle_order(deps: PaymentDeps<'_>, order_id: &str) -> ApiResult<bo
 /// the provider, and refunds whose requesters went away before the provider's answer was
 /// known. Returns how many were settled; a provider that cannot answer now leaves them for
 /// the next run.
+#[tracing::instrument(name = "payments.settle.reconcile_payments", skip_all)]
 pub async fn reconcile_payments(deps: PaymentDeps<'_>, older_than: Duration) -> ApiResult<u64> {
     let stuck = reservation::Entity::find()
         .filter(reservation::Column::Status.eq(ReservationStatus::Paying))

@@ -51,23 +51,11 @@ pub struct CheckIn {
     pub ticket: ticket::Model,
 }
 
-/// Why the door refuses a ticket.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Refusal {
-    /// Not a payload this service signed (or one for a ticket that does not exist).
-    Invalid,
-    Cancelled,
-    /// Cancelled, and its price went back to the buyer.
-    Refunded,
-    /// For another session, starting at the time given (box-office local time).
-    WrongSession(String),
-    /// Transferred to another account since this payload was issued.
-    Transferred,
-    /// Its buyer asked for its money back, and the refund is not settled yet.
-    RefundUnderWay,
-}
+/// Why the door refuses a ticket (defined beside the error that carries it).
+pub use crate::error::TicketRefusal as Refusal;
 
 /// Checks one scan in; see the module's documentation.
+#[tracing::instrument(name = "tickets.check_in.check_in", skip_all, fields(staff_id = staff_id))]
 pub async fn check_in(db: &DatabaseConnection, keys: &TicketKeys, staff_id: i64, scan: Scan) -> ApiResult<CheckIn> {
     let gate = optional_text("gate", scan.gate.as_deref(), 64)?;
     let now = Utc::now();
@@ -141,6 +129,7 @@ pub async fn check_in(db: &DatabaseConnection, keys: &TicketKeys, staff_id: i64,
 }
 
 /// What each scan of an offline scanner's upload came to, in the order sent.
+#[tracing::instrument(name = "tickets.check_in.check_in_batch", skip_all)]
 pub async fn check_in_batch(
     db: &DatabaseConnection,
     keys: &TicketKeys,

@@ -16,9 +16,10 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set};
 
 use crate::domain::accounts;
+use crate::domain::notify::{self, Channels, Facts, Kind};
 use crate::error::{ApiError, ApiResult};
-use crate::notify::{self, Channels, Facts, Kind};
 
+#[tracing::instrument(name = "tickets.transfer.transfer", skip_all)]
 pub async fn transfer(
     db: &DatabaseConnection,
     channels: Channels,

@@ -35,6 +35,7 @@ use crate::infra::bus::SharedBus;
 
 /// Runs one tick of every enabled room that has opened; publishes what changed. Returns
 /// the rooms that changed.
+#[tracing::instrument(name = "waiting_room.admission.admit_all", skip_all)]
 pub async fn admit_all(db: &DatabaseConnection, bus: &SharedBus, seats_per_buyer: usize) -> ApiResult<usize> {
     let now = Utc::now();
     let rooms: Vec<i64> = waiting_room::Entity::find()
@@ -67,6 +68,7 @@ pub async fn admit_all(db: &DatabaseConnection, bus: &SharedBus, seats_per_buyer
 
 /// One admission tick of one room (see the module documentation); `None` when nothing
 /// changed or the room is off or not open yet.
+#[tracing::instrument(name = "waiting_room.admission.tick", skip_all)]
 pub async fn tick(
     db: &DatabaseConnection,
     session_id: i64,

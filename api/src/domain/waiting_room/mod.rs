@@ -43,6 +43,7 @@ pub struct RoomSettings {
 
 /// Creates or changes the session's waiting room. The line and its counters are kept when
 /// a room is turned off and on again.
+#[tracing::instrument(name = "waiting_room.configure", skip_all)]
 pub async fn configure(
     db: &impl ConnectionTrait,
     session_id: i64,
@@ -158,6 +159,7 @@ impl TicketView {
 /// that EXPIRED (admitted, but no hold in time) goes back to the end of the line, keeping
 /// its id. Insert-or-nothing on the unique (session, user) key, then a read: concurrent
 /// joins of one buyer all get the one ticket, without a lock.
+#[tracing::instrument(name = "waiting_room.join", skip_all, fields(session_id = session_id, user_id = user_id))]
 pub async fn join(db: &impl ConnectionTrait, session_id: i64, user_id: i64) -> ApiResult<TicketView> {
     let room = find_room(db, session_id)
         .await?

@@ -53,6 +53,7 @@ pub struct EntryView {
 ///
 /// The entry keeps the cap and the hold window, for the hand-over, which runs without
 /// settings: an offer is not made while it would take the buyer past the cap.
+#[tracing::instrument(name = "waitlist.join", skip_all)]
 pub async fn join(
     db: &DatabaseConnection,
     request: JoinRequest,
@@ -159,6 +160,7 @@ pub async fn join(
 /// Takes the buyer's entry out of line (LEFT). Idempotent: an entry that already left, or
 /// ended (BOOKED, LAPSED), is returned as it is. An OFFERED entry cannot leave (CONFLICT):
 /// its seats are held, and releasing the hold (`releaseHold`) gives them to the next in line.
+#[tracing::instrument(name = "waitlist.leave", skip_all, fields(entry_id = entry_id, user_id = user_id))]
 pub async fn leave(db: &DatabaseConnection, entry_id: i64, user_id: i64) -> ApiResult<EntryView> {
     let now = Utc::now();
     waitlist_entry::Entity::update_many()

@@ -7,8 +7,8 @@ use crate::domain::accounts;
 use crate::error::ApiError;
 use crate::graphql::audit::AdminWrite;
 use crate::graphql::guard::{Role, RoleGuard, principal, viewer};
-use crate::graphql::ids::{NodeKind, expect};
 use crate::graphql::{GqlResult, app, request_info};
+use crate::ids::{NodeKind, expect};
 
 #[derive(InputObject, Debug)]
 pub struct SignUpInput {
@@ -42,33 +42,35 @@ impl AccountMutation {
             name: input.name,
             phone: input.phone,
         };
-        Ok(AuthPayload(flows::sign_up(app(ctx)?, ip, input).await?))
+        Ok(AuthPayload(flows::sign_up(&app(ctx)?.auth, ip, input).await?))
     }
 
     /// Logs in with email and password. Five failures within 15 minutes lock the account
     /// for 15 minutes (RATE_LIMITED with `retryAfter`).
     async fn log_in(&self, ctx: &Context<'_>, email: String, password: String) -> GqlResult<AuthPayload> {
         let ip = request_info(ctx)?.client_ip;
-        Ok(AuthPayload(flows::log_in(app(ctx)?, ip, &email, &password).await?))
+        Ok(AuthPayload(
+            flows::log_in(&app(ctx)?.auth, ip, &email, &password).await?,
+        ))
     }
 
     /// Trades a refresh token for a new pair; the old one is spent. Presenting a spent
     /// token ends the whole session.
     async fn refresh_token(&self, ctx: &Context<'_>, refresh_token: String) -> GqlResult<AuthPayload> {
         let ip = request_info(ctx)?.client_ip;
-        Ok(AuthPayload(flows::refresh(app(ctx)?, ip, &refresh_token).await?))
+        Ok(AuthPayload(flows::refresh(&app(ctx)?.auth, ip, &refresh_token).await?))
     }
 
     /// Ends the session of this refresh token; its access tokens stop working at once.
     async fn log_out(&self, ctx: &Context<'_>, refresh_token: String) -> GqlResult<bool> {
-        flows::log_out(app(ctx)?, viewer(ctx), &refresh_token).await?;
+        flows::log_out(&app(ctx)?.auth, viewer(ctx), &refresh_token).await?;
         Ok(true)
     }
 
     /// Starts a Kakao log-in: send the browser to `url`; Kakao redirects back to
     /// `redirectUri` with `code` and `state` for `logInWithKakao`.
     async fn kakao_authorize_url(&self, ctx: &Context<'_>, redirect_uri: String) -> GqlResult<KakaoAuthorization> {
-        let authorization = flows::kakao_authorize(app(ctx)?, &redirect_uri).await?;
+        let authorization = flows::kakao_authorize(&app(ctx)?.auth, &redirect_uri).await?;
         Ok(KakaoAuthorization {
             url: authorization.url,
             state: authorization.state,
@@ -78,7 +80,9 @@ impl AccountMutation {
     /// Finishes a Kakao log-in, linking or creating the account.
     async fn log_in_with_kakao(&self, ctx: &Context<'_>, code: String, state: String) -> GqlResult<AuthPayload> {
         let ip = request_info(ctx)?.client_ip;
-        Ok(AuthPayload(flows::kakao_log_in(app(ctx)?, ip, &code, &state).await?))
+        Ok(AuthPayload(
+            flows::kakao_log_in(&app(ctx)?.auth, ip, &code, &state).await?,
+        ))
     }
 
     #[graphql(guard = "RoleGuard(Role::User)")]
@@ -102,7 +106,7 @@ impl AccountMutation {
     /// Answers true whether or not the address belongs to one.
     async fn request_reactivation(&self, ctx: &Context<'_>, email: String) -> GqlResult<bool> {
         let ip = request_info(ctx)?.client_ip;
-        reactivation::request_code(app(ctx)?, ip, &email).await?;
+        reactivation::request_code(&app(ctx)?.auth, ip, &email).await?;
         Ok(true)
     }
 
@@ -110,7 +114,7 @@ impl AccountMutation {
     async fn reactivate_account(&self, ctx: &Context<'_>, email: String, code: String) -> GqlResult<AuthPayload> {
         let ip = request_info(ctx)?.client_ip;
         Ok(AuthPayload(
-            reactivation::reactivate(app(ctx)?, ip, &email, &code).await?,
+            reactivation::reactivate(&app(ctx)?.auth, ip, &email, &code).await?,
         ))
     }
 
@@ -122,7 +126,7 @@ impl AccountMutation {
         current_password: String,
         new_password: String,
     ) -> GqlResult<bool> {
-        flows::change_password(app(ctx)?, principal(ctx)?, &current_password, &new_password).await?;
+        flows::change_password(&app(ctx)?.auth, principal(ctx)?, &current_password, &new_password).await?;
         Ok(true)
     }
 
@@ -142,7 +146,7 @@ impl AccountMutation {
         let user = accounts::set_role(write.txn(), id, role).await?;
         write.commit(ctx, "grantRole", NodeKind::User, Some(id)).await?;
         if crate::graphql::guard::rank(role) < crate::graphql::guard::rank(before.role) {
-            flows::end_all_sessions(app, id).await?;
+            flows::end_all_sessions(&app.auth, id).await?;
         }
         if before.role != role {
             // Sockets acting with the old role end, on every instance.

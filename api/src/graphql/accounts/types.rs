@@ -7,7 +7,7 @@ use entity::user;
 
 use crate::auth::flows::Tokens;
 use crate::domain::accounts::{mask_email, mask_phone};
-use crate::graphql::ids::{NodeKind, encode};
+use crate::ids::{NodeKind, encode};
 
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
 #[graphql(remote = "entity::Role")]
@@ -163,9 +163,5 @@ impl async_graphql::dataloader::Loader<AccountKey> for crate::graphql::loaders::
 /// The account `id`, through the request's loaders; `None` when there is none (a database
 /// failure is an error, never a `None`).
 pub async fn account(ctx: &async_graphql::Context<'_>, id: i64) -> crate::graphql::GqlResult<Option<Account>> {
-    Ok(crate::graphql::loaders(ctx)?
-        .load_one(AccountKey(id))
-        .await
-        .map_err(crate::graphql::loaders::load_error)?
-        .map(Account))
+    Ok(crate::graphql::loaders::load(ctx, AccountKey(id)).await?.map(Account))
 }

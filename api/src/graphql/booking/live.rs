@@ -14,7 +14,7 @@ use crate::error::ApiResult;
 use crate::graphql::app;
 use crate::graphql::catalog::types::{Seat, SeatStatus};
 use crate::graphql::fanout::{self, SharedEvent};
-use crate::graphql::ids::{NodeKind, encode, expect};
+use crate::ids::{NodeKind, encode, expect};
 use crate::live::seat_maps::{Frame, Run, SeatMapHub};
 use crate::state::AppState;
 

@@ -8,8 +8,8 @@ use crate::error::ApiError;
 use crate::graphql::audit::AdminWrite;
 use crate::graphql::catalog::Session;
 use crate::graphql::guard::{Role, RoleGuard, principal};
-use crate::graphql::ids::{NodeKind, expect};
 use crate::graphql::{GqlResult, app, request_info};
+use crate::ids::{NodeKind, expect};
 use crate::state::AppState;
 
 #[derive(Default)]

@@ -7,9 +7,9 @@ use super::types::{Reservation, ReservationStatus};
 use crate::domain::reservations::AdminFilter;
 use crate::domain::{holds, reservations};
 use crate::graphql::guard::{Role, RoleGuard, principal};
-use crate::graphql::ids::{NodeKind, expect};
-use crate::graphql::relay::{Cursor, Keyset, connection, page_request};
+use crate::graphql::relay::{ById, Cursor, ListedById, connection, page_request};
 use crate::graphql::{GqlResult, app};
+use crate::ids::{NodeKind, expect};
 
 /// What the box office searches reservations by; every field narrows the search.
 #[derive(InputObject, Debug, Default)]
@@ -25,16 +25,12 @@ pub struct AdminReservationFilter {
     pub created_to: Option<DateTime<Utc>>,
 }
 
-struct NewestFirst;
-impl Keyset for NewestFirst {
+/// The `reservations` list's cursors: by id alone.
+type NewestFirst = ById<reservation::Model>;
+impl ListedById for reservation::Model {
     const LIST: &'static str = "reservations";
-    type Key = ();
-    type Row = reservation::Model;
-    fn position(row: &Self::Row) -> (String, i64) {
-        (String::new(), row.id)
-    }
-    fn parse_key(_: &str) -> Option<()> {
-        Some(())
+    fn id(&self) -> i64 {
+        self.id
     }
 }
 

@@ -8,9 +8,9 @@ use crate::graphql::accounts::Account;
 use crate::graphql::catalog::Session;
 use crate::graphql::coupons::UserCoupon;
 use crate::graphql::guard::{Role, RoleGuard};
-use crate::graphql::ids::{NodeKind, encode};
-use crate::graphql::loaders::{SessionKey, load_error};
-use crate::graphql::{GqlResult, app, loaders};
+use crate::graphql::loaders::{SessionKey, load_list, load_required};
+use crate::graphql::{GqlResult, app};
+use crate::ids::{NodeKind, encode};
 
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
 #[graphql(remote = "entity::ReservationStatus")]
@@ -76,12 +76,12 @@ impl Reservation {
         self.0.created_at
     }
     async fn session(&self, ctx: &Context<'_>) -> GqlResult<Session> {
-        Ok(loaders(ctx)?
-            .load_one(SessionKey(self.0.session_id))
-            .await
-            .map_err(load_error)?
-            .map(Session)
-            .ok_or_else(|| ApiError::internal(anyhow::anyhow!("reservation {} has no session", self.0.id)))?)
+        Ok(Session(
+            load_required(ctx, SessionKey(self.0.session_id), || {
+                format!("reservation {} has no session", self.0.id)
+            })
+            .await?,
+        ))
     }
     /// Who holds it; for the box office, with contact details masked.
     #[graphql(guard = "RoleGuard(Role::Admin)")]
@@ -97,11 +97,7 @@ impl Reservation {
         Ok(tickets.into_iter().map(crate::graphql::tickets::Ticket).collect())
     }
     async fn seats(&self, ctx: &Context<'_>) -> GqlResult<Vec<ReservedSeat>> {
-        let seats = loaders(ctx)?
-            .load_one(SeatsOfReservation(self.0.id))
-            .await
-            .map_err(load_error)?
-            .unwrap_or_default();
+        let seats = load_list(ctx, SeatsOfReservation(self.0.id)).await?;
         Ok(seats
             .into_iter()
             .map(|s| ReservedSeat {

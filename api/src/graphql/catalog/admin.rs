@@ -15,7 +15,7 @@ use crate::graphql::GqlResult;
 use crate::graphql::app;
 use crate::graphql::audit::AdminWrite;
 use crate::graphql::guard::{Role, RoleGuard};
-use crate::graphql::ids::{NodeKind, expect};
+use crate::ids::{NodeKind, expect};
 
 #[derive(Default)]
 pub struct CatalogMutation;

@@ -6,7 +6,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use super::types::{Genre, SessionStatus};
 use crate::domain::{cast, performances, sessions, venues};
 use crate::error::ApiResult;
-use crate::graphql::ids::{NodeKind, expect};
+use crate::ids::{NodeKind, expect};
 
 /// A seat layout: sections front to back, each with rows front to back.
 #[derive(InputObject, Debug)]

@@ -10,9 +10,9 @@ use crate::catalog_cache::{self, CachedPage, CachedPerformance};
 use crate::domain::performances::PerformanceFilter;
 use crate::domain::{cast, performances, sessions, venues};
 use crate::graphql::GqlResult;
-use crate::graphql::ids::{NodeKind, expect};
 use crate::graphql::relay::{Cursor, Keyset, connection, page_request};
 use crate::graphql::{app, reader};
+use crate::ids::{NodeKind, expect};
 
 /// Narrows `performances`. `from`/`to` select runs overlapping those days.
 #[derive(InputObject, Debug, Default)]

@@ -9,13 +9,13 @@ use entity::{cast_member, performance, performance_cast, section, session, venue
 use crate::domain::{seat_map, sessions};
 use crate::error::ApiError;
 use crate::graphql::GqlResult;
-use crate::graphql::ids::{NodeKind, encode};
+use crate::graphql::app;
 use crate::graphql::loaders::{
     CastMemberKey, CastOfPerformance, PerformanceKey, PriceTiersOfPerformance, PricesOfSession, RolesOfMember,
-    RoomOfSession, SeatMapOfSession, SectionsOfVenue, SessionsOfPerformance, VenueKey, load_error,
+    RoomOfSession, SeatMapOfSession, SectionsOfVenue, SessionsOfPerformance, VenueKey, load, load_list, load_required,
 };
 use crate::graphql::relay::Cursor;
-use crate::graphql::{app, loaders};
+use crate::ids::{NodeKind, encode};
 
 /// Kind of performance.
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -105,20 +105,17 @@ impl Performance {
         Ok(self.0.poster_key.as_deref().map(|key| app.storage.public_url(key)))
     }
     async fn venue(&self, ctx: &Context<'_>) -> GqlResult<Venue> {
-        Ok(loaders(ctx)?
-            .load_one(VenueKey(self.0.venue_id))
-            .await
-            .map_err(load_error)?
-            .map(Venue)
-            .ok_or_else(|| ApiError::internal(anyhow::anyhow!("performance {} has no venue", self.0.id)))?)
+        Ok(Venue(
+            load_required(ctx, VenueKey(self.0.venue_id), || {
+                format!("performance {} has no venue", self.0.id)
+            })
+            .await?,
+        ))
     }
     /// Cast in billing order.
     async fn cast(&self, ctx: &Context<'_>) -> GqlResult<Vec<CastRole>> {
-        let roles = loaders(ctx)?
-            .load_one(CastOfPerformance(self.0.id))
-            .await
-            .map_err(load_error)?;
-        Ok(roles.unwrap_or_default().into_iter().map(CastRole).collect())
+        let roles = load_list(ctx, CastOfPerformance(self.0.id)).await?;
+        Ok(roles.into_iter().map(CastRole).collect())
     }
     /// Sessions starting at or after `from` and before `to`, earliest first.
     async fn sessions(
@@ -132,17 +129,13 @@ impl Performance {
             from,
             to,
         };
-        let sessions = loaders(ctx)?.load_one(key).await.map_err(load_error)?;
-        Ok(sessions.unwrap_or_default().into_iter().map(Session).collect())
+        let sessions = load_list(ctx, key).await?;
+        Ok(sessions.into_iter().map(Session).collect())
     }
     /// Lowest price of each seat grade over the performance's sessions, dearest grade first.
     async fn price_tiers(&self, ctx: &Context<'_>) -> GqlResult<Vec<PriceTier>> {
-        let tiers = loaders(ctx)?
-            .load_one(PriceTiersOfPerformance(self.0.id))
-            .await
-            .map_err(load_error)?;
+        let tiers = load_list(ctx, PriceTiersOfPerformance(self.0.id)).await?;
         Ok(tiers
-            .unwrap_or_default()
             .into_iter()
             .map(|(grade, price)| PriceTier { grade, price })
             .collect())
@@ -201,11 +194,8 @@ impl Venue {
     }
     /// Sections front to back.
     async fn sections(&self, ctx: &Context<'_>) -> GqlResult<Vec<Section>> {
-        let sections = loaders(ctx)?
-            .load_one(SectionsOfVenue(self.0.id))
-            .await
-            .map_err(load_error)?;
-        Ok(sections.unwrap_or_default().into_iter().map(Section).collect())
+        let sections = load_list(ctx, SectionsOfVenue(self.0.id)).await?;
+        Ok(sections.into_iter().map(Section).collect())
     }
 }
 
@@ -242,11 +232,8 @@ impl CastMember {
     }
     /// Roles in performances.
     async fn roles(&self, ctx: &Context<'_>) -> GqlResult<Vec<CastRole>> {
-        let roles = loaders(ctx)?
-            .load_one(RolesOfMember(self.0.id))
-            .await
-            .map_err(load_error)?;
-        Ok(roles.unwrap_or_default().into_iter().map(CastRole).collect())
+        let roles = load_list(ctx, RolesOfMember(self.0.id)).await?;
+        Ok(roles.into_iter().map(CastRole).collect())
     }
 }
 
@@ -266,20 +253,20 @@ impl CastRole {
         self.0.billing_order
     }
     async fn cast_member(&self, ctx: &Context<'_>) -> GqlResult<CastMember> {
-        Ok(loaders(ctx)?
-            .load_one(CastMemberKey(self.0.cast_member_id))
-            .await
-            .map_err(load_error)?
-            .map(CastMember)
-            .ok_or_else(|| ApiError::internal(anyhow::anyhow!("cast role {} has no member", self.0.id)))?)
+        Ok(CastMember(
+            load_required(ctx, CastMemberKey(self.0.cast_member_id), || {
+                format!("cast role {} has no member", self.0.id)
+            })
+            .await?,
+        ))
     }
     async fn performance(&self, ctx: &Context<'_>) -> GqlResult<Performance> {
-        Ok(loaders(ctx)?
-            .load_one(PerformanceKey(self.0.performance_id))
-            .await
-            .map_err(load_error)?
-            .map(Performance)
-            .ok_or_else(|| ApiError::internal(anyhow::anyhow!("cast role {} has no performance", self.0.id)))?)
+        Ok(Performance(
+            load_required(ctx, PerformanceKey(self.0.performance_id), || {
+                format!("cast role {} has no performance", self.0.id)
+            })
+            .await?,
+        ))
     }
 }
 
@@ -320,21 +307,17 @@ impl Session {
         self.0.total_seats
     }
     async fn performance(&self, ctx: &Context<'_>) -> GqlResult<Performance> {
-        Ok(loaders(ctx)?
-            .load_one(PerformanceKey(self.0.performance_id))
-            .await
-            .map_err(load_error)?
-            .map(Performance)
-            .ok_or_else(|| ApiError::internal(anyhow::anyhow!("session {} has no performance", self.0.id)))?)
+        Ok(Performance(
+            load_required(ctx, PerformanceKey(self.0.performance_id), || {
+                format!("session {} has no performance", self.0.id)
+            })
+            .await?,
+        ))
     }
     /// Price of each seat grade, dearest first.
     async fn prices(&self, ctx: &Context<'_>) -> GqlResult<Vec<PriceTier>> {
-        let prices = loaders(ctx)?
-            .load_one(PricesOfSession(self.0.id))
-            .await
-            .map_err(load_error)?;
+        let prices = load_list(ctx, PricesOfSession(self.0.id)).await?;
         Ok(prices
-            .unwrap_or_default()
             .into_iter()
             .map(|p| PriceTier {
                 grade: p.grade,
@@ -348,10 +331,7 @@ impl Session {
     }
     /// The session's waiting room; null when the box office never configured one.
     async fn waiting_room(&self, ctx: &Context<'_>) -> GqlResult<Option<crate::graphql::waiting_room::WaitingRoom>> {
-        let room = loaders(ctx)?
-            .load_one(RoomOfSession(self.0.id))
-            .await
-            .map_err(load_error)?;
+        let room = load(ctx, RoomOfSession(self.0.id)).await?;
         Ok(room.map(crate::graphql::waiting_room::WaitingRoom))
     }
     /// Buyers waiting in the session's waitlist (WAITING entries), for the sold-out page.
@@ -362,10 +342,8 @@ impl Session {
 
 /// The seat map of a session, batched with every other asked for by the query.
 pub(crate) async fn seat_map_of(ctx: &Context<'_>, session_id: i64) -> GqlResult<SeatMap> {
-    Ok(loaders(ctx)?
-        .load_one(SeatMapOfSession(session_id))
-        .await
-        .map_err(load_error)?
+    Ok(load(ctx, SeatMapOfSession(session_id))
+        .await?
         .map(SeatMap)
         // A session always has seats, so no seat map means there is no such session.
         .ok_or(ApiError::NotFound("session"))?)

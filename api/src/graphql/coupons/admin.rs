@@ -10,9 +10,9 @@ use super::types::Coupon;
 use crate::domain::coupons::{self, CouponChanges, Discount, NewCoupon};
 use crate::graphql::audit::AdminWrite;
 use crate::graphql::guard::{Role, RoleGuard};
-use crate::graphql::ids::{NodeKind, expect};
-use crate::graphql::relay::{Cursor, Keyset, connection, page_request};
+use crate::graphql::relay::{ById, Cursor, ListedById, connection, page_request};
 use crate::graphql::{GqlResult, app};
+use crate::ids::{NodeKind, expect};
 
 /// A new campaign. Give either `discountAmount` (fixed KRW) or `discountPercent` with an
 /// optional `maxDiscount` cap. Amounts are whole KRW.
@@ -42,16 +42,12 @@ pub struct UpdateCouponInput {
     pub total_quantity: Option<i32>,
 }
 
-struct NewestFirst;
-impl Keyset for NewestFirst {
+/// The `coupons` list's cursors: by id alone.
+type NewestFirst = ById<coupon::Model>;
+impl ListedById for coupon::Model {
     const LIST: &'static str = "coupons";
-    type Key = ();
-    type Row = coupon::Model;
-    fn position(row: &Self::Row) -> (String, i64) {
-        (String::new(), row.id)
-    }
-    fn parse_key(_: &str) -> Option<()> {
-        Some(())
+    fn id(&self) -> i64 {
+        self.id
     }
 }
 

@@ -7,8 +7,8 @@ use super::types::{Coupon, UserCoupon};
 use crate::domain::coupons;
 use crate::graphql::booking::Reservation;
 use crate::graphql::guard::{Role, RoleGuard, principal};
-use crate::graphql::ids::{NodeKind, expect};
 use crate::graphql::{GqlResult, app};
+use crate::ids::{NodeKind, expect};
 
 #[derive(Default)]
 pub struct CouponQuery;

@@ -7,10 +7,10 @@ use entity::{coupon, user_coupon};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
 use crate::domain::coupons::Discount;
+use crate::graphql::GqlResult;
 use crate::graphql::catalog::Performance;
-use crate::graphql::ids::{NodeKind, encode};
-use crate::graphql::loaders::{CatalogLoader, LoadError, PerformanceKey, load_error};
-use crate::graphql::{GqlResult, loaders};
+use crate::graphql::loaders::{CatalogLoader, LoadError, PerformanceKey, load};
+use crate::ids::{NodeKind, encode};
 
 pub struct Coupon(pub coupon::Model);
 
@@ -67,11 +67,7 @@ impl Coupon {
         let Some(id) = self.0.performance_id else {
             return Ok(None);
         };
-        Ok(loaders(ctx)?
-            .load_one(PerformanceKey(id))
-            .await
-            .map_err(load_error)?
-            .map(Performance))
+        Ok(load(ctx, PerformanceKey(id)).await?.map(Performance))
     }
 }
 
@@ -128,9 +124,7 @@ impl Loader<UserCouponKey> for CatalogLoader {
 
 /// One of the buyer's copies, through the request's dataloader.
 pub async fn user_coupon(ctx: &Context<'_>, id: i64) -> GqlResult<Option<UserCoupon>> {
-    Ok(loaders(ctx)?
-        .load_one(UserCouponKey(id))
-        .await
-        .map_err(load_error)?
+    Ok(load(ctx, UserCouponKey(id))
+        .await?
         .map(|(copy, coupon)| UserCoupon(copy, coupon)))
 }

@@ -14,8 +14,8 @@ use crate::domain::tickets::check_in::{self, Outcome, Scan};
 use crate::domain::tickets::door;
 use crate::error::ApiError;
 use crate::graphql::guard::{Role, RoleGuard, principal};
-use crate::graphql::ids::{NodeKind, encode, expect};
 use crate::graphql::{GqlResult, app};
+use crate::ids::{NodeKind, encode, expect};
 use crate::outbox::topic;
 
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]

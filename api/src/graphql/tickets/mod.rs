@@ -19,10 +19,10 @@ use crate::error::ApiError;
 use crate::graphql::audit::AdminWrite;
 use crate::graphql::catalog::Session;
 use crate::graphql::guard::{Role, RoleGuard, principal, viewer};
-use crate::graphql::ids::{NodeKind, encode, expect};
-use crate::graphql::loaders::{CatalogLoader, LoadError, SessionKey, load_error};
-use crate::graphql::relay::{Cursor, Keyset, connection, page_request};
-use crate::graphql::{GqlResult, app, loaders};
+use crate::graphql::loaders::{CatalogLoader, LoadError, SessionKey, load_required};
+use crate::graphql::relay::{ById, Cursor, ListedById, connection, page_request};
+use crate::graphql::{GqlResult, app};
+use crate::ids::{NodeKind, encode, expect};
 
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
 #[graphql(remote = "entity::TicketState")]
@@ -70,19 +70,18 @@ impl Ticket {
         self.0.refunded
     }
     async fn seat(&self, ctx: &Context<'_>) -> GqlResult<TicketSeat> {
-        loaders(ctx)?
-            .load_one(SeatOfTicket(self.0.seat_id))
-            .await
-            .map_err(load_error)?
-            .ok_or_else(|| ApiError::internal(anyhow::anyhow!("ticket {} has no seat", self.0.id)).into())
+        Ok(load_required(ctx, SeatOfTicket(self.0.seat_id), || {
+            format!("ticket {} has no seat", self.0.id)
+        })
+        .await?)
     }
     async fn session(&self, ctx: &Context<'_>) -> GqlResult<Session> {
-        Ok(loaders(ctx)?
-            .load_one(SessionKey(self.0.session_id))
-            .await
-            .map_err(load_error)?
-            .map(Session)
-            .ok_or_else(|| ApiError::internal(anyhow::anyhow!("ticket {} has no session", self.0.id)))?)
+        Ok(Session(
+            load_required(ctx, SessionKey(self.0.session_id), || {
+                format!("ticket {} has no session", self.0.id)
+            })
+            .await?,
+        ))
     }
     /// The reservation the ticket was bought with.
     async fn reservation_id(&self) -> ID {
@@ -167,16 +166,12 @@ impl Loader<SeatOfTicket> for CatalogLoader {
     }
 }
 
-struct NewestFirst;
-impl Keyset for NewestFirst {
+/// The `tickets` list's cursors: by id alone.
+type NewestFirst = ById<ticket::Model>;
+impl ListedById for ticket::Model {
     const LIST: &'static str = "tickets";
-    type Key = ();
-    type Row = ticket::Model;
-    fn position(row: &Self::Row) -> (String, i64) {
-        (String::new(), row.id)
-    }
-    fn parse_key(_: &str) -> Option<()> {
-        Some(())
+    fn id(&self) -> i64 {
+        self.id
     }
 }
 

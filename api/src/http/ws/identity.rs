@@ -44,7 +44,7 @@ impl Identity {
             .sockets
             .admit_account(user_id)
             .ok_or_else(|| (4429, "Too many connections for this account".to_string()))?;
-        let Viewer::User(principal) = flows::authenticate(app, Some(token)).await else {
+        let Viewer::User(principal) = flows::authenticate(&app.auth, Some(token)).await else {
             return Err(forbidden("the token was refused"));
         };
         let left_ms = (claims.exp * 1000 - chrono::Utc::now().timestamp_millis()).max(0);
@@ -68,7 +68,7 @@ impl Identity {
         if role.is_some_and(|role| role != self.principal.role) {
             return Err(forbidden("the account's role changed"));
         }
-        match flows::check_token(app, &self.token).await {
+        match flows::check_token(&app.auth, &self.token).await {
             TokenCheck::Valid(now) if now == self.principal => Ok(()),
             TokenCheck::Unknown => {
                 // Not known to be ended: closing every socket on a blip of the deny-list

@@ -150,7 +150,7 @@ async fn audited(app: &TestApp, target: &str) -> Vec<String> {
 async fn marking_a_huge_list_of_notifications_read_is_bad_input(app: &TestApp) {
     let buyer = app.sign_up("reader@example.com").await;
     let ids: Vec<String> = (1..=40_000)
-        .map(|id| curtain::graphql::ids::encode(curtain::graphql::ids::NodeKind::Notification, id).to_string())
+        .map(|id| curtain::ids::encode(curtain::ids::NodeKind::Notification, id).to_string())
         .collect();
     let query = "mutation($ids: [ID!]!) { markNotificationsRead(ids: $ids) }";
     let response = app.post(query, json!({ "ids": ids }), Some(&buyer.access_token)).await;

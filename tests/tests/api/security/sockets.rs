@@ -274,16 +274,16 @@ async fn a_deny_list_that_cannot_be_read_refuses_http_but_not_an_open_socket(app
     let mut state = app.state.clone();
     state.deny_list = std::sync::Arc::new(Unreachable);
     assert!(matches!(
-        flows::authenticate(&state, Some(&buyer.access_token)).await,
+        flows::authenticate(&state.auth, Some(&buyer.access_token)).await,
         Viewer::Rejected(curtain::auth::jwt::TokenError::Unverifiable)
     ));
     assert!(matches!(
-        flows::check_token(&state, &buyer.access_token).await,
+        flows::check_token(&state.auth, &buyer.access_token).await,
         TokenCheck::Unknown
     ));
     // Readable again: a valid token is valid, a deny-listed one refused.
     assert!(matches!(
-        flows::check_token(&app.state, &buyer.access_token).await,
+        flows::check_token(&app.state.auth, &buyer.access_token).await,
         TokenCheck::Valid(_)
     ));
     let session = app.state.jwt.verify(&buyer.access_token).expect("claims").sid;
@@ -291,7 +291,7 @@ async fn a_deny_list_that_cannot_be_read_refuses_http_but_not_an_open_socket(app
         .await
         .expect("deny-list");
     assert!(matches!(
-        flows::check_token(&app.state, &buyer.access_token).await,
+        flows::check_token(&app.state.auth, &buyer.access_token).await,
         TokenCheck::Refused(_)
     ));
 }

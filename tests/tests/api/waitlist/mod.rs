@@ -331,7 +331,7 @@ async fn joining_is_refused_while_matching_seats_can_be_held(app: &TestApp) {
         error_code(&join(app, &late, &session, 1, Some("VIP"), None).await),
         "CONFLICT"
     );
-    let nowhere = curtain::graphql::ids::encode(curtain::graphql::ids::NodeKind::Session, 999_999).to_string();
+    let nowhere = curtain::ids::encode(curtain::ids::NodeKind::Session, 999_999).to_string();
     assert_eq!(
         error_code(&join(app, &late, &nowhere, 1, None, None).await),
         "NOT_FOUND"

@@ -224,7 +224,7 @@ impl ReservationNotifier {
                 ..reservation_facts(txn, &reservation).await?
             };
             let key = format!("reservation:{}:{}", change.reservation_id, kind.as_str());
-            let data = serde_json::json!({ "reservationId": crate::graphql::ids::encode(crate::graphql::ids::NodeKind::Reservation, change.reservation_id).to_string() });
+            let data = serde_json::json!({ "reservationId": crate::ids::encode(crate::ids::NodeKind::Reservation, change.reservation_id).to_string() });
             notify(txn, self.channels, change.user_id, kind, &key, &facts, data).await?;
         }
         Ok(())

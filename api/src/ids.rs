@@ -1,5 +1,8 @@
 //! Relay global object IDs: the type name and database id, base64url-encoded, so that
 //! `node(id)` can find any object and clients treat IDs as opaque.
+//!
+//! A leaf module: any layer may name an object to a client (an error's seat ids, a
+//! notification's reservation id), so it depends on nothing of ours but the error type.
 
 use async_graphql::ID;
 use base64::Engine;

@@ -1,0 +1,219 @@
+//! Keeps the layer map at the top of `src/lib.rs` true: every top-level module is on it, and
+//! every `crate::…` path in `src/` names a module of a lower layer (or its own module).
+//!
+//! This reads the sources rather than the compiler's view, so it sees what a reader sees:
+//! `use crate::x::…`, `use crate::{x, y}` and paths written inline. Doc comments may link
+//! anywhere; they are not dependencies.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+const SRC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/src");
+
+/// The map: each layer's modules, highest layer first.
+fn layers(lib: &str) -> Vec<Vec<String>> {
+    let mut lines = lib.lines().skip_while(|line| !line.starts_with("//! ```text"));
+    lines.next();
+    lines
+        .take_while(|line| !line.starts_with("//! ```"))
+        .filter_map(|line| {
+            let line = line.trim_start_matches("//!").trim();
+            let (names, _what) = line.split_once(" — ")?;
+            Some(names.split(',').map(|name| name.trim().to_string()).collect())
+        })
+        .collect()
+}
+
+fn declared_modules(lib: &str) -> Vec<String> {
+    lib.lines()
+        .filter_map(|line| line.strip_prefix("pub mod ").or_else(|| line.strip_prefix("mod ")))
+        .filter_map(|rest| rest.strip_suffix(';'))
+        .map(str::to_string)
+        .collect()
+}
+
+fn rust_files(dir: &Path, found: &mut Vec<PathBuf>) {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()))
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .collect();
+    entries.sort();
+    for path in entries {
+        if path.is_dir() {
+            rust_files(&path, found);
+        } else if path.extension().is_some_and(|ext| ext == "rs") {
+            found.push(path);
+        }
+    }
+}
+
+fn is_ident(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '_'
+}
+
+/// The top-level modules a line of code names through `crate::`.
+fn named_modules(code: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut rest = code;
+    while let Some(at) = rest.find("crate::") {
+        let before_is_ident = rest[..at].chars().next_back().is_some_and(is_ident);
+        rest = &rest[at + "crate::".len()..];
+        if before_is_ident {
+            continue;
+        }
+        if let Some(group) = rest.strip_prefix('{') {
+            // `crate::{a::b, c, d::{e, f}}`: the names at the group's first level.
+            let mut depth = 1;
+            let mut expecting = true;
+            let mut name = String::new();
+            for c in group.chars() {
+                match c {
+                    '{' => depth += 1,
+                    '}' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            break;
+                        }
+                    }
+                    ',' if depth == 1 => {
+                        if !name.is_empty() {
+                            names.push(std::mem::take(&mut name));
+                        }
+                        expecting = true;
+                    }
+                    c if depth == 1 && expecting && is_ident(c) => name.push(c),
+                    _ if depth == 1 && expecting && !name.is_empty() => {
+                        names.push(std::mem::take(&mut name));
+                        expecting = false;
+                    }
+                    _ => {}
+                }
+            }
+            if !name.is_empty() {
+                names.push(name);
+            }
+        } else {
+            let name: String = rest.chars().take_while(|c| is_ident(*c)).collect();
+            if !name.is_empty() {
+                names.push(name);
+            }
+        }
+    }
+    names
+}
+
+/// `line` without a trailing `//` comment (one outside a string literal).
+fn without_comment(line: &str) -> &str {
+    let mut in_string = false;
+    let mut previous = ' ';
+    for (at, c) in line.char_indices() {
+        match c {
+            '"' if previous != '\\' => in_string = !in_string,
+            '/' if !in_string && previous == '/' => return &line[..at - 1],
+            _ => {}
+        }
+        previous = c;
+    }
+    line
+}
+
+#[test]
+fn every_module_uses_only_the_layers_below_it() {
+    let lib = std::fs::read_to_string(Path::new(SRC).join("lib.rs")).expect("src/lib.rs");
+    let layers = layers(&lib);
+    assert!(
+        !layers.is_empty(),
+        "src/lib.rs has no layer map (a ```text block of `a, b — what`)"
+    );
+    let rank: HashMap<&str, usize> = layers
+        .iter()
+        .enumerate()
+        .flat_map(|(rank, names)| names.iter().map(move |name| (name.as_str(), rank)))
+        .collect();
+    let mut declared = declared_modules(&lib);
+    declared.sort();
+    let mut mapped: Vec<String> = rank.keys().map(|name| name.to_string()).collect();
+    mapped.sort();
+    assert_eq!(
+        declared, mapped,
+        "the layer map must name every module lib.rs declares, once"
+    );
+
+    let mut files = Vec::new();
+    rust_files(Path::new(SRC), &mut files);
+    let mut wrong = Vec::new();
+    for file in &files {
+        let relative = file.strip_prefix(SRC).expect("under src");
+        let first = relative
+            .components()
+            .next()
+            .expect("a path")
+            .as_os_str()
+            .to_string_lossy();
+        let module = first.trim_end_matches(".rs");
+        let Some(&own) = rank.get(module) else {
+            continue; // lib.rs and main.rs
+        };
+        let text = std::fs::read_to_string(file).expect("a source file");
+        // A `use crate::{…}` group may span lines: read statements, not lines.
+        let mut statement = String::new();
+        let mut first_line = 0;
+        for (number, line) in text.lines().enumerate() {
+            let code = without_comment(line.trim_start());
+            if code.trim().is_empty() {
+                continue;
+            }
+            if statement.is_empty() {
+                first_line = number + 1;
+            }
+            statement.push_str(code);
+            statement.push(' ');
+            let open = statement.matches('{').count() > statement.matches('}').count();
+            if statement.trim_start().starts_with("use ") && open && !code.ends_with(';') {
+                continue;
+            }
+            for name in named_modules(&statement) {
+                if name == module {
+                    continue;
+                }
+                match rank.get(name.as_str()) {
+                    Some(&other) if other > own => {}
+                    Some(_) => wrong.push(format!(
+                        "{}:{first_line}: `{module}` uses `{name}`, which is not below it",
+                        relative.display()
+                    )),
+                    None => {}
+                }
+            }
+            statement.clear();
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "imports against the layer map in src/lib.rs (move the code, or the map if the design changed):\n{}",
+        wrong.join("\n")
+    );
+}
+
+#[test]
+fn the_scanner_reads_grouped_and_inline_paths() {
+    assert_eq!(named_modules("use crate::error::ApiError;"), ["error"]);
+    assert_eq!(
+        named_modules("use crate::{config::Settings, db, live::{a, b}};"),
+        ["config", "db", "live"]
+    );
+    assert_eq!(
+        named_modules("let x = crate::ids::encode(crate::ids::NodeKind::Seat, 1);"),
+        ["ids", "ids"]
+    );
+    assert!(named_modules("my_crate::state").is_empty());
+    assert_eq!(
+        without_comment("let a = crate::db::x(); // see crate::state"),
+        "let a = crate::db::x(); "
+    );
+    assert_eq!(
+        without_comment("let url = \"http://x\"; // c"),
+        "let url = \"http://x\"; "
+    );
+}
