@@ -7,10 +7,7 @@
 
 use std::time::Duration;
 
-use curtain::config::Settings;
-use curtain::startup::Application;
 use sea_orm::{ConnectionTrait, Database};
-use secrecy::SecretString;
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -31,8 +28,11 @@ pub mod s3;
 pub mod scratch;
 pub mod search_bench;
 pub mod socket;
+mod spawn;
 pub mod toss;
 pub mod waiting_room_bench;
+
+pub use spawn::TestAppBuilder;
 
 /// The admin account every test server has.
 pub const ADMIN_EMAIL: &str = "admin@curtain.test";
@@ -42,63 +42,6 @@ pub const ADMIN_PASSWORD: &str = "admin password for tests";
 pub enum Backend {
     Sqlite,
     Postgres,
-}
-
-/// Options for spawning; the defaults suit most tests (no demo catalog, generous limits on
-/// log-ins and holds).
-#[derive(Debug, Clone, Default)]
-pub struct Options {
-    pub demo: bool,
-    /// Calls per minute per address to logIn/signUp/refreshToken; default 10,000.
-    pub rate_limit_per_minute: Option<u32>,
-    /// Base URL of a Kakao stand-in; Kakao log-in is off without it.
-    pub kakao_base_url: Option<String>,
-    /// Base URL of a Toss Payments stand-in; payments go to the simulated provider without it.
-    pub toss_base_url: Option<String>,
-    /// Use Redis at `CURTAIN_TEST_REDIS_URL` for shared state (skipped loudly when unset).
-    pub redis: bool,
-    /// How long a WebSocket client may take to send `connection_init`; default 3 s.
-    pub ws_init_timeout_ms: Option<u64>,
-    /// How long a log-in lock-out lasts; default 15 minutes.
-    pub lockout_seconds: Option<u64>,
-    /// How long seats stay held; default 10 minutes.
-    pub hold_seconds: Option<i64>,
-    /// Hold requests applied together at most (`booking.hold_batch_max`); default 128.
-    pub hold_batch_max: Option<usize>,
-    /// Run the lapsed-hold sweeper every N seconds; default off, so tests sweep explicitly.
-    pub sweep_interval_seconds: Option<u64>,
-    /// Join another test server's database and Redis key space, as a second instance behind
-    /// the same load balancer would (see [`TestApp::spawn_sibling`]).
-    pub sibling_of: Option<Sibling>,
-    /// Seat-map events buffered per subscriber before it is resynced; default 256.
-    pub seat_map_buffer: Option<usize>,
-    /// Port of a plain SMTP server (see [`outside::SmtpSink`]); email is off without it.
-    pub smtp_port: Option<u16>,
-    /// A Slack incoming-webhook URL (see [`outside::SlackStandIn`]); Slack is off without it.
-    pub slack_webhook_url: Option<String>,
-    /// Jobs to run on a cron schedule, by name (`sec min hour day month weekday`); no job
-    /// runs on its own otherwise, so tests run jobs explicitly.
-    pub job_schedules: Vec<(&'static str, &'static str)>,
-    /// Endpoint of an S3 stand-in (see [`s3::S3Stub`]); files are stored locally without it.
-    pub s3_endpoint: Option<String>,
-    /// Keep the search index on disk in the data directory, as in production, instead of
-    /// in memory.
-    pub search_on_disk: bool,
-    /// Read lag-tolerant queries from the streaming replica at `CURTAIN_TEST_REPLICA_URL`
-    /// (PostgreSQL only; skipped loudly when unset). Its state is checked every 50 ms and it
-    /// is skipped when more than 5 s behind.
-    pub replica: bool,
-    /// Any other setting: applied last, over everything above.
-    pub configure: Option<fn(&mut Settings)>,
-}
-
-/// What a second instance shares with the first.
-#[derive(Debug, Clone)]
-pub struct Sibling {
-    database_url: String,
-    redis_prefix: Option<String>,
-    /// The first instance's data directory, whose JWT signing key the sibling shares.
-    data_dir: std::path::PathBuf,
 }
 
 /// The document [`TestApp::log_in`] sends (a server that runs only trusted documents must
@@ -163,202 +106,6 @@ macro_rules! backend_tests {
 }
 
 impl TestApp {
-    /// Spawns a server on `backend`; `None` only for PostgreSQL when none is configured
-    /// outside CI.
-    pub async fn spawn(backend: Backend) -> Option<TestApp> {
-        Self::spawn_with(backend, Options::default()).await
-    }
-
-    pub async fn spawn_with(backend: Backend, options: Options) -> Option<TestApp> {
-        let dir = tempfile::tempdir().expect("temporary directory");
-        let mut settings = Settings {
-            data_dir: dir.path().to_path_buf(),
-            ..Settings::default()
-        };
-        settings.server.port = 0;
-        // Metrics on a private listener of their own, as by default, on a free port.
-        settings.metrics.port = 0;
-        settings.server.shutdown_grace_seconds = 2;
-        settings.demo.seed_when_empty = options.demo;
-        settings.database.max_connections = 8;
-        settings.server.cors_allowed_origins = vec!["https://shop.example".into()];
-        // Cheap hashing keeps tests fast; the parameters are stored in each hash anyway.
-        settings.auth.argon2_memory_kib = 1024;
-        settings.auth.argon2_iterations = 1;
-        settings.auth.rate_limit_per_minute = options.rate_limit_per_minute.unwrap_or(10_000);
-        // Test buyers all come from 127.0.0.1, race for seats and hold many times over; the
-        // tests of these limits set real values through `configure`.
-        settings.booking.hold_attempts_per_ip_per_minute = 100_000;
-        settings.booking.hold_attempts_per_account_per_minute = 10_000;
-        settings.booking.max_live_reservations_per_buyer = 1_000;
-        if let Some(base) = &options.kakao_base_url {
-            settings.kakao.client_id = Some("test-client-id".into());
-            settings.kakao.client_secret = Some(SecretString::from("test-client-secret"));
-            settings.kakao.authorize_url = format!("{base}/oauth/authorize");
-            settings.kakao.token_url = format!("{base}/oauth/token");
-            settings.kakao.profile_url = format!("{base}/v2/user/me");
-        }
-        if let Some(endpoint) = &options.s3_endpoint {
-            s3::configure(&mut settings, endpoint);
-        }
-        // Each test's index lives in memory and is built from its fresh database at start,
-        // unless the test is about the files.
-        settings.search.in_memory = !options.search_on_disk;
-        settings.search.catch_up_ms = 200;
-        if let Some(base) = &options.toss_base_url {
-            settings.payments.toss_secret_key = Some(SecretString::from(toss::SECRET_KEY));
-            settings.payments.toss_base_url = base.clone();
-            // Short enough that a silent stand-in makes a test wait a moment, not minutes.
-            settings.payments.read_timeout_ms = 700;
-            settings.payments.connect_timeout_ms = 500;
-            settings.payments.backoff_base_ms = 10;
-            settings.payments.breaker_failure_threshold = 3;
-            settings.payments.breaker_open_seconds = 1;
-        }
-        settings.booking.sweep_interval_seconds = options.sweep_interval_seconds.unwrap_or(0);
-        if let Some(batch) = options.hold_batch_max {
-            settings.booking.hold_batch_max = batch;
-        }
-        if let Some(seconds) = options.hold_seconds {
-            settings.booking.hold_seconds = seconds;
-        }
-        if let Some(buffer) = options.seat_map_buffer {
-            settings.events.seat_map_buffer = buffer;
-        }
-        settings.jobs.enabled = !options.job_schedules.is_empty();
-        for job in curtain::jobs::Job::ALL {
-            let cron = options.job_schedules.iter().find(|(name, _)| *name == job.name());
-            settings
-                .jobs
-                .schedules
-                .insert(job.name().into(), cron.map(|(_, c)| c.to_string()).unwrap_or_default());
-        }
-        // Deliveries are looked for and retried quickly, so tests do not wait long.
-        settings.notifications.poll_ms = 100;
-        settings.notifications.retry_base_ms = 100;
-        settings.notifications.timeout_seconds = 5;
-        settings.notifications.max_attempts = 4;
-        if let Some(port) = options.smtp_port {
-            settings.notifications.smtp_host = Some("127.0.0.1".into());
-            settings.notifications.smtp_port = port;
-            settings.notifications.smtp_tls = curtain::config::SmtpTls::None;
-        }
-        if let Some(url) = &options.slack_webhook_url {
-            settings.notifications.slack_webhook_url = Some(SecretString::from(url.clone()));
-        }
-        if let Some(seconds) = options.lockout_seconds {
-            settings.auth.lockout_seconds = seconds;
-        }
-        if let Some(timeout) = options.ws_init_timeout_ms {
-            settings.graphql.ws_init_timeout_ms = timeout;
-        }
-        if options.redis {
-            settings.redis.url = Some(SecretString::from(redis_url()?));
-            // Every test server keeps its own keys (keys expire on their own), unless it is
-            // a sibling of another.
-            settings.redis.key_prefix = match options.sibling_of.as_ref().and_then(|s| s.redis_prefix.clone()) {
-                Some(prefix) => prefix,
-                None => format!("curtain-test-{}:", uuid::Uuid::new_v4().simple()),
-            };
-        }
-        let redis_prefix = options.redis.then(|| settings.redis.key_prefix.clone());
-        if let Some(sibling) = &options.sibling_of {
-            // Instances behind one load balancer accept each other's tokens.
-            let key = "jwt-signing-key";
-            std::fs::copy(sibling.data_dir.join(key), dir.path().join(key)).expect("share the signing key");
-        }
-        let postgres = match (&options.sibling_of, backend) {
-            (Some(sibling), _) => {
-                settings.database.url = Some(SecretString::from(sibling.database_url.clone()));
-                None
-            }
-            (None, Backend::Sqlite) => None,
-            (None, Backend::Postgres) => {
-                let database = PostgresDatabase::create().await?;
-                settings.database.url = Some(SecretString::from(database.url()));
-                Some(database)
-            }
-        };
-        if options.replica {
-            let primary = secrecy::ExposeSecret::expose_secret(&settings.database_url()).to_string();
-            let replica = with_database(&replica_url()?, database_name(&primary));
-            settings.database.replica_urls = vec![SecretString::from(replica)];
-            settings.database.replica_poll_ms = 50;
-            settings.database.replica_max_lag_ms = 5_000;
-        }
-        if let Some(configure) = options.configure {
-            configure(&mut settings);
-        }
-        if std::env::var_os("TEST_LOG").is_some() {
-            curtain::telemetry::init(&settings.log);
-        }
-        let auth = settings.auth.clone();
-        let database_url = secrecy::ExposeSecret::expose_secret(&settings.database_url()).to_string();
-        let app = Application::build(settings).await.expect("the application builds");
-        let address = format!("http://127.0.0.1:{}", app.port());
-        let metrics_address = app.metrics_address().map(|a| format!("http://{a}"));
-        let db = app.state().db.clone();
-        let state = app.state().clone();
-        if options.sibling_of.is_none() {
-            create_admin(&db, &auth).await;
-        }
-        let (shutdown, stopped) = oneshot::channel::<()>();
-        let server = tokio::spawn(app.run_until(async move {
-            let _ = stopped.await;
-        }));
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .build()
-            .expect("HTTP client");
-        let mut app = TestApp {
-            address,
-            metrics_address,
-            client,
-            backend,
-            db,
-            state,
-            database_url,
-            redis_prefix,
-            admin_token: String::new(),
-            postgres,
-            shutdown: Some(shutdown),
-            server: Some(server),
-            dir,
-        };
-        app.admin_token = app.log_in(ADMIN_EMAIL, ADMIN_PASSWORD).await.access_token;
-        Some(app)
-    }
-
-    /// A second server on this one's database (and Redis key space, with `redis`), as
-    /// another instance behind the same load balancer. Stop it before this one.
-    pub async fn spawn_sibling(&self, options: Options) -> Option<TestApp> {
-        let sibling = Sibling {
-            database_url: self.database_url.clone(),
-            redis_prefix: self.redis_prefix.clone(),
-            data_dir: self.dir.path().to_path_buf(),
-        };
-        Self::spawn_with(
-            self.backend,
-            Options {
-                sibling_of: Some(sibling),
-                ..options
-            },
-        )
-        .await
-    }
-
-    /// Two instances on one PostgreSQL database and one Redis, as behind a load balancer;
-    /// `None` only when PostgreSQL is not configured outside CI. Stop `b` before `a`.
-    pub async fn pair_with_redis() -> Option<(TestApp, TestApp)> {
-        let options = || Options {
-            redis: true,
-            ..Options::default()
-        };
-        let a = Self::spawn_with(Backend::Postgres, options()).await?;
-        let b = a.spawn_sibling(options()).await.expect("the second instance");
-        Some((a, b))
-    }
-
     /// Stops the server and drops its PostgreSQL database.
     pub async fn stop(mut self) {
         if let Some(shutdown) = self.shutdown.take() {

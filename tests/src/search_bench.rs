@@ -13,7 +13,7 @@ use sea_orm::{ConnectionTrait, Statement};
 use serde_json::{Value, json};
 
 use crate::bench::percentile_ms;
-use crate::{Backend, Options, TestApp};
+use crate::{Backend, TestApp};
 
 const SEARCH: &str = "query($q: String!) { search(query: $q, first: 20) { totalCount
   edges { score node { __typename ... on Performance { id title } ... on CastMember { id name } ... on Venue { id name } } } } }";
@@ -110,7 +110,7 @@ where
 
 /// Runs P3 and prints a table; returns the figures.
 pub async fn run(performances: i64, cast: i64, venues: i64, count: usize) -> anyhow::Result<Value> {
-    let app = TestApp::spawn_with(Backend::Postgres, Options::default())
+    let app = TestApp::spawn(Backend::Postgres)
         .await
         .context("set CURTAIN_TEST_DATABASE_URL to a PostgreSQL server")?;
     eprintln!("generating {performances} performances, {cast} cast members, {venues} venues…");

@@ -42,7 +42,7 @@ use clap::{Parser, Subcommand};
 use curtain_tests::abuse_attacker::Attack;
 use curtain_tests::bench::{hold_rush, on_sale_performance, on_sale_session, percentile_ms, sign_up_buyers};
 use curtain_tests::fixtures::create_coupon;
-use curtain_tests::{Backend, Options, TestApp};
+use curtain_tests::{Backend, TestApp};
 use sea_orm::{ConnectionTrait, Statement};
 use serde_json::json;
 use tokio::sync::Semaphore;
@@ -469,18 +469,15 @@ async fn fanout_server(redis: bool, own_encoding: bool, sibling_of: Option<&Test
     } else {
         |settings| settings.websocket.sockets_per_ip = 0
     };
-    let options = Options {
-        rate_limit_per_minute: Some(1_000_000),
-        redis,
-        configure: Some(configure),
-        ..Options::default()
+    let (builder, missing) = match sibling_of {
+        Some(first) => (first.sibling(), "the second instance"),
+        None => (TestApp::builder(Backend::Postgres), "no PostgreSQL"),
     };
-    match sibling_of {
-        Some(first) => first.spawn_sibling(options).await.context("the second instance"),
-        None => TestApp::spawn_with(Backend::Postgres, options)
-            .await
-            .context("no PostgreSQL"),
+    let mut builder = builder.rate_limit_per_minute(1_000_000).configure(configure);
+    if redis {
+        builder = builder.redis();
     }
+    builder.spawn().await.context(missing)
 }
 
 /// [`bench_server`] for P1 (`holds`), with `booking.hold_batch_max` set when given.
@@ -488,27 +485,19 @@ async fn bench_server_with(backend: Backend, hold_batch_max: Option<usize>, hold
     if backend == Backend::Postgres && std::env::var("CURTAIN_TEST_DATABASE_URL").is_err() {
         bail!("set CURTAIN_TEST_DATABASE_URL to a PostgreSQL server, e.g. postgres://postgres@127.0.0.1:5432/postgres");
     }
-    let options = Options {
-        rate_limit_per_minute: Some(1_000_000),
-        hold_batch_max,
+    let mut builder = TestApp::builder(backend)
+        .rate_limit_per_minute(1_000_000)
         // Every fan-out subscriber comes from this machine's one address.
-        configure: Some(|settings| settings.websocket.sockets_per_ip = 0),
-        ..Options::default()
-    };
-    let options = if holds {
-        Options {
-            // P1 measures holds: a rush with more requests in flight than the server serves
-            // at once (256 per core) would measure its 503s instead.
-            configure: Some(|settings| {
-                settings.websocket.sockets_per_ip = 0;
-                settings.server.max_in_flight_requests = Some(8_192);
-            }),
-            ..options
-        }
-    } else {
-        options
-    };
-    TestApp::spawn_with(backend, options).await.context("no PostgreSQL")
+        .configure(|settings| settings.websocket.sockets_per_ip = 0);
+    if let Some(batch) = hold_batch_max {
+        builder = builder.hold_batch_max(batch);
+    }
+    if holds {
+        // P1 measures holds: a rush with more requests in flight than the server serves
+        // at once (256 per core) would measure its 503s instead.
+        builder = builder.configure(|settings| settings.server.max_in_flight_requests = Some(8_192));
+    }
+    builder.spawn().await.context("no PostgreSQL")
 }
 
 const CLAIM: &str = "mutation($c: ID!) { claimCoupon(couponId: $c) { id } }";

@@ -3,7 +3,7 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use curtain_tests::{ADMIN_EMAIL, BUYER_PASSWORD, Backend, Options, TestApp, backend_tests, data, error_code};
+use curtain_tests::{ADMIN_EMAIL, BUYER_PASSWORD, Backend, TestApp, TestAppBuilder, backend_tests, data, error_code};
 use serde_json::{Value, json};
 
 backend_tests!(
@@ -387,18 +387,13 @@ async fn failed_log_ins_lock_the_account_without_telling_if_it_exists(app: &Test
     app.log_in("locked@example.com", BUYER_PASSWORD).await;
 }
 
-fn short_locks() -> Options {
-    Options {
-        lockout_seconds: Some(2),
-        ..Options::default()
-    }
+fn short_locks() -> TestAppBuilder {
+    TestApp::builder(Backend::Sqlite).lockout_seconds(2)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_failed_log_ins_lock_the_account_without_telling_if_it_exists() {
-    let app = TestApp::spawn_with(Backend::Sqlite, short_locks())
-        .await
-        .expect("SQLite");
+    let app = short_locks().spawn().await.expect("SQLite");
     failed_log_ins_lock_the_account_without_telling_if_it_exists(&app).await;
     app.stop().await;
 }
@@ -408,26 +403,18 @@ async fn redis_failed_log_ins_lock_the_account_without_telling_if_it_exists() {
     if curtain_tests::redis_url().is_none() {
         return;
     }
-    let app = TestApp::spawn_with(
-        Backend::Sqlite,
-        Options {
-            redis: true,
-            ..short_locks()
-        },
-    )
-    .await
-    .expect("app");
+    let app = short_locks().redis().spawn().await.expect("app");
     failed_log_ins_lock_the_account_without_telling_if_it_exists(&app).await;
     app.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn log_ins_are_rate_limited_per_address() {
-    let options = Options {
-        rate_limit_per_minute: Some(3),
-        ..Options::default()
-    };
-    let app = TestApp::spawn_with(Backend::Sqlite, options).await.expect("app");
+    let app = TestApp::builder(Backend::Sqlite)
+        .rate_limit_per_minute(3)
+        .spawn()
+        .await
+        .expect("app");
     let log_in = "mutation { logIn(email: \"a@example.com\", password: \"whatever 12345\") { accessToken } }";
     // The harness's own admin log-in used one call.
     for _ in 0..2 {

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use curtain_tests::{Backend, Options, TestApp, did_not_run};
+use curtain_tests::{Backend, TestApp, did_not_run};
 use tokio::sync::{Mutex, OnceCell};
 
 /// Where the scripts and their `package.json` are.
@@ -115,16 +115,12 @@ async fn run(script: &str, app: &TestApp) -> String {
 }
 
 async fn spawn_demo() -> TestApp {
-    TestApp::spawn_with(
-        Backend::Sqlite,
-        Options {
-            demo: true,
-            ws_init_timeout_ms: Some(WS_INIT_TIMEOUT_MS),
-            ..Options::default()
-        },
-    )
-    .await
-    .expect("SQLite is always available")
+    TestApp::builder(Backend::Sqlite)
+        .demo()
+        .ws_init_timeout_ms(WS_INIT_TIMEOUT_MS)
+        .spawn()
+        .await
+        .expect("SQLite is always available")
 }
 
 /// Runs `script` against a fresh server with the demo catalog, when Node (and, for a

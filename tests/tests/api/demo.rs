@@ -1,6 +1,6 @@
 //! A fresh start on an empty database loads the demo catalog.
 
-use curtain_tests::{Backend, Options, TestApp, data};
+use curtain_tests::{Backend, TestApp, data};
 use serde_json::{Value, json};
 
 async fn the_demo_catalog_is_loaded_into_an_empty_database(app: &TestApp) {
@@ -84,30 +84,14 @@ async fn the_demo_catalog_is_loaded_into_an_empty_database(app: &TestApp) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_the_demo_catalog_is_loaded_into_an_empty_database() {
-    let app = TestApp::spawn_with(
-        Backend::Sqlite,
-        Options {
-            demo: true,
-            ..Options::default()
-        },
-    )
-    .await
-    .expect("SQLite");
+    let app = TestApp::builder(Backend::Sqlite).demo().spawn().await.expect("SQLite");
     the_demo_catalog_is_loaded_into_an_empty_database(&app).await;
     app.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_the_demo_catalog_is_loaded_into_an_empty_database() {
-    if let Some(app) = TestApp::spawn_with(
-        Backend::Postgres,
-        Options {
-            demo: true,
-            ..Options::default()
-        },
-    )
-    .await
-    {
+    if let Some(app) = TestApp::builder(Backend::Postgres).demo().spawn().await {
         the_demo_catalog_is_loaded_into_an_empty_database(&app).await;
         app.stop().await;
     }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use curtain_tests::fixtures;
 use curtain_tests::socket::{self, Socket, send};
-use curtain_tests::{Backend, Options, TestApp, backend_tests, data};
+use curtain_tests::{Backend, TestApp, backend_tests, data};
 use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
@@ -201,15 +201,15 @@ async fn a_document_the_schema_refuses_is_refused_at_once_not_at_the_first_event
 /// with a snapshot when it reads again, while the one reading on gets every delta, in order.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_socket_that_stops_reading_is_resynced_without_holding_up_the_others() {
-    let options = Options {
-        seat_map_buffer: Some(2),
-        configure: Some(|settings| {
+    let app = TestApp::builder(Backend::Sqlite)
+        .seat_map_buffer(2)
+        .configure(|settings| {
             settings.websocket.queue_messages = 2;
             settings.server.socket_send_buffer_bytes = 16 * 1024;
-        }),
-        ..Options::default()
-    };
-    let app = TestApp::spawn_with(Backend::Sqlite, options).await.expect("app");
+        })
+        .spawn()
+        .await
+        .expect("app");
     let row = fixtures::one_row_session(&app, "Slow", 50).await;
     let all: Vec<&String> = row.seats.iter().collect();
     let mut slow = slow_reader(&app).await;
@@ -298,11 +298,11 @@ async fn slow_reader(app: &TestApp) -> Socket {
 /// per change.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn coalesced_deltas_carry_every_change_in_order() {
-    let options = Options {
-        configure: Some(|settings| settings.events.seat_map_coalesce_ms = 1_000),
-        ..Options::default()
-    };
-    let app = TestApp::spawn_with(Backend::Sqlite, options).await.expect("app");
+    let app = TestApp::builder(Backend::Sqlite)
+        .configure(|settings| settings.events.seat_map_coalesce_ms = 1_000)
+        .spawn()
+        .await
+        .expect("app");
     let row = fixtures::one_row_session(&app, "Burst", 10).await;
     let mut coalesced = start(&app, SHAPES[1], &row.session).await;
     let mut plain = start(&app, SHAPES[0], &row.session).await;

@@ -6,7 +6,7 @@
 use std::collections::{HashMap, HashSet};
 
 use curtain_tests::fixtures;
-use curtain_tests::{Backend, Options, Session, TestApp, backend_tests, data, error_code};
+use curtain_tests::{Backend, Session, TestApp, backend_tests, data, error_code};
 use entity::outbox;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde_json::{Value, json};
@@ -222,7 +222,7 @@ async fn two_instances_sell_each_seat_once(backend: Backend) {
     let Some(a) = TestApp::spawn(backend).await else {
         return;
     };
-    let b = a.spawn_sibling(Options::default()).await.expect("the second instance");
+    let b = a.spawn_sibling().await.expect("the second instance");
     let row = fixtures::one_row_session(&a, "Twins", 30).await;
     let (session, seats) = (row.session, row.seats);
     let buyers = sign_up_many(&a, "twin", 80).await;

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use curtain_tests::fixtures::{self, day};
-use curtain_tests::{Backend, Options, Session, TestApp, backend_tests, data, error_code};
+use curtain_tests::{Backend, Session, TestApp, backend_tests, data, error_code};
 use entity::{SeatStatus, reservation_seat, session, session_seat};
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use serde_json::{Value, json};
@@ -227,11 +227,7 @@ async fn a_released_hold_frees_its_seats_once(app: &TestApp) {
 }
 
 async fn lapsed_holds_are_reclaimed_and_swept_exactly_once(backend: Backend) {
-    let options = Options {
-        hold_seconds: Some(1),
-        ..Options::default()
-    };
-    let Some(app) = TestApp::spawn_with(backend, options).await else {
+    let Some(app) = TestApp::builder(backend).hold_seconds(1).spawn().await else {
         return;
     };
     let (session, seats) = one_row_session(&app, 6).await;

@@ -12,7 +12,7 @@ use curtain_tests::fixtures::{
     small_layout,
 };
 use curtain_tests::outside::SmtpSink;
-use curtain_tests::{Backend, Options, TestApp, backend_tests, data, error_code};
+use curtain_tests::{Backend, TestApp, backend_tests, data, error_code};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use serde_json::json;
@@ -168,11 +168,11 @@ async fn every_run_is_recorded_for_admins(app: &TestApp) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unused_accounts_are_warned_made_dormant_and_reactivated_by_email() {
     let smtp = SmtpSink::start().await;
-    let options = Options {
-        smtp_port: Some(smtp.port),
-        ..Options::default()
-    };
-    let app = TestApp::spawn_with(Backend::Sqlite, options).await.expect("app");
+    let app = TestApp::builder(Backend::Sqlite)
+        .smtp(smtp.port)
+        .spawn()
+        .await
+        .expect("app");
     let buyer = app.sign_up("sleepy@example.com").await;
     let user_id = database_id(
         data(&app.post("{ me { id } }", json!({}), Some(&buyer.access_token)).await)["me"]["id"]
@@ -285,7 +285,7 @@ async fn only_one_instance_runs_a_job_at_a_time() {
     let Some(a) = TestApp::spawn(Backend::Postgres).await else {
         return;
     };
-    let b = a.spawn_sibling(Options::default()).await.expect("the second instance");
+    let b = a.spawn_sibling().await.expect("the second instance");
     let held = curtain::jobs::lock::try_lock(&a.db, &a.state.job_locks, Job::RemindUpcoming)
         .await
         .expect("lock")
@@ -320,11 +320,11 @@ async fn only_one_instance_runs_a_job_at_a_time() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_scheduler_runs_jobs_on_their_cron_schedule() {
-    let options = Options {
-        job_schedules: vec![("expire-holds", "* * * * * *")],
-        ..Options::default()
-    };
-    let app = TestApp::spawn_with(Backend::Sqlite, options).await.expect("app");
+    let app = TestApp::builder(Backend::Sqlite)
+        .job_schedule("expire-holds", "* * * * * *")
+        .spawn()
+        .await
+        .expect("app");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     let mut runs = 0;
     while runs < 2 && tokio::time::Instant::now() < deadline {
@@ -351,11 +351,11 @@ async fn the_scheduler_runs_jobs_on_their_cron_schedule() {
 async fn a_failed_run_is_recorded_and_told_to_the_box_office() {
     use sea_orm::ConnectionTrait;
     let slack = curtain_tests::outside::SlackStandIn::start().await;
-    let options = Options {
-        slack_webhook_url: Some(slack.url.clone()),
-        ..Options::default()
-    };
-    let app = TestApp::spawn_with(Backend::Sqlite, options).await.expect("app");
+    let app = TestApp::builder(Backend::Sqlite)
+        .slack(&slack.url)
+        .spawn()
+        .await
+        .expect("app");
     app.sign_up("gone-quiet@example.com").await;
     entity::user::Entity::update_many()
         .col_expr(

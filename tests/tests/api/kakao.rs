@@ -1,7 +1,7 @@
 //! Kakao log-in against a local stand-in of Kakao's servers over real HTTP.
 
 use curtain_tests::kakao::{KakaoStandIn, KakaoUser};
-use curtain_tests::{Backend, Options, TestApp, data, error_code};
+use curtain_tests::{Backend, TestApp, data, error_code};
 use serde_json::{Value, json};
 
 const AUTHORIZE: &str = "mutation($r: String!) { kakaoAuthorizeUrl(redirectUri: $r) { url state } }";
@@ -28,11 +28,7 @@ fn kakao_user(id: i64, email: Option<&str>) -> KakaoUser {
 
 async fn kakao_log_in_creates_links_and_recognises_accounts(backend: Backend) {
     let kakao = KakaoStandIn::start().await;
-    let options = Options {
-        kakao_base_url: Some(kakao.base_url.clone()),
-        ..Options::default()
-    };
-    let Some(app) = TestApp::spawn_with(backend, options).await else {
+    let Some(app) = TestApp::builder(backend).kakao(&kakao.base_url).spawn().await else {
         return;
     };
 

@@ -9,7 +9,7 @@ use curtain_tests::fixtures::{
 };
 use curtain_tests::outside::{SlackStandIn, SmtpSink};
 use curtain_tests::socket::{self, next_message};
-use curtain_tests::{Backend, Options, TestApp, data};
+use curtain_tests::{Backend, TestApp, data};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde_json::{Value, json};
 
@@ -82,12 +82,12 @@ async fn postgres_a_buyer_is_notified_in_app_and_by_email_and_the_box_office_on_
 
 async fn notified_once(backend: Backend) {
     let (smtp, slack) = (SmtpSink::start().await, SlackStandIn::start().await);
-    let options = Options {
-        smtp_port: Some(smtp.port),
-        slack_webhook_url: Some(slack.url.clone()),
-        ..Options::default()
-    };
-    let Some(app) = TestApp::spawn_with(backend, options).await else {
+    let Some(app) = TestApp::builder(backend)
+        .smtp(smtp.port)
+        .slack(&slack.url)
+        .spawn()
+        .await
+    else {
         return;
     };
     let (session, seats) = session(&app).await;
@@ -169,12 +169,12 @@ async fn a_failing_channel_is_retried_without_duplicates_and_holds_up_nothing() 
     let (smtp, slack) = (SmtpSink::start().await, SlackStandIn::start().await);
     smtp.fail_next(2);
     slack.fail_next(usize::MAX);
-    let options = Options {
-        smtp_port: Some(smtp.port),
-        slack_webhook_url: Some(slack.url.clone()),
-        ..Options::default()
-    };
-    let app = TestApp::spawn_with(Backend::Sqlite, options).await.expect("app");
+    let app = TestApp::builder(Backend::Sqlite)
+        .smtp(smtp.port)
+        .slack(&slack.url)
+        .spawn()
+        .await
+        .expect("app");
     let (session, seats) = session(&app).await;
     let buyer = app.sign_up("retried@example.com").await;
     let reservation = hold(&app, &buyer.access_token, &session, &[&seats[0]], "r1").await;

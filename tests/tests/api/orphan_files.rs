@@ -4,7 +4,7 @@
 use curtain::jobs::Job;
 use curtain_tests::fixtures::{job_env_with, run_job};
 use curtain_tests::s3::S3Stub;
-use curtain_tests::{Backend, Options, TestApp, data};
+use curtain_tests::{Backend, TestApp, data};
 
 use super::posters::{on_both_backends, performance, png, poster_url, put_presigned, upload};
 
@@ -54,11 +54,7 @@ async fn local_files_are_swept(backend: Backend) {
 
 async fn s3_objects_are_swept(backend: Backend) {
     let stub = S3Stub::spawn().await;
-    let options = Options {
-        s3_endpoint: Some(stub.endpoint.clone()),
-        ..Options::default()
-    };
-    let Some(app) = TestApp::spawn_with(backend, options).await else {
+    let Some(app) = TestApp::builder(backend).s3(&stub.endpoint).spawn().await else {
         return;
     };
     only_unattached_files_past_the_grace_period_are_swept(&app, |key| stub.read(key).is_some()).await;

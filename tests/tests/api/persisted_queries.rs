@@ -1,7 +1,7 @@
 //! Automatic persisted queries and trusted documents, over POST, GET and WebSocket.
 
 use curtain_tests::socket::{connect, next_message, send};
-use curtain_tests::{Backend, Options, TestApp, data, error_code};
+use curtain_tests::{Backend, TestApp, data, error_code};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
@@ -264,18 +264,14 @@ async fn in_trusted_documents_mode_only_the_manifest_s_operations_run() {
         ],
     });
     std::fs::write(manifest_path(), manifest.to_string()).expect("manifest");
-    let app = TestApp::spawn_with(
-        Backend::Sqlite,
-        Options {
-            configure: Some(|settings| {
-                settings.graphql.persisted_only = true;
-                settings.graphql.persisted_manifest = Some(manifest_path());
-            }),
-            ..Options::default()
-        },
-    )
-    .await
-    .expect("SQLite");
+    let app = TestApp::builder(Backend::Sqlite)
+        .configure(|settings| {
+            settings.graphql.persisted_only = true;
+            settings.graphql.persisted_manifest = Some(manifest_path());
+        })
+        .spawn()
+        .await
+        .expect("SQLite");
     let hash = sha256(QUERY);
     let (status, body) = post(&app, json!({ "extensions": persisted(&hash) }), JSON).await;
     assert_eq!(status, 200, "{body}");
@@ -354,7 +350,7 @@ async fn in_trusted_documents_mode_only_the_manifest_s_operations_run() {
     let _ = std::fs::remove_file(manifest_path());
 }
 
-/// This test process's manifest (`Options::configure` takes a plain function).
+/// This test process's manifest (`TestAppBuilder::configure` takes a plain function).
 fn manifest_path() -> std::path::PathBuf {
     std::env::temp_dir().join(format!("curtain-trusted-manifest-{}.json", std::process::id()))
 }

@@ -3,7 +3,7 @@
 //! before they are attached.
 
 use curtain_tests::s3::{BUCKET, S3Stub};
-use curtain_tests::{Backend, Options, TestApp, data, error_code};
+use curtain_tests::{Backend, TestApp, data, error_code};
 use serde_json::json;
 
 use super::posters::{
@@ -11,11 +11,7 @@ use super::posters::{
 };
 
 async fn s3_app(backend: Backend, stub: &S3Stub) -> Option<TestApp> {
-    let options = Options {
-        s3_endpoint: Some(stub.endpoint.clone()),
-        ..Options::default()
-    };
-    TestApp::spawn_with(backend, options).await
+    TestApp::builder(backend).s3(&stub.endpoint).spawn().await
 }
 
 async fn multipart_uploads_go_to_s3_and_replacements_delete_the_old_object(backend: Backend) {

@@ -9,7 +9,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use curtain_tests::fixtures::{create_venue, small_layout};
-use curtain_tests::{Backend, Options, TestApp, data, database_name, replica_url};
+use curtain_tests::{Backend, TestApp, data, database_name, replica_url};
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection, Statement};
 use serde_json::json;
 use tokio::sync::Mutex;
@@ -17,11 +17,7 @@ use tokio::sync::Mutex;
 static ONE_AT_A_TIME: Mutex<()> = Mutex::const_new(());
 
 async fn spawn() -> Option<TestApp> {
-    let options = Options {
-        replica: true,
-        ..Options::default()
-    };
-    let app = TestApp::spawn_with(Backend::Postgres, options).await?;
+    let app = TestApp::builder(Backend::Postgres).replica().spawn().await?;
     wait_for_replica(&app).await;
     Some(app)
 }

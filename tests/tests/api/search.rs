@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use curtain_tests::fixtures::{self, day, small_layout};
-use curtain_tests::{Backend, Options, TestApp, backend_tests, data, error_code};
+use curtain_tests::{Backend, TestApp, backend_tests, data, error_code};
 use serde_json::{Value, json};
 
 pub(crate) const SEARCH: &str =
@@ -75,14 +75,7 @@ pub(crate) async fn eventually_with(
 }
 
 pub(crate) async fn with_demo(backend: Backend) -> Option<TestApp> {
-    TestApp::spawn_with(
-        backend,
-        Options {
-            demo: true,
-            ..Options::default()
-        },
-    )
-    .await
+    TestApp::builder(backend).demo().spawn().await
 }
 
 async fn catalog_writes_reach_search_within_a_second_or_two(app: &TestApp) {

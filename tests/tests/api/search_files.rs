@@ -8,7 +8,7 @@ use curtain::config::Settings;
 use curtain::domain::cast::{self, CastMemberFields};
 use curtain::search::SearchService;
 use curtain_tests::fixtures::{self, small_layout};
-use curtain_tests::{Backend, Options, TestApp, data};
+use curtain_tests::{Backend, TestApp, data};
 use search_index::{Kind, SearchRequest};
 use serde_json::json;
 
@@ -117,11 +117,11 @@ async fn a_restarted_index_catches_up_from_its_saved_position_instead_of_rebuild
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_running_server_switches_to_the_index_curtain_reindex_builds() {
-    let options = Options {
-        search_on_disk: true,
-        ..Options::default()
-    };
-    let app = TestApp::spawn_with(Backend::Sqlite, options).await.expect("SQLite");
+    let app = TestApp::builder(Backend::Sqlite)
+        .search_on_disk()
+        .spawn()
+        .await
+        .expect("SQLite");
     let root = app.state.settings.search_dir();
     let before = current(&root);
     fixtures::create_venue(&app, "교체 전 극장", small_layout(2)).await;

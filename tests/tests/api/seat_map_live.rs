@@ -7,7 +7,7 @@ use std::time::Duration;
 use chrono::Utc;
 use curtain_tests::fixtures;
 use curtain_tests::socket::{self, Socket, next_message, send};
-use curtain_tests::{Backend, Options, TestApp, backend_tests, data};
+use curtain_tests::{Backend, TestApp, backend_tests, data};
 use futures::StreamExt;
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
@@ -284,11 +284,11 @@ async fn a_hold_on_one_instance_reaches_subscribers_on_another() {
 /// that keeps reading gets every delta: nobody waits for the slow one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_subscriber_that_falls_behind_is_resynced_with_a_snapshot() {
-    let options = Options {
-        seat_map_buffer: Some(2),
-        ..Options::default()
-    };
-    let app = TestApp::spawn_with(Backend::Sqlite, options).await.expect("app");
+    let app = TestApp::builder(Backend::Sqlite)
+        .seat_map_buffer(2)
+        .spawn()
+        .await
+        .expect("app");
     let (session, seats) = session_with_ten_seats(&app).await;
 
     // The slow subscriber runs in-process, so the test decides when it is read.

@@ -249,10 +249,7 @@ async fn a_ticket_is_checked_in_once_and_then_says_when_and_where(app: &TestApp)
 async fn concurrent_scans_at_gates_on_two_instances_admit_exactly_once(app: &TestApp) {
     let (session, reservation, buyer) = paid_booking(app, "동시입장", 1, 1, "rush@example.com").await;
     let door = door_staff(app, "gates@example.com").await;
-    let sibling = app
-        .spawn_sibling(curtain_tests::Options::default())
-        .await
-        .expect("a second instance");
+    let sibling = app.spawn_sibling().await.expect("a second instance");
     let payload = payload_of(&tickets_of(app, &buyer, &reservation).await[0]);
     let mut scans = Vec::new();
     for i in 0..16 {

@@ -10,7 +10,7 @@ use chrono::{Duration, Utc};
 use curtain::domain::waiting_room::admission;
 use curtain_tests::fixtures::{self, OneRow};
 use curtain_tests::socket::{self, next_message};
-use curtain_tests::{Backend, Options, TestApp, data, error_code};
+use curtain_tests::{Backend, TestApp, data, error_code};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::{Value, json};
 
@@ -46,11 +46,9 @@ on_both_backends!(
     a_second_instance_carries_on_the_same_line,
 );
 
-fn options() -> Options {
-    Options {
-        configure: Some(|settings| settings.booking.waiting_room_tick_ms = 0),
-        ..Options::default()
-    }
+/// Turns the admission tick off in the background (the tests run it themselves).
+fn no_background_tick(settings: &mut curtain::config::Settings) {
+    settings.booking.waiting_room_tick_ms = 0;
 }
 
 /// A session of `seats` seats with a waiting room open since a minute ago.
@@ -124,7 +122,7 @@ async fn tickets_now(app: &TestApp, tokens: &[String], session: &str) -> Vec<Val
 }
 
 async fn buyers_are_admitted_in_join_order_only_as_far_as_the_seats_go(backend: Backend) {
-    let Some(app) = TestApp::spawn_with(backend, options()).await else {
+    let Some(app) = TestApp::builder(backend).configure(no_background_tick).spawn().await else {
         return;
     };
     // Eight seats at four a buyer serve two buyers at a time.
@@ -191,7 +189,7 @@ async fn buyers_are_admitted_in_join_order_only_as_far_as_the_seats_go(backend: 
 }
 
 async fn concurrent_joins_of_one_buyer_get_one_ticket(backend: Backend) {
-    let Some(app) = TestApp::spawn_with(backend, options()).await else {
+    let Some(app) = TestApp::builder(backend).configure(no_background_tick).spawn().await else {
         return;
     };
     let row = room(&app, "Twice", 4).await;
@@ -218,7 +216,7 @@ async fn concurrent_joins_of_one_buyer_get_one_ticket(backend: Backend) {
 }
 
 async fn buyers_who_join_before_opening_are_shuffled_once(backend: Backend) {
-    let Some(app) = TestApp::spawn_with(backend, options()).await else {
+    let Some(app) = TestApp::builder(backend).configure(no_background_tick).spawn().await else {
         return;
     };
     let row = fixtures::one_row_session(&app, "Early", 4).await;
@@ -272,7 +270,7 @@ async fn buyers_who_join_before_opening_are_shuffled_once(backend: Backend) {
 }
 
 async fn a_sold_out_session_tells_every_waiting_subscriber(backend: Backend) {
-    let Some(app) = TestApp::spawn_with(backend, options()).await else {
+    let Some(app) = TestApp::builder(backend).configure(no_background_tick).spawn().await else {
         return;
     };
     let row = room(&app, "Rush", 4).await;
@@ -310,11 +308,12 @@ async fn a_sold_out_session_tells_every_waiting_subscriber(backend: Backend) {
 }
 
 async fn released_and_lapsed_holds_reopen_admission(backend: Backend) {
-    let options = Options {
-        hold_seconds: Some(1),
-        ..options()
-    };
-    let Some(app) = TestApp::spawn_with(backend, options).await else {
+    let Some(app) = TestApp::builder(backend)
+        .configure(no_background_tick)
+        .hold_seconds(1)
+        .spawn()
+        .await
+    else {
         return;
     };
     let row = room(&app, "Again", 4).await;
@@ -413,14 +412,19 @@ async fn released_and_lapsed_holds_reopen_admission(backend: Backend) {
 }
 
 async fn a_second_instance_carries_on_the_same_line(backend: Backend) {
-    let Some(a) = TestApp::spawn_with(backend, options()).await else {
+    let Some(a) = TestApp::builder(backend).configure(no_background_tick).spawn().await else {
         return;
     };
     let row = room(&a, "Relay", 8).await;
     let tokens = buyers(&a, "relay", 5).await;
     tickets_now(&a, &tokens, &row.session).await;
     tick(&a).await;
-    let b = a.spawn_sibling(options()).await.expect("a second instance");
+    let b = a
+        .sibling()
+        .configure(no_background_tick)
+        .spawn()
+        .await
+        .expect("a second instance");
     // Both instances tick at once: the room's lock makes them take turns, and nobody is
     // admitted twice or beyond the seats.
     let (x, y) = tokio::join!(tick(&a), tick(&b));
@@ -456,19 +460,14 @@ async fn a_second_instance_carries_on_the_same_line(backend: Backend) {
 /// every admission and the sold-out broadcast through the bus.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn subscribers_on_one_instance_hear_the_ticks_of_another() {
-    let ticking = Options {
-        redis: true,
-        configure: Some(|settings| settings.booking.waiting_room_tick_ms = 100),
-        ..Options::default()
-    };
-    let Some(a) = TestApp::spawn_with(Backend::Postgres, ticking).await else {
+    let ticking = TestApp::builder(Backend::Postgres)
+        .redis()
+        .configure(|settings| settings.booking.waiting_room_tick_ms = 100);
+    let Some(a) = ticking.spawn().await else {
         return;
     };
-    let quiet = Options {
-        redis: true,
-        ..options()
-    };
-    let b = a.spawn_sibling(quiet).await.expect("a second instance");
+    let quiet = a.sibling().redis().configure(no_background_tick);
+    let b = quiet.spawn().await.expect("a second instance");
     let row = room(&a, "Shared", 4).await;
     let tokens = buyers(&b, "shared", 3).await;
     let tickets = tickets_now(&b, &tokens, &row.session).await;

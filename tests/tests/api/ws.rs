@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use curtain_tests::{Backend, Options, TestApp, backend_tests};
+use curtain_tests::{Backend, TestApp, backend_tests};
 use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
@@ -140,11 +140,11 @@ async fn a_refused_token_closes_the_socket_with_4403(app: &TestApp) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn protocol_violations_close_with_their_codes() {
-    let options = Options {
-        ws_init_timeout_ms: Some(300),
-        ..Options::default()
-    };
-    let app = TestApp::spawn_with(Backend::Sqlite, options).await.expect("app");
+    let app = TestApp::builder(Backend::Sqlite)
+        .ws_init_timeout_ms(300)
+        .spawn()
+        .await
+        .expect("app");
 
     // 4408: no connection_init in time.
     let (mut socket, _) = connect(&app, "graphql-transport-ws").await;

@@ -183,11 +183,7 @@ async fn an_unreachable_toss_charges_nothing_and_keeps_the_seats_held(backend: c
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         format!("http://{}", listener.local_addr().expect("address"))
     };
-    let options = curtain_tests::Options {
-        toss_base_url: Some(closed),
-        ..Default::default()
-    };
-    let Some(app) = TestApp::spawn_with(backend, options).await else {
+    let Some(app) = TestApp::builder(backend).toss(&closed).spawn().await else {
         return;
     };
     let (session, seats) = session_with_seats(&app, 1).await;

@@ -48,11 +48,7 @@ async fn run(
     test: impl for<'a> FnOnce(&'a TestApp, &'a TossStandIn) -> TestFuture<'a>,
 ) {
     let toss = TossStandIn::start().await;
-    let options = curtain_tests::Options {
-        toss_base_url: Some(toss.base_url.clone()),
-        ..Default::default()
-    };
-    let Some(app) = TestApp::spawn_with(backend, options).await else {
+    let Some(app) = TestApp::builder(backend).toss(&toss.base_url).spawn().await else {
         return;
     };
     test(&app, &toss).await;

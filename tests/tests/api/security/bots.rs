@@ -2,7 +2,7 @@
 //! address, and one account cannot keep more than a few reservations waiting for payment,
 //! however many requests it sends at once.
 
-use curtain_tests::{Backend, Options, TestApp, error_code, fixtures};
+use curtain_tests::{Backend, TestApp, TestAppBuilder, error_code, fixtures};
 use serde_json::{Value, json};
 
 const HOLD: &str = "mutation($s: ID!, $seats: [ID!]!, $k: String!) {
@@ -32,11 +32,7 @@ both_backends!(
 );
 
 async fn spawn(backend: Backend, configure: fn(&mut curtain::config::Settings)) -> Option<TestApp> {
-    let options = Options {
-        configure: Some(configure),
-        ..Options::default()
-    };
-    TestApp::spawn_with(backend, options).await
+    TestApp::builder(backend).configure(configure).spawn().await
 }
 
 /// RATE_LIMITED with a `retryAfter` of 1 to `most` seconds.
@@ -240,15 +236,15 @@ async fn an_account_cannot_keep_more_live_reservations_than_the_cap_even_all_at_
 /// attempts by spreading them over the instances behind the load balancer.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn instances_sharing_redis_share_the_hold_budget() {
-    let options = || Options {
-        redis: true,
-        configure: Some(|s| s.booking.hold_attempts_per_account_per_minute = 3),
-        ..Options::default()
+    let options = |builder: TestAppBuilder| {
+        builder
+            .redis()
+            .configure(|s| s.booking.hold_attempts_per_account_per_minute = 3)
     };
-    let Some(a) = TestApp::spawn_with(Backend::Postgres, options()).await else {
+    let Some(a) = options(TestApp::builder(Backend::Postgres)).spawn().await else {
         return;
     };
-    let b = a.spawn_sibling(options()).await.expect("the second instance");
+    let b = options(a.sibling()).spawn().await.expect("the second instance");
     let row = fixtures::one_row_session(&a, "두 대의 서버", 8).await;
     let bot = a.sign_up("spread@example.com").await;
     for (i, app) in [&a, &b, &a, &b].into_iter().enumerate() {

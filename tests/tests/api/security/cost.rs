@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use curtain_tests::fixtures::one_row_session;
 use curtain_tests::socket::{connect, next_message, subscribe};
-use curtain_tests::{Backend, Options, TestApp, backend_tests, data, error_code};
+use curtain_tests::{Backend, TestApp, backend_tests, data, error_code};
 use reqwest::StatusCode;
 use reqwest::header::ACCEPT;
 use serde_json::{Value, json};
@@ -244,14 +244,14 @@ async fn websocket_subscribers_get_the_same_refusals() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_limits_follow_the_settings() {
-    let options = Options {
-        configure: Some(|s| {
+    let app = TestApp::builder(Backend::Sqlite)
+        .configure(|s| {
             s.graphql.alias_limit = 1;
             s.graphql.complexity_limit = 6;
-        }),
-        ..Default::default()
-    };
-    let app = TestApp::spawn_with(Backend::Sqlite, options).await.expect("SQLite");
+        })
+        .spawn()
+        .await
+        .expect("SQLite");
     let (status, body) = post_strict(&app, "{ a: __typename b: __typename }", Value::Null).await;
     assert_eq!(assert_refused(status, &body, "QUERY_TOO_COMPLEX")["limit"], 1);
     let (status, body) = post_strict(&app, "{ venues(first: 5) { nodes { name } } }", Value::Null).await;

@@ -9,7 +9,7 @@
 use std::time::Instant;
 
 use curtain_tests::fuzz::{self, FuzzSettings};
-use curtain_tests::{Backend, Options, TestApp, error_code};
+use curtain_tests::{Backend, TestApp, error_code};
 use serde_json::json;
 
 #[test]
@@ -34,11 +34,7 @@ fn fuzz_on(backend: Backend) {
         .expect("a runtime");
     runtime.block_on(async {
         let settings = FuzzSettings::from_env();
-        let options = Options {
-            demo: true,
-            ..Options::default()
-        };
-        let Some(app) = TestApp::spawn_with(backend, options).await else {
+        let Some(app) = TestApp::builder(backend).demo().spawn().await else {
             return;
         };
         let started = Instant::now();

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use curtain::config::Settings;
 use curtain_tests::socket::{next_message, send};
-use curtain_tests::{Backend, Options, TestApp, data, error_code};
+use curtain_tests::{Backend, TestApp, data, error_code};
 use futures::future::join_all;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -21,14 +21,11 @@ async fn spawn(configure: fn(&mut Settings)) -> TestApp {
 }
 
 async fn spawn_limited(rate_limit_per_minute: Option<u32>, configure: fn(&mut Settings)) -> TestApp {
-    let options = Options {
-        rate_limit_per_minute,
-        configure: Some(configure),
-        ..Options::default()
-    };
-    TestApp::spawn_with(Backend::Sqlite, options)
-        .await
-        .expect("SQLite is always available")
+    let mut builder = TestApp::builder(Backend::Sqlite).configure(configure);
+    if let Some(calls) = rate_limit_per_minute {
+        builder = builder.rate_limit_per_minute(calls);
+    }
+    builder.spawn().await.expect("SQLite is always available")
 }
 
 /// Posts `logIn` as if relayed by a proxy that sends `forwarded` as `X-Forwarded-For`.

@@ -10,7 +10,7 @@ use std::time::Duration;
 use curtain::error::ApiError;
 use curtain_tests::fixtures::{self, create_coupon, database_id};
 use curtain_tests::toss::TossStandIn;
-use curtain_tests::{Backend, Options, Session, TestApp, data, error_code};
+use curtain_tests::{Backend, Session, TestApp, data, error_code};
 use entity::{UserCouponStatus, coupon, payment, reservation, user_coupon};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::{Value, json};
@@ -104,11 +104,11 @@ provider_tests!(
 );
 
 async fn spawn(backend: Backend, toss: Option<&TossStandIn>) -> Option<TestApp> {
-    let options = Options {
-        toss_base_url: toss.map(|t| t.base_url.clone()),
-        ..Options::default()
-    };
-    TestApp::spawn_with(backend, options).await
+    let mut builder = TestApp::builder(backend);
+    if let Some(toss) = toss {
+        builder = builder.toss(&toss.base_url);
+    }
+    builder.spawn().await
 }
 
 /// Issue 12, finding 4: `removeCoupon` raced against `confirmPayment`, many times over.

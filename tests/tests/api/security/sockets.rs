@@ -13,7 +13,7 @@ use curtain::config::{JwtKeySetting, Settings};
 use curtain::infra::kv::KeyValueStore;
 use curtain_tests::fixtures::{database_id, run_job};
 use curtain_tests::socket::{self, Socket};
-use curtain_tests::{BUYER_PASSWORD, Backend, Options, TestApp, backend_tests, data, error_code};
+use curtain_tests::{BUYER_PASSWORD, Backend, TestApp, backend_tests, data, error_code};
 use futures::StreamExt;
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
@@ -157,11 +157,11 @@ fn known_signing_key(settings: &mut Settings) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_socket_closes_when_its_token_expires() {
-    let options = Options {
-        configure: Some(known_signing_key),
-        ..Options::default()
-    };
-    let app = TestApp::spawn_with(Backend::Sqlite, options).await.expect("app");
+    let app = TestApp::builder(Backend::Sqlite)
+        .configure(known_signing_key)
+        .spawn()
+        .await
+        .expect("app");
     let buyer = app.sign_up("brief@example.com").await;
     // A token of the real signing key that lives two seconds instead of fifteen minutes.
     let keys = JwtKeys::from_keys(
@@ -183,11 +183,11 @@ async fn a_socket_closes_when_its_token_expires() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_session_ended_without_word_on_the_bus_is_caught_by_the_periodic_check() {
-    let options = Options {
-        configure: Some(|settings| settings.websocket.identity_check_ms = 300),
-        ..Options::default()
-    };
-    let app = TestApp::spawn_with(Backend::Sqlite, options).await.expect("app");
+    let app = TestApp::builder(Backend::Sqlite)
+        .configure(|settings| settings.websocket.identity_check_ms = 300)
+        .spawn()
+        .await
+        .expect("app");
     let buyer = app.sign_up("unannounced@example.com").await;
     let mut socket = watching_inbox(&app, &buyer.access_token).await;
     // Deny-listed as a log-out does, but with no account event: as if Redis lost it.
@@ -201,11 +201,11 @@ async fn a_session_ended_without_word_on_the_bus_is_caught_by_the_periodic_check
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_role_change_without_word_on_the_bus_is_caught_by_the_periodic_check() {
-    let options = Options {
-        configure: Some(|settings| settings.websocket.identity_check_ms = 300),
-        ..Options::default()
-    };
-    let app = TestApp::spawn_with(Backend::Sqlite, options).await.expect("app");
+    let app = TestApp::builder(Backend::Sqlite)
+        .configure(|settings| settings.websocket.identity_check_ms = 300)
+        .spawn()
+        .await
+        .expect("app");
     let buyer = app.sign_up("quietly-promoted@example.com").await;
     let mut socket = watching_inbox(&app, &buyer.access_token).await;
     // Promoted in the database with no account event: as if the announcement was lost.

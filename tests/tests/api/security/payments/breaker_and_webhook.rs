@@ -4,21 +4,18 @@
 use std::time::Duration;
 
 use curtain_tests::toss::TossStandIn;
-use curtain_tests::{Backend, Options, TestApp, data, error_code, fixtures};
+use curtain_tests::{Backend, TestApp, data, error_code, fixtures};
 use sea_orm::EntityTrait;
 use serde_json::json;
 
 use super::{CONFIRM, Held, hold, pay};
 
 async fn spawn_with_toss(toss: &TossStandIn, configure: Option<fn(&mut curtain::config::Settings)>) -> TestApp {
-    let options = Options {
-        toss_base_url: Some(toss.base_url.clone()),
-        configure,
-        ..Options::default()
-    };
-    TestApp::spawn_with(Backend::Sqlite, options)
-        .await
-        .expect("SQLite is always available")
+    let mut builder = TestApp::builder(Backend::Sqlite).toss(&toss.base_url);
+    if let Some(configure) = configure {
+        builder = builder.configure(configure);
+    }
+    builder.spawn().await.expect("SQLite is always available")
 }
 
 async fn webhook(app: &TestApp, order_id: &str) -> reqwest::Response {

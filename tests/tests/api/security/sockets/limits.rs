@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use curtain::config::Settings;
 use curtain_tests::fixtures::one_row_session;
 use curtain_tests::socket::{self, Socket};
-use curtain_tests::{Backend, Options, TestApp, data};
+use curtain_tests::{Backend, TestApp, data};
 use futures::{SinkExt, StreamExt};
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -16,11 +16,11 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use super::closed_within;
 
 async fn spawn(configure: fn(&mut Settings)) -> TestApp {
-    let options = Options {
-        configure: Some(configure),
-        ..Options::default()
-    };
-    TestApp::spawn_with(Backend::Sqlite, options).await.expect("app")
+    TestApp::builder(Backend::Sqlite)
+        .configure(configure)
+        .spawn()
+        .await
+        .expect("app")
 }
 
 /// Opens a socket, or returns the HTTP status and `Retry-After` of the refusal.
@@ -216,11 +216,8 @@ async fn a_socket_that_does_not_answer_pings_is_closed() {
 
 /// Forty live subscriptions on a pool of four connections: ordinary queries still answer.
 async fn subscribers_hold_no_database_connection(backend: Backend) {
-    let options = Options {
-        configure: Some(|settings| settings.database.max_connections = 4),
-        ..Options::default()
-    };
-    let Some(app) = TestApp::spawn_with(backend, options).await else {
+    let pool_of_four = TestApp::builder(backend).configure(|settings| settings.database.max_connections = 4);
+    let Some(app) = pool_of_four.spawn().await else {
         return;
     };
     let row = one_row_session(&app, "Pooled", 10).await;
