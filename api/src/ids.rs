@@ -101,6 +101,98 @@ pub fn expect(kind: NodeKind, id: &ID, argument: &str) -> ApiResult<i64> {
     }
 }
 
+/// A database id that knows what it identifies, so that a reservation's id cannot be passed
+/// where a user's is expected. The domain's commands take these; rows (SeaORM models) keep
+/// plain `i64`s, wrapped where they enter a command.
+pub trait TypedId: Copy {
+    const KIND: NodeKind;
+    fn raw(self) -> i64;
+    fn from_raw(raw: i64) -> Self;
+
+    /// Its global ID, as clients see it.
+    fn global(self) -> ID {
+        encode(Self::KIND, self.raw())
+    }
+}
+
+macro_rules! typed_ids {
+    ($($(#[$doc:meta])* $name:ident => $kind:ident;)*) => {$(
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(pub i64);
+
+        impl TypedId for $name {
+            const KIND: NodeKind = NodeKind::$kind;
+            fn raw(self) -> i64 {
+                self.0
+            }
+            fn from_raw(raw: i64) -> Self {
+                Self(raw)
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+
+        /// Compared with and bound to its column as the `i64` it is.
+        impl From<$name> for sea_orm::Value {
+            fn from(id: $name) -> Self {
+                id.0.into()
+            }
+        }
+
+        impl From<$name> for i64 {
+            fn from(id: $name) -> Self {
+                id.0
+            }
+        }
+
+        /// Compared with a row's column.
+        impl PartialEq<i64> for $name {
+            fn eq(&self, raw: &i64) -> bool {
+                self.0 == *raw
+            }
+        }
+
+        impl PartialEq<$name> for i64 {
+            fn eq(&self, id: &$name) -> bool {
+                *self == id.0
+            }
+        }
+    )*};
+}
+
+typed_ids! {
+    /// An account.
+    UserId => User;
+    /// A performance.
+    PerformanceId => Performance;
+    /// One session (date and time) of a performance.
+    SessionId => Session;
+    /// A seat of a venue.
+    SeatId => Seat;
+    /// A reservation: held, paying, confirmed or ended.
+    ReservationId => Reservation;
+    /// A coupon the box office issued.
+    CouponId => Coupon;
+    /// A ticket: one seat of a confirmed reservation.
+    TicketId => Ticket;
+    /// A buyer's request for seats of a sold-out session.
+    WaitlistEntryId => WaitlistEntry;
+    /// A buyer's review of a performance.
+    ReviewId => Review;
+}
+
+/// Decodes an ID argument that must denote a `T`; anything else is BAD_USER_INPUT naming
+/// the argument.
+pub fn expect_id<T: TypedId>(id: &ID, argument: &str) -> ApiResult<T> {
+    expect(T::KIND, id, argument).map(T::from_raw)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -118,5 +210,14 @@ mod tests {
         assert_eq!(decode(&ID("not base64 !".into())), None);
         assert_eq!(decode(&ID(URL_SAFE_NO_PAD.encode("Performance:abc"))), None);
         assert_eq!(decode(&ID(URL_SAFE_NO_PAD.encode("Nope:1"))), None);
+    }
+
+    #[test]
+    fn typed_ids_decode_only_as_their_own_kind() {
+        let id = SessionId(7).global();
+        assert_eq!(expect_id::<SessionId>(&id, "sessionId").ok(), Some(SessionId(7)));
+        assert!(expect_id::<ReservationId>(&id, "reservationId").is_err());
+        assert_eq!(SessionId(7), 7_i64);
+        assert_eq!(sea_orm::Value::from(UserId(3)), sea_orm::Value::from(3_i64));
     }
 }

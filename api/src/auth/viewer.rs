@@ -4,10 +4,12 @@ use entity::Role;
 
 use super::jwt::TokenError;
 
+use crate::ids::UserId;
+
 /// An authenticated caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
-    pub user_id: i64,
+    pub user_id: UserId,
     pub role: Role,
     /// The log-in session (refresh-token family) of the access token.
     pub session_id: String,

@@ -8,6 +8,7 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoA
 use super::email::Email;
 use super::validate::required_text;
 use crate::error::{ApiError, ApiResult};
+use crate::ids::UserId;
 
 /// Keeps digits and the usual separators; 9 to 15 digits (Korean mobile numbers have 10-11).
 pub fn normalize_phone(phone: &str) -> ApiResult<Option<String>> {
@@ -59,7 +60,7 @@ pub async fn create_account(db: &impl ConnectionTrait, account: NewAccount) -> A
     .map_err(|e| ApiError::from_db_conflict(e, "an account with this email already exists"))
 }
 
-pub async fn find_user(db: &impl ConnectionTrait, id: i64) -> ApiResult<user::Model> {
+pub async fn find_user(db: &impl ConnectionTrait, id: UserId) -> ApiResult<user::Model> {
     user::Entity::find_by_id(id)
         .one(db)
         .await?
@@ -99,8 +100,8 @@ pub struct ProfileChanges {
 }
 
 /// Changes what is given; an empty phone clears it.
-#[tracing::instrument(name = "accounts.update_profile", skip_all, fields(id = id))]
-pub async fn update_profile(db: &impl ConnectionTrait, id: i64, changes: ProfileChanges) -> ApiResult<user::Model> {
+#[tracing::instrument(name = "accounts.update_profile", skip_all, fields(id = %id))]
+pub async fn update_profile(db: &impl ConnectionTrait, id: UserId, changes: ProfileChanges) -> ApiResult<user::Model> {
     let ProfileChanges { name, phone, language } = changes;
     let mut model = find_user(db, id).await?.into_active_model();
     if let Some(language) = language {
@@ -116,16 +117,16 @@ pub async fn update_profile(db: &impl ConnectionTrait, id: i64, changes: Profile
     Ok(model.update(db).await?)
 }
 
-#[tracing::instrument(name = "accounts.set_password_hash", skip_all, fields(id = id))]
-pub async fn set_password_hash(db: &impl ConnectionTrait, id: i64, hash: String) -> ApiResult<user::Model> {
+#[tracing::instrument(name = "accounts.set_password_hash", skip_all, fields(id = %id))]
+pub async fn set_password_hash(db: &impl ConnectionTrait, id: UserId, hash: String) -> ApiResult<user::Model> {
     let mut model = find_user(db, id).await?.into_active_model();
     model.password_hash = Set(Some(hash));
     model.updated_at = Set(Utc::now());
     Ok(model.update(db).await?)
 }
 
-#[tracing::instrument(name = "accounts.set_role", skip_all, fields(id = id))]
-pub async fn set_role(db: &impl ConnectionTrait, id: i64, role: Role) -> ApiResult<user::Model> {
+#[tracing::instrument(name = "accounts.set_role", skip_all, fields(id = %id))]
+pub async fn set_role(db: &impl ConnectionTrait, id: UserId, role: Role) -> ApiResult<user::Model> {
     let mut model = find_user(db, id).await?.into_active_model();
     model.role = Set(role);
     model.updated_at = Set(Utc::now());
@@ -138,7 +139,7 @@ pub async fn set_role(db: &impl ConnectionTrait, id: i64, role: Role) -> ApiResu
 /// (someone can register another person's email first and wait). Kakao has just proven who
 /// owns the address, so the unverified account's password is removed and its email marked
 /// verified; the caller ends its sessions. The owner can set a password again.
-#[tracing::instrument(name = "accounts.link_kakao", skip_all, fields(kakao_id = kakao_id))]
+#[tracing::instrument(name = "accounts.link_kakao", skip_all, fields(kakao_id = %kakao_id))]
 pub async fn link_kakao(db: &impl ConnectionTrait, user: user::Model, kakao_id: i64) -> ApiResult<user::Model> {
     let claimed_unverified = !user.email_verified;
     let mut model = user.into_active_model();

@@ -9,6 +9,7 @@ use sea_orm::ConnectionTrait;
 
 use super::holds::{HoldRequest, find_by_key, seats_of};
 use crate::error::{ApiError, ApiResult};
+use crate::ids::UserId;
 
 /// The idempotency key a buyer gave for a hold, trimmed, or BAD_USER_INPUT (field
 /// `idempotencyKey`): 1 to 100 characters, and not in the server's own namespace. The
@@ -59,7 +60,7 @@ pub(super) async fn replay(
 /// `grade`); `None` for a fresh key; CONFLICT for a key used for anything else.
 pub async fn replay_best_available(
     db: &impl ConnectionTrait,
-    user_id: i64,
+    user_id: UserId,
     idempotency_key: &str,
     session_id: i64,
     count: usize,

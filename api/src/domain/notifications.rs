@@ -8,10 +8,11 @@ use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFi
 
 use super::paging::{Page, PageRequest};
 use crate::error::{ApiError, ApiResult};
+use crate::ids::UserId;
 
 pub async fn list_mine(
     db: &impl ConnectionTrait,
-    user_id: i64,
+    user_id: UserId,
     unread_only: bool,
     page: PageRequest<()>,
 ) -> ApiResult<Page<notification::Model>> {
@@ -30,7 +31,7 @@ pub async fn list_mine(
     Ok(Page::from_overfetch(rows, page.first))
 }
 
-pub async fn unread_count(db: &impl ConnectionTrait, user_id: i64) -> ApiResult<u64> {
+pub async fn unread_count(db: &impl ConnectionTrait, user_id: UserId) -> ApiResult<u64> {
     Ok(notification::Entity::find()
         .filter(notification::Column::UserId.eq(user_id))
         .filter(notification::Column::ReadAt.is_null())
@@ -42,7 +43,7 @@ pub async fn unread_count(db: &impl ConnectionTrait, user_id: i64) -> ApiResult<
 /// Most notifications one `markNotificationsRead` may name.
 pub const MAX_MARK_READ: usize = 500;
 
-pub async fn mark_read(db: &impl ConnectionTrait, user_id: i64, ids: &[i64]) -> ApiResult<u64> {
+pub async fn mark_read(db: &impl ConnectionTrait, user_id: UserId, ids: &[i64]) -> ApiResult<u64> {
     if ids.is_empty() {
         return Ok(0);
     }

@@ -13,6 +13,7 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, Query
 use sha2::{Digest, Sha256};
 
 use crate::error::ApiResult;
+use crate::ids::UserId;
 
 /// A token to hand to the client, and the family (log-in session) it belongs to.
 #[derive(Debug, Clone)]
@@ -31,7 +32,7 @@ pub enum Rotation {
     /// A spent token came back: the family is now revoked.
     Reused {
         family_id: String,
-        user_id: i64,
+        user_id: UserId,
     },
 }
 
@@ -45,11 +46,16 @@ fn new_token() -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
-async fn insert(db: &impl ConnectionTrait, user_id: i64, family_id: String, ttl: Duration) -> ApiResult<IssuedToken> {
+async fn insert(
+    db: &impl ConnectionTrait,
+    user_id: UserId,
+    family_id: String,
+    ttl: Duration,
+) -> ApiResult<IssuedToken> {
     let token = new_token();
     let now = Utc::now();
     refresh_token::ActiveModel {
-        user_id: Set(user_id),
+        user_id: Set(user_id.0),
         family_id: Set(family_id.clone()),
         token_hash: Set(hash(&token)),
         expires_at: Set(now + ttl),
@@ -63,12 +69,12 @@ async fn insert(db: &impl ConnectionTrait, user_id: i64, family_id: String, ttl:
     Ok(IssuedToken {
         token,
         family_id,
-        user_id,
+        user_id: user_id.0,
     })
 }
 
 /// Starts a new family for a log-in.
-pub async fn start_family(db: &impl ConnectionTrait, user_id: i64, ttl: Duration) -> ApiResult<IssuedToken> {
+pub async fn start_family(db: &impl ConnectionTrait, user_id: UserId, ttl: Duration) -> ApiResult<IssuedToken> {
     insert(db, user_id, uuid::Uuid::new_v4().to_string(), ttl).await
 }
 
@@ -97,11 +103,11 @@ pub async fn rotate(db: &impl ConnectionTrait, token: &str, ttl: Duration) -> Ap
         revoke_family(db, &current.family_id).await?;
         return Ok(Rotation::Reused {
             family_id: current.family_id,
-            user_id: current.user_id,
+            user_id: UserId(current.user_id),
         });
     }
     Ok(Rotation::Rotated(
-        insert(db, current.user_id, current.family_id, ttl).await?,
+        insert(db, UserId(current.user_id), current.family_id, ttl).await?,
     ))
 }
 
@@ -128,7 +134,7 @@ pub async fn revoke_family(db: &impl ConnectionTrait, family_id: &str) -> ApiRes
 /// that their access tokens can be deny-listed.
 pub async fn revoke_other_families(
     db: &impl ConnectionTrait,
-    user_id: i64,
+    user_id: UserId,
     keep: Option<&str>,
 ) -> ApiResult<Vec<String>> {
     let mut query = refresh_token::Entity::find()

@@ -7,10 +7,11 @@ use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
 
 use super::paging::{Page, PageRequest};
 use crate::error::ApiResult;
+use crate::ids::UserId;
 
 pub async fn list_mine(
     db: &impl ConnectionTrait,
-    user_id: i64,
+    user_id: UserId,
     status: Option<ReservationStatus>,
     page: PageRequest<()>,
 ) -> ApiResult<Page<reservation::Model>> {

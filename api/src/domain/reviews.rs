@@ -15,6 +15,7 @@ use super::paging::{Page, PageRequest};
 use super::performances::find_performance;
 use super::validate::{in_range, required_text};
 use crate::error::{ApiError, ApiResult};
+use crate::ids::{PerformanceId, UserId};
 
 /// Longest review body, in characters.
 pub const MAX_BODY_CHARS: usize = 2_000;
@@ -22,7 +23,7 @@ pub const MAX_BODY_CHARS: usize = 2_000;
 /// Who is changing a review: its author, or an admin moderating.
 #[derive(Debug, Clone)]
 pub struct Editor<'a> {
-    pub user_id: i64,
+    pub user_id: UserId,
     /// For an admin: the audit entry a change to someone else's review records, in the
     /// change's own transaction. `None` for a buyer, who may change only their own.
     pub moderation: Option<AuditEntry<'a>>,
@@ -41,7 +42,7 @@ impl Editor<'_> {
 #[tracing::instrument(name = "reviews.write_review", skip_all)]
 pub async fn write_review(
     db: &DatabaseConnection,
-    user_id: i64,
+    user_id: UserId,
     performance_id: i64,
     rating: i64,
     body: &str,
@@ -49,7 +50,7 @@ pub async fn write_review(
     let rating = check_rating(rating)?;
     let body = required_text("body", body, MAX_BODY_CHARS)?;
     find_performance(db, performance_id).await?;
-    if !attended(db, user_id, performance_id).await? {
+    if !attended(db, user_id, PerformanceId(performance_id)).await? {
         return Err(ApiError::ForbiddenBecause(
             "only buyers with a confirmed ticket for a session that has started may review",
         ));
@@ -58,7 +59,7 @@ pub async fn write_review(
     let txn = crate::db::begin_write(db).await?;
     let review = review::ActiveModel {
         performance_id: Set(performance_id),
-        user_id: Set(user_id),
+        user_id: Set(user_id.0),
         rating: Set(rating),
         body: Set(body),
         created_at: Set(now),
@@ -122,7 +123,7 @@ pub async fn update_review(
 }
 
 /// Deletes a review and takes it out of its performance's totals.
-#[tracing::instrument(name = "reviews.delete_review", skip_all, fields(review_id = review_id))]
+#[tracing::instrument(name = "reviews.delete_review", skip_all, fields(review_id = %review_id))]
 pub async fn delete_review(db: &DatabaseConnection, editor: Editor<'_>, review_id: i64) -> ApiResult<review::Model> {
     let current = editable(db, &editor, review_id).await?;
     let txn = crate::db::begin_write(db).await?;
@@ -178,7 +179,7 @@ fn check_rating(rating: i64) -> ApiResult<i16> {
 
 /// Whether the buyer holds a CONFIRMED reservation for a session of the performance that
 /// has already started.
-async fn attended(db: &impl ConnectionTrait, user_id: i64, performance_id: i64) -> ApiResult<bool> {
+async fn attended(db: &impl ConnectionTrait, user_id: UserId, performance_id: PerformanceId) -> ApiResult<bool> {
     let count = reservation::Entity::find()
         .join(JoinType::InnerJoin, reservation_session())
         .filter(reservation::Column::UserId.eq(user_id))

@@ -54,7 +54,7 @@ pub fn admin_action<'a>(
     let actor = principal(ctx)?.user_id;
     let request_id = request_info(ctx).ok().and_then(|info| info.request_id.clone());
     Ok(audit::AuditEntry {
-        actor_id: Some(actor),
+        actor_id: Some(actor.0),
         action,
         target_type: target_type.name(),
         target_id: target.map(|id| encode(target_type, id).to_string()),

@@ -15,7 +15,7 @@ use crate::graphql::fanout::{self, SharedEvent};
 use crate::graphql::guard::{Role, RoleGuard, principal};
 use crate::graphql::relay::{ById, Cursor, ListedById, connection, page_request};
 use crate::graphql::{GqlResult, app};
-use crate::ids::{NodeKind, encode, expect};
+use crate::ids::{NodeKind, UserId, encode, expect};
 use crate::state::AppState;
 
 /// Something the buyer was told.
@@ -152,8 +152,8 @@ impl NotificationSubscription {
 }
 
 /// Each new notification of `user_id`, as this instance hears of it.
-pub(crate) fn events(app: &AppState, user_id: i64) -> impl Stream<Item = Notification> + Send + use<> {
-    let notifications = app.notifications.watch(user_id);
+pub(crate) fn events(app: &AppState, user_id: UserId) -> impl Stream<Item = Notification> + Send + use<> {
+    let notifications = app.notifications.watch(user_id.0);
     futures::stream::unfold(notifications, |mut notifications| async move {
         loop {
             match notifications.recv().await {

@@ -16,7 +16,7 @@ use crate::graphql::booking::Reservation;
 use crate::graphql::guard::{Role, RoleGuard, principal};
 use crate::graphql::loaders::{CatalogLoader, LoadError, load};
 use crate::graphql::{GqlResult, app};
-use crate::ids::{NodeKind, expect};
+use crate::ids::{NodeKind, expect, expect_id};
 
 /// Who takes the payments.
 #[derive(SimpleObject, Debug)]
@@ -135,7 +135,7 @@ impl PaymentMutation {
         amount: i64,
     ) -> GqlResult<Reservation> {
         let input = ConfirmInput {
-            reservation_id: expect(NodeKind::Reservation, &reservation_id, "reservationId")?,
+            reservation_id: expect_id(&reservation_id, "reservationId")?,
             user_id: principal(ctx)?.user_id,
             payment_key,
             order_id,

@@ -76,7 +76,7 @@ pub fn admit(app: &AppState, request: &mut Request, streaming: bool) -> Result<A
         .get(&std::any::TypeId::of::<Viewer>())
         .and_then(|viewer| viewer.downcast_ref::<Viewer>())
         .and_then(Viewer::principal)
-        .map(|principal| principal.user_id);
+        .map(|principal| principal.user_id.0);
     let operation_name = request.operation_name.clone();
     let document = match request.parsed_query() {
         Ok(document) => document,

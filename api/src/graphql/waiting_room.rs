@@ -18,7 +18,8 @@ use crate::graphql::audit::AdminWrite;
 use crate::graphql::fanout::{self, SharedEvent};
 use crate::graphql::guard::{Role, RoleGuard, principal};
 use crate::graphql::{GqlResult, app};
-use crate::ids::{NodeKind, encode, expect};
+use crate::ids::UserId;
+use crate::ids::{NodeKind, encode, expect, expect_id};
 use crate::live::waiting_rooms::{RoomFrame, RoomSignal};
 use crate::state::AppState;
 
@@ -168,7 +169,7 @@ impl WaitingRoomMutation {
     /// room on.
     #[graphql(guard = "RoleGuard(Role::User)")]
     async fn join_waiting_room(&self, ctx: &Context<'_>, session_id: ID) -> GqlResult<WaitingRoomTicket> {
-        let session_id = expect(NodeKind::Session, &session_id, "sessionId")?;
+        let session_id = expect_id(&session_id, "sessionId")?;
         let user_id = principal(ctx)?.user_id;
         Ok(WaitingRoomTicket(
             rooms::join(&app(ctx)?.db, session_id, user_id).await?,
@@ -204,7 +205,7 @@ impl WaitingRoomSubscription {
 pub(crate) async fn events(
     app: &AppState,
     ticket_id: &ID,
-    user_id: i64,
+    user_id: UserId,
 ) -> ApiResult<impl Stream<Item = WaitingRoomTicket> + Send + use<>> {
     let ticket_id = expect(NodeKind::WaitingRoomTicket, ticket_id, "ticketId")?;
     let (ticket, _) = rooms::ticket_and_room(&app.db, ticket_id, user_id).await?;
@@ -231,7 +232,7 @@ pub(crate) async fn events(
 /// frames.
 struct Follower {
     db: DatabaseConnection,
-    user_id: i64,
+    user_id: UserId,
     frames: broadcast::Receiver<RoomSignal>,
     ticket: waiting_room_ticket::Model,
     room: waiting_room::Model,
@@ -332,7 +333,7 @@ impl Follower {
 async fn reread(
     db: &DatabaseConnection,
     ticket_id: i64,
-    user_id: i64,
+    user_id: UserId,
 ) -> ApiResult<(waiting_room_ticket::Model, waiting_room::Model)> {
     rooms::ticket_and_room(db, ticket_id, user_id).await
 }

@@ -14,7 +14,7 @@ use crate::graphql::catalog::Session;
 use crate::graphql::guard::{Role, RoleGuard, principal};
 use crate::graphql::loaders::{CatalogLoader, LoadError, SessionKey, load, load_required};
 use crate::graphql::{GqlResult, app};
-use crate::ids::{NodeKind, encode, expect};
+use crate::ids::{NodeKind, encode, expect, expect_id};
 
 /// Where a waitlist request stands.
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
@@ -141,7 +141,7 @@ impl WaitlistMutation {
     /// CONFLICT for an OFFERED entry: its seats are held, so release the hold instead.
     #[graphql(guard = "RoleGuard(Role::User)")]
     async fn leave_waitlist(&self, ctx: &Context<'_>, entry_id: ID) -> GqlResult<WaitlistEntry> {
-        let id = expect(NodeKind::WaitlistEntry, &entry_id, "entryId")?;
+        let id = expect_id(&entry_id, "entryId")?;
         let left = waitlist::leave(&app(ctx)?.db, id, principal(ctx)?.user_id).await?;
         Ok(WaitlistEntry(left))
     }

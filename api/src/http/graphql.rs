@@ -350,7 +350,7 @@ async fn execute_routed(
     info: RequestInfo,
 ) -> async_graphql::Response {
     let app = &state.app;
-    let writer = viewer.principal().map(|principal| principal.user_id);
+    let writer = viewer.principal().map(|principal| principal.user_id.0);
     let route = app.replicas.route(writes, writer).await;
     app.metrics.count_read_route(route.label());
     let again = matches!(route, Route::Replica(_)).then(|| {

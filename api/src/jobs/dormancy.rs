@@ -10,6 +10,7 @@ use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, Quer
 use super::{JobEnv, Progress};
 use crate::domain::notify::{self, Facts, Kind};
 use crate::error::ApiError;
+use crate::ids::UserId;
 
 /// Name shown for a dormant account while its data is set aside.
 pub const DORMANT_NAME: &str = "휴면 회원";
@@ -53,7 +54,7 @@ pub async fn warn(env: &JobEnv, progress: &dyn Progress) -> anyhow::Result<u64> 
             let made = notify::notify(
                 &txn,
                 env.channels,
-                account.id,
+                UserId(account.id),
                 Kind::DormancyWarning,
                 &key,
                 &Facts::default(),
@@ -118,7 +119,7 @@ async fn move_aside(env: &JobEnv, account: user::Model) -> anyhow::Result<u64> {
     )
     .exec_without_returning(&txn)
     .await?;
-    let sessions = crate::domain::refresh_tokens::revoke_other_families(&txn, account.id, None)
+    let sessions = crate::domain::refresh_tokens::revoke_other_families(&txn, UserId(account.id), None)
         .await
         .map_err(ApiError::into_anyhow)?;
     txn.commit().await?;

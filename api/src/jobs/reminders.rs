@@ -10,6 +10,7 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use super::{JobEnv, Progress};
 use crate::domain::notify::{self, Kind};
 use crate::error::ApiError;
+use crate::ids::UserId;
 
 /// Confirmed buyers of sessions starting within the next 24 hours.
 pub async fn remind_upcoming(env: &JobEnv, progress: &dyn Progress) -> anyhow::Result<u64> {
@@ -101,7 +102,7 @@ async fn notify_confirmed_buyers(
             let made = notify::notify(
                 &txn,
                 env.channels,
-                reservation.user_id,
+                UserId(reservation.user_id),
                 kind,
                 &key(&reservation, performance_id),
                 &facts,

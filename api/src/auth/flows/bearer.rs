@@ -6,6 +6,7 @@ use super::deny_key;
 use crate::auth::AuthDeps;
 use crate::auth::jwt::TokenError;
 use crate::auth::viewer::{Principal, Viewer};
+use crate::ids::UserId;
 
 /// Decides the caller from an `Authorization: Bearer …` token: a valid, unexpired token of a
 /// session that was not ended. Fails closed: a token is refused when the deny-list cannot
@@ -53,7 +54,7 @@ pub async fn check_token(app: &AuthDeps, token: &str) -> TokenCheck {
         return TokenCheck::Refused(TokenError::Invalid);
     };
     TokenCheck::Valid(Principal {
-        user_id,
+        user_id: UserId(user_id),
         role: role.0,
         session_id: claims.sid,
     })

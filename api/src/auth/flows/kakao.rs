@@ -13,6 +13,7 @@ use crate::domain::accounts::{self, NewAccount};
 use crate::domain::email::Email;
 use crate::domain::refresh_tokens;
 use crate::error::{ApiError, ApiResult};
+use crate::ids::UserId;
 
 /// How long a Kakao authorization may take before its state is forgotten.
 const KAKAO_STATE_TTL: Duration = Duration::from_secs(600);
@@ -85,7 +86,7 @@ pub async fn kakao_log_in(app: &AuthDeps, ip: IpAddr, code: &str, state: &str) -
                     if !user.email_verified {
                         // See `accounts::link_kakao`: whoever holds sessions on an account
                         // with an unproven email is shut out now.
-                        ended_sessions = refresh_tokens::revoke_other_families(&txn, user.id, None).await?;
+                        ended_sessions = refresh_tokens::revoke_other_families(&txn, UserId(user.id), None).await?;
                     }
                     accounts::link_kakao(&txn, user, profile.id).await?
                 }
@@ -113,8 +114,8 @@ pub async fn kakao_log_in(app: &AuthDeps, ip: IpAddr, code: &str, state: &str) -
         return Err(ApiError::AccountDormant);
     }
     let user = accounts::record_login(&txn, user).await?;
-    let family = refresh_tokens::start_family(&txn, user.id, refresh_ttl(app)).await?;
+    let family = refresh_tokens::start_family(&txn, UserId(user.id), refresh_ttl(app)).await?;
     txn.commit().await?;
-    end_sessions(app, user.id, &ended_sessions).await?;
+    end_sessions(app, UserId(user.id), &ended_sessions).await?;
     issue(app, user, Some(family)).await
 }

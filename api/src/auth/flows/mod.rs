@@ -21,6 +21,7 @@ use crate::auth::AuthDeps;
 use crate::domain::accounts;
 use crate::domain::refresh_tokens;
 use crate::error::{ApiError, ApiResult};
+use crate::ids::UserId;
 
 /// What a successful log-in hands to the client.
 #[derive(Debug, Clone)]
@@ -59,13 +60,16 @@ async fn issue(app: &AuthDeps, user: user::Model, family: Option<refresh_tokens:
     }
     let refresh = match family {
         Some(token) => token,
-        None => refresh_tokens::start_family(&app.db, user.id, refresh_ttl(app)).await?,
+        None => refresh_tokens::start_family(&app.db, UserId(user.id), refresh_ttl(app)).await?,
     };
     // The role is read again once the session exists: a demotion committed after this read
     // ends the session (`end_all_sessions` finds it), one committed before is read here. The
     // `user` read before the session began could sign a just-removed ADMIN role into a live
     // session.
-    let role = accounts::find_user(&app.db, user.id).await?.role.to_value_string();
+    let role = accounts::find_user(&app.db, UserId(user.id))
+        .await?
+        .role
+        .to_value_string();
     let (access_token, access_token_expires_at) = app
         .jwt
         .issue(user.id, &role, &refresh.family_id)

@@ -14,6 +14,7 @@ use crate::domain::accounts::{self, NewAccount};
 use crate::domain::email::Email;
 use crate::domain::refresh_tokens;
 use crate::error::{ApiError, ApiResult};
+use crate::ids::UserId;
 
 #[tracing::instrument(name = "auth.sign_up", skip_all)]
 pub async fn sign_up(app: &AuthDeps, ip: IpAddr, input: SignUp) -> ApiResult<Tokens> {
@@ -40,7 +41,7 @@ pub async fn sign_up(app: &AuthDeps, ip: IpAddr, input: SignUp) -> ApiResult<Tok
     )
     .await?;
     let user = accounts::record_login(&txn, user).await?;
-    let family = refresh_tokens::start_family(&txn, user.id, refresh_ttl(app)).await?;
+    let family = refresh_tokens::start_family(&txn, UserId(user.id), refresh_ttl(app)).await?;
     txn.commit().await?;
     issue(app, user, Some(family)).await
 }
@@ -108,8 +109,8 @@ pub async fn change_password(app: &AuthDeps, principal: &Principal, current: &st
     passwords::check_policy(new, user.email.as_deref(), &app.settings.auth)?;
     let hash = passwords::hash(new, &app.settings.auth).await?;
     let txn = crate::db::begin_write(&app.db).await?;
-    accounts::set_password_hash(&txn, user.id, hash).await?;
-    let revoked = refresh_tokens::revoke_other_families(&txn, user.id, Some(&principal.session_id)).await?;
+    accounts::set_password_hash(&txn, UserId(user.id), hash).await?;
+    let revoked = refresh_tokens::revoke_other_families(&txn, UserId(user.id), Some(&principal.session_id)).await?;
     txn.commit().await?;
-    end_sessions(app, user.id, &revoked).await
+    end_sessions(app, UserId(user.id), &revoked).await
 }

@@ -10,6 +10,7 @@ use crate::auth::viewer::Viewer;
 use crate::domain::accounts;
 use crate::domain::refresh_tokens::{self, Rotation};
 use crate::error::{ApiError, ApiResult};
+use crate::ids::UserId;
 
 #[tracing::instrument(name = "auth.refresh", skip_all)]
 pub async fn refresh(app: &AuthDeps, ip: IpAddr, token: &str) -> ApiResult<Tokens> {
@@ -19,12 +20,12 @@ pub async fn refresh(app: &AuthDeps, ip: IpAddr, token: &str) -> ApiResult<Token
     txn.commit().await?;
     match rotation {
         Rotation::Rotated(next) => {
-            let user = accounts::find_user(&app.db, next.user_id).await?;
+            let user = accounts::find_user(&app.db, UserId(next.user_id)).await?;
             issue(app, user, Some(next)).await
         }
         Rotation::Reused { family_id, user_id } => {
             tracing::warn!(
-                user_id,
+                user_id = %user_id,
                 family_id,
                 "a spent refresh token was presented again: the session is revoked"
             );
@@ -49,24 +50,24 @@ pub async fn log_out(app: &AuthDeps, viewer: &Viewer, token: &str) -> ApiResult<
         return Err(unauthenticated("the refresh token is not valid"));
     }
     refresh_tokens::revoke_family(&app.db, &family_id).await?;
-    end_sessions(app, owner, &[family_id]).await
+    end_sessions(app, UserId(owner), &[family_id]).await
 }
 
 /// Ends every session of a user (after a role change, say).
 #[tracing::instrument(name = "auth.end_all_sessions", skip_all)]
-pub async fn end_all_sessions(app: &AuthDeps, user_id: i64) -> ApiResult<()> {
+pub async fn end_all_sessions(app: &AuthDeps, user_id: UserId) -> ApiResult<()> {
     let revoked = refresh_tokens::revoke_other_families(&app.db, user_id, None).await?;
     end_sessions(app, user_id, &revoked).await
 }
 
 /// Deny-lists the user's revoked sessions for as long as their access tokens can live, then
 /// tells the user's open sockets on every instance to check their token again.
-pub(super) async fn end_sessions(app: &AuthDeps, user_id: i64, sessions: &[String]) -> ApiResult<()> {
+pub(super) async fn end_sessions(app: &AuthDeps, user_id: UserId, sessions: &[String]) -> ApiResult<()> {
     if sessions.is_empty() {
         return Ok(());
     }
     deny_access(app.deny_list.as_ref(), &app.settings.auth, sessions).await?;
-    crate::live::sockets::announce(app.bus.as_ref(), user_id, Default::default()).await;
+    crate::live::sockets::announce(app.bus.as_ref(), user_id.0, Default::default()).await;
     Ok(())
 }
 

@@ -16,14 +16,19 @@ use sea_orm::{
 
 use super::campaigns::find_coupon;
 use crate::error::{ApiError, ApiResult};
+use crate::ids::{CouponId, UserId};
 
 /// How many claimable campaigns `availableCoupons` lists at most.
 const AVAILABLE_LIMIT: u64 = 100;
 
 /// Gives the buyer one copy of the coupon, if any is left.
-#[tracing::instrument(name = "coupons.claims.claim_coupon", skip_all, fields(coupon_id = coupon_id, user_id = user_id))]
-pub async fn claim_coupon(db: &DatabaseConnection, coupon_id: i64, user_id: i64) -> ApiResult<user_coupon::Model> {
-    let coupon = find_coupon(db, coupon_id).await?;
+#[tracing::instrument(name = "coupons.claims.claim_coupon", skip_all, fields(coupon_id = %coupon_id, user_id = %user_id))]
+pub async fn claim_coupon(
+    db: &DatabaseConnection,
+    coupon_id: CouponId,
+    user_id: UserId,
+) -> ApiResult<user_coupon::Model> {
+    let coupon = find_coupon(db, coupon_id.0).await?;
     let now = Utc::now();
     check_claimable(&coupon, now)?;
     // On a rush most claims come after the last copy; saying so without a transaction keeps
@@ -39,8 +44,8 @@ pub async fn claim_coupon(db: &DatabaseConnection, coupon_id: i64, user_id: i64)
     // The copy first, the counter second: the coupon row is the one every claimer queues on,
     // and this way its lock is held from the UPDATE to the COMMIT only.
     let copy = user_coupon::ActiveModel {
-        coupon_id: Set(coupon_id),
-        user_id: Set(user_id),
+        coupon_id: Set(coupon_id.0),
+        user_id: Set(user_id.0),
         status: Set(UserCouponStatus::Available),
         claimed_at: Set(now),
         updated_at: Set(now),
@@ -72,7 +77,7 @@ pub async fn claim_coupon(db: &DatabaseConnection, coupon_id: i64, user_id: i64)
         // Rolls the copy back with it.
         txn.rollback().await?;
         // Deactivated or expired meanwhile, or the last copy went to someone else.
-        check_claimable(&find_coupon(db, coupon_id).await?, now)?;
+        check_claimable(&find_coupon(db, coupon_id.0).await?, now)?;
         return Err(ApiError::CouponSoldOut);
     }
     txn.commit().await?;
@@ -81,7 +86,7 @@ pub async fn claim_coupon(db: &DatabaseConnection, coupon_id: i64, user_id: i64)
 
 /// Campaigns the buyer can claim now: active, within their dates, copies left, and not
 /// claimed by this buyer yet. Those ending soonest first.
-pub async fn available_coupons(db: &impl ConnectionTrait, user_id: i64) -> ApiResult<Vec<coupon::Model>> {
+pub async fn available_coupons(db: &impl ConnectionTrait, user_id: UserId) -> ApiResult<Vec<coupon::Model>> {
     let now = Utc::now();
     let mine = user_coupon::Entity::find()
         .select_only()
@@ -104,7 +109,7 @@ pub async fn available_coupons(db: &impl ConnectionTrait, user_id: i64) -> ApiRe
 /// The buyer's copies with their campaigns, newest first.
 pub async fn my_coupons(
     db: &impl ConnectionTrait,
-    user_id: i64,
+    user_id: UserId,
 ) -> ApiResult<Vec<(user_coupon::Model, coupon::Model)>> {
     let rows = user_coupon::Entity::find()
         .find_also_related(coupon::Entity)
@@ -118,7 +123,11 @@ pub async fn my_coupons(
         .collect())
 }
 
-async fn find_copy(db: &impl ConnectionTrait, coupon_id: i64, user_id: i64) -> ApiResult<Option<user_coupon::Model>> {
+async fn find_copy(
+    db: &impl ConnectionTrait,
+    coupon_id: CouponId,
+    user_id: UserId,
+) -> ApiResult<Option<user_coupon::Model>> {
     Ok(user_coupon::Entity::find()
         .filter(user_coupon::Column::CouponId.eq(coupon_id))
         .filter(user_coupon::Column::UserId.eq(user_id))

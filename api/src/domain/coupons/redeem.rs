@@ -17,6 +17,7 @@ use super::Discount;
 use super::campaigns::find_coupon;
 use crate::domain::holds::find_owned;
 use crate::error::{ApiError, ApiResult};
+use crate::ids::{ReservationId, UserId};
 
 /// What `coupon` takes off an order of `order_amount` KRW: a fixed amount, or a percentage
 /// rounded down and capped; never more than the order. Below the coupon's minimum order the
@@ -48,9 +49,9 @@ pub async fn apply_coupon(
     db: &DatabaseConnection,
     reservation_id: i64,
     user_coupon_id: i64,
-    user_id: i64,
+    user_id: UserId,
 ) -> ApiResult<reservation::Model> {
-    let reservation = held(db, reservation_id, user_id).await?;
+    let reservation = held(db, ReservationId(reservation_id), user_id).await?;
     if reservation.user_coupon_id == Some(user_coupon_id) {
         return Ok(reservation);
     }
@@ -98,7 +99,7 @@ pub async fn apply_coupon(
             "this coupon is already applied to another reservation or used".into(),
         ));
     }
-    let applied = find_owned(&txn, reservation_id, user_id).await?;
+    let applied = find_owned(&txn, ReservationId(reservation_id), user_id).await?;
     txn.commit().await?;
     Ok(applied)
 }
@@ -109,9 +110,9 @@ pub async fn apply_coupon(
 pub async fn remove_coupon(
     db: &DatabaseConnection,
     reservation_id: i64,
-    user_id: i64,
+    user_id: UserId,
 ) -> ApiResult<reservation::Model> {
-    let reservation = held(db, reservation_id, user_id).await?;
+    let reservation = held(db, ReservationId(reservation_id), user_id).await?;
     let Some(copy) = reservation.user_coupon_id else {
         return Ok(reservation);
     };
@@ -122,7 +123,7 @@ pub async fn remove_coupon(
         return Err(changed_meanwhile());
     }
     move_copies(&txn, [copy], UserCouponStatus::Applied, UserCouponStatus::Available).await?;
-    let removed = find_owned(&txn, reservation_id, user_id).await?;
+    let removed = find_owned(&txn, ReservationId(reservation_id), user_id).await?;
     txn.commit().await?;
     Ok(removed)
 }
@@ -170,7 +171,11 @@ fn applied_to(reservation_ids: impl IntoIterator<Item = i64>) -> sea_orm::sea_qu
 }
 
 /// The caller's reservation, if it is still held and unexpired.
-async fn held(db: &impl ConnectionTrait, reservation_id: i64, user_id: i64) -> ApiResult<reservation::Model> {
+async fn held(
+    db: &impl ConnectionTrait,
+    reservation_id: ReservationId,
+    user_id: UserId,
+) -> ApiResult<reservation::Model> {
     let reservation = find_owned(db, reservation_id, user_id).await?;
     if reservation.status != ReservationStatus::Held || reservation.expires_at <= Utc::now() {
         return Err(ApiError::Conflict(

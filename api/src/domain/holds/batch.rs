@@ -47,7 +47,7 @@ pub(super) async fn apply(
 ) -> ApiResult<Vec<ApiResult<reservation::Model>>> {
     let mut answers: Vec<Option<ApiResult<reservation::Model>>> = holds.iter().map(|_| None).collect();
 
-    let users: BTreeSet<i64> = holds.iter().map(|h| h.request.user_id).collect();
+    let users: BTreeSet<i64> = holds.iter().map(|h| h.request.user_id.0).collect();
     let present = lock_buyers(txn, &users).await?;
     // Requests made again with a key that was used since they were first looked at (a retry
     // racing its original, perhaps on another instance), and keys used twice in the batch.
@@ -55,8 +55,8 @@ pub(super) async fn apply(
     let mut first_with_key: HashMap<(i64, &str), usize> = HashMap::new();
     let mut twins: Vec<(usize, usize)> = Vec::new();
     for (i, hold) in holds.iter().enumerate() {
-        let key = (hold.request.user_id, hold.key.as_str());
-        if !present.contains(&hold.request.user_id) {
+        let key = (hold.request.user_id.0, hold.key.as_str());
+        if !present.contains(&hold.request.user_id.0) {
             answers[i] = Some(Err(ApiError::NotFound("user")));
         } else if let Some(existing) = used.get(&key) {
             answers[i] = Some(super::super::hold_guards::replay(txn, existing.clone(), &hold.request).await);
@@ -90,7 +90,7 @@ pub(super) async fn apply(
     let asks: Vec<Ask<'_>> = deciding
         .iter()
         .map(|&i| Ask {
-            user_id: holds[i].request.user_id,
+            user_id: holds[i].request.user_id.0,
             seat_ids: &holds[i].request.seat_ids,
         })
         .collect();
@@ -177,7 +177,7 @@ async fn keys_used<'a>(
     txn: &DatabaseTransaction,
     holds: &'a [ReadyHold],
 ) -> ApiResult<HashMap<(i64, &'a str), reservation::Model>> {
-    let users: BTreeSet<i64> = holds.iter().map(|h| h.request.user_id).collect();
+    let users: BTreeSet<i64> = holds.iter().map(|h| h.request.user_id.0).collect();
     let keys: BTreeSet<&str> = holds.iter().map(|h| h.key.as_str()).collect();
     let found = reservation::Entity::find()
         .filter(reservation::Column::UserId.is_in(users))
@@ -190,7 +190,7 @@ async fn keys_used<'a>(
             let existing = found
                 .iter()
                 .find(|r| r.user_id == hold.request.user_id && r.idempotency_key == hold.key)?;
-            Some(((hold.request.user_id, hold.key.as_str()), existing.clone()))
+            Some(((hold.request.user_id.0, hold.key.as_str()), existing.clone()))
         })
         .collect())
 }
@@ -321,8 +321,8 @@ async fn insert_reservations(
     let rows = winners.iter().zip(priced).map(|((i, _), seats)| {
         let hold = &holds[*i];
         reservation::ActiveModel {
-            user_id: Set(hold.request.user_id),
-            session_id: Set(hold.request.session_id),
+            user_id: Set(hold.request.user_id.0),
+            session_id: Set(hold.request.session_id.0),
             status: Set(ReservationStatus::Held),
             seat_count: Set(hold.request.seat_ids.len() as i32),
             amount: Set(seats.iter().map(|(_, _, price)| i64::from(*price)).sum()),

@@ -32,11 +32,12 @@ pub use combiner::HoldCombiner;
 use super::inventory::{bump_version, change_available, current_version, lock_session, record_seat_changes};
 use super::reservation_flow::record_status_change;
 use crate::error::{ApiError, ApiResult};
+use crate::ids::{ReservationId, SessionId, UserId};
 
 #[derive(Debug, Clone)]
 pub struct HoldRequest {
-    pub user_id: i64,
-    pub session_id: i64,
+    pub user_id: UserId,
+    pub session_id: SessionId,
     pub seat_ids: Vec<i64>,
     pub idempotency_key: String,
 }
@@ -91,7 +92,7 @@ pub struct ReadyHold {
 
 impl ReadyHold {
     pub(crate) fn session_id(&self) -> i64 {
-        self.request.session_id
+        self.request.session_id.0
     }
 
     /// The same request made twice (a retry): same buyer, key, session and seats.
@@ -130,7 +131,7 @@ pub async fn prepare(holds: &HoldCombiner, request: HoldRequest) -> ApiResult<Pr
         return Err(over_limit(policy, 0));
     }
     let ids: Vec<i64> = seat_ids.into_iter().collect();
-    match check_still_free(db, request.session_id, &ids, request.user_id, key, Utc::now()).await? {
+    match check_still_free(db, request.session_id.0, &ids, request.user_id, key, Utc::now()).await? {
         Precheck::Free => {}
         Precheck::KeyUsed(id) => {
             let existing = reservation::Entity::find_by_id(id)
@@ -178,7 +179,7 @@ async fn check_still_free(
     db: &impl ConnectionTrait,
     session_id: i64,
     ids: &[i64],
-    user_id: i64,
+    user_id: UserId,
     key: &str,
     now: DateTime<Utc>,
 ) -> ApiResult<Precheck> {
@@ -258,8 +259,12 @@ pub(super) fn over_limit(policy: HoldPolicy, already: usize) -> ApiError {
 }
 
 /// Gives a held reservation's seats back.
-#[tracing::instrument(name = "holds.release_hold", skip_all, fields(reservation_id = reservation_id, user_id = user_id))]
-pub async fn release_hold(db: &DatabaseConnection, reservation_id: i64, user_id: i64) -> ApiResult<reservation::Model> {
+#[tracing::instrument(name = "holds.release_hold", skip_all, fields(reservation_id = %reservation_id, user_id = %user_id))]
+pub async fn release_hold(
+    db: &DatabaseConnection,
+    reservation_id: ReservationId,
+    user_id: UserId,
+) -> ApiResult<reservation::Model> {
     let reservation = find_owned(db, reservation_id, user_id).await?;
     if reservation.status != ReservationStatus::Held {
         return Err(ApiError::Conflict("only a held reservation can be released".into()));
@@ -409,7 +414,11 @@ async fn sweep_session(txn: &DatabaseTransaction, session_id: i64, now: DateTime
 }
 
 /// The buyer's own reservation; anyone else's is NOT_FOUND.
-pub async fn find_owned(db: &impl ConnectionTrait, id: i64, user_id: i64) -> ApiResult<reservation::Model> {
+pub async fn find_owned(
+    db: &impl ConnectionTrait,
+    id: ReservationId,
+    user_id: UserId,
+) -> ApiResult<reservation::Model> {
     reservation::Entity::find_by_id(id)
         .one(db)
         .await?
@@ -438,7 +447,7 @@ pub async fn seats_of(db: &impl ConnectionTrait, reservation_id: i64) -> ApiResu
 
 pub(crate) async fn find_by_key(
     db: &impl ConnectionTrait,
-    user_id: i64,
+    user_id: UserId,
     key: &str,
 ) -> ApiResult<Option<reservation::Model>> {
     Ok(reservation::Entity::find()

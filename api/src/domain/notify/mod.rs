@@ -21,6 +21,7 @@ pub use messages::{Facts, Kind};
 
 use crate::domain::reservation_flow::ReservationChanged;
 use crate::error::{ApiError, ApiResult};
+use crate::ids::UserId;
 use crate::outbox::relay::DurableConsumer;
 use crate::outbox::{self, Event, topic};
 
@@ -51,7 +52,7 @@ pub struct Pushed {
 pub async fn notify(
     db: &impl ConnectionTrait,
     channels: Channels,
-    user_id: i64,
+    user_id: UserId,
     kind: Kind,
     dedupe_key: &str,
     facts: &Facts,
@@ -64,7 +65,7 @@ pub async fn notify(
     let message = messages::render(kind, facts, &user.language);
     let now = Utc::now();
     let inserted = notification::Entity::insert(notification::ActiveModel {
-        user_id: Set(user_id),
+        user_id: Set(user_id.0),
         kind: Set(kind.as_str().to_string()),
         dedupe_key: Set(dedupe_key.to_string()),
         title: Set(message.title.clone()),
@@ -107,14 +108,14 @@ pub async fn notify(
     }
     let pushed = Pushed {
         id: stored.id,
-        user_id,
+        user_id: user_id.0,
         kind: stored.kind.clone(),
         title: stored.title.clone(),
         body: stored.body.clone(),
         data,
         created_at: now,
     };
-    outbox::record(db, topic::NOTIFICATION, user_id, None, &pushed).await?;
+    outbox::record(db, topic::NOTIFICATION, user_id.0, None, &pushed).await?;
     Ok(Some(stored))
 }
 
@@ -225,7 +226,7 @@ impl ReservationNotifier {
             };
             let key = format!("reservation:{}:{}", change.reservation_id, kind.as_str());
             let data = serde_json::json!({ "reservationId": crate::ids::encode(crate::ids::NodeKind::Reservation, change.reservation_id).to_string() });
-            notify(txn, self.channels, change.user_id, kind, &key, &facts, data).await?;
+            notify(txn, self.channels, UserId(change.user_id), kind, &key, &facts, data).await?;
         }
         Ok(())
     }

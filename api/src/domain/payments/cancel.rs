@@ -16,13 +16,14 @@ use crate::domain::reservation_flow::cancel_confirmed;
 use crate::domain::tickets::NotRefundable;
 use crate::domain::validate::required_text;
 use crate::error::{ApiError, ApiResult};
+use crate::ids::UserId;
 use crate::infra::payments::ProviderPayment;
 
 /// Who asks for the cancellation. The box office's carries the audit entry that records it,
 /// written in the same transaction as the cancellation.
 #[derive(Debug, Clone)]
 pub enum Canceller<'a> {
-    Buyer(i64),
+    Buyer(UserId),
     BoxOffice(AuditEntry<'a>),
 }
 

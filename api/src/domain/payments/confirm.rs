@@ -10,12 +10,13 @@ use super::{PaymentDeps, provider_error};
 use crate::domain::holds::find_owned;
 use crate::domain::reservation_flow::{abandon_payment, start_payment};
 use crate::error::{ApiError, ApiResult};
+use crate::ids::{ReservationId, UserId};
 use crate::infra::payments::{ConfirmRequest, ProviderError};
 
 #[derive(Debug, Clone)]
 pub struct ConfirmInput {
-    pub reservation_id: i64,
-    pub user_id: i64,
+    pub reservation_id: ReservationId,
+    pub user_id: UserId,
     pub payment_key: String,
     pub order_id: String,
     pub amount: i64,
@@ -112,7 +113,7 @@ fn check_matches(reservation: &reservation::Model, input: &ConfirmInput) -> ApiR
     }
     tracing::warn!(
         reservation_id = reservation.id,
-        user_id = input.user_id,
+        user_id = %input.user_id,
         expected_order_id = reservation.order_id.as_deref().unwrap_or_default(),
         given_order_id = input.order_id,
         expected_amount = reservation.amount,

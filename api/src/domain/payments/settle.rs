@@ -13,6 +13,7 @@ use super::{PaymentDeps, provider_error};
 use crate::domain::notify::{self, Kind};
 use crate::domain::reservation_flow::{abandon_payment, cancel_confirmed, confirm_reservation, start_payment};
 use crate::error::{ApiError, ApiResult};
+use crate::ids::UserId;
 use crate::infra::payments::{ProviderError, ProviderPayment};
 
 /// Reservations settled per reconciliation run; the next run takes the rest.
@@ -99,7 +100,7 @@ async fn refund_late_payment(
     notify::notify(
         deps.db,
         deps.channels,
-        reservation.user_id,
+        UserId(reservation.user_id),
         Kind::PaymentRefunded,
         &format!("payment-refunded:{}", payment.payment_key),
         &facts,

@@ -21,6 +21,7 @@ use super::signing::TicketKeys;
 use crate::domain::box_office_offset;
 use crate::domain::validate::optional_text;
 use crate::error::{ApiError, ApiResult};
+use crate::ids::{ReservationId, SeatId, UserId};
 
 /// Most scans one `checkInBatch` may carry.
 pub const MAX_BATCH: usize = 500;
@@ -55,8 +56,8 @@ pub struct CheckIn {
 pub use crate::error::TicketRefusal as Refusal;
 
 /// Checks one scan in; see the module's documentation.
-#[tracing::instrument(name = "tickets.check_in.check_in", skip_all, fields(staff_id = staff_id))]
-pub async fn check_in(db: &DatabaseConnection, keys: &TicketKeys, staff_id: i64, scan: Scan) -> ApiResult<CheckIn> {
+#[tracing::instrument(name = "tickets.check_in.check_in", skip_all, fields(staff_id = %staff_id))]
+pub async fn check_in(db: &DatabaseConnection, keys: &TicketKeys, staff_id: UserId, scan: Scan) -> ApiResult<CheckIn> {
     let gate = optional_text("gate", scan.gate.as_deref(), 64)?;
     let now = Utc::now();
     // An offline scan is recorded when it happened; a clock ahead of ours cannot date a
@@ -96,7 +97,7 @@ pub async fn check_in(db: &DatabaseConnection, keys: &TicketKeys, staff_id: i64,
         .await?
         .rows_affected
         == 1;
-    if admitted && super::refund_under_way(&txn, ticket.reservation_id, ticket.seat_id).await? {
+    if admitted && super::refund_under_way(&txn, ReservationId(ticket.reservation_id), SeatId(ticket.seat_id)).await? {
         // The buyer asked for this seat's money back and the answer is not in: not in
         // through the door meanwhile (a refund claim decides under the ticket's row lock,
         // which our update waited for).
@@ -133,7 +134,7 @@ pub async fn check_in(db: &DatabaseConnection, keys: &TicketKeys, staff_id: i64,
 pub async fn check_in_batch(
     db: &DatabaseConnection,
     keys: &TicketKeys,
-    staff_id: i64,
+    staff_id: UserId,
     scans: Vec<Scan>,
 ) -> ApiResult<Vec<ApiResult<CheckIn>>> {
     if scans.len() > MAX_BATCH {

@@ -28,6 +28,7 @@ pub use signing::{TicketClaims, TicketKeys};
 
 use super::paging::{Page, PageRequest};
 use crate::error::{ApiError, ApiResult};
+use crate::ids::{ReservationId, SeatId, UserId};
 use crate::outbox::{self, topic};
 
 /// The payload of a `ticket` outbox event: the door count of `session_id` changed (tickets
@@ -163,7 +164,11 @@ pub async fn not_refundable(
 /// Whether a refund of the reservation covering `seat_id` is under way (a PENDING refund of
 /// it, or of the whole booking): the ticket must neither change hands nor open the door
 /// until it is settled.
-pub(crate) async fn refund_under_way(db: &impl ConnectionTrait, reservation_id: i64, seat_id: i64) -> ApiResult<bool> {
+pub(crate) async fn refund_under_way(
+    db: &impl ConnectionTrait,
+    reservation_id: ReservationId,
+    seat_id: SeatId,
+) -> ApiResult<bool> {
     let pending = refund::Entity::find()
         .filter(refund::Column::ReservationId.eq(reservation_id))
         .filter(
@@ -178,7 +183,7 @@ pub(crate) async fn refund_under_way(db: &impl ConnectionTrait, reservation_id: 
             || refund
                 .seat_ids
                 .split(',')
-                .any(|seat| seat.trim().parse() == Ok(seat_id))
+                .any(|seat| seat.trim().parse::<i64>() == Ok(seat_id.0))
     }))
 }
 
@@ -201,7 +206,7 @@ pub async fn of_reservation(db: &impl ConnectionTrait, reservation_id: i64) -> A
 /// The tickets `owner_id` holds, newest first (keyset on the id).
 pub async fn list_mine(
     db: &impl ConnectionTrait,
-    owner_id: i64,
+    owner_id: UserId,
     include_cancelled: bool,
     page: PageRequest<()>,
 ) -> ApiResult<Page<ticket::Model>> {

@@ -18,12 +18,13 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, Qu
 use crate::domain::accounts;
 use crate::domain::notify::{self, Channels, Facts, Kind};
 use crate::error::{ApiError, ApiResult};
+use crate::ids::{ReservationId, SeatId, UserId};
 
 #[tracing::instrument(name = "tickets.transfer.transfer", skip_all)]
 pub async fn transfer(
     db: &DatabaseConnection,
     channels: Channels,
-    sender_id: i64,
+    sender_id: UserId,
     ticket_id: i64,
     to_email: &str,
 ) -> ApiResult<ticket::Model> {
@@ -89,7 +90,7 @@ pub async fn transfer(
     }
     // A refund of this seat may be under way; it decided with the ticket's row locked, so
     // checking after our update (which waited for that lock) sees it.
-    if super::refund_under_way(&txn, ticket.reservation_id, ticket.seat_id).await? {
+    if super::refund_under_way(&txn, ReservationId(ticket.reservation_id), SeatId(ticket.seat_id)).await? {
         txn.rollback().await?;
         return Err(ApiError::Conflict(
             "a refund of this booking is under way; transfer the ticket once it is done".into(),
@@ -97,7 +98,7 @@ pub async fn transfer(
     }
     ticket_transfer::ActiveModel {
         ticket_id: Set(ticket.id),
-        from_user_id: Set(sender_id),
+        from_user_id: Set(sender_id.0),
         to_user_id: Set(recipient.id),
         generation: Set(generation),
         created_at: Set(now),
@@ -117,7 +118,7 @@ pub async fn transfer(
     notify::notify(
         &txn,
         channels,
-        recipient.id,
+        UserId(recipient.id),
         Kind::TicketReceived,
         &format!("ticket-received-{}-{generation}", ticket.id),
         &facts,

@@ -31,6 +31,7 @@ use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFi
 pub use events::{RoomUpdate, TicketChange};
 
 use crate::error::{ApiError, ApiResult};
+use crate::ids::{SessionId, UserId};
 
 /// What the box office sets.
 #[derive(Debug, Clone)]
@@ -159,9 +160,9 @@ impl TicketView {
 /// that EXPIRED (admitted, but no hold in time) goes back to the end of the line, keeping
 /// its id. Insert-or-nothing on the unique (session, user) key, then a read: concurrent
 /// joins of one buyer all get the one ticket, without a lock.
-#[tracing::instrument(name = "waiting_room.join", skip_all, fields(session_id = session_id, user_id = user_id))]
-pub async fn join(db: &impl ConnectionTrait, session_id: i64, user_id: i64) -> ApiResult<TicketView> {
-    let room = find_room(db, session_id)
+#[tracing::instrument(name = "waiting_room.join", skip_all, fields(session_id = %session_id, user_id = %user_id))]
+pub async fn join(db: &impl ConnectionTrait, session_id: SessionId, user_id: UserId) -> ApiResult<TicketView> {
+    let room = find_room(db, session_id.0)
         .await?
         .filter(|room| room.enabled)
         .ok_or(ApiError::NotFound("waiting room"))?;
@@ -172,8 +173,8 @@ pub async fn join(db: &impl ConnectionTrait, session_id: i64, user_id: i64) -> A
         QueueState::Waiting
     };
     waiting_room_ticket::Entity::insert(waiting_room_ticket::ActiveModel {
-        session_id: Set(session_id),
-        user_id: Set(user_id),
+        session_id: Set(session_id.0),
+        user_id: Set(user_id.0),
         sequence: Set(None),
         state: Set(state),
         joined_at: Set(now),
@@ -192,7 +193,7 @@ pub async fn join(db: &impl ConnectionTrait, session_id: i64, user_id: i64) -> A
     )
     .exec_without_returning(db)
     .await?;
-    let mut ticket = find_ticket_of(db, session_id, user_id)
+    let mut ticket = find_ticket_of(db, session_id.0, user_id)
         .await?
         .ok_or_else(|| ApiError::internal(anyhow::anyhow!("a joined ticket cannot be read back")))?;
     // An admission used up (the window closed after a hold) is over too: joining again is
@@ -246,7 +247,7 @@ pub async fn find_ticket(db: &impl ConnectionTrait, ticket_id: i64) -> ApiResult
 async fn find_ticket_of(
     db: &impl ConnectionTrait,
     session_id: i64,
-    user_id: i64,
+    user_id: UserId,
 ) -> ApiResult<Option<waiting_room_ticket::Model>> {
     Ok(waiting_room_ticket::Entity::find()
         .filter(waiting_room_ticket::Column::SessionId.eq(session_id))
@@ -263,7 +264,7 @@ async fn find_ticket_of(
 pub async fn ticket_and_room(
     db: &impl ConnectionTrait,
     ticket_id: i64,
-    user_id: i64,
+    user_id: UserId,
 ) -> ApiResult<(waiting_room_ticket::Model, waiting_room::Model)> {
     let owned = |ticket: Option<waiting_room_ticket::Model>| {
         ticket
@@ -285,7 +286,7 @@ pub async fn ticket_and_room(
 pub async fn require_admission(
     db: &impl ConnectionTrait,
     session_id: i64,
-    user_id: i64,
+    user_id: UserId,
     now: DateTime<Utc>,
 ) -> ApiResult<()> {
     let Some(room) = find_room(db, session_id).await?.filter(|room| room.enabled) else {

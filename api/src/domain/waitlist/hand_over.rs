@@ -22,6 +22,7 @@ use crate::domain::inventory::{bump_version, change_available, record_seat_chang
 use crate::domain::reservation_flow::record_status_change;
 use crate::domain::sessions::{SaleState, prices_by_grade, sale_state};
 use crate::error::{ApiError, ApiResult};
+use crate::ids::{SessionId, UserId};
 
 /// Offers the session's free seats to its line: each WAITING entry in join order whose
 /// request the AVAILABLE seats can meet (its grade, at most its price, side by side) gets
@@ -111,7 +112,7 @@ async fn over_cap(txn: &impl ConnectionTrait, entry: &waitlist_entry::Model) -> 
     let Some(cap) = entry.max_seats else {
         return Ok(false);
     };
-    let held = super::seats_held(txn, entry.user_id, entry.session_id).await?;
+    let held = super::seats_held(txn, UserId(entry.user_id), SessionId(entry.session_id)).await?;
     Ok(held + entry.seat_count as usize > usize::try_from(cap).unwrap_or(0))
 }
 
@@ -130,7 +131,7 @@ async fn offer(
     // statement aborts the whole transaction, and with it the release that freed the seats.
     // Buyers cannot choose such keys (`hold_guards::client_key`), but one made before that
     // rule, or any other way, must not stop seats coming back.
-    if crate::domain::holds::find_by_key(txn, entry.user_id, &key)
+    if crate::domain::holds::find_by_key(txn, UserId(entry.user_id), &key)
         .await?
         .is_some()
     {

@@ -23,6 +23,7 @@ pub use hand_over::hand_over;
 use super::inventory::lock_session;
 use super::sessions::{SaleState, sale_state};
 use crate::error::{ApiError, ApiResult};
+use crate::ids::{SessionId, UserId, WaitlistEntryId};
 
 /// Most entries `myWaitlist` lists (newest first); live entries are at most one per session.
 pub const MY_WAITLIST_LIMIT: u64 = 50;
@@ -30,7 +31,7 @@ pub const MY_WAITLIST_LIMIT: u64 = 50;
 /// A request to join a session's line.
 #[derive(Debug, Clone)]
 pub struct JoinRequest {
-    pub user_id: i64,
+    pub user_id: UserId,
     pub session_id: i64,
     pub count: i64,
     pub grade: Option<String>,
@@ -107,7 +108,7 @@ pub async fn join(
         return Ok(view);
     }
     super::waiting_room::require_admission(&txn, request.session_id, request.user_id, Utc::now()).await?;
-    let held = seats_held(&txn, request.user_id, request.session_id).await?;
+    let held = seats_held(&txn, request.user_id, SessionId(request.session_id)).await?;
     if held + count > max_seats_per_buyer {
         return Err(ApiError::Conflict(format!(
             "a buyer may have at most {max_seats_per_buyer} seats of a session and you already have {held}: \
@@ -118,7 +119,7 @@ pub async fn join(
     let wanted = waitlist_entry::Model {
         id: 0,
         session_id: request.session_id,
-        user_id: request.user_id,
+        user_id: request.user_id.0,
         seat_count: count as i32,
         grade: grade.clone(),
         max_price,
@@ -160,8 +161,8 @@ pub async fn join(
 /// Takes the buyer's entry out of line (LEFT). Idempotent: an entry that already left, or
 /// ended (BOOKED, LAPSED), is returned as it is. An OFFERED entry cannot leave (CONFLICT):
 /// its seats are held, and releasing the hold (`releaseHold`) gives them to the next in line.
-#[tracing::instrument(name = "waitlist.leave", skip_all, fields(entry_id = entry_id, user_id = user_id))]
-pub async fn leave(db: &DatabaseConnection, entry_id: i64, user_id: i64) -> ApiResult<EntryView> {
+#[tracing::instrument(name = "waitlist.leave", skip_all, fields(entry_id = %entry_id, user_id = %user_id))]
+pub async fn leave(db: &DatabaseConnection, entry_id: WaitlistEntryId, user_id: UserId) -> ApiResult<EntryView> {
     let now = Utc::now();
     waitlist_entry::Entity::update_many()
         .col_expr(waitlist_entry::Column::State, Expr::value(WaitlistState::Left))
@@ -181,7 +182,7 @@ pub async fn leave(db: &DatabaseConnection, entry_id: i64, user_id: i64) -> ApiR
 }
 
 /// The buyer's entries, newest first: live ones and those that ended recently.
-pub async fn mine(db: &impl ConnectionTrait, user_id: i64) -> ApiResult<Vec<EntryView>> {
+pub async fn mine(db: &impl ConnectionTrait, user_id: UserId) -> ApiResult<Vec<EntryView>> {
     let entries = waitlist_entry::Entity::find()
         .filter(waitlist_entry::Column::UserId.eq(user_id))
         .order_by_desc(waitlist_entry::Column::Id)
@@ -197,7 +198,11 @@ pub async fn mine(db: &impl ConnectionTrait, user_id: i64) -> ApiResult<Vec<Entr
 }
 
 /// The buyer's own entry; anyone else's is NOT_FOUND.
-pub async fn find_owned(db: &impl ConnectionTrait, id: i64, user_id: i64) -> ApiResult<waitlist_entry::Model> {
+pub async fn find_owned(
+    db: &impl ConnectionTrait,
+    id: WaitlistEntryId,
+    user_id: UserId,
+) -> ApiResult<waitlist_entry::Model> {
     waitlist_entry::Entity::find_by_id(id)
         .one(db)
         .await?
@@ -310,9 +315,9 @@ pub(crate) fn is_server_key(key: &str) -> bool {
 }
 
 /// Seats the buyer holds or owns in the session (the per-buyer cap counts these).
-async fn seats_held(db: &impl ConnectionTrait, user_id: i64, session_id: i64) -> ApiResult<usize> {
-    let users = std::collections::BTreeSet::from([user_id]);
-    Ok(super::holds::seats_in_session(db, &users, session_id)
+async fn seats_held(db: &impl ConnectionTrait, user_id: UserId, session_id: SessionId) -> ApiResult<usize> {
+    let users = std::collections::BTreeSet::from([user_id.0]);
+    Ok(super::holds::seats_in_session(db, &users, session_id.0)
         .await?
         .into_iter()
         .map(|(_, seats)| seats)
@@ -336,7 +341,7 @@ pub(crate) async fn offered_entry(
 
 async fn live_entry(
     db: &impl ConnectionTrait,
-    user_id: i64,
+    user_id: UserId,
     session_id: i64,
 ) -> ApiResult<Option<waitlist_entry::Model>> {
     Ok(waitlist_entry::Entity::find()

@@ -8,6 +8,7 @@ use crate::error::ApiError;
 use crate::graphql::audit::AdminWrite;
 use crate::graphql::guard::{Role, RoleGuard, principal, viewer};
 use crate::graphql::{GqlResult, app, request_info};
+use crate::ids::UserId;
 use crate::ids::{NodeKind, expect};
 
 #[derive(InputObject, Debug)]
@@ -142,11 +143,11 @@ impl AccountMutation {
         }
         let app = app(ctx)?;
         let write = AdminWrite::begin(ctx).await?;
-        let before = accounts::find_user(write.txn(), id).await?;
-        let user = accounts::set_role(write.txn(), id, role).await?;
+        let before = accounts::find_user(write.txn(), UserId(id)).await?;
+        let user = accounts::set_role(write.txn(), UserId(id), role).await?;
         write.commit(ctx, "grantRole", NodeKind::User, Some(id)).await?;
         if crate::graphql::guard::rank(role) < crate::graphql::guard::rank(before.role) {
-            flows::end_all_sessions(&app.auth, id).await?;
+            flows::end_all_sessions(&app.auth, UserId(id)).await?;
         }
         if before.role != role {
             // Sockets acting with the old role end, on every instance.

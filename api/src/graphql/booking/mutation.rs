@@ -9,7 +9,8 @@ use crate::graphql::audit::AdminWrite;
 use crate::graphql::catalog::Session;
 use crate::graphql::guard::{Role, RoleGuard, principal};
 use crate::graphql::{GqlResult, app, request_info};
-use crate::ids::{NodeKind, expect};
+use crate::ids::UserId;
+use crate::ids::{NodeKind, SessionId, expect, expect_id};
 use crate::state::AppState;
 
 #[derive(Default)]
@@ -35,7 +36,7 @@ impl BookingMutation {
             let user_id = principal(ctx)?.user_id;
             let request = HoldRequest {
                 user_id,
-                session_id: expect(NodeKind::Session, &session_id, "sessionId")?,
+                session_id: expect_id(&session_id, "sessionId")?,
                 seat_ids: seat_ids
                     .iter()
                     .map(|id| expect(NodeKind::Seat, id, "seatIds"))
@@ -111,7 +112,7 @@ impl BookingMutation {
     /// Lets the seats of a held reservation go.
     #[graphql(guard = "RoleGuard(Role::User)")]
     async fn release_hold(&self, ctx: &Context<'_>, reservation_id: ID) -> GqlResult<Reservation> {
-        let id = expect(NodeKind::Reservation, &reservation_id, "reservationId")?;
+        let id = expect_id(&reservation_id, "reservationId")?;
         Ok(Reservation(
             holds::release_hold(&app(ctx)?.db, id, principal(ctx)?.user_id).await?,
         ))
@@ -121,7 +122,7 @@ impl BookingMutation {
 /// Counts a hold attempt against the buyer's and the client address's per-minute budgets
 /// (shared by every instance with Redis); RATE_LIMITED with `retryAfter` beyond either.
 /// Called after the idempotency replay, so that retries of a hold already made are free.
-async fn check_hold_rate(ctx: &Context<'_>, app: &AppState, user_id: i64) -> Result<(), ApiError> {
+async fn check_hold_rate(ctx: &Context<'_>, app: &AppState, user_id: UserId) -> Result<(), ApiError> {
     let booking = &app.settings.booking;
     let ip = limits::limit_key(request_info(ctx)?.client_ip);
     limits::spend_budget(
@@ -161,7 +162,7 @@ fn record_hold(ctx: &Context<'_>, started: std::time::Instant, result: &GqlResul
 /// few times before giving up.
 async fn hold_best(
     app: &AppState,
-    user_id: i64,
+    user_id: UserId,
     session_id: i64,
     count: usize,
     grade: &str,
@@ -186,7 +187,7 @@ async fn hold_best(
         let seat_ids = best_available::choose(&candidates, count).ok_or(ApiError::SeatUnavailable(Vec::new()))?;
         let request = HoldRequest {
             user_id,
-            session_id,
+            session_id: SessionId(session_id),
             seat_ids,
             idempotency_key: idempotency_key.to_string(),
         };

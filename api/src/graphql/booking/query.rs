@@ -9,7 +9,7 @@ use crate::domain::{holds, reservations};
 use crate::graphql::guard::{Role, RoleGuard, principal};
 use crate::graphql::relay::{ById, Cursor, ListedById, connection, page_request};
 use crate::graphql::{GqlResult, app};
-use crate::ids::{NodeKind, expect};
+use crate::ids::{NodeKind, expect, expect_id};
 
 /// What the box office searches reservations by; every field narrows the search.
 #[derive(InputObject, Debug, Default)]
@@ -42,7 +42,7 @@ impl BookingQuery {
     /// One of the caller's reservations; anyone else's is NOT_FOUND.
     #[graphql(guard = "RoleGuard(Role::User)")]
     async fn reservation(&self, ctx: &Context<'_>, id: ID) -> GqlResult<Option<Reservation>> {
-        let id = expect(NodeKind::Reservation, &id, "id")?;
+        let id = expect_id(&id, "id")?;
         Ok(Some(Reservation(
             holds::find_owned(&app(ctx)?.db, id, principal(ctx)?.user_id).await?,
         )))

@@ -8,7 +8,7 @@ use crate::domain::coupons;
 use crate::graphql::booking::Reservation;
 use crate::graphql::guard::{Role, RoleGuard, principal};
 use crate::graphql::{GqlResult, app};
-use crate::ids::{NodeKind, expect};
+use crate::ids::{NodeKind, expect, expect_id};
 
 #[derive(Default)]
 pub struct CouponQuery;
@@ -42,10 +42,10 @@ impl CouponMutation {
     /// CONFLICT when the caller already has one.
     #[graphql(guard = "RoleGuard(Role::User)")]
     async fn claim_coupon(&self, ctx: &Context<'_>, coupon_id: ID) -> GqlResult<UserCoupon> {
-        let coupon_id = expect(NodeKind::Coupon, &coupon_id, "couponId")?;
+        let coupon_id = expect_id(&coupon_id, "couponId")?;
         let db = &app(ctx)?.db;
         let copy = coupons::claim_coupon(db, coupon_id, principal(ctx)?.user_id).await?;
-        let coupon = coupons::find_coupon(db, coupon_id).await?;
+        let coupon = coupons::find_coupon(db, coupon_id.0).await?;
         Ok(UserCoupon(copy, coupon))
     }
 

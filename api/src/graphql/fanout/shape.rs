@@ -109,7 +109,7 @@ pub(crate) fn classify(request: &Request, viewer: &Viewer) -> Option<(Root, Shap
             };
             (root, scope)
         }
-        "notificationReceived" => (Root::Notifications, Scope::Account(viewer.principal()?.user_id)),
+        "notificationReceived" => (Root::Notifications, Scope::Account(viewer.principal()?.user_id.0)),
         "waitingRoomUpdates" => {
             let ConstValue::String(ticket_id) = argument("ticketId")? else {
                 return None;
@@ -117,7 +117,7 @@ pub(crate) fn classify(request: &Request, viewer: &Viewer) -> Option<(Root, Shap
             let root = Root::WaitingRoom {
                 ticket_id: ID(ticket_id),
             };
-            (root, Scope::Account(viewer.principal()?.user_id))
+            (root, Scope::Account(viewer.principal()?.user_id.0))
         }
         _ => return None,
     };
@@ -155,7 +155,7 @@ mod tests {
 
     fn user(id: i64) -> Viewer {
         Viewer::User(Principal {
-            user_id: id,
+            user_id: crate::ids::UserId(id),
             role: Role::User,
             session_id: "s".into(),
         })

@@ -272,7 +272,7 @@ impl KeyValueStore for Unreachable {
 async fn a_deny_list_that_cannot_be_read_refuses_http_but_not_an_open_socket(app: &TestApp) {
     let buyer = app.sign_up("blip@example.com").await;
     let mut state = app.state.clone();
-    state.deny_list = std::sync::Arc::new(Unreachable);
+    state.auth.deny_list = std::sync::Arc::new(Unreachable);
     assert!(matches!(
         flows::authenticate(&state.auth, Some(&buyer.access_token)).await,
         Viewer::Rejected(curtain::auth::jwt::TokenError::Unverifiable)
