@@ -7,7 +7,6 @@
 
 use std::time::Duration;
 
-use sea_orm::{ConnectionTrait, Database};
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -20,9 +19,11 @@ pub mod bench;
 pub mod cost_bench;
 pub mod drill;
 pub mod fanout_bench;
+pub mod fixtures;
 pub mod fuzz;
 pub mod kakao;
 pub mod outside;
+mod postgres;
 pub mod reads_bench;
 pub mod s3;
 pub mod scratch;
@@ -32,6 +33,8 @@ mod spawn;
 pub mod toss;
 pub mod waiting_room_bench;
 
+pub use postgres::database_name;
+pub(crate) use postgres::{PostgresDatabase, with_database};
 pub use spawn::TestAppBuilder;
 
 /// The admin account every test server has.
@@ -70,11 +73,6 @@ pub struct TestApp {
     server: Option<JoinHandle<anyhow::Result<()>>>,
     /// The data directory (JWT key, local files), removed when the app is dropped.
     dir: tempfile::TempDir,
-}
-
-pub(crate) struct PostgresDatabase {
-    admin_url: String,
-    name: String,
 }
 
 /// Runs `$name(&TestApp)` once per backend as `sqlite::$name` and `postgres::$name`.
@@ -274,13 +272,6 @@ pub fn replica_url() -> Option<String> {
     )
 }
 
-/// The database name in a PostgreSQL URL.
-pub fn database_name(url: &str) -> &str {
-    let base = url.split('?').next().unwrap_or(url);
-    let authority_start = base.find("://").map_or(0, |i| i + 3);
-    base[authority_start..].split_once('/').map_or("", |(_, name)| name)
-}
-
 /// Asserts the response has no errors and returns its `data`.
 pub fn data(response: &Value) -> &Value {
     assert!(response.get("errors").is_none(), "unexpected errors: {response:#}");
@@ -292,335 +283,4 @@ pub fn error_code(response: &Value) -> &str {
     response["errors"][0]["extensions"]["code"]
         .as_str()
         .unwrap_or_else(|| panic!("expected an error with a code, got {response:#}"))
-}
-
-impl PostgresDatabase {
-    pub(crate) async fn create() -> Option<Self> {
-        let admin_url = test_env("CURTAIN_TEST_DATABASE_URL", "the PostgreSQL variant of this test")?;
-        let name = format!("curtain_test_{}", uuid::Uuid::new_v4().simple());
-        let admin = Database::connect(&admin_url)
-            .await
-            .unwrap_or_else(|e| panic!("cannot reach PostgreSQL at CURTAIN_TEST_DATABASE_URL: {e}"));
-        admin
-            .execute_unprepared(&format!("CREATE DATABASE {name}"))
-            .await
-            .expect("CREATE DATABASE");
-        admin.close().await.ok();
-        Some(Self { admin_url, name })
-    }
-
-    pub(crate) fn url(&self) -> String {
-        with_database(&self.admin_url, &self.name)
-    }
-
-    pub(crate) async fn drop_database(self) {
-        if let Ok(admin) = Database::connect(&self.admin_url).await {
-            let _ = admin
-                .execute_unprepared(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name))
-                .await;
-            admin.close().await.ok();
-        }
-    }
-}
-
-/// Replaces the database name in a PostgreSQL URL.
-fn with_database(url: &str, name: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((base, query)) => (base, Some(query)),
-        None => (url, None),
-    };
-    let authority_start = base.find("://").map_or(0, |i| i + 3);
-    let base = match base[authority_start..].find('/') {
-        Some(slash) => &base[..authority_start + slash],
-        None => base,
-    };
-    match query {
-        Some(query) => format!("{base}/{name}?{query}"),
-        None => format!("{base}/{name}"),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn database_names_are_swapped_in_urls() {
-        assert_eq!(
-            with_database("postgres://postgres@127.0.0.1:5432/postgres", "t1"),
-            "postgres://postgres@127.0.0.1:5432/t1"
-        );
-        assert_eq!(
-            with_database("postgres://u:p@h/db?sslmode=disable", "t2"),
-            "postgres://u:p@h/t2?sslmode=disable"
-        );
-        assert_eq!(with_database("postgres://h:5432", "t3"), "postgres://h:5432/t3");
-        assert_eq!(database_name("postgres://u:p@h:5432/t4?sslmode=disable"), "t4");
-        assert_eq!(database_name("postgres://h:5432"), "");
-    }
-}
-
-/// Catalog fixtures created through the admin API.
-pub mod fixtures {
-    use serde_json::{Value, json};
-
-    use super::{TestApp, data};
-
-    /// A small hall: section "1층" with rows A (VIP) and B, C (R) of `seats_per_row` seats.
-    pub fn small_layout(seats_per_row: i32) -> Value {
-        json!({ "sections": [{ "name": "1층", "rows": [
-            { "label": "A", "seatCount": seats_per_row, "grade": "VIP" },
-            { "label": "B", "seatCount": seats_per_row, "grade": "R" },
-            { "label": "C", "seatCount": seats_per_row, "grade": "R", "accessibleSeats": [1] },
-        ]}]})
-    }
-
-    pub async fn create_venue(app: &TestApp, name: &str, layout: Value) -> String {
-        let response = app
-            .admin(
-                "mutation($input: CreateVenueInput!) { createVenue(input: $input) { id } }",
-                json!({ "input": { "name": name, "address": "서울특별시 중구 세종대로 1", "region": "서울", "layout": layout } }),
-            )
-            .await;
-        data(&response)["createVenue"]["id"]
-            .as_str()
-            .expect("venue id")
-            .to_string()
-    }
-
-    pub async fn create_performance(
-        app: &TestApp,
-        venue_id: &str,
-        title: &str,
-        start_date: &str,
-        end_date: &str,
-    ) -> String {
-        let response = app
-            .admin(
-                "mutation($input: CreatePerformanceInput!) { createPerformance(input: $input) { id } }",
-                json!({ "input": {
-                    "title": title, "genre": "MUSICAL", "runningMinutes": 150,
-                    "startDate": start_date, "endDate": end_date, "venueId": venue_id,
-                }}),
-            )
-            .await;
-        data(&response)["createPerformance"]["id"]
-            .as_str()
-            .expect("performance id")
-            .to_string()
-    }
-
-    pub async fn create_cast_member(app: &TestApp, name: &str) -> String {
-        let response = app
-            .admin(
-                "mutation($input: CreateCastMemberInput!) { createCastMember(input: $input) { id } }",
-                json!({ "input": { "name": name } }),
-            )
-            .await;
-        data(&response)["createCastMember"]["id"]
-            .as_str()
-            .expect("cast member id")
-            .to_string()
-    }
-
-    pub async fn add_cast(app: &TestApp, performance_id: &str, cast_member_id: &str, role: &str) -> String {
-        let response = app
-            .admin(
-                "mutation($input: AddPerformanceCastInput!) { addPerformanceCast(input: $input) { id } }",
-                json!({ "input": { "performanceId": performance_id, "castMemberId": cast_member_id, "role": role } }),
-            )
-            .await;
-        data(&response)["addPerformanceCast"]["id"]
-            .as_str()
-            .expect("cast role id")
-            .to_string()
-    }
-
-    /// A session of the small layout's grades (VIP 150,000 and R 100,000 KRW).
-    pub async fn create_session(app: &TestApp, performance_id: &str, starts_at: &str) -> String {
-        let response = app
-            .admin(
-                "mutation($input: CreateSessionInput!) { createSession(input: $input) { id } }",
-                json!({ "input": {
-                    "performanceId": performance_id, "startsAt": starts_at,
-                    "prices": [{ "grade": "VIP", "price": 150000 }, { "grade": "R", "price": 100000 }],
-                }}),
-            )
-            .await;
-        data(&response)["createSession"]["id"]
-            .as_str()
-            .expect("session id")
-            .to_string()
-    }
-
-    /// A performance titled `title` in a hall of one row of `seats` R seats, with a session on
-    /// sale in two days at 50,000 KRW a seat.
-    pub async fn one_row_session(app: &TestApp, title: &str, seats: i32) -> OneRow {
-        let layout =
-            json!({ "sections": [{ "name": "1층", "rows": [{ "label": "A", "seatCount": seats, "grade": "R" }] }] });
-        let venue = create_venue(app, &format!("{title} hall"), layout).await;
-        let performance = create_performance(app, &venue, title, &day(0).0, &day(10).0).await;
-        let response = app
-            .admin(
-                "mutation($input: CreateSessionInput!) { createSession(input: $input) { id } }",
-                json!({ "input": { "performanceId": performance, "startsAt": day(2).1, "prices": [{ "grade": "R", "price": 50000 }] } }),
-            )
-            .await;
-        let session = data(&response)["createSession"]["id"]
-            .as_str()
-            .expect("session id")
-            .to_string();
-        let seats = seats_of(app, &session).await;
-        OneRow {
-            performance,
-            session,
-            seats,
-        }
-    }
-
-    /// What [`one_row_session`] made.
-    pub struct OneRow {
-        pub performance: String,
-        pub session: String,
-        pub seats: Vec<String>,
-    }
-
-    /// The seat ids of a session, in seat-map order.
-    pub async fn seats_of(app: &TestApp, session_id: &str) -> Vec<String> {
-        let response = app
-            .gql(
-                "query($s: ID!) { seatMap(sessionId: $s) { seats { id } } }",
-                json!({ "s": session_id }),
-            )
-            .await;
-        data(&response)["seatMap"]["seats"]
-            .as_array()
-            .expect("seats")
-            .iter()
-            .map(|s| s["id"].as_str().expect("seat id").to_string())
-            .collect()
-    }
-
-    /// Holds `seat_ids` for the holder of `access_token`; returns the reservation id.
-    pub async fn hold(app: &TestApp, access_token: &str, session_id: &str, seat_ids: &[&str], key: &str) -> String {
-        let response = app
-            .post(
-                "mutation($s: ID!, $seats: [ID!]!, $k: String!) {
-                    holdSeats(sessionId: $s, seatIds: $seats, idempotencyKey: $k) { id } }",
-                json!({ "s": session_id, "seats": seat_ids, "k": key }),
-                Some(access_token),
-            )
-            .await;
-        data(&response)["holdSeats"]["id"]
-            .as_str()
-            .expect("reservation id")
-            .to_string()
-    }
-
-    /// Takes a held reservation through payment to CONFIRMED, as a successful payment does.
-    pub async fn confirm(app: &TestApp, reservation_id: &str) {
-        use sea_orm::EntityTrait;
-        let id = database_id(reservation_id);
-        let amount = entity::reservation::Entity::find_by_id(id)
-            .one(&app.db)
-            .await
-            .expect("read the reservation")
-            .expect("the reservation")
-            .amount;
-        curtain::domain::reservation_flow::start_payment(&app.db, id, amount)
-            .await
-            .expect("start the payment");
-        curtain::domain::reservation_flow::confirm_reservation(&app.db, id, amount)
-            .await
-            .expect("confirm the reservation");
-        app.state.relay.wake();
-    }
-
-    /// The app's job environment with `tweak` applied to a copy of its settings.
-    pub fn job_env_with(app: &TestApp, tweak: impl FnOnce(&mut curtain::config::Settings)) -> curtain::jobs::JobEnv {
-        let mut settings = (*app.state.settings).clone();
-        tweak(&mut settings);
-        curtain::jobs::JobEnv {
-            settings: std::sync::Arc::new(settings),
-            ..app.state.job_env()
-        }
-    }
-
-    /// Runs `job` by hand in `env`, as `curtain job run` does; returns its recorded run.
-    /// Panics when another run holds the job.
-    pub async fn run_job(env: &curtain::jobs::JobEnv, job: curtain::jobs::Job) -> entity::job_run::Model {
-        use curtain::jobs::runner::{self, Outcome, Trigger};
-        match runner::run(env, job, Trigger::Manual, &curtain::jobs::NoProgress)
-            .await
-            .expect("the job runs")
-        {
-            Outcome::Ran(record) => record,
-            Outcome::Busy => panic!("{} was busy", job.name()),
-        }
-    }
-
-    /// A performance's title as buyers read it (empty when there is none).
-    pub async fn performance_title(app: &TestApp, id: &str) -> String {
-        let response = app
-            .gql(
-                "query($id: ID!) { performance(id: $id) { title } }",
-                json!({ "id": id }),
-            )
-            .await;
-        data(&response)["performance"]["title"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string()
-    }
-
-    /// Moves a session's start to `starts_at`, as time passing would.
-    pub async fn move_session(app: &TestApp, session_id: &str, starts_at: chrono::DateTime<chrono::Utc>) {
-        use sea_orm::sea_query::Expr;
-        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
-        entity::session::Entity::update_many()
-            .col_expr(entity::session::Column::StartsAt, Expr::value(starts_at))
-            .filter(entity::session::Column::Id.eq(database_id(session_id)))
-            .exec(&app.db)
-            .await
-            .expect("move the session");
-    }
-
-    /// The database id behind a global GraphQL id.
-    pub fn database_id(global_id: &str) -> i64 {
-        curtain::ids::decode(&async_graphql::ID::from(global_id))
-            .expect("a global id")
-            .1
-    }
-
-    /// A coupon campaign valid from an hour ago for a week; `discount` holds the discount
-    /// fields (`discountAmount`, or `discountPercent` and `maxDiscount`) and any others to set.
-    pub async fn create_coupon(app: &TestApp, total_quantity: i32, discount: Value) -> String {
-        let now = chrono::Utc::now();
-        let mut input = json!({
-            "name": "첫 구매 할인", "totalQuantity": total_quantity,
-            "validFrom": (now - chrono::Duration::hours(1)).to_rfc3339(),
-            "validUntil": (now + chrono::Duration::days(7)).to_rfc3339(),
-        });
-        if let (Some(input), Some(extra)) = (input.as_object_mut(), discount.as_object()) {
-            input.extend(extra.clone());
-        }
-        let response = app
-            .admin(
-                "mutation($input: CreateCouponInput!) { createCoupon(input: $input) { id } }",
-                json!({ "input": input }),
-            )
-            .await;
-        data(&response)["createCoupon"]["id"]
-            .as_str()
-            .expect("coupon id")
-            .to_string()
-    }
-
-    /// A day `days` from today (Korean calendar) as `YYYY-MM-DD`, and 19:30 that evening
-    /// (Korean time) as an RFC 3339 instant.
-    pub fn day(days: i64) -> (String, String) {
-        let korea = chrono::FixedOffset::east_opt(9 * 3600).expect("valid offset");
-        let date = chrono::Utc::now().with_timezone(&korea).date_naive() + chrono::Duration::days(days);
-        (date.to_string(), format!("{date}T19:30:00+09:00"))
-    }
 }
