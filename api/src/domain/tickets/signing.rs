@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::Utc;
-use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
 use entity::ticket_key;
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set};
@@ -27,15 +27,15 @@ use tokio::sync::RwLock;
 
 use crate::error::{ApiError, ApiResult};
 
+mod jws;
+
+use jws::{decode_seed, decode_signature, sign_with, split};
+
 /// How old an instance's copy of the keys may get before it reads them again: how long
 /// another instance may go on signing with a key this one rotated away.
 const REFRESH_AFTER: Duration = Duration::from_secs(10);
-/// Longest payload looked at: anything longer is not ours.
-const MAX_PAYLOAD: usize = 1024;
 /// The key id of the first key, made when the first ticket is shown.
 const FIRST_KID: &str = "tk-first";
-/// The JWS header's `typ`, so that a payload is never mistaken for another kind of token.
-const TYP: &str = "curtain-ticket";
 
 /// What a ticket's payload says. Short names: it has to fit a QR code a phone shows at arm's
 /// length.
@@ -52,13 +52,6 @@ pub struct TicketClaims {
     pub generation: i32,
     /// When it was signed (Unix seconds).
     pub iat: i64,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-struct Header {
-    alg: String,
-    kid: String,
-    typ: String,
 }
 
 /// Why a payload was refused. Never says more to the scanner than "not a ticket of ours".
@@ -311,67 +304,6 @@ async fn insert_key(db: &impl ConnectionTrait, kid: &str, keep_existing: bool) -
     }
     insert.exec_without_returning(db).await?;
     Ok(kid.to_string())
-}
-
-fn sign_with(kid: &str, key: &SigningKey, claims: &TicketClaims) -> String {
-    let header = Header {
-        alg: "EdDSA".into(),
-        kid: kid.into(),
-        typ: TYP.into(),
-    };
-    let signed = format!("{}.{}", json_base64(&header), json_base64(claims));
-    let signature = key.sign(signed.as_bytes());
-    format!("{signed}.{}", URL_SAFE_NO_PAD.encode(signature.to_bytes()))
-}
-
-fn json_base64(value: &impl Serialize) -> String {
-    // Plain structs of strings and integers always serialise.
-    URL_SAFE_NO_PAD.encode(serde_json::to_vec(value).unwrap_or_default())
-}
-
-struct Parts<'a> {
-    header: Header,
-    signed: &'a str,
-    claims: &'a str,
-    signature: Signature,
-}
-
-impl Parts<'_> {
-    fn verify(&self, key: &VerifyingKey) -> Result<TicketClaims, Forged> {
-        key.verify_strict(self.signed.as_bytes(), &self.signature)
-            .map_err(|_| Forged::BadSignature)?;
-        let claims = URL_SAFE_NO_PAD.decode(self.claims).map_err(|_| Forged::Malformed)?;
-        serde_json::from_slice(&claims).map_err(|_| Forged::Malformed)
-    }
-}
-
-/// The three parts of a payload, with its header read and checked: only EdDSA and our `typ`.
-fn split(payload: &str) -> Option<Parts<'_>> {
-    let payload = payload.trim();
-    if payload.len() > MAX_PAYLOAD {
-        return None;
-    }
-    let (signed, signature) = payload.rsplit_once('.')?;
-    let (header, claims) = signed.split_once('.')?;
-    let header: Header = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header).ok()?).ok()?;
-    if header.alg != "EdDSA" || header.typ != TYP {
-        return None;
-    }
-    Some(Parts {
-        header,
-        signed,
-        claims,
-        signature: decode_signature(signature)?,
-    })
-}
-
-fn decode_signature(text: &str) -> Option<Signature> {
-    let bytes: [u8; 64] = URL_SAFE_NO_PAD.decode(text).ok()?.try_into().ok()?;
-    Some(Signature::from_bytes(&bytes))
-}
-
-fn decode_seed(text: &str) -> Option<[u8; 32]> {
-    URL_SAFE_NO_PAD.decode(text).ok()?.try_into().ok()
 }
 
 #[cfg(test)]
