@@ -179,12 +179,8 @@ typed_ids! {
     ReservationId => Reservation;
     /// A coupon the box office issued.
     CouponId => Coupon;
-    /// A ticket: one seat of a confirmed reservation.
-    TicketId => Ticket;
     /// A buyer's request for seats of a sold-out session.
     WaitlistEntryId => WaitlistEntry;
-    /// A buyer's review of a performance.
-    ReviewId => Review;
 }
 
 /// Decodes an ID argument that must denote a `T`; anything else is BAD_USER_INPUT naming
