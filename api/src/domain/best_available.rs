@@ -38,16 +38,19 @@ struct Row {
 type Score = (bool, i32, i32, i64);
 
 /// The seats of `grade` a public hold can take now: a lapsed hold's seats count as free only
-/// while nobody waits in the session's line. While someone waits, the hold batch refuses
-/// them (they go to the line through the sweeper), so choosing them would only fail again
-/// on every retry while other seats are free.
+/// while nobody waits in the session's line (`anyone_waiting`, which the caller reads with
+/// `waitlist::anyone_waiting`: the waitlist uses this module, not the other way round).
+/// While someone waits, the hold batch refuses them (they go to the line through the
+/// sweeper), so choosing them would only fail again on every retry while other seats are
+/// free.
 pub async fn holdable_candidates(
     db: &impl ConnectionTrait,
     session_id: i64,
     grade: &str,
     now: DateTime<Utc>,
+    anyone_waiting: bool,
 ) -> ApiResult<Vec<Candidate>> {
-    let lapsed_count_as_free = !super::waitlist::anyone_waiting(db, session_id).await?;
+    let lapsed_count_as_free = !anyone_waiting;
     load(db, session_id, grade, lapsed_count_as_free.then_some(now)).await
 }
 

@@ -12,42 +12,12 @@ use chrono::Utc;
 use entity::{ReservationStatus, SeatStatus, reservation, reservation_seat, session_seat};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait, QueryFilter};
-use serde::{Deserialize, Serialize};
 
 use super::inventory::{bump_version, change_available, lock_session, record_seat_changes};
 use crate::error::{ApiError, ApiResult};
-use crate::outbox::{self, topic};
 
-/// The payload of a `reservation` outbox event.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ReservationChanged {
-    pub reservation_id: i64,
-    pub user_id: i64,
-    pub session_id: i64,
-    pub status: ReservationStatus,
-    pub seat_count: i32,
-    pub amount: i64,
-}
-
-impl ReservationChanged {
-    /// The event that `reservation` is now in its status.
-    pub(crate) fn of(reservation: &reservation::Model) -> Self {
-        Self {
-            reservation_id: reservation.id,
-            user_id: reservation.user_id,
-            session_id: reservation.session_id,
-            status: reservation.status,
-            seat_count: reservation.seat_count,
-            amount: reservation.amount,
-        }
-    }
-}
-
-/// Writes the event that `reservation` is now in its status, in the caller's transaction.
-pub(crate) async fn record_status_change(db: &impl ConnectionTrait, reservation: &reservation::Model) -> ApiResult<()> {
-    let event = ReservationChanged::of(reservation);
-    outbox::record(db, topic::RESERVATION, reservation.id, None, &event).await
-}
+pub use crate::domain::reservation_events::ReservationChanged;
+pub(crate) use crate::domain::reservation_events::record_status_change;
 
 /// HELD → PAYING: the buyer is paying `amount` now. From here the hold no longer lapses (a
 /// payment in flight must not lose its seats), and its coupon and amount no longer change

@@ -15,7 +15,7 @@ use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, Que
 
 use super::Discount;
 use super::campaigns::find_coupon;
-use crate::domain::holds::find_owned;
+use crate::domain::reservations::find_owned;
 use crate::error::{ApiError, ApiResult};
 use crate::ids::{ReservationId, UserId};
 

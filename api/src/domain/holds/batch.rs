@@ -28,8 +28,8 @@ mod writes;
 use super::ReadyHold;
 use super::decide::{Ask, Win, decide};
 use super::pricing::Pricing;
+pub(crate) use crate::domain::reservations::seats_in_session;
 use crate::error::{ApiError, ApiResult};
-pub(crate) use reads::seats_in_session;
 use reads::{keys_used, live_reservations, lock_buyers, lock_session, seat_states};
 use writes::{Times, insert_reservations, write_seats};
 
@@ -58,7 +58,7 @@ pub(super) async fn apply(
         if !present.contains(&hold.request.user_id.0) {
             answers[i] = Some(Err(ApiError::NotFound("user")));
         } else if let Some(existing) = used.get(&key) {
-            answers[i] = Some(super::super::hold_guards::replay(txn, existing.clone(), &hold.request).await);
+            answers[i] = Some(super::guards::replay(txn, existing.clone(), &hold.request).await);
         } else if let Some(&first) = first_with_key.get(&key) {
             twins.push((i, first));
         } else {
@@ -120,7 +120,7 @@ pub(super) async fn apply(
     for (twin, first) in twins {
         answers[twin] = Some(match &answers[first] {
             Some(Ok(made)) if holds[twin].same_as(&holds[first]) => Ok(made.clone()),
-            Some(Ok(_)) => Err(super::super::hold_guards::key_reused()),
+            Some(Ok(_)) => Err(super::guards::key_reused()),
             // The same request refused: the same refusal.
             Some(Err(refusal)) if holds[twin].same_as(&holds[first]) => Err(same_refusal(refusal)),
             _ => Err(ApiError::Conflict(

@@ -11,24 +11,23 @@
 use std::collections::BTreeSet;
 
 use chrono::{DateTime, Duration, Utc};
-use entity::{
-    QueueState, SeatStatus, reservation, reservation_seat, session, session_seat, waiting_room, waiting_room_ticket,
-};
+use entity::{QueueState, SeatStatus, reservation, session, session_seat, waiting_room, waiting_room_ticket};
 use sea_orm::sea_query::{Expr, Query};
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, QueryFilter, QuerySelect};
 
 mod batch;
 mod combiner;
 mod decide;
+pub mod guards;
 pub(crate) mod pricing;
 mod release;
 
-pub(crate) use batch::seats_in_session;
+pub use crate::domain::reservations::{find_owned, seats_of, seats_of_many};
 pub use combiner::HoldCombiner;
 pub use release::{expire_holds, release_hold};
 
 use crate::error::{ApiError, ApiResult};
-use crate::ids::{ReservationId, SessionId, UserId};
+use crate::ids::{SessionId, UserId};
 
 #[derive(Debug, Clone)]
 pub struct HoldRequest {
@@ -115,7 +114,7 @@ pub enum Prepared {
 /// batch still decides), and the buyer's per-session limit on the request alone.
 pub async fn prepare(holds: &HoldCombiner, request: HoldRequest) -> ApiResult<Prepared> {
     let (db, policy) = (holds.db(), holds.policy());
-    let key = super::hold_guards::client_key(&request.idempotency_key)?;
+    let key = guards::client_key(&request.idempotency_key)?;
     let seat_ids: BTreeSet<i64> = request.seat_ids.iter().copied().collect();
     if seat_ids.is_empty() {
         return Err(ApiError::bad_input("seatIds", "choose at least one seat"));
@@ -134,9 +133,7 @@ pub async fn prepare(holds: &HoldCombiner, request: HoldRequest) -> ApiResult<Pr
                 .one(db)
                 .await?
                 .ok_or(ApiError::NotFound("reservation"))?;
-            return super::hold_guards::replay(db, existing, &request)
-                .await
-                .map(Prepared::Replayed);
+            return guards::replay(db, existing, &request).await.map(Prepared::Replayed);
         }
         Precheck::Taken(taken) => return Err(ApiError::SeatUnavailable(taken)),
     }
@@ -252,48 +249,4 @@ pub(super) fn over_limit(policy: HoldPolicy, already: usize) -> ApiError {
             policy.max_seats_per_buyer
         ),
     )
-}
-
-/// The buyer's own reservation; anyone else's is NOT_FOUND.
-pub async fn find_owned(
-    db: &impl ConnectionTrait,
-    id: ReservationId,
-    user_id: UserId,
-) -> ApiResult<reservation::Model> {
-    reservation::Entity::find_by_id(id)
-        .one(db)
-        .await?
-        .filter(|r| r.user_id == user_id)
-        .ok_or(ApiError::NotFound("reservation"))
-}
-
-/// The seats of many reservations at once, in the order they were held.
-pub async fn seats_of_many(
-    db: &impl ConnectionTrait,
-    reservation_ids: impl IntoIterator<Item = i64>,
-) -> Result<Vec<reservation_seat::Model>, sea_orm::DbErr> {
-    reservation_seat::Entity::find()
-        .filter(reservation_seat::Column::ReservationId.is_in(reservation_ids))
-        .order_by_asc(reservation_seat::Column::Id)
-        .all(db)
-        .await
-}
-
-pub async fn seats_of(db: &impl ConnectionTrait, reservation_id: i64) -> ApiResult<Vec<reservation_seat::Model>> {
-    Ok(reservation_seat::Entity::find()
-        .filter(reservation_seat::Column::ReservationId.eq(reservation_id))
-        .all(db)
-        .await?)
-}
-
-pub(crate) async fn find_by_key(
-    db: &impl ConnectionTrait,
-    user_id: UserId,
-    key: &str,
-) -> ApiResult<Option<reservation::Model>> {
-    Ok(reservation::Entity::find()
-        .filter(reservation::Column::UserId.eq(user_id))
-        .filter(reservation::Column::IdempotencyKey.eq(key))
-        .one(db)
-        .await?)
 }

@@ -81,24 +81,8 @@ impl Pricing {
 
     /// The order name Toss shows the buyer for `seats` seats.
     pub(super) fn order_name(&self, seats: usize) -> String {
-        crate::domain::payments::order_name_of(&self.title, seats)
+        crate::domain::orders::order_name_of(&self.title, seats)
     }
 }
 
-/// The active `reservation_seats` row of one priced seat (`(seat_id, grade, price)`) of a
-/// new hold: what every way of holding seats (a batch, a waitlist offer, the demo) writes.
-pub(crate) fn reservation_seat_row(
-    reservation_id: i64,
-    session_id: i64,
-    (seat_id, grade, price): &(i64, String, i32),
-) -> entity::reservation_seat::ActiveModel {
-    entity::reservation_seat::ActiveModel {
-        reservation_id: sea_orm::Set(reservation_id),
-        session_id: sea_orm::Set(session_id),
-        seat_id: sea_orm::Set(*seat_id),
-        grade: sea_orm::Set(grade.clone()),
-        price: sea_orm::Set(*price),
-        active: sea_orm::Set(true),
-        ..Default::default()
-    }
-}
+pub(crate) use crate::domain::reservations::reservation_seat_row;

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 pub use messages::{Facts, Kind};
 
-use crate::domain::reservation_flow::ReservationChanged;
+use crate::domain::reservation_events::ReservationChanged;
 use crate::error::{ApiError, ApiResult};
 use crate::ids::UserId;
 use crate::outbox::relay::DurableConsumer;

@@ -41,18 +41,7 @@ pub struct PaymentDeps<'a> {
     pub channels: Channels,
 }
 
-/// A fresh order ID: URL-safe and 6 to 64 characters, as Toss requires.
-pub fn new_order_id() -> String {
-    format!("curtain-{}", uuid::Uuid::new_v4().simple())
-}
-
-/// What the buyer sees in the payment window: the performance `title` and the number of
-/// seats, the title cut to fit Toss's 100 characters.
-pub fn order_name_of(title: &str, seats: usize) -> String {
-    let suffix = format!(" {seats}매");
-    let room = 100 - suffix.chars().count();
-    title.chars().take(room).collect::<String>() + &suffix
-}
+pub use crate::domain::orders::{new_order_id, order_name_of};
 
 /// How a provider failure reaches the client.
 fn provider_error(err: ProviderError) -> ApiError {

@@ -19,7 +19,7 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, Query
 use super::matching::{Pool, Want};
 use crate::domain::best_available;
 use crate::domain::inventory::{bump_version, change_available, record_seat_changes};
-use crate::domain::reservation_flow::record_status_change;
+use crate::domain::reservation_events::record_status_change;
 use crate::domain::sessions::{SaleState, prices_by_grade, sale_state};
 use crate::error::{ApiError, ApiResult};
 use crate::ids::{SessionId, UserId};
@@ -129,9 +129,9 @@ async fn offer(
     let key = super::offer_key(entry.id);
     // Checked before inserting, not by catching the unique violation: on PostgreSQL a failed
     // statement aborts the whole transaction, and with it the release that freed the seats.
-    // Buyers cannot choose such keys (`hold_guards::client_key`), but one made before that
+    // Buyers cannot choose such keys (`holds::guards::client_key`), but one made before that
     // rule, or any other way, must not stop seats coming back.
-    if crate::domain::holds::find_by_key(txn, UserId(entry.user_id), &key)
+    if crate::domain::reservations::find_by_key(txn, UserId(entry.user_id), &key)
         .await?
         .is_some()
     {
@@ -173,8 +173,8 @@ async fn offer(
         amount: Set(seats.iter().map(|(_, _, price)| i64::from(*price)).sum()),
         user_coupon_id: Set(None),
         discount: Set(0),
-        order_id: Set(Some(crate::domain::payments::new_order_id())),
-        order_name: Set(Some(crate::domain::payments::order_name_of(title, seats.len()))),
+        order_id: Set(Some(crate::domain::orders::new_order_id())),
+        order_name: Set(Some(crate::domain::orders::order_name_of(title, seats.len()))),
         idempotency_key: Set(key),
         expires_at: Set(expires_at),
         created_at: Set(now),
@@ -207,7 +207,7 @@ async fn offer(
     reservation_seat::Entity::insert_many(
         seats
             .iter()
-            .map(|seat| crate::domain::holds::pricing::reservation_seat_row(held.id, session_id, seat)),
+            .map(|seat| crate::domain::reservations::reservation_seat_row(held.id, session_id, seat)),
     )
     .exec_without_returning(txn)
     .await

@@ -317,7 +317,7 @@ pub(crate) fn is_server_key(key: &str) -> bool {
 /// Seats the buyer holds or owns in the session (the per-buyer cap counts these).
 async fn seats_held(db: &impl ConnectionTrait, user_id: UserId, session_id: SessionId) -> ApiResult<usize> {
     let users = std::collections::BTreeSet::from([user_id.0]);
-    Ok(super::holds::seats_in_session(db, &users, session_id.0)
+    Ok(super::reservations::seats_in_session(db, &users, session_id.0)
         .await?
         .into_iter()
         .map(|(_, seats)| seats)

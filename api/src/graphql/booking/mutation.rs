@@ -2,8 +2,9 @@ use async_graphql::{Context, ID, Object};
 
 use super::types::Reservation;
 use crate::auth::limits;
+use crate::domain::holds::guards as hold_guards;
 use crate::domain::holds::{self, HoldRequest, Prepared};
-use crate::domain::{best_available, blocks, hold_guards, sessions, waiting_room};
+use crate::domain::{best_available, blocks, sessions, waiting_room};
 use crate::error::ApiError;
 use crate::graphql::audit::AdminWrite;
 use crate::graphql::catalog::Session;
@@ -176,7 +177,14 @@ async fn hold_best(
     }
     let mut attempts = 0;
     loop {
-        let candidates = best_available::holdable_candidates(&app.db, session_id, grade, chrono::Utc::now()).await?;
+        let candidates = best_available::holdable_candidates(
+            &app.db,
+            session_id,
+            grade,
+            chrono::Utc::now(),
+            crate::domain::waitlist::anyone_waiting(&app.db, session_id).await?,
+        )
+        .await?;
         if candidates.is_empty() {
             sessions::find_session(&app.db, session_id).await?;
             return Err(ApiError::bad_input(

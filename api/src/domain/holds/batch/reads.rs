@@ -3,9 +3,9 @@
 use std::collections::{BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
-use entity::{ReservationStatus, SeatStatus, reservation, reservation_seat, session, session_seat, user};
+use entity::{ReservationStatus, SeatStatus, reservation, session, session_seat, user};
 use sea_orm::sea_query::LockType;
-use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use crate::domain::holds::ReadyHold;
 use crate::domain::holds::decide::{Buyer, SeatState};
@@ -98,34 +98,6 @@ pub(super) async fn lock_session(txn: &DatabaseTransaction, session_id: i64) -> 
         .one(txn)
         .await?;
     version.ok_or(ApiError::NotFound("session"))
-}
-
-/// Seats each buyer holds or owns in the session (live reservations: held, paying or
-/// confirmed), for the per-buyer cap. Also what the waitlist counts before it offers.
-pub(crate) async fn seats_in_session(
-    txn: &impl ConnectionTrait,
-    users: &BTreeSet<i64>,
-    session_id: i64,
-) -> ApiResult<Vec<(i64, usize)>> {
-    let live = [
-        ReservationStatus::Held,
-        ReservationStatus::Paying,
-        ReservationStatus::Confirmed,
-    ];
-    let counts: Vec<(i64, i64)> = reservation_seat::Entity::find()
-        .select_only()
-        .column(reservation::Column::UserId)
-        .column_as(reservation_seat::Column::Id.count(), "seats")
-        .inner_join(reservation::Entity)
-        .filter(reservation::Column::UserId.is_in(users.iter().copied()))
-        .filter(reservation::Column::SessionId.eq(session_id))
-        .filter(reservation::Column::Status.is_in(live))
-        .filter(reservation_seat::Column::Active.eq(true))
-        .group_by(reservation::Column::UserId)
-        .into_tuple()
-        .all(txn)
-        .await?;
-    Ok(counts.into_iter().map(|(user, seats)| (user, seats as usize)).collect())
 }
 
 /// A seat, its status, its reservation and when its hold lapses.

@@ -43,7 +43,7 @@ pub(super) async fn insert_reservations(
             amount: Set(seats.iter().map(|(_, _, price)| i64::from(*price)).sum()),
             user_coupon_id: Set(None),
             discount: Set(0),
-            order_id: Set(Some(crate::domain::payments::new_order_id())),
+            order_id: Set(Some(crate::domain::orders::new_order_id())),
             order_name: Set(Some(pricing.order_name(seats.len()))),
             idempotency_key: Set(hold.key.clone()),
             expires_at: Set(expires_at),

@@ -7,7 +7,8 @@ use std::collections::BTreeSet;
 use entity::reservation;
 use sea_orm::ConnectionTrait;
 
-use super::holds::{HoldRequest, find_by_key, seats_of};
+use super::HoldRequest;
+use crate::domain::reservations::{find_by_key, seats_of};
 use crate::error::{ApiError, ApiResult};
 use crate::ids::UserId;
 
@@ -24,7 +25,7 @@ pub fn client_key(key: &str) -> ApiResult<&str> {
             "the idempotency key must have 1 to 100 characters",
         ));
     }
-    if super::waitlist::is_server_key(key) {
+    if crate::domain::waitlist::is_server_key(key) {
         return Err(ApiError::bad_input(
             "idempotencyKey",
             "idempotency keys starting with \"waitlist:\" are reserved for seats offered from the waitlist; choose another key",
