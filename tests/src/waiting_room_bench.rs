@@ -12,19 +12,21 @@
 //! (`joinWaitingRoom` returns the same ticket) every `poll_seconds`, as a client without
 //! WebSockets would. A hold counts as a seat sold (payment is P1's and P6's business).
 
+mod buyer;
+mod report;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use futures::{SinkExt, StreamExt};
-use sea_orm::{ConnectionTrait, EntityTrait, Set, Statement};
+use sea_orm::{EntityTrait, Set};
 use serde_json::{Value, json};
 use tokio::sync::{Mutex, Semaphore};
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
+use self::buyer::Buyer;
+use self::report::report;
 use crate::TestApp;
-use crate::bench::{on_sale_performance, on_sale_session, percentile_ms};
+use crate::bench::{on_sale_performance, on_sale_session};
 
 const TICKET: &str = "id state position";
 const JOIN: &str = "mutation($s: ID!) { joinWaitingRoom(sessionId: $s) { id state position } }";
@@ -212,210 +214,4 @@ async fn post(app: &TestApp, query: &str, variables: Value, token: &str) -> Valu
         Ok(response) => response.json().await.unwrap_or(Value::Null),
         Err(_) => Value::Null,
     }
-}
-
-struct Buyer<'a> {
-    app: &'a TestApp,
-    token: &'a str,
-    session: &'a str,
-    index: usize,
-    started: Instant,
-}
-
-impl Buyer<'_> {
-    /// Follows the ticket over a WebSocket until admitted (then holds) or sold out.
-    async fn subscribe(&self, ticket: &str, opening: &Semaphore) -> anyhow::Result<Outcome> {
-        let permit = opening.acquire().await?;
-        let url = self.app.url("/graphql").replacen("http://", "ws://", 1);
-        let mut request = url.into_client_request()?;
-        request
-            .headers_mut()
-            .insert("sec-websocket-protocol", "graphql-transport-ws".parse()?);
-        let (mut socket, _) = tokio_tungstenite::connect_async(request).await?;
-        let init =
-            json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {}", self.token) } });
-        socket.send(Message::text(init.to_string())).await?;
-        let query = format!("subscription($t: ID!) {{ waitingRoomUpdates(ticketId: $t) {{ {TICKET} }} }}");
-        let start =
-            json!({ "type": "subscribe", "id": "1", "payload": { "query": query, "variables": { "t": ticket } } });
-        let mut outcome = Outcome::default();
-        let mut answers = 0;
-        let mut permit = Some(permit);
-        while let Some(message) = socket.next().await {
-            let text = match message? {
-                Message::Text(text) => text,
-                Message::Close(frame) => anyhow::bail!("the server closed the socket: {frame:?}"),
-                _ => continue,
-            };
-            let message: Value = serde_json::from_str(text.as_str())?;
-            match message["type"].as_str() {
-                Some("connection_ack") => socket.send(Message::text(start.to_string())).await?,
-                Some("ping") => {
-                    socket
-                        .send(Message::text(json!({ "type": "pong" }).to_string()))
-                        .await?
-                }
-                Some("pong") => {}
-                Some("next") => {
-                    permit.take();
-                    answers += 1;
-                    outcome.events = answers - 1;
-                    let state = &message["payload"]["data"]["waitingRoomUpdates"]["state"];
-                    if self.act(state, &mut outcome, true).await? {
-                        break;
-                    }
-                }
-                _ => anyhow::bail!("unexpected message {message}"),
-            }
-        }
-        let _ = socket.close(None).await;
-        if answers == 0 {
-            anyhow::bail!("the socket ended before the first answer");
-        }
-        Ok(outcome)
-    }
-
-    /// Follows the ticket by asking again every `every`.
-    async fn poll(&self, every: Duration) -> anyhow::Result<Outcome> {
-        let mut outcome = Outcome::default();
-        loop {
-            let answer = post(self.app, JOIN, json!({ "s": self.session }), self.token).await;
-            if self
-                .act(&answer["data"]["joinWaitingRoom"]["state"], &mut outcome, false)
-                .await?
-            {
-                return Ok(outcome);
-            }
-            tokio::time::sleep(every).await;
-        }
-    }
-
-    /// Acts on a ticket state; true when this buyer is done. Anything but a final state
-    /// (a busy server's 503 included) means asking again later.
-    async fn act(&self, state: &Value, outcome: &mut Outcome, subscribed: bool) -> anyhow::Result<bool> {
-        match state.as_str() {
-            Some("ADMITTED") => {
-                outcome.seats_held = self.hold().await;
-                outcome.held_at = (outcome.seats_held > 0).then(|| self.started.elapsed());
-                Ok(true)
-            }
-            Some("SOLD_OUT") => {
-                outcome.told_at = Some((subscribed, self.started.elapsed()));
-                Ok(true)
-            }
-            Some("EXPIRED") => Ok(true),
-            _ => Ok(false),
-        }
-    }
-
-    /// Two adjacent seats, or one when two are not to be had; the seats held. Admitted
-    /// buyers arrive together and best-available picks the same seats for all of them, so
-    /// a buyer who finds them taken tries again a few times, as a person would; a busy
-    /// server (SERVER_BUSY, `Retry-After: 1`) is asked again a second later.
-    async fn hold(&self) -> usize {
-        for count in [2, 1] {
-            let mut tries = 0;
-            while tries < 10 {
-                let key = format!("hold-{}-{count}-{tries}", self.index);
-                let variables = json!({ "s": self.session, "n": count, "k": key });
-                let answer = post(self.app, HOLD_BEST, variables, self.token).await;
-                if answer["data"]["holdBestAvailable"]["id"].is_string() {
-                    return count;
-                }
-                let code = &answer["errors"][0]["extensions"]["code"];
-                if code == "SERVER_BUSY" || answer.is_null() {
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                } else if code == "SEAT_UNAVAILABLE" {
-                    tries += 1;
-                    let pause = rand::random_range(20..200);
-                    tokio::time::sleep(Duration::from_millis(pause)).await;
-                } else {
-                    eprintln!("buyer {} could not hold: {code}", self.index);
-                    break;
-                }
-            }
-        }
-        0
-    }
-}
-
-async fn report(
-    app: &TestApp,
-    session: &str,
-    plan: Plan,
-    join_latencies: &[Duration],
-    (early_refused, early_other): (usize, usize),
-    outcomes: &[Outcome],
-) -> anyhow::Result<Value> {
-    let session_id = crate::fixtures::database_id(session);
-    let count = |sql: String| async move {
-        let row = app
-            .db
-            .query_one_raw(Statement::from_string(app.db.get_database_backend(), sql))
-            .await?
-            .context("a row")?;
-        anyhow::Ok(row.try_get_by_index::<i64>(0)?)
-    };
-    let unadmitted = count(format!(
-        "SELECT COUNT(*) FROM reservations r LEFT JOIN waiting_room_tickets t
-            ON t.user_id = r.user_id AND t.session_id = r.session_id
-          WHERE r.session_id = {session_id}
-            AND (t.admitted_at IS NULL OR r.created_at < t.admitted_at OR r.created_at > t.admitted_until)"
-    ))
-    .await?;
-    let sold = count(format!(
-        "SELECT CAST(total_seats - available_seats AS BIGINT) FROM sessions WHERE id = {session_id}"
-    ))
-    .await?;
-    let held: usize = outcomes.iter().map(|o| o.seats_held).sum();
-    let events: usize = outcomes.iter().map(|o| o.events).sum();
-    let sold_out_at = outcomes.iter().filter_map(|o| o.held_at).max().unwrap_or_default();
-    let told = |subscribed: bool| {
-        let times: Vec<Duration> = outcomes
-            .iter()
-            .filter_map(|o| o.told_at)
-            .filter(|(s, _)| *s == subscribed)
-            .map(|(_, at)| at.saturating_sub(sold_out_at))
-            .collect();
-        (times.len(), times.into_iter().max().unwrap_or_default())
-    };
-    let (subscribers_told, subscribers_last) = told(true);
-    let (pollers_told, pollers_last) = told(false);
-    let (p50, p99) = (percentile_ms(join_latencies, 0.50), percentile_ms(join_latencies, 0.99));
-
-    println!(
-        "\nP9 waiting room: {} buyers join at once for {} seats; {} follow by subscription, the rest ask every {} s",
-        plan.buyers,
-        plan.seats,
-        plan.subscribers.min(plan.buyers),
-        plan.poll_seconds
-    );
-    println!("| measure | figure | goal |");
-    println!("|---|---|---|");
-    println!("| join latency p50 / p99 | {p50:.1} / {p99:.1} ms | p99 ≤ 100 ms |");
-    println!("| position events delivered (after each subscription's first answer) | {events} | |");
-    println!(
-        "| sold out → every waiting subscriber told | {:.2} s ({subscribers_told} told) | ≤ 2 s |",
-        subscribers_last.as_secs_f64()
-    );
-    println!(
-        "| sold out → every polling buyer saw it | {:.2} s ({pollers_told} told) | ≤ poll interval + 1 s |",
-        pollers_last.as_secs_f64()
-    );
-    println!("| early hold attempts: WAITING_ROOM_REQUIRED / answered otherwise | {early_refused} / {early_other} | |");
-    println!(
-        "| holds made without admission (reservations outside their buyer's admission window) | {unadmitted} | 0 |"
-    );
-    println!(
-        "| seats sold (held) / seats | {sold} ({held} by buyers) / {} | equal |",
-        plan.seats
-    );
-    Ok(json!({
-        "bench": "P9", "buyers": plan.buyers, "seats": plan.seats, "subscribers": plan.subscribers.min(plan.buyers),
-        "join_p50_ms": p50, "join_p99_ms": p99, "position_events": events,
-        "told_subscribers_s": subscribers_last.as_secs_f64(), "subscribers_told": subscribers_told,
-        "told_pollers_s": pollers_last.as_secs_f64(), "pollers_told": pollers_told,
-        "early_refused": early_refused, "early_other": early_other, "holds_without_admission": unadmitted,
-        "seats_sold": sold, "seats_held_by_buyers": held,
-    }))
 }
