@@ -63,7 +63,10 @@ pub struct AppState {
     pub webhooks: Arc<crate::domain::payments::WebhookGate>,
     /// Applies hold requests, combined per session (group commit).
     pub holds: Arc<crate::domain::holds::HoldCombiner>,
-    /// What the log-in flows and the token check run with (the same handles as above).
+    /// What the log-in flows and the token check run with: the same handles as `db`,
+    /// `settings`, `kv`, `deny_list`, `jwt`, `bus`, `channels` and `kakao` above, gathered once
+    /// at start-up. Whoever swaps one of those (a test replacing a store) swaps it here too,
+    /// where the flows read it.
     pub auth: crate::auth::AuthDeps,
     /// The keys that sign tickets' QR payloads, read from the database and kept here.
     pub ticket_keys: Arc<crate::domain::tickets::TicketKeys>,

@@ -21,7 +21,7 @@ pub enum LogFormat {
 impl Default for LogSettings {
     fn default() -> Self {
         Self {
-            filter: "info,sea_orm=warn".into(),
+            filter: "info,sea_orm=warn,sea_orm_migration=info".into(),
             format: LogFormat::Pretty,
         }
     }

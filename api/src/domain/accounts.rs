@@ -100,7 +100,7 @@ pub struct ProfileChanges {
 }
 
 /// Changes what is given; an empty phone clears it.
-#[tracing::instrument(name = "accounts.update_profile", skip_all, fields(id = %id))]
+#[tracing::instrument(name = "accounts.update_profile", skip_all, fields(id = id.0))]
 pub async fn update_profile(db: &impl ConnectionTrait, id: UserId, changes: ProfileChanges) -> ApiResult<user::Model> {
     let ProfileChanges { name, phone, language } = changes;
     let mut model = find_user(db, id).await?.into_active_model();
@@ -117,7 +117,7 @@ pub async fn update_profile(db: &impl ConnectionTrait, id: UserId, changes: Prof
     Ok(model.update(db).await?)
 }
 
-#[tracing::instrument(name = "accounts.set_password_hash", skip_all, fields(id = %id))]
+#[tracing::instrument(name = "accounts.set_password_hash", skip_all, fields(id = id.0))]
 pub async fn set_password_hash(db: &impl ConnectionTrait, id: UserId, hash: String) -> ApiResult<user::Model> {
     let mut model = find_user(db, id).await?.into_active_model();
     model.password_hash = Set(Some(hash));
@@ -125,7 +125,7 @@ pub async fn set_password_hash(db: &impl ConnectionTrait, id: UserId, hash: Stri
     Ok(model.update(db).await?)
 }
 
-#[tracing::instrument(name = "accounts.set_role", skip_all, fields(id = %id))]
+#[tracing::instrument(name = "accounts.set_role", skip_all, fields(id = id.0))]
 pub async fn set_role(db: &impl ConnectionTrait, id: UserId, role: Role) -> ApiResult<user::Model> {
     let mut model = find_user(db, id).await?.into_active_model();
     model.role = Set(role);
@@ -139,7 +139,7 @@ pub async fn set_role(db: &impl ConnectionTrait, id: UserId, role: Role) -> ApiR
 /// (someone can register another person's email first and wait). Kakao has just proven who
 /// owns the address, so the unverified account's password is removed and its email marked
 /// verified; the caller ends its sessions. The owner can set a password again.
-#[tracing::instrument(name = "accounts.link_kakao", skip_all, fields(kakao_id = %kakao_id))]
+#[tracing::instrument(name = "accounts.link_kakao", skip_all, fields(kakao_id = kakao_id))]
 pub async fn link_kakao(db: &impl ConnectionTrait, user: user::Model, kakao_id: i64) -> ApiResult<user::Model> {
     let claimed_unverified = !user.email_verified;
     let mut model = user.into_active_model();

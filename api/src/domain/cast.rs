@@ -62,7 +62,7 @@ pub async fn update_cast_member(
     Ok(member)
 }
 
-#[tracing::instrument(name = "cast.delete_cast_member", skip_all, fields(id = %id))]
+#[tracing::instrument(name = "cast.delete_cast_member", skip_all, fields(id = id))]
 pub async fn delete_cast_member(db: &impl ConnectionTrait, id: i64) -> ApiResult<()> {
     find_cast_member(db, id).await?;
     let roles = performance_cast::Entity::find()
@@ -162,7 +162,7 @@ pub async fn update_role(
     Ok(role)
 }
 
-#[tracing::instrument(name = "cast.remove_role", skip_all, fields(id = %id))]
+#[tracing::instrument(name = "cast.remove_role", skip_all, fields(id = id))]
 pub async fn remove_role(db: &impl ConnectionTrait, id: i64) -> ApiResult<()> {
     let role = find_role(db, id).await?;
     performance_cast::Entity::delete_by_id(id).exec(db).await?;

@@ -137,7 +137,7 @@ pub async fn update_performance(
 
 /// Deletes a performance and its cast entries. Its sessions must be deleted first, so that
 /// nothing with tickets disappears by accident.
-#[tracing::instrument(name = "performances.delete_performance", skip_all, fields(id = %id))]
+#[tracing::instrument(name = "performances.delete_performance", skip_all, fields(id = id))]
 pub async fn delete_performance(db: &impl ConnectionTrait, id: i64) -> ApiResult<performance::Model> {
     let performance = find_performance(db, id).await?;
     let sessions = session::Entity::find()

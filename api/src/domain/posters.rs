@@ -184,7 +184,7 @@ pub async fn check_uploaded(storage: &dyn Storage, performance_id: i64, key: &st
 
 /// Makes `key` the performance's poster. Conditional on the poster read, so that of two
 /// concurrent replacements neither loses track of the object it replaced.
-#[tracing::instrument(name = "posters.attach", skip_all, fields(performance_id = %performance_id))]
+#[tracing::instrument(name = "posters.attach", skip_all, fields(performance_id = performance_id))]
 pub async fn attach(db: &impl ConnectionTrait, performance_id: i64, key: &str) -> ApiResult<Attached> {
     for _ in 0..3 {
         let current = find_performance(db, performance_id).await?;

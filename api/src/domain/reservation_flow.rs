@@ -26,7 +26,7 @@ pub(crate) use crate::domain::reservation_events::record_status_change;
 ///
 /// Conditional on the recorded amount still being `amount`: a coupon applied or removed
 /// since the caller read it loses here, in the database, and nothing is charged.
-#[tracing::instrument(name = "reservation_flow.start_payment", skip_all, fields(reservation_id = %reservation_id, amount = %amount))]
+#[tracing::instrument(name = "reservation_flow.start_payment", skip_all, fields(reservation_id = reservation_id, amount = amount))]
 pub async fn start_payment(db: &DatabaseConnection, reservation_id: i64, amount: i64) -> ApiResult<reservation::Model> {
     let current = load(db, reservation_id).await?;
     let txn = crate::db::begin_write(db).await?;
@@ -74,7 +74,7 @@ pub async fn start_payment(db: &DatabaseConnection, reservation_id: i64, amount:
 
 /// PAYING → HELD: the payment definitely failed. The hold runs on until its original expiry
 /// (the sweeper expires it if that has passed).
-#[tracing::instrument(name = "reservation_flow.abandon_payment", skip_all, fields(reservation_id = %reservation_id))]
+#[tracing::instrument(name = "reservation_flow.abandon_payment", skip_all, fields(reservation_id = reservation_id))]
 pub async fn abandon_payment(db: &DatabaseConnection, reservation_id: i64) -> ApiResult<reservation::Model> {
     let current = load(db, reservation_id).await?;
     let txn = crate::db::begin_write(db).await?;

@@ -123,7 +123,7 @@ pub async fn update_review(
 }
 
 /// Deletes a review and takes it out of its performance's totals.
-#[tracing::instrument(name = "reviews.delete_review", skip_all, fields(review_id = %review_id))]
+#[tracing::instrument(name = "reviews.delete_review", skip_all, fields(review_id = review_id))]
 pub async fn delete_review(db: &DatabaseConnection, editor: Editor<'_>, review_id: i64) -> ApiResult<review::Model> {
     let current = editable(db, &editor, review_id).await?;
     let txn = crate::db::begin_write(db).await?;

@@ -136,7 +136,7 @@ pub async fn create_session(db: &impl ConnectionTrait, input: NewSession) -> Api
     Ok(session)
 }
 
-#[tracing::instrument(name = "sessions.update_session", skip_all, fields(id = %id))]
+#[tracing::instrument(name = "sessions.update_session", skip_all, fields(id = id))]
 pub async fn update_session(db: &impl ConnectionTrait, id: i64, patch: SessionPatch) -> ApiResult<session::Model> {
     let current = find_session(db, id).await?;
     let performance = find_performance(db, current.performance_id).await?;
@@ -164,7 +164,7 @@ pub async fn update_session(db: &impl ConnectionTrait, id: i64, patch: SessionPa
 }
 
 /// Deletes a session with its prices and inventory, refused while any seat is held or sold.
-#[tracing::instrument(name = "sessions.delete_session", skip_all, fields(id = %id))]
+#[tracing::instrument(name = "sessions.delete_session", skip_all, fields(id = id))]
 pub async fn delete_session(db: &impl ConnectionTrait, id: i64) -> ApiResult<()> {
     find_session(db, id).await?;
     ensure_no_tickets(db, id, "deleted").await?;

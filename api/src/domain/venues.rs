@@ -84,7 +84,7 @@ pub async fn create_venue(db: &impl ConnectionTrait, input: NewVenue) -> ApiResu
     replace_layout(db, venue, &layout).await
 }
 
-#[tracing::instrument(name = "venues.update_venue", skip_all, fields(id = %id))]
+#[tracing::instrument(name = "venues.update_venue", skip_all, fields(id = id))]
 pub async fn update_venue(db: &impl ConnectionTrait, id: i64, patch: VenuePatch) -> ApiResult<venue::Model> {
     let current = find_venue(db, id).await?;
     let mut model = current.clone().into_active_model();
@@ -123,7 +123,7 @@ pub async fn update_venue(db: &impl ConnectionTrait, id: i64, patch: VenuePatch)
     }
 }
 
-#[tracing::instrument(name = "venues.delete_venue", skip_all, fields(id = %id))]
+#[tracing::instrument(name = "venues.delete_venue", skip_all, fields(id = id))]
 pub async fn delete_venue(db: &impl ConnectionTrait, id: i64) -> ApiResult<()> {
     find_venue(db, id).await?;
     let performances = performance::Entity::find()

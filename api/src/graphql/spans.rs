@@ -27,10 +27,28 @@ pub fn resolver_spans_wanted() -> bool {
     tracing::enabled!(target: RESOLVE_TARGET, tracing::Level::DEBUG)
 }
 
-/// The span an operation runs in.
+/// The span an operation runs in (HTTP; over a WebSocket the `operation` span of
+/// `http::ws` carries the same name).
 pub fn operation(name: Option<&str>, kind: &'static str) -> tracing::Span {
-    tracing::info_span!("graphql", operation.name = name.unwrap_or(""), operation.kind = kind)
+    tracing::info_span!("graphql", operation.name = loggable_name(name), operation.kind = kind)
 }
+
+/// An operation's name as logged: a client chooses it, so at most [`NAME_LIMIT`] bytes
+/// (cut at a character boundary), and `""` for none.
+pub fn loggable_name(name: Option<&str>) -> &str {
+    let name = name.unwrap_or("");
+    if name.len() <= NAME_LIMIT {
+        return name;
+    }
+    let mut end = NAME_LIMIT;
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    &name[..end]
+}
+
+/// Longest operation name logged.
+pub const NAME_LIMIT: usize = 64;
 
 /// Adds a DEBUG span around each resolver of note (see the module's documentation).
 pub struct ResolverSpans;
@@ -61,5 +79,19 @@ impl Extension for ResolverSpans {
             returns = info.return_type,
         );
         next.run(ctx, info).instrument(span).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_operation_name_is_cut_for_the_logs() {
+        assert_eq!(loggable_name(None), "");
+        assert_eq!(loggable_name(Some("Seats")), "Seats");
+        let long = "좌석".repeat(40);
+        let cut = loggable_name(Some(&long));
+        assert!(cut.len() <= NAME_LIMIT && long.starts_with(cut) && !cut.is_empty());
     }
 }

@@ -25,7 +25,7 @@ pub async fn refresh(app: &AuthDeps, ip: IpAddr, token: &str) -> ApiResult<Token
         }
         Rotation::Reused { family_id, user_id } => {
             tracing::warn!(
-                user_id = %user_id,
+                user_id = user_id.0,
                 family_id,
                 "a spent refresh token was presented again: the session is revoked"
             );

@@ -22,7 +22,7 @@ use crate::ids::{CouponId, UserId};
 const AVAILABLE_LIMIT: u64 = 100;
 
 /// Gives the buyer one copy of the coupon, if any is left.
-#[tracing::instrument(name = "coupons.claims.claim_coupon", skip_all, fields(coupon_id = %coupon_id, user_id = %user_id))]
+#[tracing::instrument(name = "coupons.claims.claim_coupon", skip_all, fields(coupon_id = coupon_id.0, user_id = user_id.0))]
 pub async fn claim_coupon(
     db: &DatabaseConnection,
     coupon_id: CouponId,

@@ -19,7 +19,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::ids::{ReservationId, UserId};
 
 /// Gives a held reservation's seats back.
-#[tracing::instrument(name = "holds.release_hold", skip_all, fields(reservation_id = %reservation_id, user_id = %user_id))]
+#[tracing::instrument(name = "holds.release_hold", skip_all, fields(reservation_id = reservation_id.0, user_id = user_id.0))]
 pub async fn release_hold(
     db: &DatabaseConnection,
     reservation_id: ReservationId,

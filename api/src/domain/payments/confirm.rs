@@ -113,7 +113,7 @@ fn check_matches(reservation: &reservation::Model, input: &ConfirmInput) -> ApiR
     }
     tracing::warn!(
         reservation_id = reservation.id,
-        user_id = %input.user_id,
+        user_id = input.user_id.0,
         expected_order_id = reservation.order_id.as_deref().unwrap_or_default(),
         given_order_id = input.order_id,
         expected_amount = reservation.amount,

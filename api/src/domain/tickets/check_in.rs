@@ -56,7 +56,7 @@ pub struct CheckIn {
 pub use crate::error::TicketRefusal as Refusal;
 
 /// Checks one scan in; see the module's documentation.
-#[tracing::instrument(name = "tickets.check_in.check_in", skip_all, fields(staff_id = %staff_id))]
+#[tracing::instrument(name = "tickets.check_in.check_in", skip_all, fields(staff_id = staff_id.0))]
 pub async fn check_in(db: &DatabaseConnection, keys: &TicketKeys, staff_id: UserId, scan: Scan) -> ApiResult<CheckIn> {
     let gate = optional_text("gate", scan.gate.as_deref(), 64)?;
     let now = Utc::now();

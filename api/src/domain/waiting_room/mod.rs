@@ -160,7 +160,7 @@ impl TicketView {
 /// that EXPIRED (admitted, but no hold in time) goes back to the end of the line, keeping
 /// its id. Insert-or-nothing on the unique (session, user) key, then a read: concurrent
 /// joins of one buyer all get the one ticket, without a lock.
-#[tracing::instrument(name = "waiting_room.join", skip_all, fields(session_id = %session_id, user_id = %user_id))]
+#[tracing::instrument(name = "waiting_room.join", skip_all, fields(session_id = session_id.0, user_id = user_id.0))]
 pub async fn join(db: &impl ConnectionTrait, session_id: SessionId, user_id: UserId) -> ApiResult<TicketView> {
     let room = find_room(db, session_id.0)
         .await?

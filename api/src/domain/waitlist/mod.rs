@@ -161,7 +161,7 @@ pub async fn join(
 /// Takes the buyer's entry out of line (LEFT). Idempotent: an entry that already left, or
 /// ended (BOOKED, LAPSED), is returned as it is. An OFFERED entry cannot leave (CONFLICT):
 /// its seats are held, and releasing the hold (`releaseHold`) gives them to the next in line.
-#[tracing::instrument(name = "waitlist.leave", skip_all, fields(entry_id = %entry_id, user_id = %user_id))]
+#[tracing::instrument(name = "waitlist.leave", skip_all, fields(entry_id = entry_id.0, user_id = user_id.0))]
 pub async fn leave(db: &DatabaseConnection, entry_id: WaitlistEntryId, user_id: UserId) -> ApiResult<EntryView> {
     let now = Utc::now();
     waitlist_entry::Entity::update_many()

@@ -74,7 +74,7 @@ impl Identity {
                 // Not known to be ended: closing every socket on a blip of the deny-list
                 // would make all clients reconnect at once. The next check asks again.
                 tracing::warn!(
-                    user_id = %self.principal.user_id,
+                    user_id = self.principal.user_id.0,
                     "a socket's token could not be re-checked; it stays open until the next check"
                 );
                 Ok(())
@@ -91,7 +91,7 @@ impl Identity {
             Ok(None) => Err(forbidden("the account no longer exists")),
             Err(err) => {
                 tracing::warn!(
-                    user_id = %self.principal.user_id,
+                    user_id = self.principal.user_id.0,
                     error = ?err,
                     "a socket's account could not be read; it stays open until the next check"
                 );

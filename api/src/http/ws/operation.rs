@@ -45,11 +45,11 @@ impl Connection {
         done: mpsc::UnboundedSender<Done>,
     ) -> JoinHandle<()> {
         // The operation's name as the request gives it (the document's own name is known
-        // only once it is parsed, inside the execution).
+        // only once it is parsed, inside the execution), cut to a loggable length.
         let span = tracing::info_span!(
             "operation",
             operation_id = %id,
-            operation.name = request.operation_name.as_deref().unwrap_or("")
+            operation.name = crate::graphql::spans::loggable_name(request.operation_name.as_deref())
         );
         let responses = self.state.fanout.open(request, viewer, self.info.clone());
         let protocol = self.protocol;
