@@ -5,7 +5,7 @@
 //! `use crate::x::…`, `use crate::{x, y}` and paths written inline. Doc comments may link
 //! anywhere; they are not dependencies.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 const SRC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/src");
@@ -210,6 +210,106 @@ fn every_module_uses_only_the_layers_below_it() {
         "imports against the layer map in src/lib.rs (move the code, or the map if the design changed):\n{}",
         wrong.join("\n")
     );
+}
+
+/// The domain's modules (`domain::holds`, `domain::waitlist`, …) named by `path`'s code:
+/// through `crate::domain::x` anywhere, and `super::x` from a file directly in `domain/`.
+fn domain_modules_named(code: &str, directly_in_domain: bool) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut collect = |marker: &str| {
+        let mut rest = code;
+        while let Some(at) = rest.find(marker) {
+            let before_is_ident = rest[..at].chars().next_back().is_some_and(is_ident);
+            rest = &rest[at + marker.len()..];
+            if before_is_ident {
+                continue;
+            }
+            if let Some(group) = rest.strip_prefix('{') {
+                let group = &group[..group.find('}').unwrap_or(group.len())];
+                for item in group.split(',') {
+                    let name: String = item.trim().chars().take_while(|c| is_ident(*c)).collect();
+                    if !name.is_empty() && name != "self" {
+                        names.push(name);
+                    }
+                }
+            } else {
+                let name: String = rest.chars().take_while(|c| is_ident(*c)).collect();
+                if !name.is_empty() {
+                    names.push(name);
+                }
+            }
+        }
+    };
+    collect("crate::domain::");
+    if directly_in_domain {
+        collect("super::");
+    }
+    names
+}
+
+#[test]
+fn the_domains_modules_call_each_other_one_way() {
+    let domain = Path::new(SRC).join("domain");
+    let mut files = Vec::new();
+    rust_files(&domain, &mut files);
+    let mut calls: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for file in &files {
+        let relative = file.strip_prefix(&domain).expect("under domain/");
+        let mut parts = relative
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy().to_string());
+        let first = parts.next().expect("a path");
+        if first == "mod.rs" {
+            continue;
+        }
+        let module = first.trim_end_matches(".rs").to_string();
+        // `super::` from `domain/x.rs` or `domain/x/mod.rs` is the domain itself.
+        let directly_in_domain = relative.components().count() == 1 || relative.ends_with(format!("{module}/mod.rs"));
+        let text = std::fs::read_to_string(file).expect("a source file");
+        for line in text.lines() {
+            let code = without_comment(line.trim_start());
+            for name in domain_modules_named(code, directly_in_domain) {
+                if name != module {
+                    calls.entry(module.clone()).or_default().insert(name);
+                }
+            }
+        }
+    }
+    // Depth-first search for a way back to where it started.
+    fn circle(
+        calls: &BTreeMap<String, BTreeSet<String>>,
+        at: &str,
+        path: &mut Vec<String>,
+        done: &mut BTreeSet<String>,
+    ) -> Option<Vec<String>> {
+        if let Some(start) = path.iter().position(|m| m == at) {
+            let mut found = path[start..].to_vec();
+            found.push(at.to_string());
+            return Some(found);
+        }
+        if done.contains(at) {
+            return None;
+        }
+        path.push(at.to_string());
+        for next in calls.get(at).into_iter().flatten() {
+            if let Some(found) = circle(calls, next, path, done) {
+                return Some(found);
+            }
+        }
+        path.pop();
+        done.insert(at.to_string());
+        None
+    }
+    let mut done = BTreeSet::new();
+    for module in calls.keys() {
+        if let Some(found) = circle(&calls, module, &mut Vec::new(), &mut done) {
+            panic!(
+                "the domain's modules call each other in a circle: {} (move what both need below them, \
+                 as domain::reservations holds what every flow reads)",
+                found.join(" → ")
+            );
+        }
+    }
 }
 
 #[test]
