@@ -62,11 +62,17 @@ fn is_ident(c: char) -> bool {
 
 /// The top-level modules a line of code names through `crate::`.
 fn named_modules(code: &str) -> Vec<String> {
+    names_after(code, "crate::")
+}
+
+/// The names a statement reaches through `prefix` (`crate::`, `crate::domain::`, `super::`):
+/// `prefix`x, or each first-level name of a group `prefix`{a::b, c, d::{e, f}}.
+fn names_after(code: &str, prefix: &str) -> Vec<String> {
     let mut names = Vec::new();
     let mut rest = code;
-    while let Some(at) = rest.find("crate::") {
+    while let Some(at) = rest.find(prefix) {
         let before_is_ident = rest[..at].chars().next_back().is_some_and(is_ident);
-        rest = &rest[at + "crate::".len()..];
+        rest = &rest[at + prefix.len()..];
         if before_is_ident {
             continue;
         }
@@ -109,6 +115,31 @@ fn named_modules(code: &str) -> Vec<String> {
         }
     }
     names
+}
+
+/// A file's code without comments, as (first line number, text): one line each, but a
+/// `use …{` group that spans lines (`use`, `pub use`, `pub(crate) use`) read as one.
+fn statements(text: &str) -> Vec<(usize, String)> {
+    let mut found = Vec::new();
+    let mut statement = String::new();
+    let mut first_line = 0;
+    for (number, line) in text.lines().enumerate() {
+        let code = without_comment(line.trim_start());
+        if code.trim().is_empty() {
+            continue;
+        }
+        if statement.is_empty() {
+            first_line = number + 1;
+        }
+        statement.push_str(code);
+        statement.push(' ');
+        let open = statement.matches('{').count() > statement.matches('}').count();
+        if statement.contains("use ") && statement.contains("::{") && open && !code.ends_with(';') {
+            continue;
+        }
+        found.push((first_line, std::mem::take(&mut statement)));
+    }
+    found
 }
 
 /// `line` without a trailing `//` comment (one outside a string literal).
@@ -171,24 +202,7 @@ fn every_module_uses_only_the_layers_below_it() {
             continue;
         };
         let text = std::fs::read_to_string(file).expect("a source file");
-        // A `use crate::{…}` group may span lines: read statements, not lines.
-        let mut statement = String::new();
-        let mut first_line = 0;
-        for (number, line) in text.lines().enumerate() {
-            let code = without_comment(line.trim_start());
-            if code.trim().is_empty() {
-                continue;
-            }
-            if statement.is_empty() {
-                first_line = number + 1;
-            }
-            statement.push_str(code);
-            statement.push(' ');
-            let open = statement.matches('{').count() > statement.matches('}').count();
-            // `use`, `pub use`, `pub(crate) use`: a group may span lines.
-            if statement.contains("use crate::{") && open && !code.ends_with(';') {
-                continue;
-            }
+        for (first_line, statement) in statements(&text) {
             for name in named_modules(&statement) {
                 if name == module {
                     continue;
@@ -202,7 +216,6 @@ fn every_module_uses_only_the_layers_below_it() {
                     None => {}
                 }
             }
-            statement.clear();
         }
     }
     assert!(
@@ -212,38 +225,14 @@ fn every_module_uses_only_the_layers_below_it() {
     );
 }
 
-/// The domain's modules (`domain::holds`, `domain::waitlist`, …) named by `path`'s code:
-/// through `crate::domain::x` anywhere, and `super::x` from a file directly in `domain/`.
+/// The domain's modules (`domain::holds`, `domain::waitlist`, …) a statement names: through
+/// `crate::domain::x` anywhere, and `super::x` from a file directly in `domain/`.
 fn domain_modules_named(code: &str, directly_in_domain: bool) -> Vec<String> {
-    let mut names = Vec::new();
-    let mut collect = |marker: &str| {
-        let mut rest = code;
-        while let Some(at) = rest.find(marker) {
-            let before_is_ident = rest[..at].chars().next_back().is_some_and(is_ident);
-            rest = &rest[at + marker.len()..];
-            if before_is_ident {
-                continue;
-            }
-            if let Some(group) = rest.strip_prefix('{') {
-                let group = &group[..group.find('}').unwrap_or(group.len())];
-                for item in group.split(',') {
-                    let name: String = item.trim().chars().take_while(|c| is_ident(*c)).collect();
-                    if !name.is_empty() && name != "self" {
-                        names.push(name);
-                    }
-                }
-            } else {
-                let name: String = rest.chars().take_while(|c| is_ident(*c)).collect();
-                if !name.is_empty() {
-                    names.push(name);
-                }
-            }
-        }
-    };
-    collect("crate::domain::");
+    let mut names = names_after(code, "crate::domain::");
     if directly_in_domain {
-        collect("super::");
+        names.extend(names_after(code, "super::"));
     }
+    names.retain(|name| name != "self" && name != "super");
     names
 }
 
@@ -266,9 +255,8 @@ fn the_domains_modules_call_each_other_one_way() {
         // `super::` from `domain/x.rs` or `domain/x/mod.rs` is the domain itself.
         let directly_in_domain = relative.components().count() == 1 || relative.ends_with(format!("{module}/mod.rs"));
         let text = std::fs::read_to_string(file).expect("a source file");
-        for line in text.lines() {
-            let code = without_comment(line.trim_start());
-            for name in domain_modules_named(code, directly_in_domain) {
+        for (_, statement) in statements(&text) {
+            for name in domain_modules_named(&statement, directly_in_domain) {
                 if name != module {
                     calls.entry(module.clone()).or_default().insert(name);
                 }

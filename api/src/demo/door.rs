@@ -12,8 +12,8 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, Query
 
 use crate::config::AuthSettings;
 use crate::domain::accounts::{self, NewAccount};
-use crate::domain::holds::pricing::reservation_seat_row;
 use crate::domain::inventory::{bump_version, change_available, record_seat_changes};
+use crate::domain::reservations::reservation_seat_row;
 use crate::domain::tickets;
 
 /// Seats the demo buyer has paid for.

@@ -28,7 +28,7 @@ mod writes;
 use super::ReadyHold;
 use super::decide::{Ask, Win, decide};
 use super::pricing::Pricing;
-pub(crate) use crate::domain::reservations::seats_in_session;
+use crate::domain::reservations::seats_in_session;
 use crate::error::{ApiError, ApiResult};
 use reads::{keys_used, live_reservations, lock_buyers, lock_session, seat_states};
 use writes::{Times, insert_reservations, write_seats};

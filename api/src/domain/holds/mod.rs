@@ -22,7 +22,6 @@ pub mod guards;
 pub(crate) mod pricing;
 mod release;
 
-pub use crate::domain::reservations::{find_owned, seats_of, seats_of_many};
 pub use combiner::HoldCombiner;
 pub use release::{expire_holds, release_hold};
 

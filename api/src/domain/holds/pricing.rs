@@ -84,5 +84,3 @@ impl Pricing {
         crate::domain::orders::order_name_of(&self.title, seats)
     }
 }
-
-pub(crate) use crate::domain::reservations::reservation_seat_row;

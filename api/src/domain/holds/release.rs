@@ -12,9 +12,9 @@ use sea_orm::{
     QueryOrder, QuerySelect,
 };
 
-use super::find_owned;
 use crate::domain::inventory::{bump_version, change_available, current_version, lock_session, record_seat_changes};
 use crate::domain::reservation_flow::record_status_change;
+use crate::domain::reservations::find_owned;
 use crate::error::{ApiError, ApiResult};
 use crate::ids::{ReservationId, UserId};
 

@@ -4,8 +4,8 @@ use chrono::{DateTime, Utc};
 use entity::reservation;
 
 use super::types::{Reservation, ReservationStatus};
+use crate::domain::reservations;
 use crate::domain::reservations::AdminFilter;
-use crate::domain::{holds, reservations};
 use crate::graphql::guard::{Role, RoleGuard, principal};
 use crate::graphql::relay::{ById, Cursor, ListedById, connection, page_request};
 use crate::graphql::{GqlResult, app};
@@ -44,7 +44,7 @@ impl BookingQuery {
     async fn reservation(&self, ctx: &Context<'_>, id: ID) -> GqlResult<Option<Reservation>> {
         let id = expect_id(&id, "id")?;
         Ok(Some(Reservation(
-            holds::find_owned(&app(ctx)?.db, id, principal(ctx)?.user_id).await?,
+            crate::domain::reservations::find_owned(&app(ctx)?.db, id, principal(ctx)?.user_id).await?,
         )))
     }
 

@@ -2,7 +2,6 @@ use async_graphql::{Context, Enum, ID, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use entity::{reservation, reservation_seat};
 
-use crate::domain::holds;
 use crate::error::ApiError;
 use crate::graphql::accounts::Account;
 use crate::graphql::catalog::Session;
@@ -123,7 +122,7 @@ impl async_graphql::dataloader::Loader<SeatsOfReservation> for crate::graphql::l
         &self,
         keys: &[SeatsOfReservation],
     ) -> Result<std::collections::HashMap<SeatsOfReservation, Self::Value>, Self::Error> {
-        let rows = holds::seats_of_many(&self.db().await?, keys.iter().map(|k| k.0)).await?;
+        let rows = crate::domain::reservations::seats_of_many(&self.db().await?, keys.iter().map(|k| k.0)).await?;
         let mut seats: std::collections::HashMap<SeatsOfReservation, Self::Value> = std::collections::HashMap::new();
         for row in rows {
             seats

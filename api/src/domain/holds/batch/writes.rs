@@ -140,7 +140,7 @@ pub(super) async fn write_seats(
     reservation_seat::Entity::insert_many(made.iter().zip(priced).flat_map(|(reservation, seats)| {
         seats
             .iter()
-            .map(move |seat| crate::domain::holds::pricing::reservation_seat_row(reservation.id, session_id, seat))
+            .map(move |seat| crate::domain::reservations::reservation_seat_row(reservation.id, session_id, seat))
     }))
     .exec_without_returning(txn)
     .await
