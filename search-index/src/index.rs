@@ -6,6 +6,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use tantivy::collector::{Count, FacetCollector, FacetCounts, TopDocs};
 use tantivy::directory::MmapDirectory;
+use tantivy::indexer::IndexWriterOptions;
 use tantivy::schema::{Facet, Value};
 use tantivy::tokenizer::TextAnalyzer;
 use tantivy::{DocAddress, Index, IndexReader, IndexWriter, ReloadPolicy, Score, SegmentReader, TantivyDocument};
@@ -19,9 +20,6 @@ use crate::types::{
     Doc, Facets, Highlight, Hit, Kind, MAX_LIMIT, MAX_OFFSET, SearchRequest, SearchResults, Suggestion,
 };
 
-/// Indexing memory budget. The corpus (performances, cast, venues) is small; this is plenty
-/// and keeps the footprint predictable next to the web server.
-const WRITER_MEMORY_BYTES: usize = 50_000_000;
 /// Score multiplier of performances whose run has ended. Applied while collecting the top
 /// documents (`TopDocs::tweak_score`) rather than by re-ranking a page, so paging stays
 /// consistent: an ended show still appears when it is the only good match, just after the
@@ -66,8 +64,17 @@ impl SearchIndex {
         let (latin, gram) = (latin_analyzer(), gram_analyzer());
         index.tokenizers().register(LATIN_TOKENIZER, latin.clone());
         index.tokenizers().register(GRAM_TOKENIZER, gram.clone());
-        // One indexing thread: the corpus is small and the machine is shared with the server.
-        let writer = index.writer_with_num_threads(1, WRITER_MEMORY_BYTES)?;
+        // One indexing thread and one merging thread (tantivy's default is four): the corpus
+        // is small, and the machine is shared with the server. The indexing memory budget is
+        // the builder's default, tantivy's smallest (15 MB): the corpus (performances, cast,
+        // venues) stays far below it, and the writer's hash table is sized from the budget,
+        // so a larger one only makes every rebuild touch memory that the allocator then keeps
+        // for a while (the server's idle footprint, P7).
+        let options = IndexWriterOptions::builder()
+            .num_worker_threads(1)
+            .num_merge_threads(1)
+            .build();
+        let writer = index.writer_with_options(options)?;
         let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into()?;
         let generation = AtomicU64::new(index.load_metas()?.opstamp);
         Ok(SearchIndex {
