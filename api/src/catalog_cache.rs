@@ -5,17 +5,24 @@
 //! that every instance agrees). A performance write bumps it right after committing, and the
 //! search indexer bumps it for every catalog event it applies (so writes made through another
 //! instance, or by any other writer, invalidate too): older entries become unreachable at
-//! once. Only the performance rows are cached; what hangs off them (sessions, seat counts,
-//! cast) still loads live through the dataloaders, so nothing live is ever served stale.
+//! once. Cached are the performance rows and, with a list page, what the list page shows of
+//! each (its venue, its price tiers), all read in one snapshot; what is live (sessions, seat
+//! counts) and the cast still load through the dataloaders, so nothing live is ever served
+//! stale. Session writes invalidate too, since price tiers come from session prices.
 
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use entity::{Genre, performance};
+use entity::{Genre, performance, venue};
+use sea_orm::DatabaseConnection;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::domain::paging::Page;
+use crate::domain::paging::{Page, PageRequest};
+use crate::domain::performances::{self, PerformanceFilter};
+use crate::domain::venues;
+use crate::error::ApiResult;
 use crate::infra::kv::KeyValueStore;
 use crate::metrics::{CacheLabels, Metrics};
 
@@ -42,7 +49,7 @@ where
     F: Future<Output = Result<T, E>>,
 {
     let version = kv.get(VERSION_KEY).await.ok().flatten().unwrap_or_default();
-    let key = format!("catalog:v1:{version}:{key}");
+    let key = format!("catalog:v2:{version}:{key}");
     let cached = kv
         .get(&key)
         .await
@@ -137,27 +144,101 @@ impl From<CachedPerformance> for performance::Model {
     }
 }
 
-/// A page of the performance list as cached.
+/// A venue row as cached.
+#[derive(Serialize, Deserialize)]
+struct CachedVenue {
+    id: i64,
+    name: String,
+    address: String,
+    region: String,
+    seat_count: i32,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl From<venue::Model> for CachedVenue {
+    fn from(m: venue::Model) -> Self {
+        Self {
+            id: m.id,
+            name: m.name,
+            address: m.address,
+            region: m.region,
+            seat_count: m.seat_count,
+            created_at: m.created_at,
+            updated_at: m.updated_at,
+        }
+    }
+}
+
+impl From<CachedVenue> for venue::Model {
+    fn from(c: CachedVenue) -> Self {
+        Self {
+            id: c.id,
+            name: c.name,
+            address: c.address,
+            region: c.region,
+            seat_count: c.seat_count,
+            created_at: c.created_at,
+            updated_at: c.updated_at,
+        }
+    }
+}
+
+/// A first page of the performance list as cached: the rows, and the venues and price tiers
+/// of those performances, all read in one snapshot.
 #[derive(Serialize, Deserialize)]
 pub struct CachedPage {
     items: Vec<CachedPerformance>,
     has_next_page: bool,
+    venues: Vec<CachedVenue>,
+    /// Each performance's price tiers; a performance without sessions has none listed.
+    price_tiers: Vec<(i64, Vec<(String, i32)>)>,
 }
 
-impl From<Page<performance::Model>> for CachedPage {
-    fn from(page: Page<performance::Model>) -> Self {
+/// A list page with what its rows came with: see [`CachedPage`].
+pub struct ListedPage {
+    pub page: Page<performance::Model>,
+    pub venues: HashMap<i64, venue::Model>,
+    pub price_tiers: HashMap<i64, Vec<(String, i32)>>,
+}
+
+impl From<CachedPage> for ListedPage {
+    fn from(cached: CachedPage) -> Self {
         Self {
-            items: page.items.into_iter().map(Into::into).collect(),
-            has_next_page: page.has_next_page,
+            page: Page {
+                items: cached.items.into_iter().map(Into::into).collect(),
+                has_next_page: cached.has_next_page,
+            },
+            venues: cached
+                .venues
+                .into_iter()
+                .map(|venue| (venue.id, venue.into()))
+                .collect(),
+            price_tiers: cached.price_tiers.into_iter().collect(),
         }
     }
 }
 
-impl From<CachedPage> for Page<performance::Model> {
-    fn from(page: CachedPage) -> Self {
-        Self {
-            items: page.items.into_iter().map(Into::into).collect(),
-            has_next_page: page.has_next_page,
-        }
+/// Reads a first page of the performance list with its rows' venues and price tiers, in one
+/// snapshot of the primary (an entry is never older than the event that cleared the last).
+pub async fn load_first_page(
+    db: &DatabaseConnection,
+    filter: &PerformanceFilter,
+    page: PageRequest<NaiveDate>,
+) -> ApiResult<CachedPage> {
+    let snapshot = crate::db::begin_snapshot(db).await?;
+    let rows = performances::list_performances(&snapshot, filter, page).await?;
+    let venue_ids: HashSet<i64> = rows.items.iter().map(|row| row.venue_id).collect();
+    let venues = venues::find_venues(&snapshot, venue_ids).await?;
+    let price_tiers = performances::price_tiers(&snapshot, rows.items.iter().map(|row| row.id)).await?;
+    if let Err(err) = snapshot.commit().await {
+        // Nothing was written; what was read stands.
+        tracing::debug!(error = %err, "ending a read snapshot failed");
     }
+    Ok(CachedPage {
+        items: rows.items.into_iter().map(Into::into).collect(),
+        has_next_page: rows.has_next_page,
+        venues: venues.into_iter().map(Into::into).collect(),
+        price_tiers: price_tiers.into_iter().collect(),
+    })
 }

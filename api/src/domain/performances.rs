@@ -1,8 +1,10 @@
 //! Performances: what is on, where, and for how long.
 
+use std::collections::HashMap;
+
 use chrono::{NaiveDate, Utc};
-use entity::{Genre, performance, performance_cast, session};
-use sea_orm::sea_query::ExprTrait;
+use entity::{Genre, performance, performance_cast, session, session_price};
+use sea_orm::sea_query::{Expr, ExprTrait, Func};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, IntoActiveModel, PaginatorTrait,
     QueryFilter, QueryOrder, QuerySelect, QueryTrait, Set,
@@ -162,6 +164,37 @@ pub async fn find_performance(db: &impl ConnectionTrait, id: i64) -> ApiResult<p
         .one(db)
         .await?
         .ok_or(ApiError::NotFound("performance"))
+}
+
+/// Each performance's price tiers: the lowest price of every seat grade over all its
+/// sessions, dearest grade first (then by grade). A performance without sessions is left out.
+pub async fn price_tiers(
+    db: &impl ConnectionTrait,
+    performance_ids: impl IntoIterator<Item = i64>,
+) -> Result<HashMap<i64, Vec<(String, i32)>>, sea_orm::DbErr> {
+    let rows: Vec<(i64, String, i32)> = session_price::Entity::find()
+        .select_only()
+        .column(session::Column::PerformanceId)
+        .column(session_price::Column::Grade)
+        .expr_as(
+            Func::min(Expr::col((session_price::Entity, session_price::Column::Price))),
+            "price",
+        )
+        .inner_join(session::Entity)
+        .filter(session::Column::PerformanceId.is_in(performance_ids))
+        .group_by(session::Column::PerformanceId)
+        .group_by(session_price::Column::Grade)
+        .into_tuple()
+        .all(db)
+        .await?;
+    let mut tiers: HashMap<i64, Vec<(String, i32)>> = HashMap::new();
+    for (performance_id, grade, price) in rows {
+        tiers.entry(performance_id).or_default().push((grade, price));
+    }
+    for list in tiers.values_mut() {
+        list.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    }
+    Ok(tiers)
 }
 
 /// Performances ordered by the first day of their run, then id.

@@ -149,6 +149,14 @@ pub async fn find_venue(db: &impl ConnectionTrait, id: i64) -> ApiResult<venue::
         .ok_or(ApiError::NotFound("venue"))
 }
 
+/// The venues with these ids (an unknown id is left out), in no particular order.
+pub async fn find_venues(
+    db: &impl ConnectionTrait,
+    ids: impl IntoIterator<Item = i64>,
+) -> Result<Vec<venue::Model>, sea_orm::DbErr> {
+    venue::Entity::find().filter(venue::Column::Id.is_in(ids)).all(db).await
+}
+
 /// Venues ordered by name, then id.
 pub async fn list_venues(db: &impl ConnectionTrait, page: PageRequest<String>) -> ApiResult<Page<venue::Model>> {
     let mut query = venue::Entity::find()

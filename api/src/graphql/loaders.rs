@@ -10,12 +10,11 @@ use std::sync::Arc;
 use async_graphql::dataloader::Loader;
 use chrono::{DateTime, Utc};
 use entity::{cast_member, performance, performance_cast, section, session, session_price, venue, waiting_room};
-use sea_orm::sea_query::{Expr, Func};
-use sea_orm::{ColumnTrait, DatabaseExecutor, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{ColumnTrait, DatabaseExecutor, DbErr, EntityTrait, QueryFilter, QueryOrder};
 
 use super::batch::{Abandoned, BatchTasks, Batcher};
 use super::reads::Source;
-use crate::domain::seat_map;
+use crate::domain::{performances, seat_map, venues};
 use crate::error::{ApiError, ApiResult};
 
 /// Loader errors are shared between every waiting field, hence the `Arc`.
@@ -156,10 +155,7 @@ impl Loader<VenueKey> for CatalogLoader {
     type Error = LoadError;
 
     async fn load(&self, keys: &[VenueKey]) -> Result<HashMap<VenueKey, Self::Value>, Self::Error> {
-        let rows = venue::Entity::find()
-            .filter(venue::Column::Id.is_in(ids(keys, |k| k.0)))
-            .all(&self.reads().await?)
-            .await?;
+        let rows = venues::find_venues(&self.reads().await?, ids(keys, |k| k.0)).await?;
         Ok(rows.into_iter().map(|v| (VenueKey(v.id), v)).collect())
     }
 }
@@ -270,28 +266,10 @@ impl Loader<PriceTiersOfPerformance> for CatalogLoader {
         &self,
         keys: &[PriceTiersOfPerformance],
     ) -> Result<HashMap<PriceTiersOfPerformance, Self::Value>, Self::Error> {
-        let rows: Vec<(i64, String, i32)> = session_price::Entity::find()
-            .select_only()
-            .column(session::Column::PerformanceId)
-            .column(session_price::Column::Grade)
-            .expr_as(
-                Func::min(Expr::col((session_price::Entity, session_price::Column::Price))),
-                "price",
-            )
-            .inner_join(session::Entity)
-            .filter(session::Column::PerformanceId.is_in(ids(keys, |k| k.0)))
-            .group_by(session::Column::PerformanceId)
-            .group_by(session_price::Column::Grade)
-            .into_tuple()
-            .all(&self.reads().await?)
-            .await?;
-        let mut grouped = group(rows, |r| PriceTiersOfPerformance(r.0));
-        Ok(grouped
-            .drain()
-            .map(|(key, mut tiers)| {
-                tiers.sort_by(|a, b| b.2.cmp(&a.2).then_with(|| a.1.cmp(&b.1)));
-                (key, tiers.into_iter().map(|(_, grade, price)| (grade, price)).collect())
-            })
+        let tiers = performances::price_tiers(&self.reads().await?, ids(keys, |k| k.0)).await?;
+        Ok(tiers
+            .into_iter()
+            .map(|(id, tiers)| (PriceTiersOfPerformance(id), tiers))
             .collect())
     }
 }

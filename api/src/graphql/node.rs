@@ -34,7 +34,7 @@ impl NodeQuery {
         let node = match kind {
             NodeKind::Performance => load(ctx, PerformanceKey(raw))
                 .await?
-                .map(|p| Node::Performance(Performance(p))),
+                .map(|p| Node::Performance(Performance::new(p))),
             NodeKind::Venue => load(ctx, VenueKey(raw)).await?.map(|v| Node::Venue(Venue(v))),
             NodeKind::CastMember => load(ctx, CastMemberKey(raw))
                 .await?

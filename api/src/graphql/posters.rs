@@ -40,7 +40,7 @@ impl PosterMutation {
         let max = app.settings.storage.max_poster_bytes;
         let bytes = read_upload(ctx, file, max)?;
         let key = posters::store_poster(&app.db, app.storage.as_ref(), id, bytes, max).await?;
-        Ok(Performance(attach(ctx, id, &key, "uploadPoster").await?))
+        Ok(Performance::new(attach(ctx, id, &key, "uploadPoster").await?))
     }
 
     /// A presigned URL to PUT a poster straight to storage; it expires within minutes.
@@ -83,7 +83,7 @@ impl PosterMutation {
         let app = app(ctx)?;
         crate::domain::performances::find_performance(&app.db, id).await?;
         posters::check_uploaded(app.storage.as_ref(), id, &key, app.settings.storage.max_poster_bytes).await?;
-        Ok(Performance(attach(ctx, id, &key, "attachPoster").await?))
+        Ok(Performance::new(attach(ctx, id, &key, "attachPoster").await?))
     }
 }
 

@@ -22,10 +22,7 @@
 use std::sync::Arc;
 
 use async_graphql::Context;
-use sea_orm::{
-    AccessMode, DatabaseConnection, DatabaseExecutor, DatabaseTransaction, DbBackend, DbErr, IsolationLevel,
-    TransactionTrait,
-};
+use sea_orm::{DatabaseConnection, DatabaseExecutor, DatabaseTransaction, DbErr};
 use tokio::sync::{OnceCell, OwnedSemaphorePermit, Semaphore};
 
 use crate::error::ApiResult;
@@ -96,7 +93,7 @@ impl Source {
                             ),
                             None => None,
                         };
-                        let txn = begin_snapshot(&self.db).await?;
+                        let txn = crate::db::begin_snapshot(&self.db).await?;
                         snapshot.metrics.read_snapshots.inc();
                         Ok::<_, DbErr>((txn, permit))
                     })
@@ -119,17 +116,6 @@ impl Source {
             // Nothing was written; the answer already went out whole.
             tracing::debug!(error = %err, "ending a read snapshot failed");
         }
-    }
-}
-
-async fn begin_snapshot(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
-    match db.get_database_backend() {
-        DbBackend::Postgres => {
-            db.begin_with_config(Some(IsolationLevel::RepeatableRead), Some(AccessMode::ReadOnly))
-                .await
-        }
-        // SQLite has one isolation level, and refuses to be told one.
-        _ => db.begin().await,
     }
 }
 

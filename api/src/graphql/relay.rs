@@ -128,7 +128,10 @@ pub fn offset_after(list: &str, key: &str, after: &str) -> ApiResult<usize> {
 }
 
 /// Wraps a page of rows as a connection, converting each row with `node`.
-pub fn connection<K: Keyset, N: OutputType>(page: Page<K::Row>, node: impl Fn(K::Row) -> N) -> Connection<Cursor, N> {
+pub fn connection<K: Keyset, N: OutputType>(
+    page: Page<K::Row>,
+    mut node: impl FnMut(K::Row) -> N,
+) -> Connection<Cursor, N> {
     let mut connection = Connection::new(false, page.has_next_page);
     connection.edges = page
         .items

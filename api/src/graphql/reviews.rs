@@ -34,7 +34,7 @@ impl Review {
     async fn performance(&self, ctx: &Context<'_>) -> GqlResult<Performance> {
         Ok(load(ctx, PerformanceKey(self.0.performance_id))
             .await?
-            .map(Performance)
+            .map(Performance::new)
             .ok_or(ApiError::NotFound("performance"))?)
     }
     async fn created_at(&self) -> DateTime<Utc> {

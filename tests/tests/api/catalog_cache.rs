@@ -71,6 +71,92 @@ async fn performance_reads_come_from_the_cache_until_a_write(app: &TestApp) {
     );
 }
 
+const LIST_PAGE: &str =
+    "{ performances(first: 5) { edges { node { title venue { name } priceTiers { grade price } } } } }";
+const STATEMENTS: &str = "curtain_db_statements_total";
+const BY_REQUESTS: &str = "origin=\"request\"";
+
+/// The list page's first (only) performance, and the statements the request made.
+async fn listed(app: &TestApp) -> (serde_json::Value, f64) {
+    let before = app.metric(STATEMENTS, BY_REQUESTS).await;
+    let response = app.gql(LIST_PAGE, json!(null)).await;
+    let statements = app.metric(STATEMENTS, BY_REQUESTS).await - before;
+    (data(&response)["performances"]["edges"][0]["node"].clone(), statements)
+}
+
+/// What the list page shows of each performance (its venue, its price tiers) comes from the
+/// cache with the rows, without a statement; a session write shows in the price tiers at once,
+/// a venue's new name once its catalog event is applied.
+async fn a_list_page_comes_whole_from_the_cache_and_session_writes_show_at_once(app: &TestApp) {
+    let venue = fixtures::create_venue(app, "캐시홀", small_layout(2)).await;
+    let performance = fixtures::create_performance(app, &venue, "가격 공연", &day(1).0, &day(9).0).await;
+    settled(app, "가격 공연").await;
+    let (node, _) = listed(app).await;
+    assert_eq!(
+        node,
+        json!({ "title": "가격 공연", "venue": { "name": "캐시홀" }, "priceTiers": [] })
+    );
+
+    let session = fixtures::create_session(app, &performance, &day(3).1).await;
+    let tiers = json!([{ "grade": "VIP", "price": 150000 }, { "grade": "R", "price": 100000 }]);
+    let (node, _) = listed(app).await;
+    assert_eq!(node["priceTiers"], tiers, "a new session's prices show at once");
+    let (again, first) = listed(app).await;
+    let (third, second) = listed(app).await;
+    assert_eq!((&again, &third), (&node, &node));
+    assert!(
+        first == 0.0 || second == 0.0,
+        "a cached list page with venues and price tiers makes no statement: {first}, {second}"
+    );
+
+    let updated = app
+        .admin(
+            "mutation($id: ID!) { updateSession(id: $id, input: { prices: [{ grade: \"VIP\", price: 150000 }, { grade: \"R\", price: 90000 }] }) { id } }",
+            json!({ "id": session }),
+        )
+        .await;
+    data(&updated);
+    let (node, _) = listed(app).await;
+    assert_eq!(
+        node["priceTiers"],
+        json!([{ "grade": "VIP", "price": 150000 }, { "grade": "R", "price": 90000 }]),
+        "a session's new prices show at once"
+    );
+
+    let deleted = app
+        .admin(
+            "mutation($id: ID!) { deleteSession(id: $id) }",
+            json!({ "id": session }),
+        )
+        .await;
+    data(&deleted);
+    assert_eq!(
+        listed(app).await.0["priceTiers"],
+        json!([]),
+        "a deleted session's prices go at once"
+    );
+
+    let renamed = app
+        .admin(
+            "mutation($id: ID!) { updateVenue(id: $id, input: { name: \"새 캐시홀\" }) { id } }",
+            json!({ "id": venue }),
+        )
+        .await;
+    data(&renamed);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let (node, _) = listed(app).await;
+        if node["venue"]["name"] == "새 캐시홀" {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "a venue's new name shows once its catalog event is applied: {node}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
 /// Waits until this instance has applied the catalog event of the last write, which
 /// invalidates the cache once more; counting hits before then would race with it.
 ///
@@ -83,4 +169,7 @@ async fn settled(app: &TestApp, title: &str) {
     assert!(found.contains(&wanted), "{found:?}");
 }
 
-backend_tests!(performance_reads_come_from_the_cache_until_a_write);
+backend_tests!(
+    performance_reads_come_from_the_cache_until_a_write,
+    a_list_page_comes_whole_from_the_cache_and_session_writes_show_at_once
+);

@@ -99,7 +99,7 @@ impl CatalogMutation {
             .commit(ctx, "createPerformance", NodeKind::Performance, Some(performance.id))
             .await?;
         catalog_cache::invalidate(app(ctx)?.cache.as_ref()).await;
-        Ok(Performance(performance))
+        Ok(Performance::new(performance))
     }
 
     #[graphql(guard = "RoleGuard(Role::Admin)")]
@@ -117,7 +117,7 @@ impl CatalogMutation {
             .commit(ctx, "updatePerformance", NodeKind::Performance, Some(id))
             .await?;
         catalog_cache::invalidate(app(ctx)?.cache.as_ref()).await;
-        Ok(Performance(performance))
+        Ok(Performance::new(performance))
     }
 
     /// Deletes a performance without sessions, with its cast entries and poster; returns its ID.
@@ -186,6 +186,8 @@ impl CatalogMutation {
         write
             .commit(ctx, "createSession", NodeKind::Session, Some(session.id))
             .await?;
+        // The performance's price tiers (cached with the list pages) come from its sessions.
+        catalog_cache::invalidate(app(ctx)?.cache.as_ref()).await;
         Ok(Session(session))
     }
 
@@ -195,6 +197,7 @@ impl CatalogMutation {
         let write = AdminWrite::begin(ctx).await?;
         let session = sessions::update_session(write.txn(), id, input.into()).await?;
         write.commit(ctx, "updateSession", NodeKind::Session, Some(id)).await?;
+        catalog_cache::invalidate(app(ctx)?.cache.as_ref()).await;
         Ok(Session(session))
     }
 
@@ -205,6 +208,7 @@ impl CatalogMutation {
         let write = AdminWrite::begin(ctx).await?;
         sessions::delete_session(write.txn(), raw).await?;
         write.commit(ctx, "deleteSession", NodeKind::Session, Some(raw)).await?;
+        catalog_cache::invalidate(app(ctx)?.cache.as_ref()).await;
         Ok(id)
     }
 }

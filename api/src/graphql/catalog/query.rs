@@ -5,8 +5,8 @@ use async_graphql::{Context, ID, InputObject, Object};
 use chrono::NaiveDate;
 use entity::{cast_member, performance, venue};
 
-use super::types::{CastMember, Genre, Performance, SeatMap, Session, Venue};
-use crate::catalog_cache::{self, CachedPage, CachedPerformance};
+use super::types::{CastMember, Genre, Performance, Prefetched, SeatMap, Session, Venue};
+use crate::catalog_cache::{self, CachedPerformance, ListedPage};
 use crate::domain::performances::PerformanceFilter;
 use crate::domain::{cast, performances, sessions, venues};
 use crate::graphql::GqlResult;
@@ -94,22 +94,31 @@ impl CatalogQuery {
             from: filter.from,
             to: filter.to,
         };
-        let rows = if page.after.is_none() {
-            // First pages are what every visitor opens: served from the catalog cache, filled
-            // from the primary so that an entry is never older than the event that cleared it.
-            let key = format!("performances:{}:{filter:?}", page.first);
-            let load = async {
-                performances::list_performances(&app.db, &filter, page)
-                    .await
-                    .map(CachedPage::from)
+        if page.after.is_some() {
+            let rows = performances::list_performances(&reader(ctx).await?, &filter, page).await?;
+            return Ok(connection::<PerformancesByStart, _>(rows, Performance::new));
+        }
+        // First pages are what every visitor opens: served from the catalog cache with their
+        // rows' venues and price tiers, filled from the primary so that an entry is never
+        // older than the event that cleared it.
+        let key = format!("performances:{}:{filter:?}", page.first);
+        let load = catalog_cache::load_first_page(&app.db, &filter, page);
+        let listed: ListedPage = catalog_cache::read_through(app.cache.as_ref(), &app.metrics, &key, load)
+            .await?
+            .into();
+        let ListedPage {
+            page,
+            venues,
+            mut price_tiers,
+        } = listed;
+        Ok(connection::<PerformancesByStart, _>(page, |row| {
+            let prefetched = Prefetched {
+                venue: venues.get(&row.venue_id).cloned(),
+                // Listed for the page's every row: a performance without sessions has none.
+                price_tiers: Some(price_tiers.remove(&row.id).unwrap_or_default()),
             };
-            catalog_cache::read_through(app.cache.as_ref(), &app.metrics, &key, load)
-                .await?
-                .into()
-        } else {
-            performances::list_performances(&reader(ctx).await?, &filter, page).await?
-        };
-        Ok(connection::<PerformancesByStart, _>(rows, Performance))
+            Performance::prefetched(row, prefetched)
+        }))
     }
 
     /// The performance with this ID; NOT_FOUND when there is none.
@@ -123,7 +132,7 @@ impl CatalogQuery {
         };
         let key = format!("performance:{id}");
         let found = catalog_cache::read_through(app.cache.as_ref(), &app.metrics, &key, load).await?;
-        Ok(Some(Performance(found.into())))
+        Ok(Some(Performance::new(found.into())))
     }
 
     /// Venues ordered by name.

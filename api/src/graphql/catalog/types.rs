@@ -64,7 +64,26 @@ pub enum SeatStatus {
     Blocked,
 }
 
-pub struct Performance(pub performance::Model);
+pub struct Performance(pub performance::Model, Prefetched);
+
+/// What a performance's row came with from the catalog cache (the first list pages): its
+/// venue and price tiers, read in the same snapshot as the row, so that the list page every
+/// visitor opens needs no statement at all. Absent, the fields load through the dataloaders.
+#[derive(Default)]
+pub struct Prefetched {
+    pub venue: Option<venue::Model>,
+    pub price_tiers: Option<Vec<(String, i32)>>,
+}
+
+impl Performance {
+    pub fn new(model: performance::Model) -> Self {
+        Self(model, Prefetched::default())
+    }
+
+    pub fn prefetched(model: performance::Model, prefetched: Prefetched) -> Self {
+        Self(model, prefetched)
+    }
+}
 
 /// A show with its run, venue and cast.
 #[Object]
@@ -105,6 +124,9 @@ impl Performance {
         Ok(self.0.poster_key.as_deref().map(|key| app.storage.public_url(key)))
     }
     async fn venue(&self, ctx: &Context<'_>) -> GqlResult<Venue> {
+        if let Some(venue) = &self.1.venue {
+            return Ok(Venue(venue.clone()));
+        }
         Ok(Venue(
             load_required(ctx, VenueKey(self.0.venue_id), || {
                 format!("performance {} has no venue", self.0.id)
@@ -134,7 +156,10 @@ impl Performance {
     }
     /// Lowest price of each seat grade over the performance's sessions, dearest grade first.
     async fn price_tiers(&self, ctx: &Context<'_>) -> GqlResult<Vec<PriceTier>> {
-        let tiers = load_list(ctx, PriceTiersOfPerformance(self.0.id)).await?;
+        let tiers = match &self.1.price_tiers {
+            Some(tiers) => tiers.clone(),
+            None => load_list(ctx, PriceTiersOfPerformance(self.0.id)).await?,
+        };
         Ok(tiers
             .into_iter()
             .map(|(grade, price)| PriceTier { grade, price })
@@ -261,7 +286,7 @@ impl CastRole {
         ))
     }
     async fn performance(&self, ctx: &Context<'_>) -> GqlResult<Performance> {
-        Ok(Performance(
+        Ok(Performance::new(
             load_required(ctx, PerformanceKey(self.0.performance_id), || {
                 format!("cast role {} has no performance", self.0.id)
             })
@@ -307,7 +332,7 @@ impl Session {
         self.0.total_seats
     }
     async fn performance(&self, ctx: &Context<'_>) -> GqlResult<Performance> {
-        Ok(Performance(
+        Ok(Performance::new(
             load_required(ctx, PerformanceKey(self.0.performance_id), || {
                 format!("session {} has no performance", self.0.id)
             })

@@ -67,7 +67,7 @@ impl Coupon {
         let Some(id) = self.0.performance_id else {
             return Ok(None);
         };
-        Ok(load(ctx, PerformanceKey(id)).await?.map(Performance))
+        Ok(load(ctx, PerformanceKey(id)).await?.map(Performance::new))
     }
 }
 

@@ -140,7 +140,7 @@ async fn to_connection(
         let node = match hit.kind {
             Kind::Performance => performances
                 .remove(&PerformanceKey(hit.id))
-                .map(|m| SearchHit::Performance(Performance(m))),
+                .map(|m| SearchHit::Performance(Performance::new(m))),
             Kind::CastMember => members
                 .remove(&CastMemberKey(hit.id))
                 .map(|m| SearchHit::CastMember(CastMember(m))),
