@@ -214,9 +214,11 @@ async fn apply(
     let changes: Vec<CatalogChange> = events.iter().filter_map(CatalogChange::from_event).collect();
     if !changes.is_empty() {
         let Refresh { upsert, remove } = documents::refresh(db, &changes).await?;
-        // Only performance rows are cached; venues and cast load live.
+        // Performance rows are cached, and venues with the list pages; cast loads live.
         if let Some(cache) = cache
-            && changes.iter().any(|change| change.object == CatalogObject::Performance)
+            && changes
+                .iter()
+                .any(|change| matches!(change.object, CatalogObject::Performance | CatalogObject::Venue))
         {
             crate::catalog_cache::invalidate(cache).await;
         }

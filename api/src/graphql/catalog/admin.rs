@@ -39,6 +39,8 @@ impl CatalogMutation {
         let write = AdminWrite::begin(ctx).await?;
         let venue = venues::update_venue(write.txn(), id, input.into()).await?;
         write.commit(ctx, "updateVenue", NodeKind::Venue, Some(id)).await?;
+        // Venues are cached with the list pages' performances.
+        catalog_cache::invalidate(app(ctx)?.cache.as_ref()).await;
         Ok(Venue(venue))
     }
 
