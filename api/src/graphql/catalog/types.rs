@@ -64,12 +64,11 @@ pub enum SeatStatus {
     Blocked,
 }
 
-pub struct Performance(pub performance::Model, Prefetched);
+pub struct Performance(pub performance::Model, Option<Box<Prefetched>>);
 
 /// What a performance's row came with from the catalog cache (the first list pages): its
 /// venue and price tiers, read in the same snapshot as the row, so that the list page every
 /// visitor opens needs no statement at all. Absent, the fields load through the dataloaders.
-#[derive(Default)]
 pub struct Prefetched {
     pub venue: Option<venue::Model>,
     pub price_tiers: Option<Vec<(String, i32)>>,
@@ -77,11 +76,11 @@ pub struct Prefetched {
 
 impl Performance {
     pub fn new(model: performance::Model) -> Self {
-        Self(model, Prefetched::default())
+        Self(model, None)
     }
 
     pub fn prefetched(model: performance::Model, prefetched: Prefetched) -> Self {
-        Self(model, prefetched)
+        Self(model, Some(Box::new(prefetched)))
     }
 }
 
@@ -124,7 +123,7 @@ impl Performance {
         Ok(self.0.poster_key.as_deref().map(|key| app.storage.public_url(key)))
     }
     async fn venue(&self, ctx: &Context<'_>) -> GqlResult<Venue> {
-        if let Some(venue) = &self.1.venue {
+        if let Some(venue) = self.1.as_ref().and_then(|prefetched| prefetched.venue.as_ref()) {
             return Ok(Venue(venue.clone()));
         }
         Ok(Venue(
@@ -156,7 +155,7 @@ impl Performance {
     }
     /// Lowest price of each seat grade over the performance's sessions, dearest grade first.
     async fn price_tiers(&self, ctx: &Context<'_>) -> GqlResult<Vec<PriceTier>> {
-        let tiers = match &self.1.price_tiers {
+        let tiers = match self.1.as_ref().and_then(|prefetched| prefetched.price_tiers.as_ref()) {
             Some(tiers) => tiers.clone(),
             None => load_list(ctx, PriceTiersOfPerformance(self.0.id)).await?,
         };
