@@ -66,10 +66,12 @@ impl SearchIndex {
         index.tokenizers().register(GRAM_TOKENIZER, gram.clone());
         // One indexing thread and one merging thread (tantivy's default is four): the corpus
         // is small, and the machine is shared with the server. The indexing memory budget is
-        // the builder's default, tantivy's smallest (15 MB): the corpus (performances, cast,
-        // venues) stays far below it, and the writer's hash table is sized from the budget,
-        // so a larger one only makes every rebuild touch memory that the allocator then keeps
-        // for a while (the server's idle footprint, P7).
+        // the builder's default, tantivy's smallest (15 MB): a box office's catalog events
+        // (a few documents each) stay far below it, and the writer's hash table is sized from
+        // the budget, so a larger one only makes every catch-up touch memory that the
+        // allocator then keeps for a while (the server's idle footprint, P7). A full rebuild
+        // of a large catalog (the search bench's 100,000 performances) flushes a segment
+        // whenever the budget fills, and merges them after.
         let options = IndexWriterOptions::builder()
             .num_worker_threads(1)
             .num_merge_threads(1)
