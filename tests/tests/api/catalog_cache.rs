@@ -39,13 +39,13 @@ async fn performance_reads_come_from_the_cache_until_a_write(app: &TestApp) {
         "repeated reads are cache hits"
     );
 
-    let renamed = app
-        .admin(
+    data(
+        &app.admin(
             "mutation($id: ID!) { updatePerformance(id: $id, input: { title: \"새 제목\" }) { id } }",
             json!({ "id": performance }),
         )
-        .await;
-    data(&renamed);
+        .await,
+    );
     let misses = app.metric(METRIC, MISS).await;
     assert_eq!(
         fixtures::performance_title(app, &performance).await,
@@ -109,13 +109,8 @@ async fn a_list_page_comes_whole_from_the_cache_and_session_writes_show_at_once(
         "a cached list page with venues and price tiers makes no statement: {first}, {second}"
     );
 
-    let updated = app
-        .admin(
-            "mutation($id: ID!) { updateSession(id: $id, input: { prices: [{ grade: \"VIP\", price: 150000 }, { grade: \"R\", price: 90000 }] }) { id } }",
-            json!({ "id": session }),
-        )
-        .await;
-    data(&updated);
+    let new_prices = "mutation($id: ID!) { updateSession(id: $id, input: { prices: [{ grade: \"VIP\", price: 150000 }, { grade: \"R\", price: 90000 }] }) { id } }";
+    data(&app.admin(new_prices, json!({ "id": session })).await);
     let (node, _) = listed(app).await;
     assert_eq!(
         node["priceTiers"],
@@ -123,26 +118,26 @@ async fn a_list_page_comes_whole_from_the_cache_and_session_writes_show_at_once(
         "a session's new prices show at once"
     );
 
-    let deleted = app
-        .admin(
+    data(
+        &app.admin(
             "mutation($id: ID!) { deleteSession(id: $id) }",
             json!({ "id": session }),
         )
-        .await;
-    data(&deleted);
+        .await,
+    );
     assert_eq!(
         listed(app).await.0["priceTiers"],
         json!([]),
         "a deleted session's prices go at once"
     );
 
-    let renamed = app
-        .admin(
+    data(
+        &app.admin(
             "mutation($id: ID!) { updateVenue(id: $id, input: { name: \"새 캐시홀\" }) { id } }",
             json!({ "id": venue }),
         )
-        .await;
-    data(&renamed);
+        .await,
+    );
     assert_eq!(
         listed(app).await.0["venue"],
         json!({ "name": "새 캐시홀" }),
