@@ -85,6 +85,8 @@ pub struct Metrics {
     pub http_duration: HistogramFamily<RouteLabels>,
     pub graphql_operations: Family<OperationLabels, Counter>,
     pub graphql_duration: HistogramFamily<OperationNameLabels>,
+    /// Queries answered straight to JSON (see `graphql::direct`) rather than by the executor.
+    pub graphql_direct_answers: Counter,
     pub db_statements: Family<StatementLabels, Counter>,
     pub db_statement_duration: Histogram,
     pub db_pool_connections: Family<PoolLabels, Gauge>,
@@ -190,6 +192,12 @@ impl Metrics {
             "cache_requests",
             "Cache lookups by cache (search, catalog) and outcome (hit or miss); hits / all is the hit ratio",
             Family::<CacheLabels, Counter>::default(),
+        );
+        let graphql_direct_answers = register(
+            &mut registry,
+            "graphql_direct_answers",
+            "GraphQL queries answered by the direct writer of the hot catalog read instead of the executor",
+            Counter::default(),
         );
         let hold_batch_size = register(
             &mut registry,
@@ -323,6 +331,7 @@ impl Metrics {
             http_duration,
             graphql_operations,
             graphql_duration,
+            graphql_direct_answers,
             db_statements,
             db_statement_duration,
             db_pool_connections,

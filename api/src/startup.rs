@@ -211,6 +211,7 @@ impl Application {
             payments,
             bus,
             relay: RelayWaker::default(),
+            direct_plans: Default::default(),
         };
         Ok(Self {
             listener,

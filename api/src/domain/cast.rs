@@ -169,6 +169,35 @@ pub async fn remove_role(db: &impl ConnectionTrait, id: i64) -> ApiResult<()> {
     record_change(db, CatalogObject::Performance, role.performance_id).await
 }
 
+/// The cast entries of these performances, in billing order (then id) within each.
+pub async fn roles_in_performances(
+    db: &impl ConnectionTrait,
+    performance_ids: impl IntoIterator<Item = i64>,
+) -> Result<Vec<performance_cast::Model>, sea_orm::DbErr> {
+    roles_in_performances_query(performance_ids).all(db).await
+}
+
+/// The query of [`roles_in_performances`], for reads that select only some columns.
+pub fn roles_in_performances_query(
+    performance_ids: impl IntoIterator<Item = i64>,
+) -> sea_orm::Select<performance_cast::Entity> {
+    performance_cast::Entity::find()
+        .filter(performance_cast::Column::PerformanceId.is_in(performance_ids))
+        .order_by_asc(performance_cast::Column::BillingOrder)
+        .order_by_asc(performance_cast::Column::Id)
+}
+
+/// The cast members with these ids (an unknown id is left out), in no particular order.
+pub async fn find_cast_members(
+    db: &impl ConnectionTrait,
+    ids: impl IntoIterator<Item = i64>,
+) -> Result<Vec<cast_member::Model>, sea_orm::DbErr> {
+    cast_member::Entity::find()
+        .filter(cast_member::Column::Id.is_in(ids))
+        .all(db)
+        .await
+}
+
 pub async fn find_role(db: &impl ConnectionTrait, id: i64) -> ApiResult<performance_cast::Model> {
     performance_cast::Entity::find_by_id(id)
         .one(db)

@@ -62,16 +62,39 @@ pub async fn count_on_sale(db: &impl ConnectionTrait, now: DateTime<Utc>) -> Api
 }
 
 pub fn sale_state(session: &session::Model, now: DateTime<Utc>) -> SaleState {
-    if session.status == SessionStatus::Cancelled {
-        SaleState::Cancelled
-    } else if now < session.sales_open_at {
-        SaleState::Upcoming
-    } else if now >= session.sales_close_at || now >= session.starts_at {
-        SaleState::Closed
-    } else if session.available_seats == 0 {
-        SaleState::SoldOut
-    } else {
-        SaleState::OnSale
+    SaleFacts {
+        status: session.status,
+        sales_open_at: session.sales_open_at,
+        sales_close_at: session.sales_close_at,
+        starts_at: session.starts_at,
+        available_seats: session.available_seats,
+    }
+    .state(now)
+}
+
+/// The columns of a session its sale state depends on (for reads that select only those).
+#[derive(Debug, Clone, Copy)]
+pub struct SaleFacts {
+    pub status: SessionStatus,
+    pub sales_open_at: DateTime<Utc>,
+    pub sales_close_at: DateTime<Utc>,
+    pub starts_at: DateTime<Utc>,
+    pub available_seats: i32,
+}
+
+impl SaleFacts {
+    pub fn state(&self, now: DateTime<Utc>) -> SaleState {
+        if self.status == SessionStatus::Cancelled {
+            SaleState::Cancelled
+        } else if now < self.sales_open_at {
+            SaleState::Upcoming
+        } else if now >= self.sales_close_at || now >= self.starts_at {
+            SaleState::Closed
+        } else if self.available_seats == 0 {
+            SaleState::SoldOut
+        } else {
+            SaleState::OnSale
+        }
     }
 }
 
@@ -189,6 +212,15 @@ pub async fn sessions_of(
     from: Option<DateTime<Utc>>,
     to: Option<DateTime<Utc>>,
 ) -> Result<Vec<session::Model>, sea_orm::DbErr> {
+    sessions_of_query(performance_ids, from, to).all(db).await
+}
+
+/// The query of [`sessions_of`], for reads that select only some columns.
+pub fn sessions_of_query(
+    performance_ids: &[i64],
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+) -> sea_orm::Select<session::Entity> {
     let mut query = session::Entity::find()
         .filter(session::Column::PerformanceId.is_in(performance_ids.iter().copied()))
         .order_by_asc(session::Column::StartsAt)
@@ -199,7 +231,7 @@ pub async fn sessions_of(
     if let Some(to) = to {
         query = query.filter(session::Column::StartsAt.lt(to));
     }
-    query.all(db).await
+    query
 }
 
 async fn ensure_no_tickets(db: &impl ConnectionTrait, session_id: i64, action: &str) -> ApiResult<()> {

@@ -14,7 +14,7 @@ use sea_orm::{ColumnTrait, DatabaseExecutor, DbErr, EntityTrait, QueryFilter, Qu
 
 use super::batch::{Abandoned, BatchTasks, Batcher};
 use super::reads::Source;
-use crate::domain::{performances, seat_map, venues};
+use crate::domain::{cast, performances, seat_map, venues};
 use crate::error::{ApiError, ApiResult};
 
 /// Loader errors are shared between every waiting field, hence the `Arc`.
@@ -178,10 +178,7 @@ impl Loader<CastMemberKey> for CatalogLoader {
     type Error = LoadError;
 
     async fn load(&self, keys: &[CastMemberKey]) -> Result<HashMap<CastMemberKey, Self::Value>, Self::Error> {
-        let rows = cast_member::Entity::find()
-            .filter(cast_member::Column::Id.is_in(ids(keys, |k| k.0)))
-            .all(&self.reads().await?)
-            .await?;
+        let rows = cast::find_cast_members(&self.reads().await?, ids(keys, |k| k.0)).await?;
         Ok(rows.into_iter().map(|c| (CastMemberKey(c.id), c)).collect())
     }
 }
@@ -204,12 +201,7 @@ impl Loader<CastOfPerformance> for CatalogLoader {
     type Error = LoadError;
 
     async fn load(&self, keys: &[CastOfPerformance]) -> Result<HashMap<CastOfPerformance, Self::Value>, Self::Error> {
-        let rows = performance_cast::Entity::find()
-            .filter(performance_cast::Column::PerformanceId.is_in(ids(keys, |k| k.0)))
-            .order_by_asc(performance_cast::Column::BillingOrder)
-            .order_by_asc(performance_cast::Column::Id)
-            .all(&self.reads().await?)
-            .await?;
+        let rows = cast::roles_in_performances(&self.reads().await?, ids(keys, |k| k.0)).await?;
         Ok(group(rows, |r| CastOfPerformance(r.performance_id)))
     }
 }

@@ -10,6 +10,7 @@ pub(crate) mod booking;
 mod catalog;
 pub mod cost;
 mod coupons;
+pub mod direct;
 pub mod errors;
 pub mod fanout;
 pub mod guard;
@@ -138,15 +139,29 @@ pub fn sdl() -> String {
     bare_schema().finish().sdl()
 }
 
+/// The answer to one request over HTTP.
+pub enum Answer {
+    /// The executor's response.
+    Executed(async_graphql::Response),
+    /// A query's answer written straight to JSON (see [`direct`]): the whole body,
+    /// `{"data":…}`, with no error.
+    Written(Vec<u8>),
+}
+
+impl Answer {
+    /// The answer's errors (a written answer has none).
+    pub fn errors(&self) -> &[async_graphql::ServerError] {
+        match self {
+            Self::Executed(response) => &response.errors,
+            Self::Written(_) => &[],
+        }
+    }
+}
+
 /// Executes one request with fresh per-request dataloaders (see [`loaders::per_request`]),
 /// every read on the primary: a query's reads through one snapshot (see [`reads`]), a
 /// mutation's (`writes`) each on its own.
-pub async fn execute(
-    schema: &CurtainSchema,
-    request: async_graphql::Request,
-    app: &AppState,
-    writes: bool,
-) -> async_graphql::Response {
+pub async fn execute(schema: &CurtainSchema, request: async_graphql::Request, app: &AppState, writes: bool) -> Answer {
     let db = &app.db;
     let source = if writes {
         Source::each(db.clone())
@@ -166,36 +181,61 @@ pub async fn execute(
 
 /// Executes one request whose lag-tolerant reads (the catalog and its loaders, reviews,
 /// public lists, reservation search: see [`reader`]) go to `reads`, and everything else to
-/// the primary (through the same snapshot when `reads` is the primary's).
+/// the primary (through the same snapshot when `reads` is the primary's). A query the
+/// [`direct`] writer knows is answered by it.
 pub async fn execute_reading(
     schema: &CurtainSchema,
     mut request: async_graphql::Request,
     app: &AppState,
     reads: Reads,
-) -> async_graphql::Response {
+) -> Answer {
     let started = std::time::Instant::now();
     let admitted = match pipeline::admit(app, &mut request, false) {
         Ok(admitted) => admitted,
         Err(refusal) => {
-            pipeline::record(app, None, started, &refusal);
-            return *refusal;
+            pipeline::record(app, None, started, false);
+            return Answer::Executed(*refusal);
         }
     };
     let source = reads.source.clone();
+    let span = spans::operation(admitted.name(), admitted.kind());
+    let query = std::mem::take(&mut request.query);
+    let known = match request.parsed_query() {
+        Ok(document) if admitted.is_query() => Some(app.direct_plans.known(&query, admitted.name(), document).await),
+        _ => None,
+    };
+    request.query = query;
+    if let Some(direct::Known::Direct(plan)) = &known {
+        let answer = direct::answer(app, plan, &request.variables, &source);
+        // On `Fallback` the executor answers, and says what went wrong.
+        if let Ok(body) = answer.instrument(span.clone()).await {
+            source.finish().await;
+            app.metrics.graphql_direct_answers.inc();
+            pipeline::record(app, admitted.name(), started, true);
+            return Answer::Written(body);
+        }
+    }
+    let order = admitted.selection_order(&mut request);
     let primary = match reads.route {
         Route::Primary(_) => source.clone(),
         Route::Replica(_) => Source::each(app.db.clone()),
     };
     let (loaders, batches) = loaders::per_request(primary, source.clone());
-    let span = spans::operation(admitted.name(), admitted.kind());
     let response = batch::drive(schema.execute(request.data(loaders).data(reads)), batches)
         .instrument(span)
         .await;
     source.finish().await;
     let mut response = pipeline::code_refusals(response);
-    admitted.order.apply(&mut response.data);
+    if let Some(order) = order {
+        order.apply(&mut response.data);
+    }
     pipeline::finish(app, &admitted, &response).await;
-    response
+    if let Some(known) = known
+        && response.errors.is_empty()
+    {
+        app.direct_plans.answered_cleanly(known).await;
+    }
+    Answer::Executed(response)
 }
 
 /// Executes one operation as a stream of responses (one for a query or mutation, one per
@@ -213,11 +253,13 @@ pub fn execute_stream(
     };
     let db = &app.db;
     let (loaders, batches) = loaders::per_request(Source::each(db.clone()), Source::each(db.clone()));
-    let order = admitted.order.clone();
+    let order = admitted.selection_order(&mut request);
     let responses =
         batch::drive_stream(Box::pin(schema.execute_stream(request.data(loaders))), batches).map(move |response| {
             let mut response = pipeline::code_refusals(response);
-            order.apply(&mut response.data);
+            if let Some(order) = &order {
+                order.apply(&mut response.data);
+            }
             response
         });
     if admitted.is_subscription() {

@@ -26,8 +26,7 @@ pub struct Admitted {
     /// Signed-in user, for read-your-writes after a mutation.
     writer: Option<i64>,
     started: Instant,
-    /// Puts the answer's fields in the order they were selected.
-    pub order: std::sync::Arc<super::order::SelectionOrder>,
+    root_type: &'static str,
 }
 
 impl Admitted {
@@ -35,8 +34,24 @@ impl Admitted {
         self.ty == OperationType::Mutation
     }
 
+    pub fn is_query(&self) -> bool {
+        self.ty == OperationType::Query
+    }
+
     pub fn is_subscription(&self) -> bool {
         self.ty == OperationType::Subscription
+    }
+
+    /// What puts the answer's fields in the order they were selected. Made only when the
+    /// executor runs (it copies the document; a direct answer is written in order).
+    pub fn selection_order(&self, request: &mut Request) -> Option<std::sync::Arc<super::order::SelectionOrder>> {
+        let document = request.parsed_query().ok()?.clone();
+        Some(super::order::SelectionOrder::new(
+            document,
+            self.name.clone(),
+            request.variables.clone(),
+            self.root_type.to_owned(),
+        ))
     }
 
     pub fn name(&self) -> Option<&str> {
@@ -114,18 +129,12 @@ pub fn admit(app: &AppState, request: &mut Request, streaming: bool) -> Result<A
         OperationType::Mutation => "MutationRoot",
         OperationType::Subscription => "SubscriptionRoot",
     };
-    let order = super::order::SelectionOrder::new(
-        document.clone(),
-        name.clone(),
-        request.variables.clone(),
-        root_type.to_owned(),
-    );
     Ok(Admitted {
         ty,
         name,
         writer,
         started,
-        order,
+        root_type,
     })
 }
 
@@ -144,17 +153,23 @@ pub fn code_refusals(mut response: Response) -> Response {
 /// After an operation's (one) response: its metrics, and what follows a mutation that ran
 /// (not one the schema refused before running it).
 pub async fn finish(app: &AppState, admitted: &Admitted, response: &Response) {
-    record(app, admitted.name.as_deref(), admitted.started, response);
+    record(
+        app,
+        admitted.name.as_deref(),
+        admitted.started,
+        response.errors.is_empty(),
+    );
     if admitted.is_mutation() && !super::errors::never_ran(response) {
         after_mutation(app, admitted.writer).await;
     }
 }
 
-/// Counts an operation's response under its name (refusals by a check: `None`).
-pub fn record(app: &AppState, name: Option<&str>, started: Instant, response: &Response) {
+/// Counts an operation's response under its name (refusals by a check: `None`), `ok` when
+/// it has no error.
+pub fn record(app: &AppState, name: Option<&str>, started: Instant, ok: bool) {
     let metrics = &app.metrics;
     let operation = metrics.operation_names.label(label(name));
-    let outcome = if response.errors.is_empty() { "ok" } else { "error" };
+    let outcome = if ok { "ok" } else { "error" };
     metrics
         .graphql_operations
         .get_or_create(&OperationLabels {

@@ -9,6 +9,9 @@
 //! first statement. On SQLite a deferred transaction in WAL mode gives the same: the snapshot
 //! of its first read, kept until it ends.
 //!
+//! A query the direct writer answers (see [`super::direct`]) reads its page's relations in
+//! one statement instead, which is one snapshot without a transaction.
+//!
 //! Mutations and subscriptions do not share a snapshot: a mutation must read what it has just
 //! written, and a subscription's events must each see the newest state. Their reads run on
 //! the pool, each statement on its own. Outside the snapshot too: what a query reads through

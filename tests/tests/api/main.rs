@@ -9,6 +9,7 @@ mod clients;
 mod coupons;
 mod dataloaders;
 mod demo;
+mod direct_answers;
 mod fanout;
 mod hold_batches;
 mod holds;

@@ -8,4 +8,5 @@ pub(crate) mod types;
 
 pub use admin::CatalogMutation;
 pub use query::CatalogQuery;
+pub(crate) use query::unfiltered_first_page;
 pub use types::{CastMember, CastRole, Performance, Session, Venue};

@@ -7,12 +7,15 @@ use entity::{cast_member, performance, venue};
 
 use super::types::{CastMember, Genre, Performance, Prefetched, SeatMap, Session, Venue};
 use crate::catalog_cache::{self, CachedPerformance, ListedPage};
+use crate::domain::paging::PageRequest;
 use crate::domain::performances::PerformanceFilter;
 use crate::domain::{cast, performances, sessions, venues};
+use crate::error::ApiResult;
 use crate::graphql::GqlResult;
 use crate::graphql::relay::{Cursor, Keyset, connection, page_request};
 use crate::graphql::{app, reader};
 use crate::ids::{NodeKind, expect};
+use crate::state::AppState;
 
 /// Narrows `performances`. `from`/`to` select runs overlapping those days.
 #[derive(InputObject, Debug, Default)]
@@ -98,27 +101,7 @@ impl CatalogQuery {
             let rows = performances::list_performances(&reader(ctx).await?, &filter, page).await?;
             return Ok(connection::<PerformancesByStart, _>(rows, Performance::new));
         }
-        // First pages are what every visitor opens: served from the catalog cache with their
-        // rows' venues and price tiers, filled from the primary so that an entry is never
-        // older than the event that cleared it.
-        let key = format!("performances:{}:{filter:?}", page.first);
-        let load = catalog_cache::load_first_page(&app.db, &filter, page);
-        let listed: ListedPage = catalog_cache::read_through(app.cache.as_ref(), &app.metrics, &key, load)
-            .await?
-            .into();
-        let ListedPage {
-            page,
-            venues,
-            mut price_tiers,
-        } = listed;
-        Ok(connection::<PerformancesByStart, _>(page, |row| {
-            let prefetched = Prefetched {
-                venue: venues.get(&row.venue_id).cloned(),
-                // Listed for the page's every row: a performance without sessions has none.
-                price_tiers: Some(price_tiers.remove(&row.id).unwrap_or_default()),
-            };
-            Performance::prefetched(row, prefetched)
-        }))
+        Ok(first_page(app, page, &filter).await?)
     }
 
     /// The performance with this ID; NOT_FOUND when there is none.
@@ -181,4 +164,42 @@ impl CatalogQuery {
         let id = expect(NodeKind::Session, &session_id, "sessionId")?;
         Ok(Some(super::types::seat_map_of(ctx, id).await?))
     }
+}
+
+/// `performances(first:)` without `after` or `filter`: what a direct answer reads (see
+/// [`crate::graphql::direct`]), through the same checks and cache as the resolver.
+pub(crate) async fn unfiltered_first_page(
+    app: &AppState,
+    first: Option<i32>,
+) -> ApiResult<Connection<Cursor, Performance>> {
+    let page = page_request::<PerformancesByStart>(&app.settings.graphql, first, None)?;
+    first_page(app, page, &PerformanceFilter::default()).await
+}
+
+/// A first page of performances. First pages are what every visitor opens: served from the
+/// catalog cache with their rows' venues and price tiers, filled from the primary so that an
+/// entry is never older than the event that cleared it.
+async fn first_page(
+    app: &AppState,
+    page: PageRequest<NaiveDate>,
+    filter: &PerformanceFilter,
+) -> ApiResult<Connection<Cursor, Performance>> {
+    let key = format!("performances:{}:{filter:?}", page.first);
+    let load = catalog_cache::load_first_page(&app.db, filter, page);
+    let listed: ListedPage = catalog_cache::read_through(app.cache.as_ref(), &app.metrics, &key, load)
+        .await?
+        .into();
+    let ListedPage {
+        page,
+        venues,
+        mut price_tiers,
+    } = listed;
+    Ok(connection::<PerformancesByStart, _>(page, |row| {
+        let prefetched = Prefetched {
+            venue: venues.get(&row.venue_id).cloned(),
+            // Listed for the page's every row: a performance without sessions has none.
+            price_tiers: Some(price_tiers.remove(&row.id).unwrap_or_default()),
+        };
+        Performance::prefetched(row, prefetched)
+    }))
 }

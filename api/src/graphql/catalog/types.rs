@@ -52,6 +52,18 @@ pub enum SaleState {
     Cancelled,
 }
 
+impl From<sessions::SaleState> for SaleState {
+    fn from(state: sessions::SaleState) -> Self {
+        match state {
+            sessions::SaleState::Upcoming => Self::Upcoming,
+            sessions::SaleState::OnSale => Self::OnSale,
+            sessions::SaleState::SoldOut => Self::SoldOut,
+            sessions::SaleState::Closed => Self::Closed,
+            sessions::SaleState::Cancelled => Self::Cancelled,
+        }
+    }
+}
+
 /// State of one seat in one session.
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
 #[graphql(remote = "entity::SeatStatus")]
@@ -81,6 +93,11 @@ impl Performance {
 
     pub fn prefetched(model: performance::Model, prefetched: Prefetched) -> Self {
         Self(model, Some(Box::new(prefetched)))
+    }
+
+    /// What the row came with from the catalog cache, if anything.
+    pub fn came_with(&self) -> Option<&Prefetched> {
+        self.1.as_deref()
     }
 }
 
@@ -315,13 +332,7 @@ impl Session {
         self.0.status.into()
     }
     async fn sale_state(&self) -> SaleState {
-        match sessions::sale_state(&self.0, Utc::now()) {
-            sessions::SaleState::Upcoming => SaleState::Upcoming,
-            sessions::SaleState::OnSale => SaleState::OnSale,
-            sessions::SaleState::SoldOut => SaleState::SoldOut,
-            sessions::SaleState::Closed => SaleState::Closed,
-            sessions::SaleState::Cancelled => SaleState::Cancelled,
-        }
+        sessions::sale_state(&self.0, Utc::now()).into()
     }
     /// Seats that can be held now (a live counter, not a count over the seats).
     async fn available_seat_count(&self) -> i32 {

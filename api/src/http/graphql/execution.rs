@@ -7,11 +7,11 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::Response;
 
 use super::params::is_mutation;
-use super::response::{MediaType, respond};
+use super::response::{MediaType, respond, respond_written};
 use crate::auth::flows;
 use crate::auth::viewer::Viewer;
 use crate::graphql;
-use crate::graphql::errors;
+use crate::graphql::{Answer, errors};
 use crate::http::{HttpState, REQUEST_ID};
 use crate::infra::replicas::Route;
 use crate::state::RequestInfo;
@@ -40,19 +40,25 @@ pub(super) async fn execute(
         client_ip,
     };
     let writes = is_mutation(&mut request, &graphql::cost_model(&state.app.settings.graphql));
-    let response = if state.app.replicas.is_empty() {
+    let answer = if state.app.replicas.is_empty() {
         graphql::execute(&state.schema, request.data(viewer).data(info), &state.app, writes).await
     } else {
         execute_routed(&state, request, writes, viewer, info).await
     };
-    let response = errors::finalize(response, request_id.as_deref());
+    let (mut answer, ok) = match answer {
+        Answer::Executed(response) => {
+            let response = errors::finalize(response, request_id.as_deref());
+            let ok = response.errors.is_empty();
+            (respond(media, response), ok)
+        }
+        Answer::Written(body) => (respond_written(media, body), true),
+    };
     let cache_control = match caching {
-        Caching::Public(seconds) if seconds > 0 && response.errors.is_empty() => {
+        Caching::Public(seconds) if seconds > 0 && ok => {
             HeaderValue::from_str(&format!("public, max-age={seconds}")).unwrap_or(HeaderValue::from_static("no-store"))
         }
         _ => HeaderValue::from_static("private, no-store"),
     };
-    let mut answer = respond(media, response);
     let headers = answer.headers_mut();
     headers.insert(header::CACHE_CONTROL, cache_control);
     // The answer depends on the media type asked for and on who asks.
@@ -73,7 +79,7 @@ async fn execute_routed(
     writes: bool,
     viewer: Viewer,
     info: RequestInfo,
-) -> async_graphql::Response {
+) -> Answer {
     let app = &state.app;
     let writer = viewer.principal().map(|principal| principal.user_id.0);
     let route = app.replicas.route(writes, writer).await;
@@ -92,13 +98,13 @@ async fn execute_routed(
     };
     let reads = graphql::Reads { source, route };
     let request = request.data(viewer.clone()).data(info.clone());
-    let response = graphql::execute_reading(&state.schema, request, app, reads).await;
+    let answer = graphql::execute_reading(&state.schema, request, app, reads).await;
     if let Some(copy) = again
-        && response.errors.iter().any(errors::is_service_failure)
+        && answer.errors().iter().any(errors::is_service_failure)
     {
         // Marks the replica down when it no longer answers.
         let replica_down = !app.replicas.answers(route).await;
-        if replica_down || response.errors.iter().any(errors::is_internal) {
+        if replica_down || answer.errors().iter().any(errors::is_internal) {
             tracing::warn!(
                 replica_down,
                 "a query failed on a read replica; running it again on the primary"
@@ -107,5 +113,5 @@ async fn execute_routed(
             return graphql::execute(&state.schema, copy.data(viewer).data(info), app, writes).await;
         }
     }
-    response
+    answer
 }

@@ -86,6 +86,11 @@ pub(super) fn respond(media: MediaType, response: async_graphql::Response) -> Re
     }
 }
 
+/// A query's answer written straight to JSON (see `graphql::direct`): data, no error.
+pub(super) fn respond_written(media: MediaType, body: Vec<u8>) -> Response {
+    (StatusCode::OK, [(header::CONTENT_TYPE, media.as_str())], body).into_response()
+}
+
 /// A response without `data`.
 #[derive(serde::Serialize)]
 struct Refusal<'a> {
