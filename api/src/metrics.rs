@@ -87,6 +87,9 @@ pub struct Metrics {
     pub graphql_duration: HistogramFamily<OperationNameLabels>,
     /// Queries answered straight to JSON (see `graphql::direct`) rather than by the executor.
     pub graphql_direct_answers: Counter,
+    /// Known documents the direct writer handed back to the executor (bad variables, a
+    /// failed read): the executor's answer carries the error.
+    pub graphql_direct_fallbacks: Counter,
     pub db_statements: Family<StatementLabels, Counter>,
     pub db_statement_duration: Histogram,
     pub db_pool_connections: Family<PoolLabels, Gauge>,
@@ -197,6 +200,12 @@ impl Metrics {
             &mut registry,
             "graphql_direct_answers",
             "GraphQL queries answered by the direct writer of the hot catalog read instead of the executor",
+            Counter::default(),
+        );
+        let graphql_direct_fallbacks = register(
+            &mut registry,
+            "graphql_direct_fallbacks",
+            "Known GraphQL documents the direct writer handed back to the executor (bad variables, a failed read)",
             Counter::default(),
         );
         let hold_batch_size = register(
@@ -332,6 +341,7 @@ impl Metrics {
             graphql_operations,
             graphql_duration,
             graphql_direct_answers,
+            graphql_direct_fallbacks,
             db_statements,
             db_statement_duration,
             db_pool_connections,

@@ -174,17 +174,12 @@ pub async fn roles_in_performances(
     db: &impl ConnectionTrait,
     performance_ids: impl IntoIterator<Item = i64>,
 ) -> Result<Vec<performance_cast::Model>, sea_orm::DbErr> {
-    roles_in_performances_query(performance_ids).all(db).await
-}
-
-/// The query of [`roles_in_performances`], for reads that select only some columns.
-pub fn roles_in_performances_query(
-    performance_ids: impl IntoIterator<Item = i64>,
-) -> sea_orm::Select<performance_cast::Entity> {
     performance_cast::Entity::find()
         .filter(performance_cast::Column::PerformanceId.is_in(performance_ids))
         .order_by_asc(performance_cast::Column::BillingOrder)
         .order_by_asc(performance_cast::Column::Id)
+        .all(db)
+        .await
 }
 
 /// The cast members with these ids (an unknown id is left out), in no particular order.

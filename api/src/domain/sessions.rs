@@ -212,15 +212,6 @@ pub async fn sessions_of(
     from: Option<DateTime<Utc>>,
     to: Option<DateTime<Utc>>,
 ) -> Result<Vec<session::Model>, sea_orm::DbErr> {
-    sessions_of_query(performance_ids, from, to).all(db).await
-}
-
-/// The query of [`sessions_of`], for reads that select only some columns.
-pub fn sessions_of_query(
-    performance_ids: &[i64],
-    from: Option<DateTime<Utc>>,
-    to: Option<DateTime<Utc>>,
-) -> sea_orm::Select<session::Entity> {
     let mut query = session::Entity::find()
         .filter(session::Column::PerformanceId.is_in(performance_ids.iter().copied()))
         .order_by_asc(session::Column::StartsAt)
@@ -231,7 +222,7 @@ pub fn sessions_of_query(
     if let Some(to) = to {
         query = query.filter(session::Column::StartsAt.lt(to));
     }
-    query
+    query.all(db).await
 }
 
 async fn ensure_no_tickets(db: &impl ConnectionTrait, session_id: i64, action: &str) -> ApiResult<()> {

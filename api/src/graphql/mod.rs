@@ -199,6 +199,7 @@ pub async fn execute_reading(
     };
     let source = reads.source.clone();
     let span = spans::operation(admitted.name(), admitted.kind());
+    // The text and the parsed document, borrowed at once (the parse is cached in the request).
     let query = std::mem::take(&mut request.query);
     let known = match request.parsed_query() {
         Ok(document) if admitted.is_query() => Some(app.direct_plans.known(&query, admitted.name(), document).await),
@@ -207,12 +208,17 @@ pub async fn execute_reading(
     request.query = query;
     if let Some(direct::Known::Direct(plan)) = &known {
         let answer = direct::answer(app, plan, &request.variables, &source);
-        // On `Fallback` the executor answers, and says what went wrong.
-        if let Ok(body) = answer.instrument(span.clone()).await {
-            source.finish().await;
-            app.metrics.graphql_direct_answers.inc();
-            pipeline::record(app, admitted.name(), started, true);
-            return Answer::Written(body);
+        match answer.instrument(span.clone()).await {
+            Ok(body) => {
+                source.finish().await;
+                app.metrics.graphql_direct_answers.inc();
+                pipeline::record(app, admitted.name(), started, true);
+                return Answer::Written(body);
+            }
+            // The executor answers, and says what went wrong.
+            Err(direct::Fallback) => {
+                app.metrics.graphql_direct_fallbacks.inc();
+            }
         }
     }
     let order = admitted.selection_order(&mut request);

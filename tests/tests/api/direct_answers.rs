@@ -158,6 +158,17 @@ async fn what_the_direct_writer_cannot_answer_gets_the_executors_answer(app: &Te
         assert_eq!(nodes[0]["sessions"].as_array().map(Vec::len), Some(1), "{text}");
         assert_eq!(nodes[0]["venue"]["sections"][0]["name"], "1층", "{text}");
     }
+    // A variable in a skipped selection is still checked by the executor: such a document
+    // stays the executor's.
+    let skipped = "query DirectSkipped($r: Int) { performances(first: 2) { nodes { title
+        reviews(first: $r) @skip(if: true) { nodes { id } } } } }";
+    for _ in 0..2 {
+        assert!(!answer(app, skipped, json!({})).await.1, "a variable beside `first`");
+    }
+    let (text, _) = answer(app, skipped, json!({ "r": "x" })).await;
+    let parsed: Value = serde_json::from_str(&text).expect("JSON");
+    assert_eq!(error_code(&parsed), "GRAPHQL_VALIDATION_FAILED", "{text}");
+    let fallbacks = app.metric("curtain_graphql_direct_fallbacks_total", "").await;
     // A known document whose variables do not fit: the executor's error, not an answer.
     let known = "query DirectKnown($first: Int) { performances(first: $first) { nodes { title } } }";
     answer(app, known, json!({ "first": 1 })).await;
@@ -180,6 +191,11 @@ async fn what_the_direct_writer_cannot_answer_gets_the_executors_answer(app: &Te
     assert!(
         text.contains("\"errors\""),
         "a missing required variable is an error: {text}"
+    );
+    assert_eq!(
+        app.metric("curtain_graphql_direct_fallbacks_total", "").await - fallbacks,
+        4.0,
+        "each handed back to the executor, and counted"
     );
     // A GET is answered directly too, with the same caching as the executor's answer.
     let query = [("query", "query DirectGet { performances(first: 1) { nodes { id } } }")];

@@ -17,7 +17,8 @@
 //!   error with its path and code;
 //! - tests compare both answers byte for byte (`tests/tests/api/direct_answers.rs`).
 //!
-//! Plans are kept per instance ([`Plans`], in the application state).
+//! Plans are kept per instance ([`Plans`], in the application state). A direct answer has
+//! no resolver spans (there are no resolvers); its operation span is the executor's.
 
 mod plan;
 mod rows;
@@ -25,24 +26,27 @@ mod write;
 
 use std::sync::Arc;
 
-use async_graphql::Variables;
 use async_graphql::parser::types::ExecutableDocument;
 
 pub use self::plan::Plan;
-pub use self::write::Fallback;
-use super::reads::Source;
-use crate::state::AppState;
+pub use self::write::{Fallback, answer};
 
 /// Documents seen, with their plan (`None`: the executor answers them), keyed by operation
-/// name and text. Bounded, as clients choose the documents.
+/// name and text. Bounded by the keys' bytes, as clients choose the documents.
 pub struct Plans {
     seen: moka::future::Cache<String, Option<Arc<Plan>>>,
 }
 
+/// What the keys of [`Plans`] may take in all (a plan is smaller than its document).
+const PLAN_KEY_BYTES: u64 = 4 * 1024 * 1024;
+
 impl Default for Plans {
     fn default() -> Self {
         Self {
-            seen: moka::future::Cache::new(1_000),
+            seen: moka::future::Cache::builder()
+                .weigher(|key: &String, _: &Option<Arc<Plan>>| u32::try_from(key.len()).unwrap_or(u32::MAX))
+                .max_capacity(PLAN_KEY_BYTES)
+                .build(),
         }
     }
 }
@@ -78,10 +82,4 @@ impl Plans {
             self.seen.insert(key, plan).await;
         }
     }
-}
-
-/// Answers a query through `plan`, reading through `reads`; [`Fallback`] when the executor
-/// must answer it.
-pub async fn answer(app: &AppState, plan: &Plan, variables: &Variables, reads: &Source) -> Result<Vec<u8>, Fallback> {
-    write::answer(app, plan, variables, reads).await
 }

@@ -170,6 +170,19 @@ pub fn compile(document: &ExecutableDocument, operation_name: Option<&str>) -> O
     if field.name.node != "performances" || !field.directives.is_empty() {
         return None;
     }
+    // A variable used anywhere but `first` (even in a selection a literal condition skips:
+    // the executor checks every use) is the executor's to check.
+    let first_variable = field.arguments.iter().find_map(|(name, value)| match &value.node {
+        value if name.node == "first" => value.clone().into_const_with(Err).err(),
+        _ => None,
+    });
+    if operation
+        .variable_definitions
+        .iter()
+        .any(|definition| Some(&definition.node.name.node) != first_variable.as_ref())
+    {
+        return None;
+    }
     let mut first = First::Absent;
     for (name, value) in &field.arguments {
         if name.node != "first" {
@@ -224,7 +237,8 @@ impl Compiler<'_> {
     fn object<F: Object>(&self, set: &SelectionSet) -> Option<Fields<F>> {
         let mut fields = Vec::new();
         self.collect(set, &mut fields, 0)?;
-        Some(fields)
+        // Every field skipped: the executor answers such an object `null`, not `{}`.
+        (!fields.is_empty()).then_some(fields)
     }
 
     fn collect<F: Object>(&self, set: &SelectionSet, fields: &mut Fields<F>, depth: usize) -> Option<()> {
@@ -573,6 +587,9 @@ mod tests {
             "{ performances { nodes { reviews { nodes { id } } } } }",
             "{ performances { nodes { venue { name } venue { region } } } }",
             "mutation { logout }",
+            "query($r: Int) { performances { nodes { title reviews(first: $r) @skip(if: true) { totalCount } } } }",
+            "query($unused: Int) { performances { nodes { title } } }",
+            "{ performances { pageInfo { hasNextPage @skip(if: true) } } }",
         ] {
             assert!(plan(query).is_none(), "{query}");
         }

@@ -101,7 +101,10 @@ impl Related {
             cast: needs.cast.then_some(needs.cast_columns),
             sessions: needs.sessions.then_some(needs.session_columns),
         };
-        let (cast, sessions) = rows::read(reads.pool(), &ids, &wanted).await?;
+        let (cast, sessions) = rows::read(reads.pool(), &ids, &wanted).await.map_err(|err| {
+            tracing::warn!(error = %err, "the direct writer's read failed; the executor answers instead");
+            Fallback
+        })?;
         for row in cast {
             related.cast.entry(row.performance_id).or_default().push(row);
         }
