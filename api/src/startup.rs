@@ -211,7 +211,6 @@ impl Application {
             payments,
             bus,
             relay: RelayWaker::default(),
-            direct_plans: Default::default(),
         };
         Ok(Self {
             listener,

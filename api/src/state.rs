@@ -61,8 +61,6 @@ pub struct AppState {
     pub payments: crate::infra::payments::SharedProvider,
     /// Bounds and coalesces the provider calls Toss's public webhook triggers (this instance).
     pub webhooks: Arc<crate::domain::payments::WebhookGate>,
-    /// The documents this instance's direct writer has seen (see [`crate::graphql::direct`]).
-    pub direct_plans: Arc<crate::graphql::direct::Plans>,
     /// Applies hold requests, combined per session (group commit).
     pub holds: Arc<crate::domain::holds::HoldCombiner>,
     /// What the log-in flows and the token check run with: the same handles as `db`,

@@ -161,7 +161,13 @@ impl Answer {
 /// Executes one request with fresh per-request dataloaders (see [`loaders::per_request`]),
 /// every read on the primary: a query's reads through one snapshot (see [`reads`]), a
 /// mutation's (`writes`) each on its own.
-pub async fn execute(schema: &CurtainSchema, request: async_graphql::Request, app: &AppState, writes: bool) -> Answer {
+pub async fn execute(
+    schema: &CurtainSchema,
+    plans: &direct::Plans,
+    request: async_graphql::Request,
+    app: &AppState,
+    writes: bool,
+) -> Answer {
     let db = &app.db;
     let source = if writes {
         Source::each(db.clone())
@@ -176,15 +182,16 @@ pub async fn execute(schema: &CurtainSchema, request: async_graphql::Request, ap
         source,
         route: Route::Primary(PrimaryReason::NoReplica),
     };
-    execute_reading(schema, request, app, reads).await
+    execute_reading(schema, plans, request, app, reads).await
 }
 
 /// Executes one request whose lag-tolerant reads (the catalog and its loaders, reviews,
 /// public lists, reservation search: see [`reader`]) go to `reads`, and everything else to
 /// the primary (through the same snapshot when `reads` is the primary's). A query the
-/// [`direct`] writer knows is answered by it.
+/// [`direct`] writer knows (in `plans`, the instance's) is answered by it.
 pub async fn execute_reading(
     schema: &CurtainSchema,
+    plans: &direct::Plans,
     mut request: async_graphql::Request,
     app: &AppState,
     reads: Reads,
@@ -202,7 +209,7 @@ pub async fn execute_reading(
     // The text and the parsed document, borrowed at once (the parse is cached in the request).
     let query = std::mem::take(&mut request.query);
     let known = match request.parsed_query() {
-        Ok(document) if admitted.is_query() => Some(app.direct_plans.known(&query, admitted.name(), document).await),
+        Ok(document) if admitted.is_query() => Some(plans.known(&query, admitted.name(), document).await),
         _ => None,
     };
     request.query = query;
@@ -239,7 +246,7 @@ pub async fn execute_reading(
     if let Some(known) = known
         && response.errors.is_empty()
     {
-        app.direct_plans.answered_cleanly(known).await;
+        plans.answered_cleanly(known).await;
     }
     Answer::Executed(response)
 }

@@ -44,6 +44,8 @@ pub struct HttpState {
     pub web: std::sync::Arc<web::Policies>,
     /// Persisted queries and trusted documents, by hash.
     pub persisted: std::sync::Arc<crate::graphql::persisted::PersistedDocuments>,
+    /// The documents the direct writer has seen (see [`crate::graphql::direct`]).
+    pub plans: std::sync::Arc<crate::graphql::direct::Plans>,
 }
 
 impl HttpState {
@@ -61,6 +63,7 @@ impl HttpState {
             fanout,
             web,
             persisted,
+            plans: Default::default(),
         }
     }
 }

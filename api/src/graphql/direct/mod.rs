@@ -17,7 +17,7 @@
 //!   error with its path and code;
 //! - tests compare both answers byte for byte (`tests/tests/api/direct_answers.rs`).
 //!
-//! Plans are kept per instance ([`Plans`], in the application state). A direct answer has
+//! Plans are kept per instance ([`Plans`], in the HTTP layer's state). A direct answer has
 //! no resolver spans (there are no resolvers); its operation span is the executor's.
 
 mod plan;

@@ -41,7 +41,14 @@ pub(super) async fn execute(
     };
     let writes = is_mutation(&mut request, &graphql::cost_model(&state.app.settings.graphql));
     let answer = if state.app.replicas.is_empty() {
-        graphql::execute(&state.schema, request.data(viewer).data(info), &state.app, writes).await
+        graphql::execute(
+            &state.schema,
+            &state.plans,
+            request.data(viewer).data(info),
+            &state.app,
+            writes,
+        )
+        .await
     } else {
         execute_routed(&state, request, writes, viewer, info).await
     };
@@ -98,7 +105,7 @@ async fn execute_routed(
     };
     let reads = graphql::Reads { source, route };
     let request = request.data(viewer.clone()).data(info.clone());
-    let answer = graphql::execute_reading(&state.schema, request, app, reads).await;
+    let answer = graphql::execute_reading(&state.schema, &state.plans, request, app, reads).await;
     if let Some(copy) = again
         && answer.errors().iter().any(errors::is_service_failure)
     {
@@ -110,7 +117,7 @@ async fn execute_routed(
                 "a query failed on a read replica; running it again on the primary"
             );
             app.metrics.count_read_route("primary_after_replica_failure");
-            return graphql::execute(&state.schema, copy.data(viewer).data(info), app, writes).await;
+            return graphql::execute(&state.schema, &state.plans, copy.data(viewer).data(info), app, writes).await;
         }
     }
     answer
