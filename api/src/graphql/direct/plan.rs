@@ -143,7 +143,8 @@ pub enum PriceTierField {
 trait Object: Sized {
     /// The schema's name of the type, which fragments name in their condition.
     const NAME: &'static str;
-    fn typename() -> Self;
+    /// What `__typename` writes.
+    const TYPENAME: Self;
     /// The field `name` (selecting `below`), when a plan can write it.
     fn field(name: &str, below: &SelectionSet, compiler: &Compiler) -> Option<Self>;
 }
@@ -267,7 +268,7 @@ impl Compiler<'_> {
                     }
                     let name = field.name.node.as_str();
                     let field = if name == "__typename" {
-                        F::typename()
+                        F::TYPENAME
                     } else {
                         F::field(name, &field.selection_set.node, self)?
                     };
@@ -330,9 +331,7 @@ fn written_key(key: &str) -> Box<str> {
 
 impl Object for ConnectionField {
     const NAME: &'static str = "PerformanceConnection";
-    fn typename() -> Self {
-        Self::Typename
-    }
+    const TYPENAME: Self = Self::Typename;
     fn field(name: &str, below: &SelectionSet, compiler: &Compiler) -> Option<Self> {
         Some(match name {
             "pageInfo" => Self::PageInfo(compiler.object(below)?),
@@ -345,9 +344,7 @@ impl Object for ConnectionField {
 
 impl Object for EdgeField {
     const NAME: &'static str = "PerformanceEdge";
-    fn typename() -> Self {
-        Self::Typename
-    }
+    const TYPENAME: Self = Self::Typename;
     fn field(name: &str, below: &SelectionSet, compiler: &Compiler) -> Option<Self> {
         Some(match name {
             "cursor" => Self::Cursor,
@@ -359,9 +356,7 @@ impl Object for EdgeField {
 
 impl Object for PageInfoField {
     const NAME: &'static str = "PageInfo";
-    fn typename() -> Self {
-        Self::Typename
-    }
+    const TYPENAME: Self = Self::Typename;
     fn field(name: &str, _: &SelectionSet, _: &Compiler) -> Option<Self> {
         Some(match name {
             "hasPreviousPage" => Self::HasPreviousPage,
@@ -375,9 +370,7 @@ impl Object for PageInfoField {
 
 impl Object for PerformanceField {
     const NAME: &'static str = "Performance";
-    fn typename() -> Self {
-        Self::Typename
-    }
+    const TYPENAME: Self = Self::Typename;
     fn field(name: &str, below: &SelectionSet, compiler: &Compiler) -> Option<Self> {
         Some(match name {
             "id" => Self::Id,
@@ -412,9 +405,7 @@ impl Object for PerformanceField {
 
 impl Object for VenueField {
     const NAME: &'static str = "Venue";
-    fn typename() -> Self {
-        Self::Typename
-    }
+    const TYPENAME: Self = Self::Typename;
     fn field(name: &str, _: &SelectionSet, _: &Compiler) -> Option<Self> {
         Some(match name {
             "id" => Self::Id,
@@ -429,9 +420,7 @@ impl Object for VenueField {
 
 impl Object for CastRoleField {
     const NAME: &'static str = "CastRole";
-    fn typename() -> Self {
-        Self::Typename
-    }
+    const TYPENAME: Self = Self::Typename;
     fn field(name: &str, below: &SelectionSet, compiler: &Compiler) -> Option<Self> {
         let field = match name {
             "id" => Self::Id,
@@ -456,9 +445,7 @@ impl Object for CastRoleField {
 
 impl Object for CastMemberField {
     const NAME: &'static str = "CastMember";
-    fn typename() -> Self {
-        Self::Typename
-    }
+    const TYPENAME: Self = Self::Typename;
     fn field(name: &str, _: &SelectionSet, compiler: &Compiler) -> Option<Self> {
         let field = match name {
             "id" => Self::Id,
@@ -483,9 +470,7 @@ impl Object for CastMemberField {
 
 impl Object for SessionField {
     const NAME: &'static str = "Session";
-    fn typename() -> Self {
-        Self::Typename
-    }
+    const TYPENAME: Self = Self::Typename;
     fn field(name: &str, _: &SelectionSet, compiler: &Compiler) -> Option<Self> {
         let field = match name {
             "id" => Self::Id,
@@ -525,9 +510,7 @@ impl Object for SessionField {
 
 impl Object for PriceTierField {
     const NAME: &'static str = "PriceTier";
-    fn typename() -> Self {
-        Self::Typename
-    }
+    const TYPENAME: Self = Self::Typename;
     fn field(name: &str, _: &SelectionSet, _: &Compiler) -> Option<Self> {
         Some(match name {
             "grade" => Self::Grade,
