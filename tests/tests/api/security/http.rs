@@ -321,6 +321,9 @@ async fn beyond_the_in_flight_bound_requests_are_shed_with_503_but_health_still_
         .write_all(b"POST /graphql HTTP/1.1\r\nHost: curtain\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{")
         .await
         .expect("write");
+    // Let the server take the holder's request first: a probe let in ahead of it would have
+    // the holder shed instead, and then nothing would hold the slot.
+    tokio::time::sleep(Duration::from_millis(300)).await;
     let query = || {
         app.client
             .get(app.url("/graphql"))
