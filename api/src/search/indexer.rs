@@ -148,16 +148,12 @@ pub(crate) async fn catch_up_slot(
 ) -> anyhow::Result<usize> {
     let cutoff = chrono::Utc::now() - LOOK_BACK;
     slot.forget_before(cutoff);
-    let behind: Vec<i64> = outbox::Entity::find()
-        .select_only()
-        .column(outbox::Column::Id)
-        .filter(outbox::Column::Topic.eq(topic::CATALOG))
-        .filter(outbox::Column::CreatedAt.gte(cutoff))
-        .filter(outbox::Column::Id.lte(slot.position()))
-        .into_tuple()
-        .all(db)
-        .await?;
-    let missed: Vec<i64> = behind.into_iter().filter(|id| !slot.has_seen(*id)).collect();
+    let behind = window(db, cutoff, slot.position()).await?;
+    let missed: Vec<i64> = behind
+        .into_iter()
+        .map(|(id, _)| id)
+        .filter(|id| !slot.has_seen(*id))
+        .collect();
     let mut applied = 0;
     for ids in missed.chunks(CATCH_UP_BATCH as usize) {
         let rows = outbox::Entity::find()
@@ -193,6 +189,25 @@ pub(crate) async fn catch_up_slot(
             return Ok(applied);
         }
     }
+}
+
+/// The catalog events committed so far that were written since `cutoff`, up to the outbox
+/// id `up_to`: id and when each was written.
+pub(crate) async fn window(
+    db: &DatabaseConnection,
+    cutoff: chrono::DateTime<chrono::Utc>,
+    up_to: i64,
+) -> anyhow::Result<Vec<(i64, chrono::DateTime<chrono::Utc>)>> {
+    Ok(outbox::Entity::find()
+        .select_only()
+        .column(outbox::Column::Id)
+        .column(outbox::Column::CreatedAt)
+        .filter(outbox::Column::Topic.eq(topic::CATALOG))
+        .filter(outbox::Column::CreatedAt.gte(cutoff))
+        .filter(outbox::Column::Id.lte(up_to))
+        .into_tuple()
+        .all(db)
+        .await?)
 }
 
 /// Reloads what the catalog `events` touch, commits it to `slot`'s index, marks the events

@@ -79,11 +79,13 @@ impl Slot {
         self.seen().retain(|_, at| *at >= cutoff);
     }
 
-    /// Moves the position forward (never back) and records it beside an on-disk index.
+    /// Moves the position forward (never back) and records it, with the window's events
+    /// applied, beside an on-disk index.
     fn advance(&self, outbox_id: i64) -> anyhow::Result<()> {
         let previous = self.position.fetch_max(outbox_id, Ordering::SeqCst);
         if let Some(dir) = &self.dir {
-            store::write_position(dir, previous.max(outbox_id))?;
+            let seen = self.seen().iter().map(|(id, at)| (*id, *at)).collect();
+            store::write_position(dir, previous.max(outbox_id), seen)?;
         }
         Ok(())
     }
@@ -139,6 +141,9 @@ impl SearchService {
                 tracing::info!("building the search index from the database");
                 let (slot, _) = rebuild::build(&db, root.as_deref(), &crate::jobs::NoProgress).await?;
                 make_current(root.as_deref(), &slot)?;
+                // The build counts the recent catalog events as applied without applying
+                // them, and applying is what invalidates the catalog cache: do it once here.
+                crate::catalog_cache::invalidate(cache.as_ref()).await;
                 slot
             }
         };

@@ -9,19 +9,22 @@ use entity::outbox;
 use sea_orm::{DatabaseConnection, EntityTrait, QueryOrder};
 use search_index::{Kind, SearchIndex};
 
-use super::{Slot, documents, store};
+use super::{Slot, documents, indexer, store};
 use crate::jobs::Progress;
 
 /// Builds a new index holding every performance, cast member and venue: in a new directory
 /// under `root`, or in memory. Returns it with the number of documents written. Its position
 /// is the outbox's last event before reading began, so whatever changed during the build is
-/// applied again afterwards.
+/// applied again afterwards. The window's events already committed before reading began are
+/// in what the build reads, so they count as applied: the catch-up that follows applies only
+/// those committed since (a fresh demo catalog's hundreds of events are not applied twice).
 pub(crate) async fn build(
     db: &DatabaseConnection,
     root: Option<&Path>,
     progress: &dyn Progress,
 ) -> anyhow::Result<(Slot, u64)> {
     let position = last_outbox_id(db).await?;
+    let applied = indexer::window(db, chrono::Utc::now() - indexer::LOOK_BACK, position).await?;
     let (index, name, dir) = match root {
         Some(root) => {
             let name = store::new_name();
@@ -52,14 +55,14 @@ pub(crate) async fn build(
     let committing = index.clone();
     tokio::task::spawn_blocking(move || committing.commit()).await??;
     if let Some(dir) = &dir {
-        store::write_position(dir, position)?;
+        store::write_position(dir, position, applied.clone())?;
     }
     let slot = Slot {
         index,
         name,
         dir,
         position: AtomicI64::new(position),
-        seen: Default::default(),
+        seen: std::sync::Mutex::new(applied.into_iter().collect()),
     };
     Ok((slot, written))
 }
@@ -107,7 +110,7 @@ pub(crate) fn open_dir(root: &Path, name: &str) -> anyhow::Result<Slot> {
         name: name.to_string(),
         dir: Some(dir),
         position: AtomicI64::new(position.outbox_id),
-        seen: Default::default(),
+        seen: std::sync::Mutex::new(position.seen.into_iter().collect()),
     })
 }
 

@@ -3,8 +3,9 @@
 //! `{data_dir}/search/CURRENT` names the directory of the index in use; a rebuild writes a
 //! new directory and then replaces `CURRENT` by a rename, which is atomic, so a crash leaves
 //! either the old index or the new one in force, never half of one. Beside each index,
-//! `position.json` records the last outbox event it has applied, so that a restart catches
-//! up from there instead of rebuilding.
+//! `position.json` records the last outbox event it has applied, and which events of the
+//! look-back window it has applied, so that a restart catches up from there instead of
+//! rebuilding, and does not apply the window's events a second time.
 
 use std::path::Path;
 
@@ -16,13 +17,18 @@ const CURRENT: &str = "CURRENT";
 const POSITION: &str = "position.json";
 
 /// How far an index has followed the outbox.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Position {
     /// The highest outbox id applied (0 before any).
     pub outbox_id: i64,
     /// When it was recorded: an index that has not heard from the outbox for longer than the
     /// outbox keeps its rows cannot catch up, and is rebuilt instead.
     pub saved_at: DateTime<Utc>,
+    /// The catalog events of the look-back window already applied, by id with when each
+    /// was written (absent in files written before it was kept: then the window is applied
+    /// again, which is harmless).
+    #[serde(default)]
+    pub seen: Vec<(i64, DateTime<Utc>)>,
 }
 
 /// The index directory `CURRENT` names, if any.
@@ -54,10 +60,11 @@ pub fn read_position(dir: &Path) -> Option<Position> {
 
 /// Records the position after a commit. Written after the index commit, so a crash in
 /// between only means applying some events again, which is harmless.
-pub fn write_position(dir: &Path, outbox_id: i64) -> anyhow::Result<()> {
+pub fn write_position(dir: &Path, outbox_id: i64, seen: Vec<(i64, DateTime<Utc>)>) -> anyhow::Result<()> {
     let position = Position {
         outbox_id,
         saved_at: Utc::now(),
+        seen,
     };
     let temporary = dir.join(format!("{POSITION}.tmp"));
     std::fs::write(&temporary, serde_json::to_vec(&position)?)?;

@@ -115,6 +115,66 @@ async fn a_restarted_index_catches_up_from_its_saved_position_instead_of_rebuild
     db.close().await.ok();
 }
 
+/// The catalog events of the last minutes are applied once: not again by the catch-up that
+/// follows a build (the build read what they changed), nor at a restart (the position file
+/// says which were applied). Either would re-index documents and commit, which shows as a
+/// higher generation than an index built straight from the same database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_recent_events_a_build_or_a_restart_already_has_are_not_applied_again() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let settings = Settings {
+        data_dir: dir.path().to_path_buf(),
+        ..Settings::default()
+    };
+    let db = curtain::db::connect(&settings.database_url(), 2, None)
+        .await
+        .expect("SQLite");
+    curtain::db::migrate(&db).await.expect("migrated");
+    let open = || async {
+        let kv = curtain::infra::kv::connect(None, "").await.expect("in-process store");
+        SearchService::open(db.clone(), &settings, kv, Default::default())
+            .await
+            .expect("the index opens")
+    };
+    for name in ["첫째배우", "둘째배우", "셋째배우"] {
+        member(&db, name).await;
+    }
+
+    let reference = dir.path().join("reference");
+    curtain::search::reindex_on_disk(&db, &reference, &curtain::jobs::NoProgress)
+        .await
+        .expect("a plain build");
+    let built = search_index::SearchIndex::open_in_dir(reference.join(current(&reference)))
+        .expect("the plain build opens")
+        .generation();
+
+    let first = open().await;
+    assert_eq!(finds(&first, "둘째배우").await, 1);
+    let opened = first.current_index().generation();
+    assert_eq!(
+        opened, built,
+        "the first start applied the recent events again after its build"
+    );
+    drop(first);
+
+    let again = open().await;
+    assert_eq!(
+        again.current_index().generation(),
+        opened,
+        "the restart applied events the index already had"
+    );
+    member(&db, "넷째배우").await;
+    assert_eq!(again.catch_up().await.expect("caught up"), 1, "a new event is applied");
+    assert_eq!(finds(&again, "넷째배우").await, 1);
+    drop(again);
+
+    let third = open().await;
+    assert_eq!(finds(&third, "넷째배우").await, 1);
+    assert_eq!(third.catch_up().await.expect("caught up"), 0);
+    drop(third);
+    db.close().await.ok();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_running_server_switches_to_the_index_curtain_reindex_builds() {
     let app = TestApp::builder(Backend::Sqlite)
