@@ -20,6 +20,7 @@ mod m20261204_000013_waitlist;
 mod m20261204_000014_partial_refunds;
 mod m20261204_000015_waitlist_seat_cap;
 mod m20261205_000016_outbox_topic_created;
+mod m20261205_000017_session_seat_partial_indexes;
 
 pub struct Migrator;
 
@@ -42,6 +43,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000014_partial_refunds::Migration),
             Box::new(m20261204_000015_waitlist_seat_cap::Migration),
             Box::new(m20261205_000016_outbox_topic_created::Migration),
+            Box::new(m20261205_000017_session_seat_partial_indexes::Migration),
         ]
     }
 }
