@@ -18,6 +18,7 @@ pub use door::DemoLogin;
 use crate::config::AuthSettings;
 use crate::domain::{box_office_offset, cast, performances, sessions, venues};
 
+mod bulk;
 mod door;
 
 const CATALOG: &str = include_str!("catalog.toml");
@@ -130,6 +131,7 @@ pub async fn seed(db: &DatabaseConnection, auth: &AuthSettings) -> anyhow::Resul
     let catalog: Catalog = toml::from_str(CATALOG).context("the built-in demo catalog is malformed")?;
     let today = Utc::now().with_timezone(&box_office_offset()).date_naive();
     let txn = crate::db::begin_write(db).await?;
+    let keys = bulk::SuspendedKeys::suspend(&txn).await?;
     let mut seeded = Seeded::default();
     let mut first_show = None;
 
@@ -255,6 +257,7 @@ pub async fn seed(db: &DatabaseConnection, auth: &AuthSettings) -> anyhow::Resul
     if let (Some((_, session_id)), DbBackend::Sqlite) = (first_show, db.get_database_backend()) {
         seeded.logins = door::seed(&txn, auth, session_id).await.context("the demo booking")?;
     }
+    keys.restore(&txn).await.context("checking the demo's seat rows")?;
     txn.commit().await?;
     Ok(seeded)
 }

@@ -51,6 +51,7 @@ async fn the_demo_catalog_is_loaded_into_an_empty_database(app: &TestApp) {
     // tickets for the door to scan; a PostgreSQL database gets the catalog alone.
     if app.backend == curtain_tests::Backend::Postgres {
         assert!(partly_sold.is_empty(), "{partly_sold:?}");
+        seat_rows_keep_their_foreign_keys(app).await;
         return;
     }
     assert_eq!(partly_sold.len(), 1, "{partly_sold:?}");
@@ -95,4 +96,64 @@ async fn postgres_the_demo_catalog_is_loaded_into_an_empty_database() {
         the_demo_catalog_is_loaded_into_an_empty_database(&app).await;
         app.stop().await;
     }
+}
+
+/// On PostgreSQL the seeding takes the foreign keys of `session_seats` off for its bulk load
+/// and adds them back: they must be there afterwards exactly as the migrations made them,
+/// checked, and enforced, and every session must have a row per seat.
+async fn seat_rows_keep_their_foreign_keys(app: &TestApp) {
+    use sea_orm::{ConnectionTrait, DbBackend, Statement};
+    let sql = |text: &str| Statement::from_string(DbBackend::Postgres, text.to_string());
+    let keys: Vec<(String, String, bool)> = app
+        .db
+        .query_all_raw(sql(
+            "SELECT conname::text, pg_get_constraintdef(oid), convalidated FROM pg_constraint
+             WHERE conrelid = 'session_seats'::regclass AND contype = 'f' ORDER BY conname",
+        ))
+        .await
+        .expect("the keys")
+        .iter()
+        .map(|row| {
+            (
+                row.try_get_by_index(0).expect("name"),
+                row.try_get_by_index(1).expect("definition"),
+                row.try_get_by_index(2).expect("validated"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        keys,
+        vec![
+            (
+                "session_seats_seat_id_fkey".to_string(),
+                "FOREIGN KEY (seat_id) REFERENCES seats(id) ON DELETE RESTRICT".to_string(),
+                true
+            ),
+            (
+                "session_seats_session_id_fkey".to_string(),
+                "FOREIGN KEY (session_id) REFERENCES sessions(id) ON DELETE CASCADE".to_string(),
+                true
+            ),
+        ]
+    );
+    let short: i64 = app
+        .db
+        .query_one_raw(sql(
+            "SELECT COUNT(*) FROM sessions s
+             WHERE total_seats <> (SELECT COUNT(*) FROM session_seats ss WHERE ss.session_id = s.id)",
+        ))
+        .await
+        .expect("counted")
+        .expect("a row")
+        .try_get_by_index(0)
+        .expect("a count");
+    assert_eq!(short, 0, "sessions whose seat rows do not match their seat count");
+    let orphan = app
+        .db
+        .execute_unprepared(
+            "INSERT INTO session_seats (session_id, seat_id, status, version)
+             SELECT MIN(id), -1, 'AVAILABLE', 0 FROM sessions",
+        )
+        .await;
+    assert!(orphan.is_err(), "a seat row naming no seat was accepted");
 }
