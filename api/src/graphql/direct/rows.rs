@@ -6,7 +6,14 @@
 //! `COMMIT`, this sends one (on PostgreSQL each of those is a round trip and the server's
 //! work). The two relations' rows come as one `UNION ALL` in a fixed column layout, each
 //! branch filling its own columns and leaving the other's NULL (both databases type a NULL
-//! by the other branch's column), ordered as the dataloaders order them.
+//! by the other branch's column).
+//!
+//! The page's ids come as a `VALUES` list joined in, not an `IN` list: under the generic
+//! plan PostgreSQL settles on for a prepared statement, `performance_id IN ($1, …, $20)`
+//! compares every row of both tables with each of the twenty parameters, while the join
+//! hashes them (or probes the index once each). The rows are sorted here, not by the
+//! database: with the sort, PostgreSQL spent about twice as long on the statement
+//! (`pgbench` of both forms on the bench's catalog: 0.74 ms against 0.34 ms).
 //!
 //! Columns a plan does not write are NULL and never decoded: a page of 20 performances has
 //! about 160 sessions, and decoding every one of a session's eleven columns (five of them
@@ -16,10 +23,10 @@
 
 use chrono::{DateTime, Utc};
 use entity::{SessionStatus, cast_member, performance_cast, session};
-use sea_orm::sea_query::{Alias, Expr, Order, SelectStatement, SimpleExpr, UnionType};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query, SelectStatement, SimpleExpr, UnionType};
 use sea_orm::{
-    ColumnAsExpr, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, JoinType, QueryFilter, QueryResult, QuerySelect,
-    QueryTrait, RelationTrait, TryGetable,
+    ColumnAsExpr, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, JoinType, QueryResult, QuerySelect, QueryTrait,
+    RelationTrait, Select, TryGetable,
 };
 
 /// The columns of a session a plan writes.
@@ -113,6 +120,8 @@ const SESSION_COLUMNS: [&str; 7] = [
     AVAILABLE_SEATS,
     TOTAL_SEATS,
 ];
+/// The name both databases give the first column of a `VALUES` list.
+const VALUES_COLUMN: &str = "column1";
 const CAST_KIND: i32 = 0;
 const SESSION_KIND: i32 = 1;
 
@@ -124,6 +133,13 @@ pub async fn read(
     performance_ids: &[i64],
     wanted: &Wanted,
 ) -> Result<(Vec<CastRow>, Vec<SessionRow>), DbErr> {
+    let mut performance_ids = performance_ids.to_vec();
+    performance_ids.sort_unstable();
+    performance_ids.dedup();
+    if performance_ids.is_empty() {
+        return Ok((Vec::new(), Vec::new()));
+    }
+    let performance_ids = performance_ids.as_slice();
     let mut branches = Vec::new();
     if let Some(columns) = &wanted.cast {
         branches.push(cast_branch(performance_ids, columns));
@@ -138,9 +154,6 @@ pub async fn read(
     for branch in branches {
         query.union(UnionType::All, branch);
     }
-    for column in [KIND, BILLING_ORDER, ROLE_ID, STARTS_AT, SESSION_ID] {
-        query.order_by(Alias::new(column), Order::Asc);
-    }
     let backend = db.get_database_backend();
     let rows = db.query_all_raw(backend.build(&query)).await?;
     let (mut cast, mut sessions) = (Vec::new(), Vec::new());
@@ -152,7 +165,27 @@ pub async fn read(
             other => return Err(DbErr::Custom(format!("a row of unknown kind {other:?}"))),
         }
     }
+    cast.sort_unstable_by_key(|role| (role.billing_order, role.id));
+    sessions.sort_unstable_by_key(|session| (session.starts_at, session.id));
     Ok((cast, sessions))
+}
+
+/// Keeps `query`'s rows whose `column` is one of `performance_ids` (not empty, no
+/// duplicates), by joining them in as a `VALUES` list.
+fn among<E: EntityTrait>(mut query: Select<E>, column: impl ColumnTrait, performance_ids: &[i64]) -> Select<E> {
+    let ids = Alias::new("ids");
+    let listed = Query::select()
+        .column(VALUES_COLUMN)
+        .from_values(performance_ids.iter().copied(), ids)
+        .to_owned();
+    let wanted = Alias::new("wanted");
+    QueryTrait::query(&mut query).join_subquery(
+        JoinType::InnerJoin,
+        listed,
+        wanted.clone(),
+        Expr::col((E::default(), column)).equals((wanted, VALUES_COLUMN)),
+    );
+    query
 }
 
 fn null() -> SimpleExpr {
@@ -168,7 +201,7 @@ fn cast_branch(performance_ids: &[i64], columns: &CastColumns) -> SelectStatemen
     use performance_cast::Column;
     let member = |selected: bool, column: cast_member::Column| either(columns.member && selected, column);
     let filled = [
-        // Ordered by, so always read.
+        // Sorted by, so always read.
         either(true, Column::Id),
         either(true, Column::BillingOrder),
         either(columns.role, Column::Role),
@@ -180,8 +213,8 @@ fn cast_branch(performance_ids: &[i64], columns: &CastColumns) -> SelectStatemen
     let mut query = performance_cast::Entity::find()
         .select_only()
         .column_as(Expr::cust(CAST_KIND.to_string()), KIND)
-        .column_as(Column::PerformanceId, PERFORMANCE_ID)
-        .filter(Column::PerformanceId.is_in(performance_ids.iter().copied()));
+        .column_as(Column::PerformanceId, PERFORMANCE_ID);
+    query = among(query, Column::PerformanceId, performance_ids);
     if columns.member {
         query = query.join(JoinType::LeftJoin, performance_cast::Relation::CastMember.def());
     }
@@ -197,7 +230,7 @@ fn cast_branch(performance_ids: &[i64], columns: &CastColumns) -> SelectStatemen
 fn session_branch(performance_ids: &[i64], columns: &SessionColumns) -> SelectStatement {
     use session::Column;
     let filled = [
-        // Ordered by, so always read.
+        // Sorted by, so always read.
         either(true, Column::Id),
         either(true, Column::StartsAt),
         either(columns.sales_open_at, Column::SalesOpenAt),
@@ -209,8 +242,8 @@ fn session_branch(performance_ids: &[i64], columns: &SessionColumns) -> SelectSt
     let mut query = session::Entity::find()
         .select_only()
         .column_as(Expr::cust(SESSION_KIND.to_string()), KIND)
-        .column_as(Column::PerformanceId, PERFORMANCE_ID)
-        .filter(Column::PerformanceId.is_in(performance_ids.iter().copied()));
+        .column_as(Column::PerformanceId, PERFORMANCE_ID);
+    query = among(query, Column::PerformanceId, performance_ids);
     for name in CAST_COLUMNS {
         query = query.column_as(null(), name);
     }
@@ -237,8 +270,8 @@ impl Cells<'_> {
         let member = columns.member;
         Ok(CastRow {
             performance_id: self.performance_id()?,
-            id: self.get(2, columns.id)?,
-            billing_order: self.get(3, columns.billing_order)?,
+            id: self.get(2, true)?,
+            billing_order: self.get(3, true)?,
             role: self.get(4, columns.role)?,
             member_id: self.get(5, member)?,
             member_name: self.get(6, member && columns.member_name)?,
@@ -250,8 +283,8 @@ impl Cells<'_> {
     fn session(&self, columns: SessionColumns) -> Result<SessionRow, DbErr> {
         Ok(SessionRow {
             performance_id: self.performance_id()?,
-            id: self.get(9, columns.id)?,
-            starts_at: self.get(10, columns.starts_at)?,
+            id: self.get(9, true)?,
+            starts_at: self.get(10, true)?,
             sales_open_at: self.get(11, columns.sales_open_at)?,
             sales_close_at: self.get(12, columns.sales_close_at)?,
             status: self.get(13, columns.status)?,
