@@ -432,10 +432,9 @@ impl Object for CastRoleField {
         compiler.need(|needs| {
             let columns = &mut needs.cast_columns;
             match &field {
-                Self::Typename => {}
-                Self::Id => columns.id = true,
+                // The id and billing order come with every role.
+                Self::Typename | Self::Id | Self::BillingOrder => {}
                 Self::Role => columns.role = true,
-                Self::BillingOrder => columns.billing_order = true,
                 Self::CastMember(_) => columns.member = true,
             }
         });
@@ -486,18 +485,16 @@ impl Object for SessionField {
         compiler.need(|needs| {
             let columns = &mut needs.session_columns;
             match &field {
-                Self::Typename => {}
-                Self::Id => columns.id = true,
-                Self::StartsAt => columns.starts_at = true,
+                // The id and start come with every session.
+                Self::Typename | Self::Id | Self::StartsAt => {}
                 Self::SalesOpenAt => columns.sales_open_at = true,
                 Self::SalesCloseAt => columns.sales_close_at = true,
                 Self::Status => columns.status = true,
                 Self::SaleState => {
-                    // What `SaleFacts` holds.
+                    // What `SaleFacts` holds (with the start, always read).
                     columns.status = true;
                     columns.sales_open_at = true;
                     columns.sales_close_at = true;
-                    columns.starts_at = true;
                     columns.available_seats = true;
                 }
                 Self::AvailableSeatCount => columns.available_seats = true,
@@ -539,8 +536,8 @@ mod tests {
         let needs = plan.needs;
         assert!(needs.cast && needs.sessions);
         let (cast, sessions) = (needs.cast_columns, needs.session_columns);
-        assert!(cast.role && cast.member && cast.member_name && !cast.id && !cast.member_bio);
-        assert!(sessions.starts_at && !sessions.id && !sessions.status && !sessions.available_seats);
+        assert!(cast.role && cast.member && cast.member_name && !cast.member_bio);
+        assert!(!sessions.status && !sessions.sales_open_at && !sessions.available_seats);
         let page_only =
             self::plan("{ performances { nodes { venue { name } priceTiers { price } } } }").expect("a plan");
         assert!(

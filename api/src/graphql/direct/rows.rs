@@ -29,11 +29,10 @@ use sea_orm::{
     RelationTrait, Select, TryGetable,
 };
 
-/// The columns of a session a plan writes.
+/// The columns of a session a plan writes, beyond its id and start, which are always read
+/// (the rows are sorted by them).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SessionColumns {
-    pub id: bool,
-    pub starts_at: bool,
     pub sales_open_at: bool,
     pub sales_close_at: bool,
     pub status: bool,
@@ -41,12 +40,12 @@ pub struct SessionColumns {
     pub total_seats: bool,
 }
 
-/// The columns of a cast role and of its member a plan writes (with the member, its id).
+/// The columns of a cast role and of its member a plan writes (with the member, its id),
+/// beyond the role's id and billing order, which are always read (the rows are sorted by
+/// them).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct CastColumns {
-    pub id: bool,
     pub role: bool,
-    pub billing_order: bool,
     pub member: bool,
     pub member_name: bool,
     pub member_english_name: bool,
