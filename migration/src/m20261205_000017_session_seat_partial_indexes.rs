@@ -8,7 +8,12 @@
 //!   lookup `reservation_id = $1` implies it, so the planner still uses the index.
 //! - `idx_session_seats_hold_expiry` was `(status, hold_expires_at)` over every row; the
 //!   sweep asks for one session's HELD seats lapsed before a time, so it is now
-//!   `(session_id, hold_expires_at) WHERE status = 'HELD'`.
+//!   `(session_id, hold_expires_at) WHERE status = 'HELD'`. The sweep binds the status as a
+//!   parameter, so a generic plan cannot prove the predicate and reads the session's rows
+//!   by primary key instead, as it could before; the index serves its custom plans.
+//!
+//! Rebuilding the two indexes locks `session_seats` against writes while they are built
+//! (a scan of the table): on a large inventory, run it outside a sale.
 
 use sea_orm_migration::prelude::*;
 

@@ -39,14 +39,18 @@ impl ScratchDatabase {
         let sql = match self.db.get_database_backend() {
             DbBackend::Sqlite => {
                 "SELECT 'table ' || name AS name FROM sqlite_master \
-                 WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name <> 'seaql_migrations'"
+                 WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name <> 'seaql_migrations' \
+                 UNION ALL SELECT 'index ' || sql FROM sqlite_master \
+                 WHERE type = 'index' AND sql IS NOT NULL AND tbl_name <> 'seaql_migrations'"
             }
             _ => {
                 "SELECT 'table ' || tablename AS name FROM pg_tables \
                  WHERE schemaname = 'public' AND tablename <> 'seaql_migrations' \
                  UNION ALL SELECT 'type ' || t.typname FROM pg_type t \
                  JOIN pg_namespace n ON n.oid = t.typnamespace \
-                 WHERE n.nspname = 'public' AND t.typtype = 'e'"
+                 WHERE n.nspname = 'public' AND t.typtype = 'e' \
+                 UNION ALL SELECT 'index ' || indexdef FROM pg_indexes \
+                 WHERE schemaname = 'public' AND tablename <> 'seaql_migrations'"
             }
         };
         let rows = self

@@ -8,8 +8,16 @@
 //! else ever sees the table without them, and adding a key back checks every row in one
 //! query: the rows are checked as strictly as before, only in one pass. A failure anywhere
 //! rolls the whole transaction back, keys included.
+//!
+//! Dropping a key locks its table and the tables it references (`sessions`, `seats`) until
+//! the seeding commits, a second or less: on a first start nothing else is running, but
+//! `curtain seed-demo` may meet a server already using the database. So the keys are taken
+//! off only if the locks come within [`LOCK_WAIT`]; otherwise the load checks row by row.
 
 use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, EntityName, Statement, TransactionTrait};
+
+/// How long taking the keys off may wait for the tables' locks.
+const LOCK_WAIT: &str = "2s";
 
 /// The foreign keys of `session_seats` taken off for the load, by name with their
 /// definitions as PostgreSQL prints them, to be added back by [`Self::restore`].
@@ -18,7 +26,8 @@ pub(super) struct SuspendedKeys(Vec<(String, String)>);
 
 impl SuspendedKeys {
     /// Takes the keys off in `txn` (PostgreSQL only; SQLite's own checks are cheap). Where
-    /// the database user may not alter the table, the keys stay and are checked row by row.
+    /// the database user may not alter the table, or its locks do not come in time, the keys
+    /// stay and are checked row by row.
     pub(super) async fn suspend(txn: &DatabaseTransaction) -> anyhow::Result<Self> {
         if txn.get_database_backend() != DbBackend::Postgres {
             return Ok(Self(Vec::new()));
@@ -43,7 +52,7 @@ impl SuspendedKeys {
         for (name, definition) in self.0 {
             txn.execute_unprepared(&format!(
                 "ALTER TABLE {} ADD CONSTRAINT {} {definition}",
-                table(),
+                quoted(table()),
                 quoted(&name)
             ))
             .await?;
@@ -53,13 +62,16 @@ impl SuspendedKeys {
 }
 
 async fn take_off(txn: &DatabaseTransaction) -> Result<Vec<(String, String)>, DbErr> {
+    // Until the seeding commits; rolling back to the savepoint undoes it.
+    txn.execute_unprepared(&format!("SET LOCAL lock_timeout = '{LOCK_WAIT}'"))
+        .await?;
     let rows = txn
         .query_all_raw(Statement::from_string(
             DbBackend::Postgres,
             format!(
                 "SELECT conname::text, pg_get_constraintdef(oid) FROM pg_constraint
                  WHERE conrelid = '{}'::regclass AND contype = 'f' ORDER BY conname",
-                table()
+                quoted(table())
             ),
         ))
         .await?;
@@ -68,8 +80,12 @@ async fn take_off(txn: &DatabaseTransaction) -> Result<Vec<(String, String)>, Db
         .map(|row| Ok((row.try_get_by_index::<String>(0)?, row.try_get_by_index::<String>(1)?)))
         .collect::<Result<Vec<_>, DbErr>>()?;
     for (name, _) in &keys {
-        txn.execute_unprepared(&format!("ALTER TABLE {} DROP CONSTRAINT {}", table(), quoted(name)))
-            .await?;
+        txn.execute_unprepared(&format!(
+            "ALTER TABLE {} DROP CONSTRAINT {}",
+            quoted(table()),
+            quoted(name)
+        ))
+        .await?;
     }
     Ok(keys)
 }

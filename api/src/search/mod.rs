@@ -49,8 +49,9 @@ pub(crate) struct Slot {
     dir: Option<PathBuf>,
     /// The highest outbox id applied. Not every id below it is applied: see `seen`.
     position: AtomicI64,
-    /// The catalog events of the last [`indexer::LOOK_BACK`] that were applied, by id, with
-    /// when they were written. Outbox ids are handed out at insert, not at commit, so an
+    /// The catalog events of the last [`indexer::LOOK_BACK`] that were applied (or, for a
+    /// fresh build, were committed before it read the catalog), by id, with when they were
+    /// written. Outbox ids are handed out at insert, not at commit, so an
     /// event can become visible after one with a higher id has moved `position` past it;
     /// each catch-up also re-reads the look-back window and applies what is not in here.
     seen: std::sync::Mutex<std::collections::BTreeMap<i64, chrono::DateTime<chrono::Utc>>>,

@@ -6,7 +6,7 @@
 //! bench process is pinned to one core, which it shares with PostgreSQL, so every
 //! microsecond it spends per request is taken from the servers it measures: with reqwest's
 //! pooled client on the bench's two-worker runtime it reached about three quarters of what
-//! `wrk` reaches against the same server.
+//! `wrk` reached against the same server (1,249 against 1,650–1,713 requests/s).
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -131,11 +131,10 @@ impl Target {
         let Ok(response) = sender.send_request(request).await else {
             return false;
         };
-        if response.status() != hyper::StatusCode::OK {
-            return false;
-        }
+        // Read whole even when refused, so the connection stays usable for the next one.
+        let ok = response.status() == hyper::StatusCode::OK;
         match response.into_body().collect().await {
-            Ok(body) => answered(&body.to_bytes()),
+            Ok(body) => ok && answered(&body.to_bytes()),
             Err(_) => false,
         }
     }

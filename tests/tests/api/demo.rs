@@ -156,4 +156,12 @@ async fn seat_rows_keep_their_foreign_keys(app: &TestApp) {
         )
         .await;
     assert!(orphan.is_err(), "a seat row naming no seat was accepted");
+    let orphan = app
+        .db
+        .execute_unprepared(
+            "INSERT INTO session_seats (session_id, seat_id, status, version)
+             SELECT -1, MIN(id), 'AVAILABLE', 0 FROM seats",
+        )
+        .await;
+    assert!(orphan.is_err(), "a seat row naming no session was accepted");
 }

@@ -63,12 +63,26 @@ async fn catalog(app: &TestApp) -> Vec<String> {
     let mut performances = Vec::new();
     for (i, title) in ["Direct one", "Direct two"].into_iter().enumerate() {
         let performance = create_performance(app, &venue, title, &start, &end).await;
-        add_cast(app, &performance, &member, "주연").await;
+        // Written out of order: a role billed first and a session starting first come last,
+        // and two roles share a billing order (then the older comes first).
+        let lead = add_cast(app, &performance, &member, "주연").await;
         add_cast(app, &performance, &member, "understudy").await;
-        create_session(app, &performance, &day(2 + i as i64).1).await;
-        create_session(app, &performance, &day(4).1).await;
+        app.admin(
+            "mutation($id: ID!) { updatePerformanceCast(id: $id, input: { billingOrder: 2 }) { id } }",
+            json!({ "id": lead }),
+        )
+        .await;
+        create_session(app, &performance, &day(3 + i as i64).1).await;
+        create_session(app, &performance, &day(5).1).await;
+        create_session(app, &performance, &day(2).1).await;
         performances.push(performance);
     }
+    let late = add_cast(app, &performances[0], &member, "swing").await;
+    app.admin(
+        "mutation($id: ID!) { updatePerformanceCast(id: $id, input: { billingOrder: 2 }) { id } }",
+        json!({ "id": late }),
+    )
+    .await;
     app.admin(
         "mutation($id: ID!) { updatePerformance(id: $id, input: { englishTitle: \"Two\", description: \"tab\\there\" }) { id } }",
         json!({ "id": performances[1] }),
@@ -155,7 +169,7 @@ async fn what_the_direct_writer_cannot_answer_gets_the_executors_answer(app: &Te
             .expect("nodes")
             .clone();
         assert_eq!(nodes.len(), 2, "{text}");
-        assert_eq!(nodes[0]["sessions"].as_array().map(Vec::len), Some(1), "{text}");
+        assert_eq!(nodes[0]["sessions"].as_array().map(Vec::len), Some(2), "{text}");
         assert_eq!(nodes[0]["venue"]["sections"][0]["name"], "1층", "{text}");
     }
     // A variable in a skipped selection is still checked by the executor: such a document
@@ -242,12 +256,12 @@ async fn direct_answers_show_catalog_writes_at_once(app: &TestApp) {
     assert_eq!(first["id"], performances[0].as_str(), "{text}");
     assert_eq!(
         first["cast"].as_array().map(Vec::len),
-        Some(3),
+        Some(4),
         "the new role at once: {text}"
     );
     assert_eq!(
         first["sessions"].as_array().map(Vec::len),
-        Some(3),
+        Some(4),
         "the new session at once: {text}"
     );
 }
