@@ -51,23 +51,33 @@ async fn finds(service: &SearchService, query: &str) -> usize {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_restarted_index_catches_up_from_its_saved_position_instead_of_rebuilding() {
-    let dir = tempfile::tempdir().expect("temporary directory");
+/// Settings keeping their files (SQLite database, search index) in `dir`, and that
+/// database, migrated.
+async fn migrated_in(dir: &Path) -> (Settings, sea_orm::DatabaseConnection) {
     let settings = Settings {
-        data_dir: dir.path().to_path_buf(),
+        data_dir: dir.to_path_buf(),
         ..Settings::default()
     };
     let db = curtain::db::connect(&settings.database_url(), 2, None)
         .await
         .expect("SQLite");
     curtain::db::migrate(&db).await.expect("migrated");
-    let open = || async {
-        let kv = curtain::infra::kv::connect(None, "").await.expect("in-process store");
-        SearchService::open(db.clone(), &settings, kv, Default::default())
-            .await
-            .expect("the index opens")
-    };
+    (settings, db)
+}
+
+/// Opens the on-disk index as a server's start does.
+async fn open_index(db: &sea_orm::DatabaseConnection, settings: &Settings) -> SearchService {
+    let kv = curtain::infra::kv::connect(None, "").await.expect("in-process store");
+    SearchService::open(db.clone(), settings, kv, Default::default())
+        .await
+        .expect("the index opens")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_index_catches_up_from_its_saved_position_instead_of_rebuilding() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let (settings, db) = migrated_in(dir.path()).await;
+    let open = || open_index(&db, &settings);
     let root = settings.search_dir();
 
     member(&db, "첫째배우").await;
@@ -122,20 +132,8 @@ async fn a_restarted_index_catches_up_from_its_saved_position_instead_of_rebuild
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_recent_events_a_build_or_a_restart_already_has_are_not_applied_again() {
     let dir = tempfile::tempdir().expect("temporary directory");
-    let settings = Settings {
-        data_dir: dir.path().to_path_buf(),
-        ..Settings::default()
-    };
-    let db = curtain::db::connect(&settings.database_url(), 2, None)
-        .await
-        .expect("SQLite");
-    curtain::db::migrate(&db).await.expect("migrated");
-    let open = || async {
-        let kv = curtain::infra::kv::connect(None, "").await.expect("in-process store");
-        SearchService::open(db.clone(), &settings, kv, Default::default())
-            .await
-            .expect("the index opens")
-    };
+    let (settings, db) = migrated_in(dir.path()).await;
+    let open = || open_index(&db, &settings);
     for name in ["첫째배우", "둘째배우", "셋째배우"] {
         member(&db, name).await;
     }
