@@ -122,16 +122,20 @@ pub async fn run(apps: &[&TestApp], plan: Plan) -> anyhow::Result<Value> {
         bail!("{failed} seat changes were refused");
     }
     let mut reports = Vec::with_capacity(children.len());
-    for (instance, mut child, mut lines) in children {
+    for (instance, _, lines) in &mut children {
         let report: Report = match lines.recv().await {
             Some(line) => serde_json::from_str(&line).context("a subscriber process's report")?,
             None => bail!("a subscriber process ended without a report"),
         };
-        child.0.wait()?;
-        reports.push((instance, report));
+        reports.push((*instance, report));
     }
     let cpu = cpu_seconds()? - cpu_before;
     let elapsed = started.elapsed().as_secs_f64();
+    // Every subscriber has reported: they may hang up now (closing a child's input tells it).
+    for (_, mut child, _) in children {
+        drop(child.0.stdin.take());
+        child.0.wait()?;
+    }
     summarize(plan, &reports, (before, during), (cpu, elapsed))
 }
 

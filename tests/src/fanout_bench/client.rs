@@ -44,6 +44,11 @@ pub struct ClientPlan {
 /// The child: opens its subscriptions, says `ready`, reads t0 from its input, checks and
 /// times every delta until each subscriber has every change (or 10 s of quiet), then prints
 /// its report.
+///
+/// The sockets stay open until the parent closes the child's input, which it does once it
+/// has every process's report: a subscriber that has seen every change and hung up at once
+/// would have its socket torn down, on both sides, while the last change is still on its
+/// way to the others, and the bench would time those closes instead of the deliveries.
 pub async fn client(plan: ClientPlan) -> anyhow::Result<()> {
     let plan = Arc::new(plan);
     let gate = Arc::new(tokio::sync::Semaphore::new(CONNECTING));
@@ -75,8 +80,10 @@ pub async fn client(plan: ClientPlan) -> anyhow::Result<()> {
         subscribers: plan.subscribers,
         ..Report::default()
     };
+    let mut open = Vec::with_capacity(readers.len());
     for reader in readers {
-        let checked = reader.await?;
+        let (checked, socket) = reader.await?;
+        open.push(socket);
         report.delivered += checked.delivered;
         report.messages += checked.messages;
         report.resyncs += checked.resyncs;
@@ -95,6 +102,9 @@ pub async fn client(plan: ClientPlan) -> anyhow::Result<()> {
         })
         .collect();
     println!("{}", serde_json::to_string(&report)?);
+    // Until the parent closes our input (it reads to the end, or fails when the parent is gone).
+    let _ = std::io::stdin().read_line(&mut line);
+    drop(open);
     Ok(())
 }
 

@@ -67,14 +67,14 @@ impl Checked {
 }
 
 /// Reads, checks and times deltas until every planned change has arrived or 10 s pass
-/// without a message.
+/// without a message. Gives the socket back, still open: see [`super::client`].
 pub(super) async fn read_deltas(
     mut socket: Socket,
     mut version: i64,
     plan: &ClientPlan,
     t0: u64,
     tally: &Tally,
-) -> Checked {
+) -> (Checked, Socket) {
     let mut checked = Checked::default();
     // Visits seen per seat, to know which planned change a seat's next change is.
     let mut visits = vec![0usize; plan.seats.len()];
@@ -134,5 +134,5 @@ pub(super) async fn read_deltas(
             tally.record(at.saturating_sub(due));
         }
     }
-    checked
+    (checked, socket)
 }
