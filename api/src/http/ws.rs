@@ -61,8 +61,8 @@ impl Protocol {
 
 /// Something to send, or the close that ends the connection.
 ///
-/// Kept small (boxed where large): every socket's queue allocates room for a block of these
-/// up front.
+/// Kept small (boxed where large): every socket's queue holds room for as many of these as
+/// it has held at once.
 enum Outgoing {
     Message(Box<Value>),
     /// An operation's response or errors, encoded already (shared by every subscriber of
@@ -94,8 +94,9 @@ impl Kind {
 }
 
 /// Bytes read from a socket at a time: clients send small protocol messages, and the buffer
-/// is kept by every socket (a longer message grows it).
-const READ_BUFFER: usize = 1024;
+/// is kept by every socket (a longer message grows it as it arrives). A subscriber that has
+/// subscribed sends nothing but pongs: room for those is enough.
+const READ_BUFFER: usize = 256;
 /// Bytes gathered before they are written to the socket (the writer also flushes after each
 /// batch). The buffer keeps its size once grown, and holds what a client that stops
 /// reading has not taken: kept small, a slow client costs little and falls behind soon.

@@ -2,7 +2,6 @@
 //! completing operations, with the closes each protocol prescribes for what breaks its rules.
 
 use serde_json::{Value, json};
-use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::identity::Identity;
@@ -19,8 +18,8 @@ impl Connection {
         &self,
         session: &mut Session,
         text: &str,
-        out: &mpsc::Sender<Outgoing>,
-        done: &mpsc::UnboundedSender<Done>,
+        out: &flume::Sender<Outgoing>,
+        done: &flume::Sender<Done>,
     ) -> Result<(), Ending> {
         let invalid = |why: &str| Some((4400, why.to_string()));
         let message: Value = serde_json::from_str(text).map_err(|_| invalid("Invalid message received: not JSON"))?;

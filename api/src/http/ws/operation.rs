@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use futures::StreamExt;
 use serde_json::json;
-use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tracing::Instrument;
 
@@ -41,8 +40,8 @@ impl Connection {
         (id, serial): (String, u64),
         request: async_graphql::Request,
         viewer: Viewer,
-        out: mpsc::Sender<Outgoing>,
-        done: mpsc::UnboundedSender<Done>,
+        out: flume::Sender<Outgoing>,
+        done: flume::Sender<Done>,
     ) -> JoinHandle<()> {
         // The operation's name as the request gives it (the document's own name is known
         // only once it is parsed, inside the execution), cut to a loggable length.
@@ -70,7 +69,7 @@ impl Connection {
                     };
                     first = false;
                     let sent = out
-                        .send(Outgoing::Encoded {
+                        .send_async(Outgoing::Encoded {
                             kind,
                             id: id_json.clone(),
                             payload,
@@ -84,7 +83,7 @@ impl Connection {
                     }
                 }
                 let _ = out
-                    .send(Outgoing::Message(Box::new(json!({ "type": "complete", "id": id }))))
+                    .send_async(Outgoing::Message(Box::new(json!({ "type": "complete", "id": id }))))
                     .await;
                 let _ = done.send(serial);
             }

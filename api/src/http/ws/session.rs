@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use axum::extract::ws::{Message, WebSocket};
 use futures::StreamExt;
-use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tracing::Instrument;
 
@@ -37,10 +36,10 @@ impl Connection {
         let settings = &self.state.app.settings;
         let limits = &settings.websocket;
         let (sink, mut incoming) = socket.split();
-        let (out, outgoing) = mpsc::channel::<Outgoing>(limits.queue_messages.max(1));
+        let (out, outgoing) = flume::bounded::<Outgoing>(limits.queue_messages.max(1));
         let mut writer = tokio::spawn(write(sink, outgoing).in_current_span());
         // Operations tell the connection when they end, so their ids can be reused.
-        let (done_tx, mut done) = mpsc::unbounded_channel::<Done>();
+        let (done_tx, done) = flume::unbounded::<Done>();
         let mut session = Session {
             initialised: false,
             viewer: Viewer::Anonymous,
@@ -86,7 +85,7 @@ impl Connection {
                         break Some(close);
                     }
                 }
-                Some(serial) = done.recv() => {
+                Ok(serial) = done.recv_async() => {
                     if ended(&mut session.operations, serial) {
                         session.last_active = Instant::now();
                     }
@@ -121,9 +120,7 @@ impl Connection {
             operation.task.abort();
         }
         if let Some((code, reason)) = close {
-            let _ = out
-                .send_timeout(Outgoing::Close(code, reason.into()), CLOSE_GRACE)
-                .await;
+            let _ = tokio::time::timeout(CLOSE_GRACE, out.send_async(Outgoing::Close(code, reason.into()))).await;
         }
         drop(out);
         // A client that reads nothing must not keep the writer, and the socket, forever.

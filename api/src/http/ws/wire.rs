@@ -4,16 +4,16 @@
 use axum::extract::ws::{Message, Utf8Bytes, WebSocket};
 use futures::SinkExt;
 use serde_json::Value;
-use tokio::sync::mpsc;
 
 use super::{CLOSE_GRACE, Ending, Outgoing, close_message};
 
 /// Answers the client from the session loop, which must not wait forever on a client that
 /// reads nothing: such a client is let go.
-pub(super) async fn reply(out: &mpsc::Sender<Outgoing>, value: Value) -> Result<(), Ending> {
-    out.send_timeout(Outgoing::Message(Box::new(value)), CLOSE_GRACE)
-        .await
-        .map_err(|_| None)
+pub(super) async fn reply(out: &flume::Sender<Outgoing>, value: Value) -> Result<(), Ending> {
+    match tokio::time::timeout(CLOSE_GRACE, out.send_async(Outgoing::Message(Box::new(value)))).await {
+        Ok(Ok(())) => Ok(()),
+        _ => Err(None),
+    }
 }
 
 /// Messages written to the socket before it is flushed. Under a burst, what is queued goes
@@ -24,9 +24,9 @@ const BATCH: usize = 16;
 /// Sends what the connection queues, until the queue closes or a close frame is sent.
 pub(super) async fn write(
     mut sink: futures::stream::SplitSink<WebSocket, Message>,
-    mut outgoing: mpsc::Receiver<Outgoing>,
+    outgoing: flume::Receiver<Outgoing>,
 ) {
-    'queue: while let Some(first) = outgoing.recv().await {
+    'queue: while let Ok(first) = outgoing.recv_async().await {
         let mut item = Some(first);
         let mut batched = 0;
         while let Some(next) = item.take() {
