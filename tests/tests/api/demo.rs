@@ -1,6 +1,9 @@
 //! A fresh start on an empty database loads the demo catalog.
 
+use curtain_tests::scratch::ScratchDatabase;
 use curtain_tests::{Backend, TestApp, data};
+use migration::{Migrator, MigratorTrait};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement, TransactionTrait};
 use serde_json::{Value, json};
 
 async fn the_demo_catalog_is_loaded_into_an_empty_database(app: &TestApp) {
@@ -51,7 +54,7 @@ async fn the_demo_catalog_is_loaded_into_an_empty_database(app: &TestApp) {
     // tickets for the door to scan; a PostgreSQL database gets the catalog alone.
     if app.backend == curtain_tests::Backend::Postgres {
         assert!(partly_sold.is_empty(), "{partly_sold:?}");
-        seat_rows_keep_their_foreign_keys(app).await;
+        seat_rows_keep_their_foreign_keys(&app.db).await;
         return;
     }
     assert_eq!(partly_sold.len(), 1, "{partly_sold:?}");
@@ -101,11 +104,8 @@ async fn postgres_the_demo_catalog_is_loaded_into_an_empty_database() {
 /// On PostgreSQL the seeding takes the foreign keys of `session_seats` off for its bulk load
 /// and adds them back: they must be there afterwards exactly as the migrations made them,
 /// checked, and enforced, and every session must have a row per seat.
-async fn seat_rows_keep_their_foreign_keys(app: &TestApp) {
-    use sea_orm::{ConnectionTrait, DbBackend, Statement};
-    let sql = |text: &str| Statement::from_string(DbBackend::Postgres, text.to_string());
-    let keys: Vec<(String, String, bool)> = app
-        .db
+async fn seat_rows_keep_their_foreign_keys(db: &DatabaseConnection) {
+    let keys: Vec<(String, String, bool)> = db
         .query_all_raw(sql(
             "SELECT conname::text, pg_get_constraintdef(oid), convalidated FROM pg_constraint
              WHERE conrelid = 'session_seats'::regclass AND contype = 'f' ORDER BY conname",
@@ -136,8 +136,7 @@ async fn seat_rows_keep_their_foreign_keys(app: &TestApp) {
             ),
         ]
     );
-    let short: i64 = app
-        .db
+    let short: i64 = db
         .query_one_raw(sql(
             "SELECT COUNT(*) FROM sessions s
              WHERE total_seats <> (SELECT COUNT(*) FROM session_seats ss WHERE ss.session_id = s.id)",
@@ -148,20 +147,65 @@ async fn seat_rows_keep_their_foreign_keys(app: &TestApp) {
         .try_get_by_index(0)
         .expect("a count");
     assert_eq!(short, 0, "sessions whose seat rows do not match their seat count");
-    let orphan = app
-        .db
+    let orphan = db
         .execute_unprepared(
             "INSERT INTO session_seats (session_id, seat_id, status, version)
              SELECT MIN(id), -1, 'AVAILABLE', 0 FROM sessions",
         )
         .await;
     assert!(orphan.is_err(), "a seat row naming no seat was accepted");
-    let orphan = app
-        .db
+    let orphan = db
         .execute_unprepared(
             "INSERT INTO session_seats (session_id, seat_id, status, version)
              SELECT -1, MIN(id), 'AVAILABLE', 0 FROM seats",
         )
         .await;
     assert!(orphan.is_err(), "a seat row naming no session was accepted");
+}
+
+fn sql(text: &str) -> Statement {
+    Statement::from_string(DbBackend::Postgres, text.to_string())
+}
+
+/// The object ids of `session_seats`' foreign keys: a key dropped and added back is a new
+/// object with a new id.
+async fn key_ids(db: &DatabaseConnection) -> Vec<i64> {
+    db.query_all_raw(sql("SELECT oid::int8 FROM pg_constraint
+         WHERE conrelid = 'session_seats'::regclass AND contype = 'f' ORDER BY conname"))
+        .await
+        .expect("the keys' ids")
+        .iter()
+        .map(|row| row.try_get_by_index(0).expect("an id"))
+        .collect()
+}
+
+/// When the keys cannot be taken off in time (here a reader's open transaction holds a lock
+/// on the table that dropping a key must wait for, longer than the seeding waits), the seat
+/// rows are loaded with the keys in place, checked row by row: the very same keys stay (not
+/// re-made ones), and every row is there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_seeding_checks_row_by_row_when_the_keys_cannot_be_taken_off() {
+    let Some(scratch) = ScratchDatabase::create(Backend::Postgres).await else {
+        return;
+    };
+    let db = &scratch.db;
+    Migrator::up(db, None).await.expect("migrate up");
+    let before = key_ids(db).await;
+    assert_eq!(before.len(), 2, "session_seats has two foreign keys");
+    // A share lock: rows may be inserted, the table may not be altered until it goes.
+    let reader = db.begin().await.expect("a reader's transaction");
+    reader
+        .execute_unprepared("SELECT 1 FROM session_seats LIMIT 1")
+        .await
+        .expect("read");
+    curtain::demo::seed(db, &curtain::config::AuthSettings::default())
+        .await
+        .expect("seeded beside the reader");
+    reader.rollback().await.expect("the reader ends");
+    assert_eq!(
+        key_ids(db).await,
+        before,
+        "the keys were taken off despite the reader's lock"
+    );
+    seat_rows_keep_their_foreign_keys(db).await;
 }
