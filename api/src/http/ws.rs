@@ -61,8 +61,9 @@ impl Protocol {
 
 /// Something to send, or the close that ends the connection.
 ///
-/// Kept small (boxed where large): every socket's queue holds room for as many of these as
-/// it has held at once.
+/// Kept small (boxed where large): every socket's queue keeps room for as many of these as
+/// it has held at once (rounded up to a power of two, at most about twice
+/// `websocket.queue_messages`).
 enum Outgoing {
     Message(Box<Value>),
     /// An operation's response or errors, encoded already (shared by every subscriber of

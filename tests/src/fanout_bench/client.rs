@@ -45,8 +45,8 @@ pub struct ClientPlan {
 /// times every delta until each subscriber has every change (or 10 s of quiet), then prints
 /// its report.
 ///
-/// The sockets stay open until the parent closes the child's input, which it does once it
-/// has every process's report: a subscriber that has seen every change and hung up at once
+/// The sockets stay open (and read) until the parent closes the child's input, which it
+/// does once it has every process's report: a subscriber that has seen every change and hung up at once
 /// would have its socket torn down, on both sides, while the last change is still on its
 /// way to the others, and the bench would time those closes instead of the deliveries.
 pub async fn client(plan: ClientPlan) -> anyhow::Result<()> {
@@ -102,9 +102,18 @@ pub async fn client(plan: ClientPlan) -> anyhow::Result<()> {
         })
         .collect();
     println!("{}", serde_json::to_string(&report)?);
-    // Until the parent closes our input (it reads to the end, or fails when the parent is gone).
-    let _ = std::io::stdin().read_line(&mut line);
-    drop(open);
+    // The sockets are still read, so that the server's pings are answered (a socket that
+    // does not answer is closed, which is what waiting avoids), until the parent closes our
+    // input, or goes (end of file either way). Read on a blocking thread: this process has
+    // one worker, which the readers need.
+    let draining: Vec<_> = open
+        .into_iter()
+        .map(|mut socket| tokio::spawn(async move { while let Some(Ok(_)) = socket.next().await {} }))
+        .collect();
+    let _ = tokio::task::spawn_blocking(move || std::io::stdin().read_line(&mut line)).await;
+    for task in draining {
+        task.abort();
+    }
     Ok(())
 }
 

@@ -49,7 +49,7 @@ pub(super) fn summarize(
     println!("| resyncs (snapshots after the first) | {resyncs} | 0 |");
     println!("| WebSocket messages with deltas | {messages} | |");
     println!(
-        "| delivery latency first / p50 / p99 / max | {:.1} / {:.1} / {:.1} / {:.1} ms | p99 ≤ {goal_p99} ms |",
+        "| delivery latency min / p50 / p99 / max | {:.1} / {:.1} / {:.1} / {:.1} ms | p99 ≤ {goal_p99} ms |",
         all[0], all[1], all[2], all[3]
     );
     let mut cross = Value::Null;
@@ -88,7 +88,7 @@ pub(super) fn summarize(
         "messages": messages,
         "errors": errors,
         "resyncs": resyncs,
-        "first_ms": all[0],
+        "min_ms": all[0],
         "p50_ms": all[1],
         "p99_ms": all[2],
         "max_ms": all[3],

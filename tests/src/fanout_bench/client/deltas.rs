@@ -67,7 +67,8 @@ impl Checked {
 }
 
 /// Reads, checks and times deltas until every planned change has arrived or 10 s pass
-/// without a message. Gives the socket back, still open: see [`super::client`].
+/// without a message. Gives the socket back as it is (open unless the server closed it):
+/// see [`super::client`].
 pub(super) async fn read_deltas(
     mut socket: Socket,
     mut version: i64,
