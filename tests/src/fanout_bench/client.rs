@@ -46,9 +46,10 @@ pub struct ClientPlan {
 /// its report.
 ///
 /// The sockets stay open (and read) until the parent closes the child's input, which it
-/// does once it has every process's report: a subscriber that has seen every change and hung up at once
-/// would have its socket torn down, on both sides, while the last change is still on its
-/// way to the others, and the bench would time those closes instead of the deliveries.
+/// does once it has every process's report: a subscriber that hung up as soon as it had
+/// seen every change would have its socket torn down, on both sides, while the last change
+/// is still on its way to the others, and the bench would time those closes instead of the
+/// deliveries.
 pub async fn client(plan: ClientPlan) -> anyhow::Result<()> {
     let plan = Arc::new(plan);
     let gate = Arc::new(tokio::sync::Semaphore::new(CONNECTING));
