@@ -44,6 +44,15 @@ async fn answer(app: &TestApp, query: &str, variables: Value) -> (String, bool) 
     (text, direct == 1.0)
 }
 
+/// Moves a cast role to billing order 2.
+async fn bill_second(app: &TestApp, role: &str) {
+    app.admin(
+        "mutation($id: ID!) { updatePerformanceCast(id: $id, input: { billingOrder: 2 }) { id } }",
+        json!({ "id": role }),
+    )
+    .await;
+}
+
 /// Two performances with cast, sessions and prices; the second with an English title and a
 /// cast member with every optional field.
 async fn catalog(app: &TestApp) -> Vec<String> {
@@ -67,22 +76,14 @@ async fn catalog(app: &TestApp) -> Vec<String> {
         // and two roles share a billing order (then the older comes first).
         let lead = add_cast(app, &performance, &member, "주연").await;
         add_cast(app, &performance, &member, "understudy").await;
-        app.admin(
-            "mutation($id: ID!) { updatePerformanceCast(id: $id, input: { billingOrder: 2 }) { id } }",
-            json!({ "id": lead }),
-        )
-        .await;
+        bill_second(app, &lead).await;
         create_session(app, &performance, &day(3 + i as i64).1).await;
         create_session(app, &performance, &day(5).1).await;
         create_session(app, &performance, &day(2).1).await;
         performances.push(performance);
     }
     let late = add_cast(app, &performances[0], &member, "swing").await;
-    app.admin(
-        "mutation($id: ID!) { updatePerformanceCast(id: $id, input: { billingOrder: 2 }) { id } }",
-        json!({ "id": late }),
-    )
-    .await;
+    bill_second(app, &late).await;
     app.admin(
         "mutation($id: ID!) { updatePerformance(id: $id, input: { englishTitle: \"Two\", description: \"tab\\there\" }) { id } }",
         json!({ "id": performances[1] }),
