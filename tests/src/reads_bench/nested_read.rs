@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use super::counting::{idle_transactions, per_request};
 use super::load::{paced, saturate};
 use super::postgraphile::{same_catalog, start_postgraphile};
-use super::process::{curtain_binary, pin_load_generator, start_curtain, wait_for, wait_ready};
+use super::process::{Server, curtain_binary, pin_load_generator, start_curtain, wait_for, wait_ready};
 use super::{LOAD_CORE, P2_CURTAIN, P2_POSTGRAPHILE, SERVER_CORE, json_post, row, scratch_database, verdict};
 
 /// Adds `count` performances after the demo's (by first day), each with three cast entries
@@ -44,7 +44,12 @@ async fn extend_catalog(db: &DatabaseConnection, count: i64) -> anyhow::Result<(
 }
 
 /// P2: Curtain beside PostGraphile v5 on one database; prints the table and returns figures.
-pub async fn reads(connections: &[usize], seconds: u64, postgraphile: bool) -> anyhow::Result<Value> {
+pub async fn reads(
+    connections: &[usize],
+    seconds: u64,
+    paced_seconds: u64,
+    postgraphile: bool,
+) -> anyhow::Result<Value> {
     let admin_url = std::env::var("CURTAIN_TEST_DATABASE_URL")
         .context("set CURTAIN_TEST_DATABASE_URL to a PostgreSQL server (the bench makes its own database there)")?;
     pin_load_generator()?;
@@ -63,6 +68,7 @@ pub async fn reads(connections: &[usize], seconds: u64, postgraphile: bool) -> a
     let db = Database::connect(&url).await?;
     extend_catalog(&db, 100).await?;
     let duration = Duration::from_secs(seconds);
+    let paced_duration = Duration::from_secs(paced_seconds);
 
     let curtain = start_curtain(
         &url,
@@ -96,11 +102,16 @@ pub async fn reads(connections: &[usize], seconds: u64, postgraphile: bool) -> a
     let mut theirs_rates = Vec::new();
     let cpu_before = curtain.cpu_seconds()?;
     let mut ours_requests = 0;
+    // Each run has the core to itself: the server not measured is paused (see `Server::pause`).
+    let pause_theirs = || theirs_server.as_ref().map(Server::pause).transpose();
     for &c in connections {
+        let quiet = pause_theirs()?;
         let load = saturate(&graphql, body(P2_CURTAIN, 20), c, duration).await?;
+        drop(quiet);
         ours_requests += load.requests;
         ours_rates.push((c, load.rate(), load.errors));
         if let Some(server) = &theirs_server {
+            let _quiet = curtain.pause()?;
             let theirs = saturate(
                 &format!("{}/graphql", server.url),
                 body(P2_POSTGRAPHILE, 20),
@@ -113,16 +124,19 @@ pub async fn reads(connections: &[usize], seconds: u64, postgraphile: bool) -> a
     }
     let cpu_per_request_us = (curtain.cpu_seconds()? - cpu_before) * 1e6 / ours_requests as f64;
     let half = ours_rates.first().map(|r| r.1 / 2.0).unwrap_or(100.0);
-    let ours_paced = paced(&graphql, body(P2_CURTAIN, 20), half, duration).await?;
+    let quiet = pause_theirs()?;
+    let ours_paced = paced(&graphql, body(P2_CURTAIN, 20), half, paced_duration).await?;
+    drop(quiet);
     let theirs_paced = match &theirs_server {
         Some(server) => {
             let half = theirs_rates.first().map(|r| r.1 / 2.0).unwrap_or(100.0);
+            let _quiet = curtain.pause()?;
             Some(
                 paced(
                     &format!("{}/graphql", server.url),
                     body(P2_POSTGRAPHILE, 20),
                     half,
-                    duration,
+                    paced_duration,
                 )
                 .await?,
             )
@@ -153,7 +167,7 @@ pub async fn reads(connections: &[usize], seconds: u64, postgraphile: bool) -> a
 
     println!();
     println!(
-        "P2: performances(first: 20) {{ venue cast sessions }} on PostgreSQL; each server on core {SERVER_CORE}, the load on core {LOAD_CORE}; {seconds} s a run"
+        "P2: performances(first: 20) {{ venue cast sessions }} on PostgreSQL; each server on core {SERVER_CORE}, the load on core {LOAD_CORE}; {seconds} s a saturation run, {paced_seconds} s paced; the server not measured paused"
     );
     row(
         "",
@@ -186,7 +200,7 @@ pub async fn reads(connections: &[usize], seconds: u64, postgraphile: bool) -> a
         );
     }
     row(
-        "p50 / p99 at half the 16-connection rate, ms",
+        &format!("p50 / p99 at half rate ({half:.0}/s), ms"),
         &[
             format!("{:.1} / {:.1}", ours_paced.p(0.5), ours_paced.p(0.99)),
             theirs_paced
@@ -199,7 +213,7 @@ pub async fn reads(connections: &[usize], seconds: u64, postgraphile: bool) -> a
     );
     figures.insert(
         "half_rate".into(),
-        json!({ "rate": half, "p50_ms": ours_paced.p(0.5), "p99_ms": ours_paced.p(0.99), "errors": ours_paced.errors,
+        json!({ "rate": half, "seconds": paced_seconds, "p50_ms": ours_paced.p(0.5), "p99_ms": ours_paced.p(0.99), "errors": ours_paced.errors,
                 "postgraphile_p50_ms": theirs_paced.as_ref().map(|t| t.p(0.5)), "postgraphile_p99_ms": theirs_paced.as_ref().map(|t| t.p(0.99)) }),
     );
     let constant = ours_counts.first().map(|f| f.1) == ours_counts.last().map(|l| l.1);

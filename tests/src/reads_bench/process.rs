@@ -69,9 +69,20 @@ impl Server {
         Ok(ticks / 100.0)
     }
 
+    /// Stops the process (SIGSTOP) until the guard is dropped (SIGCONT). The two servers
+    /// share one core, and while one is measured the other must not run there: PostGraphile's
+    /// V8 collects its heap in 40–70 ms bursts for a while after a load ends (seen with
+    /// per-process CPU samples here), which stalled every request Curtain had in flight and
+    /// made its p99; Curtain's own background work (the outbox relay's polls) would land in
+    /// PostGraphile's figures the same way.
+    pub fn pause(&self) -> anyhow::Result<Paused<'_>> {
+        signal(self.pid(), "-STOP")?;
+        Ok(Paused(self))
+    }
+
     /// Stops the process with SIGTERM and waits for it.
     pub fn stop(mut self) {
-        let _ = Command::new("kill").arg(self.child.id().to_string()).status();
+        let _ = signal(self.pid(), "-TERM");
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {
@@ -80,6 +91,26 @@ impl Server {
             std::thread::sleep(Duration::from_millis(20));
         }
     }
+}
+
+/// A server stopped by [`Server::pause`]; it runs again when this is dropped.
+pub struct Paused<'a>(&'a Server);
+
+impl Drop for Paused<'_> {
+    fn drop(&mut self) {
+        let _ = signal(self.0.pid(), "-CONT");
+    }
+}
+
+fn signal(pid: u32, signal: &str) -> anyhow::Result<()> {
+    let status = Command::new("kill")
+        .args([signal, &pid.to_string()])
+        .status()
+        .context("kill (procps) is needed to pause the server not being measured")?;
+    if !status.success() {
+        bail!("kill {signal} {pid} failed");
+    }
+    Ok(())
 }
 
 impl Drop for Server {

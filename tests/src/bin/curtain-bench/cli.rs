@@ -165,9 +165,13 @@ pub(super) enum Bench {
         /// Connections of the saturation runs.
         #[arg(long, value_delimiter = ',', default_values_t = [16, 64, 128])]
         connections: Vec<usize>,
-        /// Seconds of each run.
+        /// Seconds of each saturation run.
         #[arg(long, default_value_t = 20)]
         seconds: u64,
+        /// Seconds of the paced run at half rate (p50/p99). At least a minute, so that every
+        /// run meets the machine's once-a-minute background work in the same proportion.
+        #[arg(long, default_value_t = 60)]
+        paced_seconds: u64,
         /// Measure Curtain alone.
         #[arg(long)]
         no_postgraphile: bool,

@@ -67,8 +67,9 @@ async fn main() -> anyhow::Result<()> {
         Bench::Reads {
             connections,
             seconds,
+            paced_seconds,
             no_postgraphile,
-        } => curtain_tests::reads_bench::reads(&connections, seconds, !no_postgraphile).await?,
+        } => curtain_tests::reads_bench::reads(&connections, seconds, paced_seconds, !no_postgraphile).await?,
         Bench::List { requests, seconds } => curtain_tests::reads_bench::list(requests, seconds).await?,
         Bench::Footprint => curtain_tests::reads_bench::footprint().await?,
         Bench::Search {
