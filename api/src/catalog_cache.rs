@@ -11,6 +11,7 @@
 //! stale. Session writes invalidate too, since price tiers come from session prices.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -42,21 +43,94 @@ pub async fn invalidate(kv: &dyn KeyValueStore) {
     }
 }
 
-/// A cached read: `key` within the current catalog version, else `load` (stored for [`TTL`]).
-pub async fn read_through<T, E, F>(kv: &dyn KeyValueStore, metrics: &Metrics, key: &str, load: F) -> Result<T, E>
+/// The loads in flight on this instance, one per entry. When an entry lapses, or a write
+/// makes every entry unreachable, the requests that miss it together wait for one load and
+/// read what it stored, instead of each reading the same rows: on sale day that would be a
+/// burst of identical snapshots at the moment the catalog changes.
+#[derive(Default)]
+pub struct Loads {
+    /// Each missed entry's gate, and how many requests hold it (it goes when the last does).
+    gates: Mutex<HashMap<String, (Gate, usize)>>,
+}
+
+/// Taken by the request whose turn it is to load an entry.
+type Gate = Arc<tokio::sync::Mutex<()>>;
+
+impl Loads {
+    fn enter(&self, key: &str) -> InFlight<'_> {
+        let mut gates = self.gates.lock().unwrap_or_else(PoisonError::into_inner);
+        let (gate, holders) = gates.entry(key.to_owned()).or_default();
+        *holders += 1;
+        InFlight {
+            gate: gate.clone(),
+            loads: self,
+            key: key.to_owned(),
+        }
+    }
+}
+
+/// A request's hold on an entry's gate; let go when dropped, also when the request is.
+struct InFlight<'a> {
+    loads: &'a Loads,
+    key: String,
+    gate: Gate,
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        let mut gates = self.loads.gates.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((_, holders)) = gates.get_mut(&self.key) {
+            *holders -= 1;
+            if *holders == 0 {
+                gates.remove(&self.key);
+            }
+        }
+    }
+}
+
+/// A cached read: `key` within the current catalog version, else `load` (stored for
+/// [`TTL`]), one load at a time per entry on this instance (see [`Loads`]).
+pub async fn read_through<T, E, F>(
+    kv: &dyn KeyValueStore,
+    loads: &Loads,
+    metrics: &Metrics,
+    key: &str,
+    load: F,
+) -> Result<T, E>
 where
     T: Serialize + DeserializeOwned,
     F: Future<Output = Result<T, E>>,
 {
     let version = kv.get(VERSION_KEY).await.ok().flatten().unwrap_or_default();
     let key = format!("catalog:v2:{version}:{key}");
-    let cached = kv
-        .get(&key)
+    if let Some(value) = cached(kv, metrics, &key).await {
+        return Ok(value);
+    }
+    let in_flight = loads.enter(&key);
+    let _turn = in_flight.gate.lock().await;
+    // Whoever had the turn before may have stored it (before letting go of the gate).
+    if let Some(value) = cached(kv, metrics, &key).await {
+        return Ok(value);
+    }
+    count(metrics, "miss");
+    let value = load.await?;
+    store(kv, &key, &value).await;
+    Ok(value)
+}
+
+/// The entry at `key`, counted as a hit when there is one (a miss is counted by the load).
+async fn cached<T: DeserializeOwned>(kv: &dyn KeyValueStore, metrics: &Metrics, key: &str) -> Option<T> {
+    let value = kv
+        .get(key)
         .await
         .ok()
         .flatten()
-        .and_then(|text| serde_json::from_str(&text).ok());
-    let outcome = if cached.is_some() { "hit" } else { "miss" };
+        .and_then(|text| serde_json::from_str(&text).ok())?;
+    count(metrics, "hit");
+    Some(value)
+}
+
+fn count(metrics: &Metrics, outcome: &'static str) {
     metrics
         .cache_requests
         .get_or_create(&CacheLabels {
@@ -64,18 +138,16 @@ where
             outcome,
         })
         .inc();
-    if let Some(value) = cached {
-        return Ok(value);
-    }
-    let value = load.await?;
-    if let Ok(text) = serde_json::to_string(&value)
-        && let Err(err) = kv.set(&key, &text, TTL).await
+}
+
+/// Stores a loaded entry. Failing only costs the next request a load, so it is logged.
+async fn store<T: Serialize>(kv: &dyn KeyValueStore, key: &str, value: &T) {
+    if let Ok(text) = serde_json::to_string(value)
+        && let Err(err) = kv.set(key, &text, TTL).await
     {
         tracing::warn!(error = ?err, "writing the catalog cache failed");
     }
-    Ok(value)
 }
-
 /// A performance row as cached. The entity model is data-only and not serialisable, and
 /// the cache must not depend on its layout staying the same.
 #[derive(Serialize, Deserialize)]
@@ -241,4 +313,34 @@ pub async fn load_first_page(
         venues: venues.into_iter().map(Into::into).collect(),
         price_tiers: price_tiers.into_iter().collect(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gates(loads: &Loads) -> usize {
+        loads.gates.lock().unwrap_or_else(PoisonError::into_inner).len()
+    }
+
+    #[tokio::test]
+    async fn an_entrys_gate_goes_with_its_last_holder_also_when_a_request_is_dropped() {
+        let loads = Loads::default();
+        let first = loads.enter("k");
+        let turn = first.gate.lock().await;
+        let second = loads.enter("k");
+        assert!(Arc::ptr_eq(&first.gate, &second.gate), "one gate per entry");
+        let other = loads.enter("other");
+        drop(other);
+        assert_eq!(gates(&loads), 1, "a gate nobody holds is gone");
+        // A request dropped while it waits for its turn lets go of the gate.
+        let mut waiting = Box::pin(second.gate.lock());
+        assert!(futures::poll!(waiting.as_mut()).is_pending());
+        drop(waiting);
+        drop(second);
+        assert_eq!(gates(&loads), 1, "the load in flight keeps it");
+        drop(turn);
+        drop(first);
+        assert_eq!(gates(&loads), 0);
+    }
 }

@@ -208,6 +208,7 @@ impl Application {
             kakao,
             search: Arc::new(search),
             cache,
+            catalog_loads: Default::default(),
             payments,
             bus,
             relay: RelayWaker::default(),

@@ -53,6 +53,8 @@ pub struct AppState {
     /// Cached reads (search results, hot catalog rows): in-process or Redis. Apart from
     /// `kv`, so that a flood of distinct searches can never evict the token deny-list.
     pub cache: SharedStore,
+    /// The catalog cache's loads in flight on this instance, one per entry.
+    pub catalog_loads: Arc<crate::catalog_cache::Loads>,
     /// This instance's keyword search index, kept in step through the outbox.
     pub search: Arc<crate::search::SearchService>,
     /// `None` when Kakao log-in is not configured.

@@ -37,6 +37,10 @@ impl Load {
     pub fn p(&self, q: f64) -> f64 {
         percentile_ms(&self.latencies, q)
     }
+    /// How many requests took longer than `limit`.
+    pub fn over(&self, limit: Duration) -> usize {
+        self.latencies.iter().filter(|latency| **latency > limit).count()
+    }
     pub fn average_ms(&self) -> f64 {
         if self.latencies.is_empty() {
             return 0.0;

@@ -1,5 +1,6 @@
 //! The processes under test: the `curtain` binary started on the server's core (and this
-//! process pinned to the other), watched through /proc and stopped when done.
+//! process pinned to the other), watched through /proc, paused while the other server is
+//! measured, and stopped when done.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -98,7 +99,10 @@ pub struct Paused<'a>(&'a Server);
 
 impl Drop for Paused<'_> {
     fn drop(&mut self) {
-        let _ = signal(self.0.pid(), "-CONT");
+        if let Err(err) = signal(self.0.pid(), "-CONT") {
+            // Its next run would wait for answers that never come.
+            eprintln!("could not resume the server (pid {}): {err:#}", self.0.pid());
+        }
     }
 }
 
@@ -106,7 +110,7 @@ fn signal(pid: u32, signal: &str) -> anyhow::Result<()> {
     let status = Command::new("kill")
         .args([signal, &pid.to_string()])
         .status()
-        .context("kill (procps) is needed to pause the server not being measured")?;
+        .context("kill(1) is needed to pause the server not being measured")?;
     if !status.success() {
         bail!("kill {signal} {pid} failed");
     }

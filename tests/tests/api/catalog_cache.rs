@@ -150,6 +150,29 @@ async fn a_list_page_comes_whole_from_the_cache_and_session_writes_show_at_once(
     assert_eq!(listed(app).await.0["venue"], json!({ "name": "새 캐시홀" }));
 }
 
+/// Requests that miss the same entry together make one load between them: the others wait
+/// for it and are served what it stored.
+async fn requests_that_miss_together_share_one_load(app: &TestApp) {
+    let venue = fixtures::create_venue(app, "캐시홀", small_layout(2)).await;
+    fixtures::create_performance(app, &venue, "몰린 공연", &day(1).0, &day(9).0).await;
+    settled(app, "몰린 공연").await;
+    let misses = app.metric(METRIC, MISS).await;
+    let hits = app.metric(METRIC, HIT).await;
+    let pages = futures::future::join_all((0..20).map(|_| first_page(app))).await;
+    assert!(pages.iter().all(|page| page == &["몰린 공연"]), "{pages:?}");
+    let loads = app.metric(METRIC, MISS).await - misses;
+    // Two at most: the write's event may be applied once more meanwhile (see `settled`).
+    assert!(
+        (1.0..=2.0).contains(&loads),
+        "20 requests missing the first page at once made {loads} loads"
+    );
+    assert_eq!(
+        app.metric(METRIC, HIT).await - hits + loads,
+        20.0,
+        "every request is counted once"
+    );
+}
+
 /// Waits until this instance has applied the catalog event of the last write, which
 /// invalidates the cache once more; counting hits before then would race with it.
 ///
@@ -164,5 +187,6 @@ async fn settled(app: &TestApp, title: &str) {
 
 backend_tests!(
     performance_reads_come_from_the_cache_until_a_write,
-    a_list_page_comes_whole_from_the_cache_and_session_writes_show_at_once
+    a_list_page_comes_whole_from_the_cache_and_session_writes_show_at_once,
+    requests_that_miss_together_share_one_load
 );

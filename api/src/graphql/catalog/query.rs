@@ -114,7 +114,8 @@ impl CatalogQuery {
                 .map(CachedPerformance::from)
         };
         let key = format!("performance:{id}");
-        let found = catalog_cache::read_through(app.cache.as_ref(), &app.metrics, &key, load).await?;
+        let found =
+            catalog_cache::read_through(app.cache.as_ref(), &app.catalog_loads, &app.metrics, &key, load).await?;
         Ok(Some(Performance::new(found.into())))
     }
 
@@ -186,9 +187,10 @@ async fn first_page(
 ) -> ApiResult<Connection<Cursor, Performance>> {
     let key = format!("performances:{}:{filter:?}", page.first);
     let load = catalog_cache::load_first_page(&app.db, filter, page);
-    let listed: ListedPage = catalog_cache::read_through(app.cache.as_ref(), &app.metrics, &key, load)
-        .await?
-        .into();
+    let listed: ListedPage =
+        catalog_cache::read_through(app.cache.as_ref(), &app.catalog_loads, &app.metrics, &key, load)
+            .await?
+            .into();
     let ListedPage {
         page,
         venues,

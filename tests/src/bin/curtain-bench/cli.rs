@@ -168,8 +168,9 @@ pub(super) enum Bench {
         /// Seconds of each saturation run.
         #[arg(long, default_value_t = 20)]
         seconds: u64,
-        /// Seconds of the paced run at half rate (p50/p99). At least a minute, so that every
-        /// run meets the machine's once-a-minute background work in the same proportion.
+        /// Seconds of the paced run at half rate (p50/p99). Long enough that a stall of the
+        /// machine's other work (seen here: ~100 ms once a minute) cannot make the p99 alone;
+        /// the table also counts the requests over 10 ms and gives the slowest.
         #[arg(long, default_value_t = 60)]
         paced_seconds: u64,
         /// Measure Curtain alone.
