@@ -49,12 +49,22 @@ pub async fn invalidate(kv: &dyn KeyValueStore) {
 /// burst of identical snapshots at the moment the catalog changes.
 #[derive(Default)]
 pub struct Loads {
-    /// Each missed entry's gate, and how many requests hold it (it goes when the last does).
+    /// Each missed entry's gate, and how many requests hold or wait for it (it goes when the
+    /// last lets go).
     gates: Mutex<HashMap<String, (Gate, usize)>>,
 }
 
-/// Taken by the request whose turn it is to load an entry.
-type Gate = Arc<tokio::sync::Mutex<()>>;
+/// Taken by the request whose turn it is to load an entry; holds how its load went, so that
+/// the requests waiting behind it do not each load again in turn: they are served what it
+/// loaded (even when storing it failed), or, when it failed, load at once side by side as
+/// they would without the gate (one after another, each would wait out the failure in turn).
+type Gate = Arc<tokio::sync::Mutex<Option<Loaded>>>;
+
+enum Loaded {
+    /// The entry as stored.
+    Text(String),
+    Failed,
+}
 
 impl Loads {
     fn enter(&self, key: &str) -> InFlight<'_> {
@@ -107,15 +117,48 @@ where
         return Ok(value);
     }
     let in_flight = loads.enter(&key);
-    let _turn = in_flight.gate.lock().await;
-    // Whoever had the turn before may have stored it (before letting go of the gate).
+    let mut turn = in_flight.gate.lock().await;
+    if matches!(*turn, Some(Loaded::Failed)) {
+        drop(turn);
+        return load_and_store(kv, metrics, &key, load).await.map(|(value, _)| value);
+    }
+    // Whoever had the turn before loaded it (and stored it before letting go of the gate).
+    if let Some(Loaded::Text(text)) = turn.as_ref()
+        && let Ok(value) = serde_json::from_str(text)
+    {
+        count(metrics, "hit");
+        return Ok(value);
+    }
     if let Some(value) = cached(kv, metrics, &key).await {
         return Ok(value);
     }
+    let loaded = load_and_store(kv, metrics, &key, load).await;
+    match &loaded {
+        Ok((_, Some(text))) => *turn = Some(Loaded::Text(text.clone())),
+        // Not serialisable (never so for the types cached): the next in turn loads again.
+        Ok((_, None)) => {}
+        Err(_) => *turn = Some(Loaded::Failed),
+    }
+    loaded.map(|(value, _)| value)
+}
+
+/// Counts a miss, loads, and stores what it loaded; returns it with its stored text.
+async fn load_and_store<T, E>(
+    kv: &dyn KeyValueStore,
+    metrics: &Metrics,
+    key: &str,
+    load: impl Future<Output = Result<T, E>>,
+) -> Result<(T, Option<String>), E>
+where
+    T: Serialize,
+{
     count(metrics, "miss");
     let value = load.await?;
-    store(kv, &key, &value).await;
-    Ok(value)
+    let text = serde_json::to_string(&value).ok();
+    if let Some(text) = &text {
+        store(kv, key, text).await;
+    }
+    Ok((value, text))
 }
 
 /// The entry at `key`, counted as a hit when there is one (a miss is counted by the load).
@@ -140,14 +183,13 @@ fn count(metrics: &Metrics, outcome: &'static str) {
         .inc();
 }
 
-/// Stores a loaded entry. Failing only costs the next request a load, so it is logged.
-async fn store<T: Serialize>(kv: &dyn KeyValueStore, key: &str, value: &T) {
-    if let Ok(text) = serde_json::to_string(value)
-        && let Err(err) = kv.set(key, &text, TTL).await
-    {
+/// Stores a loaded entry. Failing only costs later requests a load, so it is logged.
+async fn store(kv: &dyn KeyValueStore, key: &str, text: &str) {
+    if let Err(err) = kv.set(key, text, TTL).await {
         tracing::warn!(error = ?err, "writing the catalog cache failed");
     }
 }
+
 /// A performance row as cached. The entity model is data-only and not serialisable, and
 /// the cache must not depend on its layout staying the same.
 #[derive(Serialize, Deserialize)]
@@ -317,7 +359,10 @@ pub async fn load_first_page(
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
     use super::*;
+    use crate::infra::kv::MemoryStore;
 
     fn gates(loads: &Loads) -> usize {
         loads.gates.lock().unwrap_or_else(PoisonError::into_inner).len()
@@ -341,6 +386,50 @@ mod tests {
         assert_eq!(gates(&loads), 1, "the load in flight keeps it");
         drop(turn);
         drop(first);
+        assert_eq!(gates(&loads), 0);
+    }
+
+    /// A load that takes a while, counting the loads run and the most at once.
+    async fn load(running: &AtomicUsize, most: &AtomicUsize, outcome: Result<u32, ()>) -> Result<u32, ()> {
+        let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+        most.fetch_max(now, Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        running.fetch_sub(1, Ordering::SeqCst);
+        outcome
+    }
+
+    #[tokio::test]
+    async fn requests_missing_together_wait_for_one_load_and_share_it() {
+        let (kv, loads, metrics) = (MemoryStore::new(100), Loads::default(), Metrics::default());
+        let (running, most, started) = (AtomicUsize::new(0), AtomicUsize::new(0), AtomicUsize::new(0));
+        let reads = (0..8).map(|_| {
+            read_through(&kv, &loads, &metrics, "k", async {
+                started.fetch_add(1, Ordering::SeqCst);
+                load(&running, &most, Ok(7)).await
+            })
+        });
+        let values = futures::future::join_all(reads).await;
+        assert!(values.iter().all(|value| *value == Ok(7)), "{values:?}");
+        assert_eq!(started.load(Ordering::SeqCst), 1, "one load for all");
+        assert_eq!(gates(&loads), 0);
+        assert_eq!(
+            read_through(&kv, &loads, &metrics, "k", async { Err::<u32, ()>(()) }).await,
+            Ok(7),
+            "and it was stored"
+        );
+    }
+
+    #[tokio::test]
+    async fn after_a_failed_load_the_waiting_requests_load_side_by_side() {
+        let (kv, loads, metrics) = (MemoryStore::new(100), Loads::default(), Metrics::default());
+        let (running, most) = (AtomicUsize::new(0), AtomicUsize::new(0));
+        let failing = read_through(&kv, &loads, &metrics, "k", load(&running, &most, Err(())));
+        let waiting = (0..4).map(|_| read_through(&kv, &loads, &metrics, "k", load(&running, &most, Ok(7))));
+        let (failed, values) = futures::join!(failing, futures::future::join_all(waiting));
+        assert_eq!(failed, Err(()));
+        assert!(values.iter().all(|value| *value == Ok(7)), "{values:?}");
+        // One after another, each would wait out its own load in turn.
+        assert_eq!(most.load(Ordering::SeqCst), 4, "the four waiting load at once");
         assert_eq!(gates(&loads), 0);
     }
 }

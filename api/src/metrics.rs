@@ -193,7 +193,7 @@ impl Metrics {
         let cache_requests = register(
             &mut registry,
             "cache_requests",
-            "Cache lookups by cache (search, catalog) and outcome (hit or miss); hits / all is the hit ratio",
+            "Cache lookups by cache (search, catalog) and outcome (hit, or miss: the request loaded it; a request served what another loaded for it counts as a hit); hits / all is the hit ratio",
             Family::<CacheLabels, Counter>::default(),
         );
         let graphql_direct_answers = register(
