@@ -45,8 +45,8 @@ pub async fn invalidate(kv: &dyn KeyValueStore) {
 
 /// The loads in flight on this instance, one per entry. When an entry lapses, or a write
 /// makes every entry unreachable, the requests that miss it together wait for one load and
-/// read what it stored, instead of each reading the same rows: on sale day that would be a
-/// burst of identical snapshots at the moment the catalog changes.
+/// are served what it loaded, instead of each reading the same rows: on sale day that would
+/// be a burst of identical snapshots at the moment the catalog changes.
 #[derive(Default)]
 pub struct Loads {
     /// Each missed entry's gate, and how many requests hold or wait for it (it goes when the
@@ -61,7 +61,7 @@ pub struct Loads {
 type Gate = Arc<tokio::sync::Mutex<Option<Loaded>>>;
 
 enum Loaded {
-    /// The entry as stored.
+    /// The entry, serialised as it is stored (whether storing it worked or not).
     Text(String),
     Failed,
 }
@@ -99,7 +99,7 @@ impl Drop for InFlight<'_> {
 }
 
 /// A cached read: `key` within the current catalog version, else `load` (stored for
-/// [`TTL`]), one load at a time per entry on this instance (see [`Loads`]).
+/// [`TTL`]), one load at a time per entry on this instance unless one failed (see [`Loads`]).
 pub async fn read_through<T, E, F>(
     kv: &dyn KeyValueStore,
     loads: &Loads,
@@ -122,7 +122,7 @@ where
         drop(turn);
         return load_and_store(kv, metrics, &key, load).await.map(|(value, _)| value);
     }
-    // Whoever had the turn before loaded it (and stored it before letting go of the gate).
+    // Whoever had the turn before loaded it (and tried to store it before letting go).
     if let Some(Loaded::Text(text)) = turn.as_ref()
         && let Ok(value) = serde_json::from_str(text)
     {
@@ -142,7 +142,7 @@ where
     loaded.map(|(value, _)| value)
 }
 
-/// Counts a miss, loads, and stores what it loaded; returns it with its stored text.
+/// Counts a miss, loads, and stores what it loaded; returns it with its serialised text.
 async fn load_and_store<T, E>(
     kv: &dyn KeyValueStore,
     metrics: &Metrics,
@@ -430,6 +430,51 @@ mod tests {
         assert!(values.iter().all(|value| *value == Ok(7)), "{values:?}");
         // One after another, each would wait out its own load in turn.
         assert_eq!(most.load(Ordering::SeqCst), 4, "the four waiting load at once");
+        assert_eq!(gates(&loads), 0);
+    }
+
+    /// A store that is down: every call fails, as Redis's do when it cannot be reached.
+    struct Down;
+
+    #[async_trait::async_trait]
+    impl KeyValueStore for Down {
+        async fn set(&self, _: &str, _: &str, _: Duration) -> anyhow::Result<()> {
+            anyhow::bail!("down")
+        }
+        async fn get(&self, _: &str) -> anyhow::Result<Option<String>> {
+            anyhow::bail!("down")
+        }
+        async fn take(&self, _: &str) -> anyhow::Result<Option<String>> {
+            anyhow::bail!("down")
+        }
+        async fn delete(&self, _: &str) -> anyhow::Result<()> {
+            anyhow::bail!("down")
+        }
+        async fn increment(&self, _: &str, _: Duration) -> anyhow::Result<(u64, Duration)> {
+            anyhow::bail!("down")
+        }
+        fn backend(&self) -> &'static str {
+            "down"
+        }
+    }
+
+    #[tokio::test]
+    async fn with_the_store_down_the_waiting_requests_are_served_what_was_loaded() {
+        let (loads, metrics) = (Loads::default(), Metrics::default());
+        let (running, most, started) = (AtomicUsize::new(0), AtomicUsize::new(0), AtomicUsize::new(0));
+        let reads = (0..8).map(|_| {
+            read_through(&Down, &loads, &metrics, "k", async {
+                started.fetch_add(1, Ordering::SeqCst);
+                load(&running, &most, Ok(7)).await
+            })
+        });
+        let values = futures::future::join_all(reads).await;
+        assert!(values.iter().all(|value| *value == Ok(7)), "{values:?}");
+        assert_eq!(
+            started.load(Ordering::SeqCst),
+            1,
+            "one load, though it could not be stored"
+        );
         assert_eq!(gates(&loads), 0);
     }
 }
