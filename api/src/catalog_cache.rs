@@ -398,19 +398,25 @@ mod tests {
         outcome
     }
 
-    #[tokio::test]
-    async fn requests_missing_together_wait_for_one_load_and_share_it() {
-        let (kv, loads, metrics) = (MemoryStore::new(100), Loads::default(), Metrics::default());
+    /// Eight requests missing "k" at once: what each was served, and how many loads ran.
+    async fn eight_misses(kv: &dyn KeyValueStore, loads: &Loads, metrics: &Metrics) -> (Vec<Result<u32, ()>>, usize) {
         let (running, most, started) = (AtomicUsize::new(0), AtomicUsize::new(0), AtomicUsize::new(0));
         let reads = (0..8).map(|_| {
-            read_through(&kv, &loads, &metrics, "k", async {
+            read_through(kv, loads, metrics, "k", async {
                 started.fetch_add(1, Ordering::SeqCst);
                 load(&running, &most, Ok(7)).await
             })
         });
         let values = futures::future::join_all(reads).await;
+        (values, started.load(Ordering::SeqCst))
+    }
+
+    #[tokio::test]
+    async fn requests_missing_together_wait_for_one_load_and_share_it() {
+        let (kv, loads, metrics) = (MemoryStore::new(100), Loads::default(), Metrics::default());
+        let (values, loaded) = eight_misses(&kv, &loads, &metrics).await;
         assert!(values.iter().all(|value| *value == Ok(7)), "{values:?}");
-        assert_eq!(started.load(Ordering::SeqCst), 1, "one load for all");
+        assert_eq!(loaded, 1, "one load for all");
         assert_eq!(gates(&loads), 0);
         assert_eq!(
             read_through(&kv, &loads, &metrics, "k", async { Err::<u32, ()>(()) }).await,
@@ -461,20 +467,9 @@ mod tests {
     #[tokio::test]
     async fn with_the_store_down_the_waiting_requests_are_served_what_was_loaded() {
         let (loads, metrics) = (Loads::default(), Metrics::default());
-        let (running, most, started) = (AtomicUsize::new(0), AtomicUsize::new(0), AtomicUsize::new(0));
-        let reads = (0..8).map(|_| {
-            read_through(&Down, &loads, &metrics, "k", async {
-                started.fetch_add(1, Ordering::SeqCst);
-                load(&running, &most, Ok(7)).await
-            })
-        });
-        let values = futures::future::join_all(reads).await;
+        let (values, loaded) = eight_misses(&Down, &loads, &metrics).await;
         assert!(values.iter().all(|value| *value == Ok(7)), "{values:?}");
-        assert_eq!(
-            started.load(Ordering::SeqCst),
-            1,
-            "one load, though it could not be stored"
-        );
+        assert_eq!(loaded, 1, "one load, though it could not be stored");
         assert_eq!(gates(&loads), 0);
     }
 }
